@@ -1,0 +1,102 @@
+//! `CentralManagementStore`: where the CMS master should live, and how to move it in a disaster.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::model::CmsFailback;
+
+/// The CMS of the deployment: the pair that hosts it and its preferred pool.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "sfbdr.io",
+    version = "v1alpha1",
+    kind = "CentralManagementStore",
+    namespaced,
+    cel,
+    status = "CmsStatus",
+    shortname = "cms",
+    category = "sfbdr",
+    printcolumn(name = "Pair", type_ = "string", json_path = ".spec.pair"),
+    printcolumn(name = "Master", type_ = "string", json_path = ".status.activeMaster"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[x_kube(validation = Rule::new(
+    "!has(self.backupSql) || self.backupSql.all(a, self.backupSql.exists_one(b, b.pool == a.pool))"
+)
+.message("backupSql has at most one entry per pool"))]
+#[serde(rename_all = "camelCase")]
+pub struct CentralManagementStoreSpec {
+    /// The `PoolPair` whose pools host the CMS master and its standby.
+    #[x_kube(validation = super::non_empty_rule())]
+    pub pair: String,
+    /// Where the master should be while that pool's site is active.
+    #[x_kube(validation = super::fqdn_rule())]
+    pub preferred_pool: String,
+    /// Whether a master that moved off `preferredPool` returns on its own. Default Manual.
+    #[serde(default)]
+    pub failback: CmsFailback,
+    /// Backup SQL Server details per pool, for a disaster-mode CMS failover into that pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_sql: Vec<BackupSqlSpec>,
+}
+
+/// Where a pool's backup CMS database lives (`-BackupSqlServerFqdn`, `-BackupSqlInstanceName`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.mirrorSqlServerFqdn) == has(self.mirrorSqlInstanceName)")
+    .message("mirrorSqlServerFqdn and mirrorSqlInstanceName go together"))]
+pub struct BackupSqlSpec {
+    /// The pool that receives the CMS.
+    #[x_kube(validation = super::fqdn_rule())]
+    pub pool: String,
+    #[x_kube(validation = super::fqdn_rule())]
+    pub sql_server_fqdn: String,
+    #[x_kube(validation = sql_instance_rule())]
+    pub sql_instance_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = super::fqdn_rule())]
+    pub mirror_sql_server_fqdn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = sql_instance_rule())]
+    pub mirror_sql_instance_name: Option<String>,
+}
+
+/// SQL Server instance names: letters, digits, `_`, `$` and `#`, starting with a letter or `_`.
+pub(crate) const SQL_INSTANCE_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_$#]{0,15}$";
+
+fn sql_instance_rule() -> kube::core::Rule {
+    kube::core::Rule::new(format!("self.matches('{SQL_INSTANCE_PATTERN}')"))
+        .message("must be a SQL Server instance name: up to 16 letters, digits, _, $ or #, starting with a letter or _")
+}
+
+/// The CMS as observed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CmsStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_master: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_transfer_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas_up_to_date: Option<bool>,
+}

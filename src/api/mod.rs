@@ -1,0 +1,67 @@
+//! The custom resources of group `sfbdr.io`, version `v1alpha1` (DESIGN section 3).
+//!
+//! CEL rules judge what one object can; what needs several objects is judged in
+//! [`crate::manifest`] and reported by the controller as `Stalled`/`InvalidSpec`.
+
+mod cms;
+mod condition;
+mod pool_pair;
+mod site;
+mod topology;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::core::Rule;
+use kube::CustomResourceExt;
+
+pub use cms::{BackupSqlSpec, CentralManagementStore, CentralManagementStoreSpec, CmsStatus};
+pub use condition::{ConditionType, Reason};
+pub use pool_pair::{BackupStatus, PoolPair, PoolPairSpec, PoolPairStatus, PoolSpec, PoolStatus};
+pub use site::{Site, SiteEdgeStatus, SitePoolStatus, SiteSpec, SiteStatus};
+pub use topology::{
+    Approval, BlockedStatus, DriverSpec, Objectives, PlanRecord, PlanStatus, PowerShellDriver,
+    SecretRef, SimulatorDriver, StepState, StepStatus, Topology, TopologySpec, TopologyStatus,
+};
+
+/// The API group of every sfb-dr resource.
+pub const GROUP: &str = "sfbdr.io";
+/// The one served version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Every CRD, in the order `sfb-dr crd` prints them.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        Topology::crd(),
+        Site::crd(),
+        PoolPair::crd(),
+        CentralManagementStore::crd(),
+    ]
+}
+
+/// Every CRD as one multi-document YAML stream (what `crds/` holds).
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}
+
+/// RFC 1123 DNS name, lowercase, at least two labels: how SfB names pools and servers.
+pub(crate) const FQDN_PATTERN: &str =
+    "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?([.][a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)+$";
+
+/// The CEL rule for a field holding an FQDN.
+pub(crate) fn fqdn_rule() -> Rule {
+    Rule::new(format!(
+        "self.size() <= 253 && self.matches('{FQDN_PATTERN}')"
+    ))
+    .message(
+        "must be a lowercase fully qualified domain name (RFC 1123), such as pool1.contoso.com",
+    )
+}
+
+/// The CEL rule for a name that must not be empty.
+pub(crate) fn non_empty_rule() -> Rule {
+    Rule::new("self.size() > 0").message("must not be empty")
+}

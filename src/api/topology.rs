@@ -1,0 +1,262 @@
+//! `Topology`: one SfB deployment, how to reach it, and how the operator may act on it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::planner::{BlockReason, Mode};
+
+/// The deployment's driver and the operator's policy for it.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "sfbdr.io",
+    version = "v1alpha1",
+    kind = "Topology",
+    namespaced,
+    cel,
+    status = "TopologyStatus",
+    shortname = "topo",
+    category = "sfbdr",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".status.plan.id"),
+    printcolumn(
+        name = "Approval",
+        type_ = "string",
+        json_path = ".spec.approval",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Paused",
+        type_ = "boolean",
+        json_path = ".spec.paused",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologySpec {
+    /// How the operator observes and acts on the deployment.
+    pub driver: DriverSpec,
+    /// Seconds between observations. Default 30.
+    #[serde(default = "default_observe_interval")]
+    #[x_kube(validation = Rule::new("self >= 5 && self <= 3600").message("must be between 5 and 3600 seconds"))]
+    pub observe_interval_seconds: u32,
+    /// `Automatic` runs plans as they come; `Manual` waits for the `sfbdr.io/approve-plan` annotation.
+    #[serde(default)]
+    pub approval: Approval,
+    /// Stops all execution while true.
+    #[serde(default)]
+    pub paused: bool,
+    /// How many ready steps may run at once. Default 4.
+    #[serde(default = "default_max_parallel_steps")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 64").message("must be between 1 and 64"))]
+    pub max_parallel_steps: u32,
+    /// Allows disaster-mode failback, which loses what users changed on the backup pool.
+    #[serde(default)]
+    pub allow_data_loss: bool,
+    /// Recovery objectives that conditions are measured against.
+    #[serde(default)]
+    pub objectives: Objectives,
+}
+
+fn default_observe_interval() -> u32 {
+    30
+}
+
+fn default_max_parallel_steps() -> u32 {
+    4
+}
+
+/// Whether plans run as soon as they are made.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum Approval {
+    #[default]
+    Automatic,
+    Manual,
+}
+
+/// Exactly one driver.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.simulator) != has(self.powershell)")
+    .message("set exactly one driver: simulator or powershell"))]
+pub struct DriverSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator: Option<SimulatorDriver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub powershell: Option<PowerShellDriver>,
+}
+
+/// A simulated deployment reached over HTTP (`sfb-dr simulator`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulatorDriver {
+    /// Base URL of the simulator, such as http://127.0.0.1:7070.
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')")
+        .message("must be an http:// or https:// URL"))]
+    pub url: String,
+}
+
+/// A real deployment, managed with SfB cmdlets on a Windows server reached over OpenSSH.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PowerShellDriver {
+    /// The Windows management server.
+    #[x_kube(validation = super::fqdn_rule())]
+    pub host: String,
+    /// SSH port. Default 22.
+    #[serde(default = "default_ssh_port")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("must be a TCP port"))]
+    pub port: u32,
+    /// The account to log in as, such as `CONTOSO\svc-sfbdr`.
+    #[x_kube(validation = super::non_empty_rule())]
+    pub user: String,
+    /// A Secret with `ssh-privatekey` and `known_hosts`.
+    pub credentials_secret_ref: SecretRef,
+}
+
+fn default_ssh_port() -> u32 {
+    22
+}
+
+/// A Secret in the Topology's namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct SecretRef {
+    #[x_kube(validation = super::non_empty_rule())]
+    pub name: String,
+}
+
+/// Recovery point and time objectives (Microsoft documents 5 and 20 minutes).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Objectives {
+    #[serde(default = "default_rpo")]
+    #[x_kube(validation = Rule::new("self >= 1").message("must be at least 1 second"))]
+    pub rpo_seconds: u32,
+    #[serde(default = "default_rto")]
+    #[x_kube(validation = Rule::new("self >= 1").message("must be at least 1 second"))]
+    pub rto_seconds: u32,
+}
+
+impl Default for Objectives {
+    fn default() -> Self {
+        Objectives {
+            rpo_seconds: default_rpo(),
+            rto_seconds: default_rto(),
+        }
+    }
+}
+
+fn default_rpo() -> u32 {
+    300
+}
+
+fn default_rto() -> u32 {
+    1200
+}
+
+/// What the operator knows and is doing about the deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopologyStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default)]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// When the driver last observed the deployment (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<String>,
+    /// The plan being executed or awaiting approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+    /// Finished plans, newest last, bounded.
+    #[serde(default)]
+    pub history: Vec<PlanRecord>,
+    /// Home pool -> the pool serving its users, as the operator's own failovers left it.
+    #[serde(default)]
+    pub ledger: BTreeMap<String, String>,
+}
+
+/// A plan and the state of each step: the write-ahead journal.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    pub id: String,
+    #[serde(default)]
+    pub steps: Vec<StepStatus>,
+    #[serde(default)]
+    pub blocked: Vec<BlockedStatus>,
+}
+
+/// One journalled step.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepStatus {
+    pub id: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub state: StepState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+}
+
+/// A blocked pair in the published plan.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct BlockedStatus {
+    pub pair: String,
+    pub reason: BlockReason,
+    pub message: String,
+}
+
+/// Where a journalled step is.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum StepState {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// A finished plan and how long it took.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanRecord {
+    pub id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_seconds: u64,
+    pub succeeded: bool,
+}

@@ -1,0 +1,165 @@
+//! Command-line parsing and the commands that need no Kubernetes API (DESIGN section 8).
+
+mod plan;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use sfb_dr::manifest;
+use sfb_dr::simulator::{self, Deployment, Simulator};
+
+/// Declarative disaster recovery for Skype for Business Server.
+#[derive(Parser, Debug)]
+#[command(name = "sfb-dr", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print every CRD as YAML (what crds/ holds).
+    Crd,
+    /// Plan offline from manifests and an observed topology.
+    Plan {
+        /// Manifest files or directories (.yaml, .yml, .json); repeatable.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        /// The observed topology (JSON or YAML), as a driver or the simulator reports it.
+        #[arg(long)]
+        observed: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Serve a simulated SfB deployment over HTTP.
+    Simulator {
+        /// Initial state, in the observed-topology format.
+        #[arg(long)]
+        topology: PathBuf,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        listen: SocketAddr,
+        /// Divide every simulated latency by this (1 = real time).
+        #[arg(long, default_value_t = 1.0, value_parser = positive_scale)]
+        time_scale: f64,
+        /// Seed for latency jitter; the same seed and commands give the same run.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Output formats of `sfb-dr plan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A numbered list a person can follow.
+    Text,
+    /// The plan format of DESIGN section 7.
+    Json,
+}
+
+fn positive_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s} is not a positive number")),
+    }
+}
+
+/// How a command failed: bad input (exit 2, one line each) or anything else.
+pub enum Failure {
+    BadInput(Vec<String>),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl From<manifest::ManifestError> for Failure {
+    fn from(e: manifest::ManifestError) -> Self {
+        Failure::BadInput(vec![e.to_string()])
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Crd => {
+            let yaml = sfb_dr::api::crds_yaml().context("rendering the CRDs")?;
+            print!("{yaml}");
+            Ok(())
+        }
+        Command::Plan {
+            files,
+            observed,
+            output,
+        } => {
+            let text = plan::run(&files, &observed, output)?;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Simulator {
+            topology,
+            listen,
+            time_scale,
+            seed,
+        } => {
+            let observed = manifest::load_observed(&topology)?;
+            let deployment = Deployment::new(observed).map_err(|e| {
+                Failure::BadInput(vec![format!(
+                    "{}: observed topology: {e}",
+                    topology.display()
+                )])
+            })?;
+            let sim = Arc::new(Simulator::new(
+                deployment,
+                simulator::Config { time_scale, seed },
+            ));
+            serve_simulator(sim, listen).map_err(Failure::Other)
+        }
+    }
+}
+
+fn serve_simulator(sim: Arc<Simulator>, listen: SocketAddr) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("listening on http://{addr}");
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        axum::serve(listener, simulator::server::router(sim))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving the simulator")
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

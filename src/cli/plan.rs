@@ -1,0 +1,84 @@
+//! `sfb-dr plan`: manifests + observed topology -> plan, as text or JSON.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use sfb_dr::declared::{self, Declared};
+use sfb_dr::manifest::{self, Manifests};
+use sfb_dr::model::{Ledger, ObservedIndex};
+use sfb_dr::planner::{self, Plan};
+
+use super::{Failure, Output};
+
+/// Reads, checks and plans; returns what to print.
+pub fn run(files: &[PathBuf], observed_path: &Path, output: Output) -> Result<String, Failure> {
+    let manifests = manifest::load(files, Some(observed_path))?;
+    let observed = manifest::load_observed(observed_path)?;
+    let observed = ObservedIndex::new(observed).map_err(|e| {
+        Failure::BadInput(vec![format!(
+            "{}: observed topology: {e}",
+            observed_path.display()
+        )])
+    })?;
+    let desired = desired(&manifests, &observed)?;
+    let plan = planner::plan(&desired, &observed, &Ledger::default());
+    match output {
+        Output::Json => serde_json::to_string_pretty(&plan)
+            .map(|s| s + "\n")
+            .map_err(|e| Failure::Other(e.into())),
+        Output::Text => Ok(text(&plan)),
+    }
+}
+
+fn desired(m: &Manifests, observed: &ObservedIndex) -> Result<sfb_dr::model::Desired, Failure> {
+    let topologies: Vec<_> = m.topologies.iter().map(|s| &s.object).collect();
+    let sites: Vec<_> = m.sites.iter().map(|s| &s.object).collect();
+    let pairs: Vec<_> = m.pairs.iter().map(|s| &s.object).collect();
+    let cms: Vec<_> = m.cms.iter().map(|s| &s.object).collect();
+    let declared = Declared {
+        topologies: &topologies,
+        sites: &sites,
+        pairs: &pairs,
+        cms: &cms,
+    };
+    declared::desired_state(declared, Some(observed)).map_err(|errors| {
+        Failure::BadInput(
+            errors
+                .iter()
+                .map(|e| match m.source_of(e.kind, &e.name) {
+                    Some(file) => format!("{file}: {e}"),
+                    None => e.to_string(),
+                })
+                .collect(),
+        )
+    })
+}
+
+/// A numbered list a person can follow, with dependencies and each blocked pair's reason.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    if plan.steps.is_empty() {
+        let _ = writeln!(out, "Plan {}: nothing to do.", plan.id);
+    } else {
+        let _ = writeln!(
+            out,
+            "Plan {}: {} steps, in order:",
+            plan.id,
+            plan.steps.len()
+        );
+        for (i, step) in plan.steps.iter().enumerate() {
+            let _ = write!(out, "{:>3}. [{}] {}", i + 1, step.id, step.action);
+            if !step.depends_on.is_empty() {
+                let _ = write!(out, "  (after {})", step.depends_on.join(", "));
+            }
+            out.push('\n');
+        }
+    }
+    if !plan.blocked.is_empty() {
+        let _ = writeln!(out, "Blocked, nothing will be done for:");
+        for b in &plan.blocked {
+            let _ = writeln!(out, "  - pair {}: {}: {}", b.pair, b.reason, b.message);
+        }
+    }
+    out
+}

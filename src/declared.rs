@@ -1,0 +1,277 @@
+//! From the resources of one namespace to the desired state, judging what needs several objects
+//! (DESIGN section 3): one Topology, at most one CMS, a pool in one pair only, a CMS that names
+//! a declared pair and its pools, and, when there is an observation, pools that exist there in
+//! the declared site, paired as declared (SFB-DR-FACTS guard 8).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use kube::ResourceExt;
+
+use crate::api::{CentralManagementStore, PoolPair, Site, Topology};
+use crate::model::{
+    fqdn_key, site_key, BackupSql, CmsSpec, Desired, ObservedIndex, PairSpec, PoolRef,
+};
+
+/// A spec that is wrong across objects: which object, which field, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SpecError {
+    pub kind: &'static str,
+    pub name: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}: {}",
+            self.kind, self.name, self.field, self.message
+        )
+    }
+}
+
+/// The objects of one deployment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Declared<'a> {
+    pub topologies: &'a [&'a Topology],
+    pub sites: &'a [&'a Site],
+    pub pairs: &'a [&'a PoolPair],
+    pub cms: &'a [&'a CentralManagementStore],
+}
+
+/// Builds the desired state, or every cross-object error found.
+pub fn desired_state(
+    d: Declared<'_>,
+    observed: Option<&ObservedIndex>,
+) -> Result<Desired, Vec<SpecError>> {
+    let mut errors = Vec::new();
+    if d.topologies.len() > 1 {
+        for t in d.topologies {
+            errors.push(SpecError {
+                kind: "Topology",
+                name: t.name_any(),
+                field: "metadata.name".into(),
+                message: format!(
+                    "a namespace holds one Topology; found {} ({})",
+                    d.topologies.len(),
+                    names(d.topologies)
+                ),
+            });
+        }
+    }
+    if d.cms.len() > 1 {
+        for c in d.cms {
+            errors.push(SpecError {
+                kind: "CentralManagementStore",
+                name: c.name_any(),
+                field: "metadata.name".into(),
+                message: format!(
+                    "a deployment has one CentralManagementStore; found {} ({})",
+                    d.cms.len(),
+                    names(d.cms)
+                ),
+            });
+        }
+    }
+
+    let mut pairs: Vec<PairSpec> = Vec::with_capacity(d.pairs.len());
+    let mut owner: HashMap<String, String> = HashMap::new();
+    for pp in d.pairs {
+        let name = pp.name_any();
+        let pools: Vec<PoolRef> = pp
+            .spec
+            .pools
+            .iter()
+            .map(|p| PoolRef {
+                fqdn: fqdn_key(&p.fqdn),
+                site: site_key(&p.site),
+            })
+            .collect();
+        let Ok(pools) = <[PoolRef; 2]>::try_from(pools) else {
+            errors.push(pair_error(
+                &name,
+                "spec.pools",
+                "a PoolPair has exactly two pools".into(),
+            ));
+            continue;
+        };
+        let mut ok = true;
+        for (i, p) in pools.iter().enumerate() {
+            if let Some(other) = owner.insert(p.fqdn.clone(), name.clone()) {
+                errors.push(pair_error(
+                    &name,
+                    &format!("spec.pools[{i}].fqdn"),
+                    format!("pool {} is already in PoolPair {other}; a pool is paired with one pool only", p.fqdn),
+                ));
+                ok = false;
+            }
+        }
+        if pools[0].site == pools[1].site {
+            errors.push(pair_error(
+                &name,
+                "spec.pools[1].site",
+                format!(
+                    "both pools are in site {}; a pair spans two sites",
+                    pools[0].site
+                ),
+            ));
+            ok = false;
+        }
+        if let Some(observed) = observed {
+            ok &= check_against_observed(&name, &pools, observed, &mut errors);
+        }
+        if ok {
+            pairs.push(PairSpec {
+                name,
+                pools,
+                active_sites: pp
+                    .spec
+                    .active_sites
+                    .as_ref()
+                    .map(|s| s.iter().map(|s| site_key(s)).collect()),
+            });
+        }
+    }
+    pairs.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let cms = d.cms.first().and_then(|c| cms_spec(c, &pairs, &mut errors));
+    let sites: BTreeMap<String, bool> = d
+        .sites
+        .iter()
+        .map(|s| (site_key(&s.name_any()), s.spec.active))
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Desired {
+        pairs,
+        sites,
+        cms,
+        allow_data_loss: d.topologies.first().is_some_and(|t| t.spec.allow_data_loss),
+    })
+}
+
+fn names<K: ResourceExt>(objects: &[&K]) -> String {
+    objects
+        .iter()
+        .map(|o| o.name_any())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn pair_error(name: &str, field: &str, message: String) -> SpecError {
+    SpecError {
+        kind: "PoolPair",
+        name: name.to_owned(),
+        field: field.to_owned(),
+        message,
+    }
+}
+
+/// The declared pair must match what Topology Builder defined: pools that exist, in the declared
+/// sites, paired with each other.
+fn check_against_observed(
+    name: &str,
+    pools: &[PoolRef; 2],
+    observed: &ObservedIndex,
+    errors: &mut Vec<SpecError>,
+) -> bool {
+    let before = errors.len();
+    for (i, p) in pools.iter().enumerate() {
+        let Some(o) = observed.pool(&p.fqdn) else {
+            errors.push(pair_error(
+                name,
+                &format!("spec.pools[{i}].fqdn"),
+                format!("pool {} is not in the observed topology", p.fqdn),
+            ));
+            continue;
+        };
+        if o.site != p.site {
+            errors.push(pair_error(
+                name,
+                &format!("spec.pools[{i}].site"),
+                format!(
+                    "pool {} is in site {} according to the deployment, not {}",
+                    p.fqdn, o.site, p.site
+                ),
+            ));
+        }
+        let partner = &pools[1 - i].fqdn;
+        if o.backup_pool.as_ref() != Some(partner) {
+            errors.push(pair_error(
+                name,
+                &format!("spec.pools[{i}].fqdn"),
+                format!(
+                    "pool {} is paired with {} in Topology Builder, not with {partner}",
+                    p.fqdn,
+                    o.backup_pool.as_deref().unwrap_or("no pool")
+                ),
+            ));
+        }
+    }
+    errors.len() == before
+}
+
+fn cms_spec(
+    c: &CentralManagementStore,
+    pairs: &[PairSpec],
+    errors: &mut Vec<SpecError>,
+) -> Option<CmsSpec> {
+    let name = c.name_any();
+    let error = |field: String, message: String| SpecError {
+        kind: "CentralManagementStore",
+        name: name.clone(),
+        field,
+        message,
+    };
+    let Some(pair) = pairs.iter().find(|p| p.name == c.spec.pair) else {
+        errors.push(error(
+            "spec.pair".into(),
+            format!(
+                "PoolPair {} is not declared (or is itself invalid)",
+                c.spec.pair
+            ),
+        ));
+        return None;
+    };
+    let preferred = fqdn_key(&c.spec.preferred_pool);
+    let before = errors.len();
+    if pair.position(&preferred).is_none() {
+        errors.push(error(
+            "spec.preferredPool".into(),
+            format!(
+                "{preferred} is not in PoolPair {} ({} and {})",
+                pair.name, pair.pools[0].fqdn, pair.pools[1].fqdn
+            ),
+        ));
+    }
+    let backup_sql: Vec<BackupSql> = c
+        .spec
+        .backup_sql
+        .iter()
+        .map(|b| BackupSql {
+            pool: fqdn_key(&b.pool),
+            sql_server_fqdn: fqdn_key(&b.sql_server_fqdn),
+            sql_instance_name: b.sql_instance_name.clone(),
+            mirror_sql_server_fqdn: b.mirror_sql_server_fqdn.as_deref().map(fqdn_key),
+            mirror_sql_instance_name: b.mirror_sql_instance_name.clone(),
+        })
+        .collect();
+    for (i, b) in backup_sql.iter().enumerate() {
+        if pair.position(&b.pool).is_none() {
+            errors.push(error(
+                format!("spec.backupSql[{i}].pool"),
+                format!("{} is not in PoolPair {}", b.pool, pair.name),
+            ));
+        }
+    }
+    (errors.len() == before).then(|| CmsSpec {
+        name: name.clone(),
+        pair: pair.name.clone(),
+        preferred_pool: preferred,
+        failback: c.spec.failback,
+        backup_sql,
+    })
+}

@@ -1,0 +1,108 @@
+//! The desired state the resources declare, already checked across objects (DESIGN section 4).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::site_key;
+
+/// One pool of a pair: its FQDN and the site it lives in (both canonical).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolRef {
+    pub fqdn: String,
+    pub site: String,
+}
+
+/// A declared pool pairing and the sites that may serve it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairSpec {
+    pub name: String,
+    pub pools: [PoolRef; 2],
+    /// Narrows the sites this pair may be served from; `None` means both.
+    pub active_sites: Option<Vec<String>>,
+}
+
+impl PairSpec {
+    /// The index of `fqdn` in this pair, if it is one of its pools.
+    pub fn position(&self, fqdn: &str) -> Option<usize> {
+        self.pools.iter().position(|p| p.fqdn == fqdn)
+    }
+}
+
+/// Whether a CMS master that moved off its preferred pool goes back on its own.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum CmsFailback {
+    #[default]
+    Manual,
+    Automatic,
+}
+
+/// Backup SQL details for a disaster-mode CMS failover into `pool`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSql {
+    pub pool: String,
+    pub sql_server_fqdn: String,
+    pub sql_instance_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_sql_server_fqdn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror_sql_instance_name: Option<String>,
+}
+
+/// The declared Central Management Store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmsSpec {
+    pub name: String,
+    /// Name of the pair that hosts the CMS.
+    pub pair: String,
+    pub preferred_pool: String,
+    pub failback: CmsFailback,
+    pub backup_sql: Vec<BackupSql>,
+}
+
+impl CmsSpec {
+    /// Backup SQL details declared for a disaster-mode failover into `pool`.
+    pub fn backup_sql_for(&self, pool: &str) -> Option<&BackupSql> {
+        self.backup_sql.iter().find(|b| b.pool == pool)
+    }
+}
+
+/// Everything the resources of one namespace declare, checked across objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Sorted by name.
+    pub pairs: Vec<PairSpec>,
+    /// Canonical site name -> `Site.spec.active`; a site without a `Site` counts as active.
+    pub sites: BTreeMap<String, bool>,
+    pub cms: Option<CmsSpec>,
+    pub allow_data_loss: bool,
+}
+
+impl Desired {
+    /// Whether the `Site` resource for `site` is active (absent means active).
+    pub fn site_active(&self, site: &str) -> bool {
+        self.sites.get(&site_key(site)).copied().unwrap_or(true)
+    }
+
+    /// Whether pool `i` of `pair` may serve users: its site is active and, when the pair narrows
+    /// its sites, among them.
+    pub fn pool_site_active(&self, pair: &PairSpec, i: usize) -> bool {
+        let site = &pair.pools[i].site;
+        self.site_active(site)
+            && pair
+                .active_sites
+                .as_ref()
+                .is_none_or(|sites| sites.iter().any(|s| s == site))
+    }
+
+    /// The pair named `name`.
+    pub fn pair(&self, name: &str) -> Option<&PairSpec> {
+        self.pairs
+            .binary_search_by(|p| p.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.pairs[i])
+    }
+}

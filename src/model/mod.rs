@@ -1,0 +1,23 @@
+//! Plain data for the SfB world: what the driver observes, what the resources desire, and the
+//! ledger of failovers the operator performed. No Kubernetes, no I/O, no clock.
+
+pub mod desired;
+pub mod ledger;
+pub mod observed;
+
+pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};
+pub use ledger::Ledger;
+pub use observed::{
+    BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
+    ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
+};
+
+/// Site names compare case-insensitively (DESIGN section 7); this is the one canonical spelling.
+pub fn site_key(site: &str) -> String {
+    site.to_ascii_lowercase()
+}
+
+/// FQDNs are DNS names and compare case-insensitively; SfB cmdlets may print them in any case.
+pub fn fqdn_key(fqdn: &str) -> String {
+    fqdn.trim_end_matches('.').to_ascii_lowercase()
+}

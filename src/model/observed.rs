@@ -1,0 +1,317 @@
+//! The observed topology: what a driver reports about the real deployment (DESIGN section 7).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{fqdn_key, site_key};
+
+/// Health of a pool or Edge pool as the driver's probe sees it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Health {
+    Up,
+    Down,
+    /// The probe could not tell; the planner never acts on a pool whose health it does not know.
+    Unknown,
+}
+
+/// Front End pool edition; SfB supports pairing only pools of the same edition.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum Edition {
+    Enterprise,
+    Standard,
+}
+
+/// Export state of one Backup Service direction (`Get-CsBackupServiceStatus ... .BackupModules`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum ExportState {
+    FinalState,
+    SteadyState,
+    NonSteadyState,
+    NotInitialized,
+    ErrorState,
+}
+
+/// Import state of one Backup Service direction.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum ImportState {
+    NormalState,
+    ErrorState,
+}
+
+/// One Front End pool as observed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedPool {
+    pub fqdn: String,
+    pub site: String,
+    pub edition: Edition,
+    pub health: Health,
+    /// The paired pool, as Topology Builder defines it (`Get-CsPoolBackupRelationship`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_pool: Option<String>,
+    /// Which pool serves this pool's users now; absent when the driver cannot tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
+    #[serde(default)]
+    pub users: u64,
+}
+
+/// One direction of Backup Service replication, from `from` to its partner `to`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackupDirection {
+    pub from: String,
+    pub to: String,
+    pub export_state: ExportState,
+    pub import_state: ImportState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_age_seconds: Option<u64>,
+}
+
+impl BackupDirection {
+    /// A direction in `ErrorState` on either end never reaches the final state a graceful move
+    /// waits for (DESIGN rule 5).
+    pub fn is_error(&self) -> bool {
+        self.export_state == ExportState::ErrorState || self.import_state == ImportState::ErrorState
+    }
+}
+
+/// The Central Management Store as observed; `active_master` is null when the CMS is unavailable.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CmsState {
+    pub active_master: Option<String>,
+    pub replicas_up_to_date: bool,
+}
+
+/// One Edge pool and the Front End pool it forwards to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedEdge {
+    pub fqdn: String,
+    pub site: String,
+    pub health: Health,
+    pub next_hop: String,
+}
+
+/// The whole observed deployment, in the format drivers, the simulator and `sfb-dr plan` share.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedTopology {
+    pub sites: Vec<String>,
+    pub pools: Vec<ObservedPool>,
+    #[serde(default)]
+    pub backup: Vec<BackupDirection>,
+    pub cms: CmsState,
+    #[serde(default)]
+    pub edges: Vec<ObservedEdge>,
+    /// Running total of changes lost by disaster-mode moves; only the simulator reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss: Option<u64>,
+}
+
+/// An observed topology that contradicts itself, with the field that does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ObservedError {
+    pub field: String,
+    pub message: String,
+}
+
+fn observed_error(field: String, message: impl Into<String>) -> ObservedError {
+    ObservedError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A checked observed topology with lookups by FQDN; FQDNs and sites are canonical (lowercase).
+#[derive(Debug, Clone)]
+pub struct ObservedIndex {
+    pub topology: ObservedTopology,
+    pools: HashMap<String, usize>,
+    edges_by_next_hop: HashMap<String, Vec<usize>>,
+    backup: HashMap<(String, String), usize>,
+}
+
+impl ObservedIndex {
+    /// Canonicalises names and checks that the topology is consistent: unique pools, known sites,
+    /// mutual pairings across sites of one edition, and references to known pools only.
+    pub fn new(mut topology: ObservedTopology) -> Result<Self, ObservedError> {
+        canonicalise(&mut topology);
+        let t = &topology;
+        let sites: Vec<&str> = t.sites.iter().map(String::as_str).collect();
+        let mut pools = HashMap::with_capacity(t.pools.len());
+        for (i, p) in t.pools.iter().enumerate() {
+            if pools.insert(p.fqdn.clone(), i).is_some() {
+                return Err(observed_error(
+                    format!("pools[{i}].fqdn"),
+                    format!("pool {} is listed twice", p.fqdn),
+                ));
+            }
+            if !sites.contains(&p.site.as_str()) {
+                return Err(observed_error(
+                    format!("pools[{i}].site"),
+                    format!("site {} of pool {} is not in sites", p.site, p.fqdn),
+                ));
+            }
+        }
+        for (i, p) in t.pools.iter().enumerate() {
+            if let Some(b) = &p.backup_pool {
+                let Some(&j) = pools.get(b) else {
+                    return Err(observed_error(
+                        format!("pools[{i}].backupPool"),
+                        format!("{b} is not a pool in this topology"),
+                    ));
+                };
+                let partner = &t.pools[j];
+                if partner.backup_pool.as_deref() != Some(p.fqdn.as_str()) {
+                    return Err(observed_error(
+                        format!("pools[{i}].backupPool"),
+                        format!(
+                            "{} is paired with {b} but {b} is not paired back (pairings are mutual)",
+                            p.fqdn
+                        ),
+                    ));
+                }
+                if partner.site == p.site {
+                    return Err(observed_error(
+                        format!("pools[{i}].backupPool"),
+                        format!(
+                            "{} and {b} are both in site {}; paired pools must be in different sites",
+                            p.fqdn, p.site
+                        ),
+                    ));
+                }
+                if partner.edition != p.edition {
+                    return Err(observed_error(
+                        format!("pools[{i}].backupPool"),
+                        format!(
+                            "{} ({:?}) is paired with {b} ({:?}); SfB supports pairing only pools of the same edition",
+                            p.fqdn, p.edition, partner.edition
+                        ),
+                    ));
+                }
+            }
+            if let Some(s) = &p.served_by {
+                if s != &p.fqdn && p.backup_pool.as_ref() != Some(s) {
+                    return Err(observed_error(
+                        format!("pools[{i}].servedBy"),
+                        format!(
+                            "{s} can serve {}'s users only if it is {} itself or its backup pool",
+                            p.fqdn, p.fqdn
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut backup = HashMap::with_capacity(t.backup.len());
+        for (i, b) in t.backup.iter().enumerate() {
+            let Some(&from) = pools.get(&b.from) else {
+                return Err(observed_error(
+                    format!("backup[{i}].from"),
+                    format!("{} is not a pool in this topology", b.from),
+                ));
+            };
+            if t.pools[from].backup_pool.as_ref() != Some(&b.to) {
+                return Err(observed_error(
+                    format!("backup[{i}].to"),
+                    format!("{} is not the backup pool of {}", b.to, b.from),
+                ));
+            }
+            if backup.insert((b.from.clone(), b.to.clone()), i).is_some() {
+                return Err(observed_error(
+                    format!("backup[{i}]"),
+                    format!("direction {} -> {} is listed twice", b.from, b.to),
+                ));
+            }
+        }
+        if let Some(m) = &t.cms.active_master {
+            if !pools.contains_key(m) {
+                return Err(observed_error(
+                    "cms.activeMaster".into(),
+                    format!("{m} is not a pool in this topology"),
+                ));
+            }
+        }
+        let mut edges_by_next_hop: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut edge_names = HashMap::with_capacity(t.edges.len());
+        for (i, e) in t.edges.iter().enumerate() {
+            if edge_names.insert(e.fqdn.as_str(), i).is_some() {
+                return Err(observed_error(
+                    format!("edges[{i}].fqdn"),
+                    format!("Edge pool {} is listed twice", e.fqdn),
+                ));
+            }
+            if !sites.contains(&e.site.as_str()) {
+                return Err(observed_error(
+                    format!("edges[{i}].site"),
+                    format!("site {} of Edge pool {} is not in sites", e.site, e.fqdn),
+                ));
+            }
+            if !pools.contains_key(&e.next_hop) {
+                return Err(observed_error(
+                    format!("edges[{i}].nextHop"),
+                    format!("{} is not a pool in this topology", e.next_hop),
+                ));
+            }
+            edges_by_next_hop
+                .entry(e.next_hop.clone())
+                .or_default()
+                .push(i);
+        }
+        Ok(ObservedIndex {
+            topology,
+            pools,
+            edges_by_next_hop,
+            backup,
+        })
+    }
+
+    /// The pool with this canonical FQDN.
+    pub fn pool(&self, fqdn: &str) -> Option<&ObservedPool> {
+        self.pools.get(fqdn).map(|&i| &self.topology.pools[i])
+    }
+
+    /// Replication from `from` to its partner, when the driver reported it.
+    pub fn backup(&self, from: &str, to: &str) -> Option<&BackupDirection> {
+        self.backup
+            .get(&(from.to_owned(), to.to_owned()))
+            .map(|&i| &self.topology.backup[i])
+    }
+
+    /// Every Edge pool whose next hop is this pool.
+    pub fn edges_to(&self, pool: &str) -> impl Iterator<Item = &ObservedEdge> {
+        self.edges_by_next_hop
+            .get(pool)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.topology.edges[i])
+    }
+}
+
+fn canonicalise(t: &mut ObservedTopology) {
+    for s in &mut t.sites {
+        *s = site_key(s);
+    }
+    for p in &mut t.pools {
+        p.fqdn = fqdn_key(&p.fqdn);
+        p.site = site_key(&p.site);
+        for f in [&mut p.backup_pool, &mut p.served_by].into_iter().flatten() {
+            *f = fqdn_key(f);
+        }
+    }
+    for b in &mut t.backup {
+        b.from = fqdn_key(&b.from);
+        b.to = fqdn_key(&b.to);
+    }
+    if let Some(m) = &mut t.cms.active_master {
+        *m = fqdn_key(m);
+    }
+    for e in &mut t.edges {
+        e.fqdn = fqdn_key(&e.fqdn);
+        e.site = site_key(&e.site);
+        e.next_hop = fqdn_key(&e.next_hop);
+    }
+}

@@ -1,0 +1,248 @@
+//! One pair on its own: who serves each pool's users now, who should, and the failback and
+//! failover that get it there (DESIGN rules 1, 4, 5 and 6).
+
+use crate::model::{Desired, Health, Ledger, ObservedIndex, ObservedPool, PairSpec};
+
+use super::step::{BlockReason, Mode};
+
+/// A pool move within a pair; `pool` is the index of the home pool in the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Move {
+    pub pool: usize,
+    pub mode: Mode,
+}
+
+/// What a pair needs: at most one failback, which precedes at most one failover (the swap rule).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct PairMoves {
+    pub failback: Option<Move>,
+    pub failover: Option<Move>,
+    /// For each pool of the pair, the index of the pool serving its users after the moves.
+    pub final_serving: [usize; 2],
+}
+
+/// Either the pair's moves or why it stays where it is.
+pub(super) type PairDecision = Result<PairMoves, (BlockReason, String)>;
+
+/// A pair with its observed pools.
+pub(super) struct PairView<'a> {
+    pub spec: &'a PairSpec,
+    pub pools: [&'a ObservedPool; 2],
+}
+
+impl<'a> PairView<'a> {
+    /// Looks the pair's pools up in the observation; a missing pool blocks the pair.
+    pub fn new(
+        spec: &'a PairSpec,
+        observed: &'a ObservedIndex,
+    ) -> Result<Self, (BlockReason, String)> {
+        let lookup = |i: usize| {
+            observed.pool(&spec.pools[i].fqdn).ok_or_else(|| {
+                (
+                    BlockReason::ObservationDisagrees,
+                    format!(
+                        "pool {} is not in the observed topology",
+                        spec.pools[i].fqdn
+                    ),
+                )
+            })
+        };
+        Ok(PairView {
+            spec,
+            pools: [lookup(0)?, lookup(1)?],
+        })
+    }
+
+    pub fn fqdn(&self, i: usize) -> &'a str {
+        &self.spec.pools[i].fqdn
+    }
+}
+
+/// Decides the pair's moves from desired state, observation and ledger.
+pub(super) fn decide(
+    pair: &PairView<'_>,
+    desired: &Desired,
+    observed: &ObservedIndex,
+    ledger: &Ledger,
+) -> PairDecision {
+    let serving = [serving(pair, 0, ledger)?, serving(pair, 1, ledger)?];
+    if serving == [1, 0] {
+        return Err((
+            BlockReason::ObservationDisagrees,
+            format!(
+                "both {} and {} are reported failed over to each other, which SfB never allows",
+                pair.fqdn(0),
+                pair.fqdn(1)
+            ),
+        ));
+    }
+    let active = [
+        desired.pool_site_active(pair.spec, 0),
+        desired.pool_site_active(pair.spec, 1),
+    ];
+    // DESIGN section 4: home when its site is active, else the partner when that site is active.
+    let want = |i: usize| {
+        if active[i] {
+            Some(i)
+        } else if active[1 - i] {
+            Some(1 - i)
+        } else {
+            None
+        }
+    };
+    let (Some(want0), Some(want1)) = (want(0), want(1)) else {
+        return Err((
+            BlockReason::NoActiveSite,
+            format!(
+                "neither site {} nor site {} is active for this pair; its users cannot be served",
+                pair.spec.pools[0].site, pair.spec.pools[1].site
+            ),
+        ));
+    };
+    let target = [want0, want1];
+    let mut moves = PairMoves {
+        failback: None,
+        failover: None,
+        final_serving: target,
+    };
+    for i in 0..2 {
+        if serving[i] == target[i] {
+            continue;
+        }
+        if serving[i] == i {
+            moves.failover = Some(failover(pair, i, observed)?);
+        } else {
+            moves.failback = Some(failback(pair, i, desired, observed)?);
+        }
+    }
+    Ok(moves)
+}
+
+/// Index of the pool serving pool `i`'s users: the observation checked against the ledger, the
+/// ledger where the driver cannot observe, and home when neither knows.
+fn serving(pair: &PairView<'_>, i: usize, ledger: &Ledger) -> Result<usize, (BlockReason, String)> {
+    let home = pair.fqdn(i);
+    let observed = pair.pools[i].served_by.as_deref();
+    let recorded = ledger.served_by.get(home).map(String::as_str);
+    let server = match (observed, recorded) {
+        (Some(o), Some(r)) if o != r => return Err((
+            BlockReason::ObservationDisagrees,
+            format!(
+                "the ledger says {home}'s users are served by {r}, but the driver observes {o}; \
+                     resolve it by hand, then correct the ledger"
+            ),
+        )),
+        (Some(s), _) | (None, Some(s)) => s,
+        (None, None) => home,
+    };
+    pair.spec.position(server).ok_or_else(|| {
+        (
+            BlockReason::ObservationDisagrees,
+            format!("{home}'s users are served by {server}, which is not in this pair"),
+        )
+    })
+}
+
+/// A failover of pool `i` into its partner: never into a pool that is down (rule 6), disaster
+/// mode exactly when the home pool is down (rule 4).
+fn failover(
+    pair: &PairView<'_>,
+    i: usize,
+    observed: &ObservedIndex,
+) -> Result<Move, (BlockReason, String)> {
+    let (home, partner) = (pair.pools[i], pair.pools[1 - i]);
+    match partner.health {
+        Health::Up => {}
+        Health::Down => {
+            return Err((
+                BlockReason::TargetDown,
+                format!(
+                    "{} must fail over to {}, which is down; SfB never fails over into a pool that is down",
+                    home.fqdn, partner.fqdn
+                ),
+            ))
+        }
+        Health::Unknown => return Err(unknown_health(partner)),
+    }
+    let mode = match home.health {
+        Health::Up => Mode::Graceful,
+        Health::Down => Mode::Disaster,
+        Health::Unknown => return Err(unknown_health(home)),
+    };
+    if mode == Mode::Graceful {
+        backup_healthy(observed, home, partner, "fail over")?;
+    }
+    Ok(Move { pool: i, mode })
+}
+
+/// A failback of pool `i` from its partner: needs the home pool up; disaster mode only when the
+/// partner is down and data loss is allowed (rule 4).
+fn failback(
+    pair: &PairView<'_>,
+    i: usize,
+    desired: &Desired,
+    observed: &ObservedIndex,
+) -> Result<Move, (BlockReason, String)> {
+    let (home, partner) = (pair.pools[i], pair.pools[1 - i]);
+    match home.health {
+        Health::Up => {}
+        Health::Down => {
+            return Err((
+                BlockReason::HomeDown,
+                format!(
+                    "{} must fail back but is down; a failback needs the home pool healthy",
+                    home.fqdn
+                ),
+            ))
+        }
+        Health::Unknown => return Err(unknown_health(home)),
+    }
+    let mode = match partner.health {
+        Health::Up => Mode::Graceful,
+        Health::Down if desired.allow_data_loss => Mode::Disaster,
+        Health::Down => return Err((
+            BlockReason::DataLossNotAllowed,
+            format!(
+                "{} can fail back only in disaster mode because {} is down, which loses what its \
+                     users changed there; set allowDataLoss: true on the Topology to allow it",
+                home.fqdn, partner.fqdn
+            ),
+        )),
+        Health::Unknown => return Err(unknown_health(partner)),
+    };
+    if mode == Mode::Graceful {
+        backup_healthy(observed, partner, home, "fail back")?;
+    }
+    Ok(Move { pool: i, mode })
+}
+
+/// A graceful move waits for the direction the users leave to reach its final state, which an
+/// `ErrorState` direction never does (rule 5).
+fn backup_healthy(
+    observed: &ObservedIndex,
+    from: &ObservedPool,
+    to: &ObservedPool,
+    verb: &str,
+) -> Result<(), (BlockReason, String)> {
+    match observed.backup(&from.fqdn, &to.fqdn) {
+        Some(d) if d.is_error() => Err((
+            BlockReason::BackupUnhealthy,
+            format!(
+                "cannot {verb} gracefully: Backup Service replication {} -> {} is in ErrorState \
+                 (export {:?}, import {:?}); repair it first",
+                from.fqdn, to.fqdn, d.export_state, d.import_state
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn unknown_health(pool: &ObservedPool) -> (BlockReason, String) {
+    (
+        BlockReason::HealthUnknown,
+        format!(
+            "the health of {} is Unknown; waiting for the probe to tell",
+            pool.fqdn
+        ),
+    )
+}

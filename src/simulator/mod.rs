@@ -1,0 +1,233 @@
+//! A faithful, stateful model of an SfB deployment: it refuses what the real product refuses,
+//! takes time as the real procedures do (scaled), accounts for lost data, injects faults, and
+//! keeps an ordered audit log. Deterministic for a given seed and sequence of commands.
+
+mod deployment;
+mod guards;
+pub mod server;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+pub use deployment::{Deployment, Fault};
+
+use crate::model::{fqdn_key, ObservedTopology};
+use crate::planner::{Action, Mode};
+
+/// How a command ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// The real product would refuse it; nothing changed.
+    Refused,
+    /// It ran and failed (an injected fault); nothing changed.
+    Failed,
+}
+
+/// The answer to one command.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandResult {
+    pub outcome: Outcome,
+    pub message: String,
+    /// Changes this command lost.
+    pub data_loss: u64,
+}
+
+/// One line of the audit log.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: u64,
+    /// When the command ended (RFC 3339).
+    pub at: String,
+    pub command: Action,
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+/// Simulator settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Every simulated latency is divided by this (1 = real time).
+    pub time_scale: f64,
+    /// Seeds the latency jitter.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            time_scale: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Real-time latency of an action before scaling, in the spirit of Microsoft's RTO figures
+/// (pool failover 15-20 minutes, CMS failover 5 minutes).
+pub fn base_latency(action: &Action) -> Duration {
+    let seconds = match action {
+        Action::FailOverPool {
+            mode: Mode::Graceful,
+            ..
+        } => 900,
+        Action::FailOverPool {
+            mode: Mode::Disaster,
+            ..
+        } => 600,
+        Action::FailBackPool { .. } => 1200,
+        Action::FailOverCms { .. } => 300,
+        Action::SyncBackup { .. } => 120,
+        Action::RepointEdge { .. } => 60,
+    };
+    Duration::from_secs(seconds)
+}
+
+struct State {
+    deployment: Deployment,
+    audit: Vec<AuditEntry>,
+    rng: StdRng,
+}
+
+/// The simulator: a deployment behind a lock, executing commands with their latencies.
+pub struct Simulator {
+    state: Mutex<State>,
+    config: Config,
+}
+
+impl Simulator {
+    /// A simulator for this deployment.
+    pub fn new(deployment: Deployment, config: Config) -> Self {
+        Simulator {
+            state: Mutex::new(State {
+                deployment,
+                audit: Vec::new(),
+                rng: StdRng::seed_from_u64(config.seed),
+            }),
+            config,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the plain data half-written in a way
+        // that matters more than stopping the simulator would.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The observed topology, or an error while observation is partitioned.
+    pub fn observe(&self) -> Result<ObservedTopology, String> {
+        let s = self.lock();
+        if s.deployment.partitioned() {
+            return Err("the management server cannot be reached (ObservePartition)".into());
+        }
+        Ok(s.deployment.observe())
+    }
+
+    /// The audit log, in order.
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        self.lock().audit.clone()
+    }
+
+    /// Injects a fault.
+    pub fn inject(&self, fault: &Fault) -> Result<(), String> {
+        self.lock().deployment.inject(fault)
+    }
+
+    /// Runs a command: refused at once when the real product would refuse it, otherwise answered
+    /// when its (scaled) latency has passed.
+    pub async fn execute(&self, action: Action) -> CommandResult {
+        let kind = action.kind();
+        let (delay, fail) = {
+            let mut s = self.lock();
+            if let Err(message) = guards::check(&s.deployment, &action) {
+                return record(&mut s, action, Outcome::Refused, message, 0);
+            }
+            let base = base_latency(&action).as_secs_f64();
+            let jitter = s.rng.random_range(0.9..=1.1);
+            let extra = s.deployment.slow_next.remove(&kind).unwrap_or(0);
+            let fail = match s.deployment.fail_next.get_mut(&kind) {
+                Some(n) if *n > 0 => {
+                    *n -= 1;
+                    true
+                }
+                _ => false,
+            };
+            mark_busy(&mut s.deployment, &action, true);
+            let scaled = base * jitter / self.config.time_scale.max(f64::MIN_POSITIVE);
+            let delay =
+                Duration::from_secs_f64(scaled.min(86_400.0)) + Duration::from_millis(extra);
+            (delay, fail)
+        };
+        tokio::time::sleep(delay).await;
+        let mut s = self.lock();
+        mark_busy(&mut s.deployment, &action, false);
+        if fail {
+            let message = format!("{kind:?} failed (injected fault); nothing changed");
+            return record(&mut s, action, Outcome::Failed, message, 0);
+        }
+        let lost = s.deployment.apply(&action);
+        let message = if lost > 0 {
+            format!("{action}: done; {lost} changes not yet replicated were lost")
+        } else {
+            format!("{action}: done")
+        };
+        record(&mut s, action, Outcome::Succeeded, message, lost)
+    }
+}
+
+/// Marks the pools (both of the pair) or the CMS an action is working on.
+fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
+    let pool = match action {
+        Action::FailOverPool { pool, .. }
+        | Action::FailBackPool { pool, .. }
+        | Action::SyncBackup { pool, .. } => fqdn_key(pool),
+        Action::FailOverCms { .. } => {
+            d.cms_busy = busy;
+            return;
+        }
+        Action::RepointEdge { .. } => return,
+    };
+    let partner = d.pools.get(&pool).and_then(|p| p.backup_pool.clone());
+    for p in std::iter::once(pool).chain(partner) {
+        if busy {
+            d.busy.insert(p);
+        } else {
+            d.busy.remove(&p);
+        }
+    }
+}
+
+fn record(
+    s: &mut State,
+    command: Action,
+    outcome: Outcome,
+    message: String,
+    data_loss: u64,
+) -> CommandResult {
+    let seq = s.audit.len() as u64 + 1;
+    s.audit.push(AuditEntry {
+        seq,
+        at: jiff::Timestamp::now().to_string(),
+        command,
+        outcome,
+        message: message.clone(),
+    });
+    CommandResult {
+        outcome,
+        message,
+        data_loss,
+    }
+}
+
+impl Deployment {
+    /// Runs an action at once, without latency or faults: the synchronous form the planner's
+    /// property tests execute plans with. `Err` is the refusal.
+    pub fn run(&mut self, action: &Action) -> Result<u64, String> {
+        guards::check(self, action)?;
+        Ok(self.apply(action))
+    }
+}

@@ -1,0 +1,276 @@
+//! Small builders for SfB worlds: a desired state and an observation, built up one fact at a time.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+
+use sfb_dr::model::*;
+use sfb_dr::planner::{self, Action, Plan, Step};
+
+/// A deployment in two sites (redmond, dublin), everything healthy and at home until told.
+#[derive(Clone, Debug)]
+pub struct World {
+    pub observed: ObservedTopology,
+    pub desired: Desired,
+    pub ledger: Ledger,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    pub fn new() -> Self {
+        World {
+            observed: ObservedTopology {
+                sites: vec!["redmond".into(), "dublin".into()],
+                pools: vec![],
+                backup: vec![],
+                cms: CmsState {
+                    active_master: None,
+                    replicas_up_to_date: true,
+                },
+                edges: vec![],
+                data_loss: None,
+            },
+            desired: Desired::default(),
+            ledger: Ledger::default(),
+        }
+    }
+
+    /// Pair `a` (in `site_a`) with `b` (in `site_b`); the pair is named `a-b` by short names.
+    pub fn pair(mut self, a: &str, site_a: &str, b: &str, site_b: &str) -> Self {
+        for s in [site_a, site_b] {
+            if !self.observed.sites.iter().any(|x| x == s) {
+                self.observed.sites.push(s.into());
+            }
+        }
+        for (p, site, partner) in [(a, site_a, b), (b, site_b, a)] {
+            self.observed.pools.push(ObservedPool {
+                fqdn: p.into(),
+                site: site.into(),
+                edition: Edition::Enterprise,
+                health: Health::Up,
+                backup_pool: Some(partner.into()),
+                served_by: Some(p.into()),
+                users: 1000,
+            });
+            self.observed.backup.push(BackupDirection {
+                from: p.into(),
+                to: partner.into(),
+                export_state: ExportState::SteadyState,
+                import_state: ImportState::NormalState,
+                last_sync_age_seconds: Some(30),
+            });
+        }
+        self.desired.pairs.push(PairSpec {
+            name: pair_name(a, b),
+            pools: [
+                PoolRef {
+                    fqdn: a.into(),
+                    site: site_a.into(),
+                },
+                PoolRef {
+                    fqdn: b.into(),
+                    site: site_b.into(),
+                },
+            ],
+            active_sites: None,
+        });
+        self.desired.pairs.sort_by(|x, y| x.name.cmp(&y.name));
+        self
+    }
+
+    /// The standard pair pool1 (redmond) / pool2 (dublin).
+    pub fn pool1_pool2(self) -> Self {
+        self.pair(
+            "pool1.contoso.com",
+            "redmond",
+            "pool2.contoso.com",
+            "dublin",
+        )
+    }
+
+    /// Declares the CMS on the pair of `preferred`, with backup SQL for both pools, and observes
+    /// its master on `master` (None: unavailable).
+    pub fn cms(mut self, preferred: &str, master: Option<&str>) -> Self {
+        let pair = self
+            .desired
+            .pairs
+            .iter()
+            .find(|p| p.position(preferred).is_some())
+            .expect("declare the pair before the CMS")
+            .clone();
+        self.desired.cms = Some(CmsSpec {
+            name: "cms".into(),
+            pair: pair.name.clone(),
+            preferred_pool: preferred.into(),
+            failback: CmsFailback::Manual,
+            backup_sql: pair
+                .pools
+                .iter()
+                .map(|p| BackupSql {
+                    pool: p.fqdn.clone(),
+                    sql_server_fqdn: format!("sql.{}", p.fqdn),
+                    sql_instance_name: "rtc".into(),
+                    mirror_sql_server_fqdn: None,
+                    mirror_sql_instance_name: None,
+                })
+                .collect(),
+        });
+        self.observed.cms.active_master = master.map(Into::into);
+        self
+    }
+
+    /// Observes the CMS master on `master` without declaring a CMS.
+    pub fn cms_master(mut self, master: Option<&str>) -> Self {
+        self.observed.cms.active_master = master.map(Into::into);
+        self
+    }
+
+    pub fn cms_failback(mut self, failback: CmsFailback) -> Self {
+        self.desired
+            .cms
+            .as_mut()
+            .expect("declare the CMS first")
+            .failback = failback;
+        self
+    }
+
+    pub fn no_backup_sql_for(mut self, pool: &str) -> Self {
+        let cms = self.desired.cms.as_mut().expect("declare the CMS first");
+        cms.backup_sql.retain(|b| b.pool != pool);
+        self
+    }
+
+    pub fn replicas_up_to_date(mut self, yes: bool) -> Self {
+        self.observed.cms.replicas_up_to_date = yes;
+        self
+    }
+
+    pub fn edge(mut self, fqdn: &str, site: &str, next_hop: &str) -> Self {
+        self.observed.edges.push(ObservedEdge {
+            fqdn: fqdn.into(),
+            site: site.into(),
+            health: Health::Up,
+            next_hop: next_hop.into(),
+        });
+        self
+    }
+
+    pub fn edge_health(mut self, fqdn: &str, health: Health) -> Self {
+        self.observed
+            .edges
+            .iter_mut()
+            .find(|e| e.fqdn == fqdn)
+            .expect("known edge")
+            .health = health;
+        self
+    }
+
+    pub fn health(mut self, pool: &str, health: Health) -> Self {
+        self.pool_mut(pool).health = health;
+        self
+    }
+
+    /// `home`'s users are served by `server`.
+    pub fn served_by(mut self, home: &str, server: &str) -> Self {
+        self.pool_mut(home).served_by = Some(server.into());
+        self
+    }
+
+    /// The driver cannot tell who serves `home`'s users.
+    pub fn serving_unobserved(mut self, home: &str) -> Self {
+        self.pool_mut(home).served_by = None;
+        self
+    }
+
+    pub fn ledger(mut self, home: &str, server: &str) -> Self {
+        self.ledger.record(home, server);
+        self
+    }
+
+    pub fn site_active(mut self, site: &str, active: bool) -> Self {
+        self.desired.sites.insert(site.into(), active);
+        self
+    }
+
+    pub fn active_sites(mut self, pool: &str, sites: &[&str]) -> Self {
+        let pair = self
+            .desired
+            .pairs
+            .iter_mut()
+            .find(|p| p.position(pool).is_some())
+            .expect("known pool");
+        pair.active_sites = Some(sites.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    pub fn allow_data_loss(mut self) -> Self {
+        self.desired.allow_data_loss = true;
+        self
+    }
+
+    pub fn backup_error(mut self, from: &str) -> Self {
+        let d = self
+            .observed
+            .backup
+            .iter_mut()
+            .find(|b| b.from == from)
+            .expect("known direction");
+        d.export_state = ExportState::ErrorState;
+        self
+    }
+
+    fn pool_mut(&mut self, fqdn: &str) -> &mut ObservedPool {
+        self.observed
+            .pools
+            .iter_mut()
+            .find(|p| p.fqdn == fqdn)
+            .unwrap_or_else(|| panic!("unknown pool {fqdn}"))
+    }
+
+    pub fn index(&self) -> ObservedIndex {
+        ObservedIndex::new(self.observed.clone()).expect("the world is consistent")
+    }
+
+    pub fn plan(&self) -> Plan {
+        planner::plan(&self.desired, &self.index(), &self.ledger)
+    }
+}
+
+pub fn pair_name(a: &str, b: &str) -> String {
+    let short = |s: &str| s.split('.').next().unwrap_or(s).to_owned();
+    format!("{}-{}", short(a), short(b))
+}
+
+/// The step doing exactly `action`.
+pub fn step<'a>(plan: &'a Plan, action: &Action) -> &'a Step {
+    plan.steps
+        .iter()
+        .find(|s| &s.action == action)
+        .unwrap_or_else(|| panic!("no step {action:?} in {plan:#?}"))
+}
+
+/// Whether `later` waits, directly or through others, for `earlier`.
+pub fn waits_for(plan: &Plan, later: &Step, earlier: &Step) -> bool {
+    let by_id: HashMap<&str, &Step> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut seen = HashSet::new();
+    let mut todo: Vec<&str> = later.depends_on.iter().map(String::as_str).collect();
+    while let Some(id) = todo.pop() {
+        if id == earlier.id {
+            return true;
+        }
+        if seen.insert(id) {
+            if let Some(s) = by_id.get(id) {
+                todo.extend(s.depends_on.iter().map(String::as_str));
+            }
+        }
+    }
+    false
+}
+
+pub fn actions(plan: &Plan) -> Vec<Action> {
+    plan.steps.iter().map(|s| s.action.clone()).collect()
+}
