@@ -1,0 +1,275 @@
+//! What happens to an object between the request and the store: server-owned metadata,
+//! status-subresource rules, generation, CRD status, schema and CEL validation. Kept apart from
+//! the verbs so create, update, patch and apply all follow exactly the same rules.
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+use crate::api_error::{ApiError, Cause};
+use crate::crd;
+use crate::registry::ResourceType;
+use crate::schema::{self, FieldValidation};
+
+/// Metadata fields only the server sets.
+const SERVER_OWNED: &[&str] = &[
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+];
+
+/// Characters the real server uses for `generateName` suffixes (no vowels, no lookalikes).
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The current time as Kubernetes writes timestamps.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Whether this type is the CRD type itself, whose writes change what the server serves.
+pub fn is_crd(rt: &ResourceType) -> bool {
+    rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
+}
+
+fn metadata_mut(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    let meta = object
+        .as_object_mut()
+        .map(|o| o.entry("metadata").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    meta.ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))
+}
+
+fn random_suffix() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes
+        .iter()
+        .take(5)
+        .map(|b| NAME_ALPHABET[*b as usize % NAME_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Checks the body's apiVersion/kind and fills them in when absent.
+pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(&rt.kind);
+    if kind != rt.kind {
+        return Err(ApiError::BadRequest(format!(
+            "the kind {kind:?} of the body does not match the resource {:?} (kind {})",
+            rt.plural, rt.kind
+        )));
+    }
+    if let Some(map) = object.as_object_mut() {
+        map.insert("kind".into(), json!(rt.kind));
+        map.insert("apiVersion".into(), json!(rt.api_version()));
+    }
+    Ok(())
+}
+
+/// Prepares a new object: name (or generateName), namespace, uid, timestamps, generation 1,
+/// status dropped when it is a subresource, then validation.
+pub fn prepare_create(
+    rt: &ResourceType,
+    namespace: Option<&str>,
+    object: &mut Value,
+    validation: FieldValidation,
+) -> Result<(), ApiError> {
+    check_type(rt, object)?;
+    let timestamp = now();
+    let meta = metadata_mut(object)?;
+    if meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
+        match meta.get("generateName").and_then(Value::as_str) {
+            Some(prefix) if !prefix.is_empty() => {
+                let name = format!("{prefix}{}", random_suffix());
+                meta.insert("name".into(), json!(name));
+            }
+            _ => {
+                return Err(ApiError::Invalid {
+                    kind: rt.qualified_kind(),
+                    name: String::new(),
+                    causes: vec![Cause {
+                        reason: "FieldValueRequired".into(),
+                        message: "Required value: name or generateName is required".into(),
+                        field: "metadata.name".into(),
+                    }],
+                })
+            }
+        }
+    }
+    match (rt.namespaced, namespace) {
+        (true, Some(ns)) => {
+            if let Some(body_ns) = meta.get("namespace").and_then(Value::as_str) {
+                if !body_ns.is_empty() && body_ns != ns {
+                    return Err(ApiError::BadRequest(
+                        "the namespace of the provided object does not match the namespace sent on the request".into(),
+                    ));
+                }
+            }
+            meta.insert("namespace".into(), json!(ns));
+        }
+        _ => {
+            meta.remove("namespace");
+        }
+    }
+    for field in SERVER_OWNED {
+        meta.remove(*field);
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(timestamp));
+    meta.insert("generation".into(), json!(1));
+    if rt.status_subresource {
+        if let Some(map) = object.as_object_mut() {
+            map.remove("status");
+        }
+    }
+    if rt.group.is_empty() && rt.plural == "namespaces" {
+        object["status"] = json!({"phase": "Active"});
+    }
+    if is_crd(rt) {
+        crd::check(object)?;
+        crd::establish(object, &timestamp);
+    }
+    schema::admit(rt, object, None, validation)
+}
+
+/// The parts of an object whose change bumps `generation`: everything but metadata, and
+/// status too when status is a subresource.
+fn generation_relevant(rt: &ResourceType, object: &Value) -> Value {
+    let mut copy = object.clone();
+    if let Some(map) = copy.as_object_mut() {
+        map.remove("metadata");
+        if rt.status_subresource {
+            map.remove("status");
+        }
+    }
+    copy
+}
+
+/// Prepares a changed object from `old` and the requested `new`: keeps server-owned metadata,
+/// applies the status-subresource rules, bumps generation on spec changes, validates.
+pub fn prepare_update(
+    rt: &ResourceType,
+    subresource: Option<&str>,
+    old: &Value,
+    mut new: Value,
+    validation: FieldValidation,
+) -> Result<Value, ApiError> {
+    check_type(rt, &mut new)?;
+    if let Some(rv) = new
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        let current = old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        if !rv.is_empty() && Some(rv) != current {
+            return Err(ApiError::Conflict {
+                resource: rt.qualified_resource(),
+                name: name_of(old),
+                detail: "the object has been modified; please apply your changes to the latest version and try again".into(),
+            });
+        }
+    }
+    if new.pointer("/metadata/name").and_then(Value::as_str)
+        != old.pointer("/metadata/name").and_then(Value::as_str)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({}) does not match the name on the URL ({})",
+            new.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            name_of(old)
+        )));
+    }
+    let mut result = if subresource == Some("status") {
+        // Only status may change through /status; everything else stays as stored.
+        let mut result = old.clone();
+        match new.get("status") {
+            Some(status) => result["status"] = status.clone(),
+            None => {
+                if let Some(map) = result.as_object_mut() {
+                    map.remove("status");
+                }
+            }
+        }
+        if let Some(fields) = new.pointer("/metadata/managedFields") {
+            result["metadata"]["managedFields"] = fields.clone();
+        }
+        result
+    } else {
+        if rt.status_subresource {
+            match old.get("status") {
+                Some(status) => new["status"] = status.clone(),
+                None => {
+                    if let Some(map) = new.as_object_mut() {
+                        map.remove("status");
+                    }
+                }
+            }
+        }
+        new
+    };
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let meta = metadata_mut(&mut result)?;
+    for field in SERVER_OWNED.iter().chain(&["name", "namespace"]) {
+        match old_meta.get(*field) {
+            Some(v) => meta.insert((*field).into(), v.clone()),
+            None => meta.remove(*field),
+        };
+    }
+    if generation_relevant(rt, &result) != generation_relevant(rt, old) {
+        let generation = old_meta["generation"].as_i64().unwrap_or(1) + 1;
+        result["metadata"]["generation"] = json!(generation);
+    }
+    if is_crd(rt) {
+        crd::check(&result)?;
+        crd::establish(&mut result, &now());
+    }
+    schema::admit(rt, &mut result, Some(old), validation)?;
+    Ok(result)
+}
+
+/// Marks an object as being deleted, as the server does while finalizers remain.
+pub fn mark_deleting(object: &mut Value) {
+    if object.pointer("/metadata/deletionTimestamp").is_some() {
+        return;
+    }
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    object["metadata"]["deletionTimestamp"] = json!(now());
+    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    object["metadata"]["generation"] = json!(generation + 1);
+}
+
+/// Whether a deleting object has lost its last finalizer and must now go.
+pub fn ready_to_go(object: &Value) -> bool {
+    object.pointer("/metadata/deletionTimestamp").is_some()
+        && object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+}
+
+/// The object's name, for messages.
+pub fn name_of(object: &Value) -> String {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}

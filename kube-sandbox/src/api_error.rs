@@ -1,0 +1,203 @@
+//! Failures as the apiserver reports them: a `metav1.Status` body with a reason and an HTTP code,
+//! because kubectl and kube-rs decide what to do (retry, relist, print help) from those two fields.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+/// One field-level problem inside an `Invalid` or apply-conflict failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// Machine-readable reason, such as `FieldValueInvalid` or `FieldManagerConflict`.
+    pub reason: String,
+    /// Human-readable text; for CEL rules, the rule's message.
+    pub message: String,
+    /// Dotted path of the field, such as `spec.replicas`.
+    pub field: String,
+}
+
+impl Cause {
+    /// A `FieldValueInvalid` cause, the common case for schema and CEL failures.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Cause {
+            reason: "FieldValueInvalid".into(),
+            message: message.into(),
+            field: field.into(),
+        }
+    }
+}
+
+/// Everything a request can fail with, each mapping to the reason and code the real server uses.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// The object (or resource type) does not exist.
+    #[error("{resource} \"{name}\" not found")]
+    NotFound { resource: String, name: String },
+    /// The path names no served resource.
+    #[error("the server could not find the requested resource")]
+    NoRoute,
+    /// A create named an object that already exists.
+    #[error("{resource} \"{name}\" already exists")]
+    AlreadyExists { resource: String, name: String },
+    /// An optimistic-concurrency precondition failed, or the object is being deleted.
+    #[error("Operation cannot be fulfilled on {resource} \"{name}\": {detail}")]
+    Conflict {
+        resource: String,
+        name: String,
+        detail: String,
+    },
+    /// Server-side apply found fields owned by other managers.
+    #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" }, causes.iter().map(|c| c.message.clone()).collect::<Vec<_>>().join("\n"))]
+    ApplyConflict { causes: Vec<Cause> },
+    /// The object breaks its schema or a validation rule.
+    #[error("{kind} \"{name}\" is invalid: {}", render_causes(causes))]
+    Invalid {
+        kind: String,
+        name: String,
+        causes: Vec<Cause>,
+    },
+    /// The request itself is malformed (bad body, bad selector, unknown field under Strict).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The verb is not supported on that path.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The requested resourceVersion has been compacted away.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Gone { requested: u64, oldest: u64 },
+    /// The body's content type is not one the verb understands.
+    #[error(
+        "the body of the request was in an unknown format - accepted media types include: {0}"
+    )]
+    UnsupportedMediaType(String),
+    /// A failure injected by the test through `Sandbox::fail_next`.
+    #[error("injected failure with status {0}")]
+    Injected(u16),
+    /// A bug or unexpected state inside the sandbox.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn render_causes(causes: &[Cause]) -> String {
+    let parts: Vec<String> = causes
+        .iter()
+        .map(|c| {
+            if c.field.is_empty() {
+                c.message.clone()
+            } else {
+                format!("{}: {}", c.field, c.message)
+            }
+        })
+        .collect();
+    if parts.len() == 1 {
+        parts.join("")
+    } else {
+        format!("[{}]", parts.join(", "))
+    }
+}
+
+impl ApiError {
+    /// The HTTP status code the real apiserver uses for this failure.
+    pub fn code(&self) -> u16 {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoRoute => 404,
+            ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
+            ApiError::ApplyConflict { .. } => 409,
+            ApiError::Invalid { .. } => 422,
+            ApiError::BadRequest(_) => 400,
+            ApiError::MethodNotAllowed(_) => 405,
+            ApiError::Gone { .. } => 410,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Injected(code) => *code,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The `reason` field clients switch on.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
+            ApiError::AlreadyExists { .. } => "AlreadyExists",
+            ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
+            ApiError::Invalid { .. } => "Invalid",
+            ApiError::BadRequest(_) => "BadRequest",
+            ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
+            ApiError::Gone { .. } => "Expired",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            ApiError::Injected(code) => reason_for_code(*code),
+            ApiError::Internal(_) => "InternalError",
+        }
+    }
+
+    /// The `metav1.Status` body describing this failure.
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.to_string(),
+            "reason": self.reason(),
+            "code": self.code(),
+        });
+        let details = match self {
+            ApiError::NotFound { resource, name }
+            | ApiError::AlreadyExists { resource, name }
+            | ApiError::Conflict { resource, name, .. } => Some(details_for(resource, name, &[])),
+            ApiError::Invalid { kind, name, causes } => Some(details_for(kind, name, causes)),
+            ApiError::ApplyConflict { causes } => Some(json!({ "causes": causes_json(causes) })),
+            _ => None,
+        };
+        if let Some(details) = details {
+            status["details"] = details;
+        }
+        status
+    }
+}
+
+/// Splits `foos.sandbox.test` into the kind/resource and group parts of `StatusDetails`.
+fn details_for(qualified: &str, name: &str, causes: &[Cause]) -> Value {
+    let (kind, group) = qualified.split_once('.').unwrap_or((qualified, ""));
+    let mut details = json!({ "name": name, "group": group, "kind": kind });
+    if !causes.is_empty() {
+        details["causes"] = causes_json(causes);
+    }
+    details
+}
+
+fn causes_json(causes: &[Cause]) -> Value {
+    Value::Array(
+        causes
+            .iter()
+            .map(|c| json!({ "reason": c.reason, "message": c.message, "field": c.field }))
+            .collect(),
+    )
+}
+
+fn reason_for_code(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Expired",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "InternalError",
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            self.to_status().to_string(),
+        )
+            .into_response()
+    }
+}

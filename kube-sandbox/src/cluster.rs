@@ -1,0 +1,124 @@
+//! The whole in-memory cluster: store and registry under one lock (so a CRD write and the
+//! types it serves change together), the request traffic, and the signal that drops watches.
+
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::admission;
+use crate::api_error::ApiError;
+use crate::crd;
+use crate::registry::{Registry, StorageKey};
+use crate::store::{ObjectKey, Store};
+use crate::traffic::Traffic;
+
+/// Namespaces a fresh cluster has, as kubeadm clusters do.
+const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Store plus registry: everything guarded by the one lock.
+#[derive(Debug, Default)]
+pub struct State {
+    /// All objects.
+    pub store: Store,
+    /// All served types.
+    pub registry: Registry,
+}
+
+impl State {
+    /// Re-derives the custom types from the stored CRDs.
+    pub fn sync_crds(&mut self) {
+        let storage = crd_storage();
+        let types = self
+            .store
+            .list(&storage, None)
+            .into_iter()
+            .filter(|(_, crd)| crd.pointer("/metadata/deletionTimestamp").is_none())
+            .flat_map(|(_, crd)| crd::resource_types(crd))
+            .collect();
+        self.registry.set_custom(types);
+    }
+}
+
+/// Where CRDs themselves are stored.
+pub fn crd_storage() -> StorageKey {
+    StorageKey {
+        group: "apiextensions.k8s.io".into(),
+        resource: "customresourcedefinitions".into(),
+    }
+}
+
+/// The shared server state.
+#[derive(Debug)]
+pub struct Cluster {
+    state: Mutex<State>,
+    /// Request counters and injected failures.
+    pub traffic: Traffic,
+    drops: watch::Sender<u64>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        let mut state = State::default();
+        let storage = StorageKey {
+            group: String::new(),
+            resource: "namespaces".into(),
+        };
+        for name in INITIAL_NAMESPACES {
+            let key = ObjectKey {
+                storage: storage.clone(),
+                namespace: String::new(),
+                name: (*name).into(),
+            };
+            let namespace = json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
+                             "creationTimestamp": admission::now(), "generation": 1},
+                "status": {"phase": "Active"},
+            });
+            state.store.put(key, namespace);
+        }
+        let (drops, _) = watch::channel(0);
+        Cluster {
+            state: Mutex::new(state),
+            traffic: Traffic::default(),
+            drops,
+        }
+    }
+}
+
+impl Cluster {
+    /// Locks the state; never held across an await.
+    pub fn lock(&self) -> Result<MutexGuard<'_, State>, ApiError> {
+        self.state.lock().map_err(|_| {
+            ApiError::Internal("the store lock is poisoned by an earlier panic".into())
+        })
+    }
+
+    /// Ends every open watch, as an apiserver restart or a load balancer timeout would.
+    pub fn drop_watches(&self) {
+        self.drops.send_modify(|epoch| *epoch += 1);
+    }
+
+    /// A receiver that changes whenever `drop_watches` is called.
+    pub fn watch_drops(&self) -> watch::Receiver<u64> {
+        self.drops.subscribe()
+    }
+
+    /// Forgets history so watches resuming from older versions get 410 Gone.
+    pub fn compact(&self) -> Result<(), ApiError> {
+        self.lock()?.store.compact();
+        Ok(())
+    }
+
+    /// One stored object as served JSON, for test assertions that bypass HTTP.
+    pub fn snapshot(&self, storage: &StorageKey, namespace: &str, name: &str) -> Option<Value> {
+        let state = self.lock().ok()?;
+        let key = ObjectKey {
+            storage: storage.clone(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        state.store.get(&key).cloned()
+    }
+}

@@ -1,0 +1,168 @@
+//! The set of resource types the sandbox serves: the built-ins plus whatever the stored
+//! CustomResourceDefinitions declare. Every request is resolved here first, because discovery,
+//! OpenAPI, validation and table printing all read the same description of a type.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::builtins;
+
+/// Where objects of a type live in the store; two served types may share one (events).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StorageKey {
+    /// API group of the stored form ("" for core).
+    pub group: String,
+    /// Plural resource name of the stored form.
+    pub resource: String,
+}
+
+/// How a served type's objects differ from their stored form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Stored exactly as served (apart from `apiVersion`).
+    Plain,
+    /// `events.k8s.io/v1` Event, stored as a core/v1 Event so both APIs see the same objects.
+    EventsV1,
+}
+
+/// One `additionalPrinterColumns` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrinterColumn {
+    /// Column header.
+    pub name: String,
+    /// OpenAPI type: string, integer, number, boolean or date.
+    pub type_: String,
+    /// Optional OpenAPI format, such as `name`.
+    pub format: String,
+    /// Help text shown by `kubectl explain`-like tools.
+    pub description: String,
+    /// 0 for the default view, higher for `-o wide`.
+    pub priority: i64,
+    /// Kubernetes JSONPath evaluated against the object.
+    pub json_path: String,
+}
+
+/// Everything the server needs to know about one served group/version/resource.
+#[derive(Debug, Clone)]
+pub struct ResourceType {
+    /// API group ("" for core).
+    pub group: String,
+    /// API version inside the group.
+    pub version: String,
+    /// Kind of a single object.
+    pub kind: String,
+    /// Plural resource name, used in paths.
+    pub plural: String,
+    /// Singular name, used by kubectl's REST mapper.
+    pub singular: String,
+    /// Short names such as `deploy`.
+    pub short_names: Vec<String>,
+    /// Categories such as `all`.
+    pub categories: Vec<String>,
+    /// Whether objects live inside a namespace.
+    pub namespaced: bool,
+    /// Whether `/status` is a separate subresource (and the main resource ignores status).
+    pub status_subresource: bool,
+    /// Printer columns after `Name`; empty means the default `Age` column.
+    pub columns: Vec<PrinterColumn>,
+    /// The `openAPIV3Schema`, for custom resources only.
+    pub schema: Option<Value>,
+    /// JSONPaths the CRD declares as `selectableFields`.
+    pub selectable_fields: Vec<String>,
+    /// Where the objects are stored.
+    pub storage: StorageKey,
+    /// How served objects map onto stored ones.
+    pub shape: Shape,
+    /// Whether this type comes from a CRD (affects patch types and table defaults).
+    pub custom: bool,
+}
+
+impl ResourceType {
+    /// `apiVersion` as written in objects: `v1` for core, `group/version` otherwise.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// `foos.sandbox.test`, as used in NotFound/Conflict messages.
+    pub fn qualified_resource(&self) -> String {
+        qualify(&self.plural, &self.group)
+    }
+
+    /// `Foo.sandbox.test`, as used in Invalid messages.
+    pub fn qualified_kind(&self) -> String {
+        qualify(&self.kind, &self.group)
+    }
+}
+
+fn qualify(name: &str, group: &str) -> String {
+    if group.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}.{group}")
+    }
+}
+
+/// The served types, rebuilt whenever a CRD changes.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    types: Vec<Arc<ResourceType>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            types: builtins::all().into_iter().map(Arc::new).collect(),
+        }
+    }
+}
+
+impl Registry {
+    /// Looks up the type served at `/apis/{group}/{version}/{plural}`.
+    pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    /// Every served type, built-ins first, in a stable order.
+    pub fn all(&self) -> &[Arc<ResourceType>] {
+        &self.types
+    }
+
+    /// The groups in serving order, each with its versions (preferred first).
+    pub fn groups(&self) -> Vec<(String, Vec<String>)> {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for t in &self.types {
+            match groups.iter_mut().find(|(g, _)| *g == t.group) {
+                Some((_, versions)) => {
+                    if !versions.contains(&t.version) {
+                        versions.push(t.version.clone());
+                    }
+                }
+                None => groups.push((t.group.clone(), vec![t.version.clone()])),
+            }
+        }
+        groups
+    }
+
+    /// The types served in one group/version.
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<Arc<ResourceType>> {
+        self.types
+            .iter()
+            .filter(|t| t.group == group && t.version == version)
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the custom types with those derived from `custom` (from established CRDs).
+    pub fn set_custom(&mut self, custom: Vec<ResourceType>) {
+        self.types.retain(|t| !t.custom);
+        self.types.extend(custom.into_iter().map(Arc::new));
+    }
+}

@@ -1,0 +1,507 @@
+//! The verbs on a resource: get, list, create, update, patch (apply included) and delete,
+//! each taking the state under its lock and returning served JSON or an `ApiError`.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::admission::{self, is_crd, name_of};
+use crate::api_error::ApiError;
+use crate::apply::{self, Applier};
+use crate::cluster::State;
+use crate::events;
+use crate::managed_fields::{self, Writer};
+use crate::patch::{self, PatchType};
+use crate::registry::{ResourceType, Shape};
+use crate::schema::FieldValidation;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::ObjectKey;
+
+/// The resource (and optionally object and subresource) a request addresses.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The served type.
+    pub rt: Arc<ResourceType>,
+    /// Namespace from the path; `None` for cluster-scoped or all-namespaces requests.
+    pub namespace: Option<String>,
+    /// Object name from the path.
+    pub name: Option<String>,
+    /// `status` for the status subresource.
+    pub subresource: Option<String>,
+}
+
+impl Target {
+    fn key(&self) -> Result<ObjectKey, ApiError> {
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| ApiError::MethodNotAllowed("this verb needs an object name".into()))?;
+        Ok(self.key_for(&name))
+    }
+
+    fn key_for(&self, name: &str) -> ObjectKey {
+        ObjectKey {
+            storage: self.rt.storage.clone(),
+            namespace: if self.rt.namespaced {
+                self.namespace.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        ApiError::NotFound {
+            resource: self.rt.qualified_resource(),
+            name: name.to_string(),
+        }
+    }
+
+    fn subresource(&self) -> Option<&str> {
+        self.subresource.as_deref()
+    }
+}
+
+/// Parameters shared by the writing verbs.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `fieldManager`, or the manager derived from the User-Agent.
+    pub field_manager: String,
+    /// Whether `fieldManager` was given explicitly (apply requires it).
+    pub explicit_manager: bool,
+    /// `fieldValidation`.
+    pub validation: FieldValidation,
+    /// `dryRun=All`: compute the result but store nothing.
+    pub dry_run: bool,
+    /// `force=true` for apply.
+    pub force: bool,
+}
+
+/// Parameters of a list (and of a watch's filter).
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit`, 0 for no limit.
+    pub limit: usize,
+    /// `continue` token from a previous page.
+    pub continue_from: Option<String>,
+}
+
+/// The field-selector fields a type supports.
+pub fn selectable_fields(rt: &ResourceType) -> Vec<String> {
+    let mut fields = vec![
+        "metadata.name".to_string(),
+        "metadata.namespace".to_string(),
+    ];
+    fields.extend(rt.selectable_fields.iter().cloned());
+    let extra: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "events") => events::CORE_FIELDS,
+        ("events.k8s.io", "events") => events::V1_FIELDS,
+        ("", "namespaces") => &["status.phase"],
+        _ => &[],
+    };
+    fields.extend(extra.iter().map(|s| s.to_string()));
+    fields
+}
+
+/// Converts a stored object into the form served by `rt`.
+pub fn present(rt: &ResourceType, stored: &Value) -> Value {
+    let mut object = match rt.shape {
+        Shape::Plain => stored.clone(),
+        Shape::EventsV1 => events::to_events_v1(stored.clone()),
+    };
+    object["apiVersion"] = json!(rt.api_version());
+    object["kind"] = json!(rt.kind);
+    object
+}
+
+fn absorb(rt: &ResourceType, served: Value) -> Value {
+    match rt.shape {
+        Shape::Plain => served,
+        Shape::EventsV1 => events::to_core(served),
+    }
+}
+
+/// Reads one object.
+pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
+    let key = target.key()?;
+    state
+        .store
+        .get(&key)
+        .map(|o| present(&target.rt, o))
+        .ok_or_else(|| target.not_found(&key.name))
+}
+
+/// Lists objects (one page), returning the items and the list metadata.
+pub fn list(state: &State, target: &Target, options: &ListOptions) -> (Vec<Value>, Value) {
+    let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
+    let mut items: Vec<(String, Value)> = state
+        .store
+        .list(&target.rt.storage, namespace)
+        .into_iter()
+        .map(|(k, o)| {
+            (
+                format!("{}/{}", k.namespace, k.name),
+                present(&target.rt, o),
+            )
+        })
+        .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
+        .collect();
+    if let Some(after) = &options.continue_from {
+        items.retain(|(position, _)| position > after);
+    }
+    let mut metadata = json!({ "resourceVersion": state.store.revision().to_string() });
+    if options.limit > 0 && items.len() > options.limit {
+        let remaining = items.len() - options.limit;
+        items.truncate(options.limit);
+        if let Some((last, _)) = items.last() {
+            metadata["continue"] = json!(last);
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+    }
+    (items.into_iter().map(|(_, o)| o).collect(), metadata)
+}
+
+/// Wraps list items in a `<Kind>List`.
+pub fn list_object(rt: &ResourceType, items: Vec<Value>, metadata: Value) -> Value {
+    json!({
+        "apiVersion": rt.api_version(),
+        "kind": format!("{}List", rt.kind),
+        "metadata": metadata,
+        "items": items,
+    })
+}
+
+fn namespace_exists(state: &State, namespace: &str) -> bool {
+    let key = ObjectKey {
+        storage: crate::registry::StorageKey {
+            group: String::new(),
+            resource: "namespaces".into(),
+        },
+        namespace: String::new(),
+        name: namespace.into(),
+    };
+    state.store.get(&key).is_some()
+}
+
+/// Stores a prepared new object.
+fn store_new(
+    state: &mut State,
+    target: &Target,
+    object: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let name = name_of(&object);
+    if target.rt.namespaced {
+        let ns = target.namespace.clone().unwrap_or_default();
+        if !namespace_exists(state, &ns) {
+            return Err(ApiError::NotFound {
+                resource: "namespaces".into(),
+                name: ns,
+            });
+        }
+    }
+    let key = target.key_for(&name);
+    if state.store.get(&key).is_some() {
+        return Err(ApiError::AlreadyExists {
+            resource: target.rt.qualified_resource(),
+            name,
+        });
+    }
+    if dry_run {
+        return Ok(object);
+    }
+    let stored = state.store.put(key, absorb(&target.rt, object));
+    if is_crd(&target.rt) {
+        state.sync_crds();
+    }
+    Ok(present(&target.rt, &stored))
+}
+
+/// Creates an object (POST).
+pub fn create(
+    state: &mut State,
+    target: &Target,
+    mut body: Value,
+    options: &WriteOptions,
+) -> Result<Value, ApiError> {
+    if target.subresource.is_some() || target.name.is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "create is only allowed on a collection".into(),
+        ));
+    }
+    admission::prepare_create(
+        &target.rt,
+        target.namespace.as_deref(),
+        &mut body,
+        options.validation,
+    )?;
+    let writer = Writer {
+        manager: &options.field_manager,
+        subresource: None,
+        now: &admission::now(),
+    };
+    managed_fields::record_update(None, &mut body, &target.rt, &writer);
+    store_new(state, target, body, options.dry_run)
+}
+
+/// Stores a prepared change, skipping no-op writes and completing deletions.
+fn store_change(
+    state: &mut State,
+    target: &Target,
+    old: &Value,
+    new: Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+            meta.remove("resourceVersion");
+        }
+        v
+    };
+    // The real server does not bump resourceVersion for writes that change nothing.
+    if strip(old) == strip(&new) || dry_run {
+        return Ok(if dry_run { new } else { old.clone() });
+    }
+    let key = target.key()?;
+    let result = if admission::ready_to_go(&new) {
+        state.store.remove(&key);
+        new
+    } else {
+        state.store.put(key, absorb(&target.rt, new))
+    };
+    if is_crd(&target.rt) {
+        state.sync_crds();
+    }
+    Ok(present(&target.rt, &result))
+}
+
+/// Replaces an object (PUT).
+pub fn update(
+    state: &mut State,
+    target: &Target,
+    body: Value,
+    options: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let old = get(state, target)?;
+    let mut new = admission::prepare_update(
+        &target.rt,
+        target.subresource(),
+        &old,
+        body,
+        options.validation,
+    )?;
+    let now = admission::now();
+    let writer = Writer {
+        manager: &options.field_manager,
+        subresource: target.subresource(),
+        now: &now,
+    };
+    managed_fields::record_update(Some(&old), &mut new, &target.rt, &writer);
+    store_change(state, target, &old, new, options.dry_run)
+}
+
+/// Patches an object (PATCH), including server-side apply.
+pub fn patch(
+    state: &mut State,
+    target: &Target,
+    kind: PatchType,
+    body: Value,
+    options: &WriteOptions,
+) -> Result<Value, ApiError> {
+    let now = admission::now();
+    if kind == PatchType::Apply {
+        if !options.explicit_manager {
+            return Err(ApiError::BadRequest(
+                "PATCH requests with apply-patch content type must specify a fieldManager".into(),
+            ));
+        }
+        let applier = Applier {
+            manager: &options.field_manager,
+            force: options.force,
+            subresource: target.subresource(),
+            now: &now,
+        };
+        let mut body = body;
+        admission::check_type(&target.rt, &mut body)?;
+        return match get(state, target) {
+            Ok(old) => {
+                let merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
+                let mut new = admission::prepare_update(
+                    &target.rt,
+                    target.subresource(),
+                    &old,
+                    merged,
+                    options.validation,
+                )?;
+                if let Some(rv) = body.pointer("/metadata/resourceVersion") {
+                    new["metadata"]["resourceVersion"] = rv.clone();
+                }
+                store_change(state, target, &old, new, options.dry_run)
+            }
+            Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {
+                let mut created = apply::apply(None, &body, &target.rt, &applier)?;
+                let fields = created.pointer("/metadata/managedFields").cloned();
+                let collection = Target {
+                    name: None,
+                    ..target.clone()
+                };
+                admission::prepare_create(
+                    &target.rt,
+                    collection.namespace.as_deref(),
+                    &mut created,
+                    options.validation,
+                )?;
+                if let Some(fields) = fields {
+                    created["metadata"]["managedFields"] = fields;
+                }
+                store_new(state, &collection, created, options.dry_run)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    let old = get(state, target)?;
+    let mut doc = old.clone();
+    patch::patch(kind, &mut doc, &body).map_err(|e| match e {
+        ApiError::Invalid { causes, .. } => ApiError::Invalid {
+            kind: target.rt.qualified_kind(),
+            name: name_of(&old),
+            causes,
+        },
+        other => other,
+    })?;
+    let mut new = admission::prepare_update(
+        &target.rt,
+        target.subresource(),
+        &old,
+        doc,
+        options.validation,
+    )?;
+    let writer = Writer {
+        manager: &options.field_manager,
+        subresource: target.subresource(),
+        now: &now,
+    };
+    managed_fields::record_update(Some(&old), &mut new, &target.rt, &writer);
+    store_change(state, target, &old, new, options.dry_run)
+}
+
+/// Deletes an object (DELETE): marks it while finalizers remain, removes it otherwise.
+/// Deleting a namespace or a CRD also deletes what it contains.
+pub fn delete(
+    state: &mut State,
+    target: &Target,
+    options: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let old = get(state, target)?;
+    for (field, pointer) in [
+        ("uid", "/metadata/uid"),
+        ("resourceVersion", "/metadata/resourceVersion"),
+    ] {
+        if let Some(expected) = options
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        {
+            if old.pointer(pointer).and_then(Value::as_str) != Some(expected) {
+                return Err(ApiError::Conflict {
+                    resource: target.rt.qualified_resource(),
+                    name: name_of(&old),
+                    detail: format!("Precondition failed: {field} in precondition: {expected}, {field} in object meta: {}", old.pointer(pointer).and_then(Value::as_str).unwrap_or("")),
+                });
+            }
+        }
+    }
+    if dry_run {
+        return Ok(old);
+    }
+    let has_finalizers = old
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let key = target.key()?;
+    if has_finalizers {
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let mut marked = old.clone();
+        admission::mark_deleting(&mut marked);
+        let stored = state.store.put(key, absorb(&target.rt, marked));
+        return Ok(present(&target.rt, &stored));
+    }
+    remove_contents(state, target, &old);
+    state.store.remove(&key);
+    if is_crd(&target.rt) {
+        state.sync_crds();
+    }
+    Ok(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": name_of(&old), "group": target.rt.group, "kind": target.rt.plural,
+                    "uid": old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
+    }))
+}
+
+/// Removes the objects a namespace or CRD holds, as the namespace and CRD finalizers would.
+fn remove_contents(state: &mut State, target: &Target, old: &Value) {
+    let doomed: Vec<ObjectKey> = if target.rt.group.is_empty() && target.rt.plural == "namespaces" {
+        let ns = name_of(old);
+        state
+            .store
+            .list_all()
+            .into_iter()
+            .filter(|k| k.namespace == ns)
+            .collect()
+    } else if is_crd(&target.rt) {
+        let storage = crate::registry::StorageKey {
+            group: old
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            resource: old
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+        };
+        state
+            .store
+            .list(&storage, None)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for key in doomed {
+        state.store.remove(&key);
+    }
+}
+
+/// Deletes every object of a collection matching the list options (DELETE on a collection).
+pub fn delete_collection(
+    state: &mut State,
+    target: &Target,
+    list_options: &ListOptions,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let (items, metadata) = list(state, target, list_options);
+    for item in &items {
+        let one = Target {
+            name: Some(name_of(item)),
+            namespace: item
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..target.clone()
+        };
+        delete(state, &one, &Value::Null, dry_run)?;
+    }
+    Ok(list_object(&target.rt, items, metadata))
+}

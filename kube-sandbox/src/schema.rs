@@ -1,0 +1,417 @@
+//! Validation of custom objects as the apiextensions apiserver does it: defaults, pruning of
+//! unknown fields (or refusal under `fieldValidation=Strict`), the structural OpenAPI checks,
+//! then the CRD's `x-kubernetes-validations` CEL rules, evaluated by kube's real CEL engine.
+
+use kube::core::cel::{apply_defaults, Validator};
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::api_error::{ApiError, Cause};
+use crate::registry::ResourceType;
+
+/// How unknown fields are treated, from the request's `fieldValidation` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FieldValidation {
+    /// Drop unknown fields silently.
+    Ignore,
+    /// Drop unknown fields (the real server would also warn).
+    #[default]
+    Warn,
+    /// Refuse the request with 400 when any field is unknown.
+    Strict,
+}
+
+impl FieldValidation {
+    /// Parses the query parameter; anything unrecognised is the server default.
+    pub fn parse(value: Option<&str>) -> Self {
+        match value {
+            Some("Strict") => FieldValidation::Strict,
+            Some("Ignore") => FieldValidation::Ignore,
+            _ => FieldValidation::Warn,
+        }
+    }
+}
+
+/// Defaults, prunes and validates `object` (and `old`, for transition rules) against the
+/// type's schema. Types without a schema (the built-ins) pass through untouched.
+pub fn admit(
+    rt: &ResourceType,
+    object: &mut Value,
+    old: Option<&Value>,
+    validation: FieldValidation,
+) -> Result<(), ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(());
+    };
+    *object = apply_defaults(schema, object);
+    let mut unknown = Vec::new();
+    let mut causes = Vec::new();
+    walk(schema, object, "", true, &mut unknown, &mut causes);
+    if validation == FieldValidation::Strict && !unknown.is_empty() {
+        let fields: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(ApiError::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            fields.join(", "),
+            kind = rt.kind,
+            version = rt.version,
+        )));
+    }
+    if causes.is_empty() {
+        if let Err(errors) = Validator::new().validate(schema, object, old) {
+            causes.extend(errors.iter().map(|e| {
+                Cause {
+                    reason: e
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "FieldValueInvalid".into()),
+                    message: format!("Invalid value: \"object\": {}", e.message),
+                    field: if e.field_path.is_empty() {
+                        "<nil>".into()
+                    } else {
+                        e.field_path.clone()
+                    },
+                }
+            }));
+        }
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            kind: rt.qualified_kind(),
+            name: object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            causes,
+        })
+    }
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Object(_) => "\"object\"".into(),
+        Value::Array(_) => "\"array\"".into(),
+        other => other.to_string(),
+    }
+}
+
+fn invalid(path: &str, value: &Value, detail: String) -> Cause {
+    Cause::invalid(
+        path,
+        format!("Invalid value: {}: {detail}", describe(value)),
+    )
+}
+
+/// Walks one schema node, pruning unknown fields and collecting violations.
+fn walk(
+    node: &Value,
+    value: &mut Value,
+    path: &str,
+    root: bool,
+    unknown: &mut Vec<String>,
+    causes: &mut Vec<Cause>,
+) {
+    let int_or_string = node["x-kubernetes-int-or-string"].as_bool() == Some(true);
+    if int_or_string {
+        if !(value.is_string() || value.is_i64() || value.is_u64()) {
+            causes.push(invalid(
+                path,
+                value,
+                format!(
+                    "{path} in body must be of type integer,string: {}",
+                    describe(value)
+                ),
+            ));
+        }
+        return;
+    }
+    let type_ok = match node["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        let ty = node["type"].as_str().unwrap_or_default();
+        causes.push(invalid(
+            path,
+            value,
+            format!("{path} in body must be of type {ty}: {}", describe(value)),
+        ));
+        return;
+    }
+    check_enum(node, value, path, causes);
+    match value {
+        Value::Object(map) => walk_object(node, map, path, root, unknown, causes),
+        Value::Array(items) => {
+            check_count(node, items.len(), path, "items", causes, value_of(items));
+            if let Some(item_schema) = node.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk(
+                        item_schema,
+                        item,
+                        &format!("{path}[{i}]"),
+                        false,
+                        unknown,
+                        causes,
+                    );
+                }
+            }
+        }
+        Value::String(s) => check_string(node, s, path, causes),
+        Value::Number(n) => check_number(node, n.as_f64().unwrap_or_default(), value, path, causes),
+        _ => {}
+    }
+}
+
+fn value_of(items: &[Value]) -> Value {
+    Value::from(items.len())
+}
+
+fn walk_object(
+    node: &Value,
+    map: &mut Map<String, Value>,
+    path: &str,
+    root: bool,
+    unknown: &mut Vec<String>,
+    causes: &mut Vec<Cause>,
+) {
+    let properties = node.get("properties").and_then(Value::as_object);
+    let additional = node.get("additionalProperties");
+    let preserve = node["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true);
+    let embedded = node["x-kubernetes-embedded-resource"].as_bool() == Some(true);
+    let mut prune = Vec::new();
+    for (key, child) in map.iter_mut() {
+        // The server owns metadata's shape; apiVersion and kind are always allowed at the top.
+        if (root || embedded) && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
+        let child_path = join(path, key);
+        let child_schema = properties
+            .and_then(|p| p.get(key))
+            .or(additional.filter(|a| a.is_object()));
+        match child_schema {
+            Some(schema) => {
+                if child.is_null() && schema["nullable"].as_bool() != Some(true) {
+                    prune.push(key.clone());
+                } else {
+                    walk(schema, child, &child_path, false, unknown, causes);
+                }
+            }
+            None if preserve || additional.and_then(Value::as_bool) == Some(true) => {}
+            None => {
+                unknown.push(child_path);
+                prune.push(key.clone());
+            }
+        }
+    }
+    for key in prune {
+        map.remove(&key);
+    }
+    if let Some(required) = node.get("required").and_then(Value::as_array) {
+        for field in required.iter().filter_map(Value::as_str) {
+            if !map.contains_key(field) {
+                causes.push(Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value".into(),
+                    field: join(path, field),
+                });
+            }
+        }
+    }
+    check_count(
+        node,
+        map.len(),
+        path,
+        "properties",
+        causes,
+        Value::from(map.len()),
+    );
+}
+
+fn check_enum(node: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let Some(allowed) = node.get("enum").and_then(Value::as_array) else {
+        return;
+    };
+    if !allowed.contains(value) {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        causes.push(Cause {
+            reason: "FieldValueNotSupported".into(),
+            message: format!(
+                "Unsupported value: {}: supported values: {}",
+                describe(value),
+                list.join(", ")
+            ),
+            field: path.to_string(),
+        });
+    }
+}
+
+fn check_count(
+    node: &Value,
+    len: usize,
+    path: &str,
+    what: &str,
+    causes: &mut Vec<Cause>,
+    shown: Value,
+) {
+    let (min_key, max_key) = match what {
+        "items" => ("minItems", "maxItems"),
+        _ => ("minProperties", "maxProperties"),
+    };
+    if let Some(max) = node[max_key].as_u64() {
+        if len as u64 > max {
+            causes.push(Cause {
+                reason: "FieldValueTooMany".into(),
+                message: format!("Too many: {len}: must have at most {max} {what}"),
+                field: path.to_string(),
+            });
+        }
+    }
+    if let Some(min) = node[min_key].as_u64() {
+        if (len as u64) < min {
+            causes.push(invalid(
+                path,
+                &shown,
+                format!("{path} in body should have at least {min} {what}"),
+            ));
+        }
+    }
+}
+
+fn check_string(node: &Value, s: &str, path: &str, causes: &mut Vec<Cause>) {
+    let value = Value::String(s.to_string());
+    let len = s.chars().count() as u64;
+    if let Some(max) = node["maxLength"].as_u64() {
+        if len > max {
+            causes.push(Cause {
+                reason: "FieldValueTooLong".into(),
+                message: format!("Too long: may not be more than {max} bytes"),
+                field: path.to_string(),
+            });
+        }
+    }
+    if let Some(min) = node["minLength"].as_u64() {
+        if len < min {
+            causes.push(invalid(
+                path,
+                &value,
+                format!("{path} in body should be at least {min} chars long"),
+            ));
+        }
+    }
+    if let Some(pattern) = node["pattern"].as_str() {
+        match Regex::new(pattern) {
+            Ok(re) if !re.is_match(s) => causes.push(invalid(
+                path,
+                &value,
+                format!("{path} in body should match '{pattern}'"),
+            )),
+            Ok(_) => {}
+            Err(e) => causes.push(invalid(
+                path,
+                &value,
+                format!("invalid pattern {pattern:?}: {e}"),
+            )),
+        }
+    }
+    if let Some(format) = node["format"].as_str() {
+        if !format_ok(format, s) {
+            causes.push(invalid(
+                path,
+                &value,
+                format!(
+                    "{path} in body must be of type {format}: {}",
+                    describe(&value)
+                ),
+            ));
+        }
+    }
+}
+
+/// The formats the apiextensions server checks; unknown formats are accepted, as there.
+fn format_ok(format: &str, s: &str) -> bool {
+    match format {
+        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        "uuid" => uuid::Uuid::parse_str(s).is_ok(),
+        "ipv4" => s.parse::<std::net::Ipv4Addr>().is_ok(),
+        "ipv6" => s.parse::<std::net::Ipv6Addr>().is_ok(),
+        "hostname" => {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                })
+        }
+        "email" => s
+            .split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.')),
+        _ => true,
+    }
+}
+
+fn check_number(node: &Value, n: f64, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+    let exclusive_max = node["exclusiveMaximum"].as_bool() == Some(true);
+    let exclusive_min = node["exclusiveMinimum"].as_bool() == Some(true);
+    if let Some(max) = node["maximum"].as_f64() {
+        if n > max || (exclusive_max && n == max) {
+            let relation = if exclusive_max {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            causes.push(invalid(
+                path,
+                value,
+                format!("{path} in body should be {relation} {}", node["maximum"]),
+            ));
+        }
+    }
+    if let Some(min) = node["minimum"].as_f64() {
+        if n < min || (exclusive_min && n == min) {
+            let relation = if exclusive_min {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            causes.push(invalid(
+                path,
+                value,
+                format!("{path} in body should be {relation} {}", node["minimum"]),
+            ));
+        }
+    }
+    if let Some(step) = node["multipleOf"].as_f64() {
+        if step != 0.0 && (n / step).fract() != 0.0 {
+            causes.push(invalid(
+                path,
+                value,
+                format!(
+                    "{path} in body should be a multiple of {}",
+                    node["multipleOf"]
+                ),
+            ));
+        }
+    }
+}

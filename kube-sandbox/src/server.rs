@@ -1,0 +1,416 @@
+//! The HTTP shell: one axum fallback handler that parses the (dynamic) Kubernetes path space
+//! itself, counts and perturbs requests, and hands them to discovery, OpenAPI or the verbs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::api_error::ApiError;
+use crate::cluster::Cluster;
+use crate::patch::PatchType;
+use crate::rest::{self, ListOptions, Target, WriteOptions};
+use crate::route::{self, Route};
+use crate::schema::FieldValidation;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::table::{self, IncludeObject};
+use crate::traffic::Verb;
+use crate::watch::{self, WatchRequest};
+use crate::{discovery, openapi};
+
+/// The version reported by `/version`; kubectl's dispatcher picks its client from it.
+pub const GIT_VERSION: &str = "v1.33.0";
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Watch length when the client gives no `timeoutSeconds`.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// Builds the router serving `cluster`; `address` is reported in `/api`.
+pub fn router(cluster: Arc<Cluster>, address: String) -> Router {
+    Router::new()
+        .fallback(handle)
+        .with_state(Arc::new(Server { cluster, address }))
+}
+
+struct Server {
+    cluster: Arc<Cluster>,
+    address: String,
+}
+
+async fn handle(State(server): State<Arc<Server>>, request: Request) -> Response {
+    match serve(&server, request).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(%error, "request failed");
+            error.into_response()
+        }
+    }
+}
+
+fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, content_type.to_string())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, "application/json", body)
+}
+
+fn not_found() -> ApiError {
+    ApiError::NoRoute
+}
+
+async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
+    let accept = header_value(&parts.headers, header::ACCEPT);
+    let cluster = &server.cluster;
+    match route::parse(parts.uri.path()) {
+        Route::Version => Ok(ok(&json!({
+            "major": "1", "minor": "33", "gitVersion": GIT_VERSION, "gitCommit": "kube-sandbox",
+            "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.0",
+            "compiler": "gc", "platform": "linux/amd64",
+        }))),
+        Route::Health => Ok((StatusCode::OK, "ok").into_response()),
+        Route::CoreVersions => {
+            if discovery::wants_aggregated(&accept) {
+                let doc = discovery::aggregated(&cluster.lock()?.registry, true);
+                return Ok(json_response(
+                    StatusCode::OK,
+                    discovery::AGGREGATED_CONTENT_TYPE,
+                    &doc,
+                ));
+            }
+            Ok(ok(&discovery::core_versions(&server.address)))
+        }
+        Route::Groups => {
+            let state = cluster.lock()?;
+            if discovery::wants_aggregated(&accept) {
+                let doc = discovery::aggregated(&state.registry, false);
+                return Ok(json_response(
+                    StatusCode::OK,
+                    discovery::AGGREGATED_CONTENT_TYPE,
+                    &doc,
+                ));
+            }
+            Ok(ok(&discovery::groups(&state.registry)))
+        }
+        Route::Group(group) => discovery::group(&cluster.lock()?.registry, &group)
+            .map(|d| ok(&d))
+            .ok_or_else(not_found),
+        Route::Resources(group, version) => {
+            discovery::resources(&cluster.lock()?.registry, &group, &version)
+                .map(|d| ok(&d))
+                .ok_or_else(not_found)
+        }
+        Route::OpenApiRoot => Ok(ok(&openapi::root(&cluster.lock()?.registry))),
+        Route::OpenApiDocument(group, version) => {
+            let state = cluster.lock()?;
+            if state.registry.in_group_version(&group, &version).is_empty() {
+                return Err(not_found());
+            }
+            Ok(ok(&openapi::document(&state.registry, &group, &version)))
+        }
+        Route::Object(path) => {
+            let body = to_bytes(body, BODY_LIMIT)
+                .await
+                .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+            let request = ResourceRequest {
+                method: parts.method,
+                headers: parts.headers,
+                query,
+                accept,
+                body: body.to_vec(),
+            };
+            serve_resource(cluster, path, request)
+        }
+        Route::Unknown => Err(not_found()),
+    }
+}
+
+fn header_value(headers: &HeaderMap, name: header::HeaderName) -> String {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+struct ResourceRequest {
+    method: Method,
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+    accept: String,
+    body: Vec<u8>,
+}
+
+impl ResourceRequest {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        matches!(self.param(name), Some("true" | "1"))
+    }
+
+    fn body_json(&self) -> Result<Value, ApiError> {
+        let content_type = header_value(&self.headers, header::CONTENT_TYPE);
+        if content_type.contains("protobuf") || content_type.contains("cbor") {
+            return Err(ApiError::UnsupportedMediaType(
+                "application/json, application/yaml".into(),
+            ));
+        }
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).or_else(|json_error| {
+            serde_yaml::from_slice(&self.body).map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "the request body is neither JSON nor YAML: {json_error}"
+                ))
+            })
+        })
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        let explicit = self.param("fieldManager");
+        let user_agent = header_value(&self.headers, header::USER_AGENT);
+        let derived = user_agent
+            .split('/')
+            .next()
+            .unwrap_or("unknown")
+            .to_string();
+        WriteOptions {
+            field_manager: explicit.map(str::to_string).unwrap_or(derived),
+            explicit_manager: explicit.is_some(),
+            validation: FieldValidation::parse(self.param("fieldValidation")),
+            dry_run: self.param("dryRun") == Some("All"),
+            force: self.flag("force"),
+        }
+    }
+
+    fn list_options(&self, target: &Target) -> Result<ListOptions, ApiError> {
+        let mut fields = self.param("fieldSelector").unwrap_or_default().to_string();
+        if let Some(name) = &target.name {
+            // Watching a single object by path is a field selector on its name.
+            fields = [fields, format!("metadata.name={name}")]
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        Ok(ListOptions {
+            labels: LabelSelector::parse(self.param("labelSelector").unwrap_or_default())?,
+            fields: FieldSelector::parse(&fields, &rest::selectable_fields(&target.rt))?,
+            limit: self
+                .param("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0),
+            continue_from: self.param("continue").map(str::to_string),
+        })
+    }
+
+    fn table(&self) -> Option<IncludeObject> {
+        table::wants_table(&self.accept).then(|| IncludeObject::parse(self.param("includeObject")))
+    }
+
+    fn partial_metadata(&self) -> bool {
+        self.accept
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+    }
+}
+
+fn serve_resource(
+    cluster: &Arc<Cluster>,
+    path: route::ObjectPath,
+    request: ResourceRequest,
+) -> Result<Response, ApiError> {
+    let rt = cluster
+        .lock()?
+        .registry
+        .find(&path.group, &path.version, &path.plural)
+        .ok_or_else(not_found)?;
+    match path.subresource.as_deref() {
+        None => {}
+        Some("status") if rt.status_subresource => {}
+        Some(_) => return Err(not_found()),
+    }
+    if !rt.namespaced && path.namespace.is_some() {
+        return Err(not_found());
+    }
+    let target = Target {
+        rt,
+        namespace: path.namespace,
+        name: path.name,
+        subresource: path.subresource,
+    };
+    let watching = request.flag("watch");
+    let verb = match (&request.method, target.name.is_some(), watching) {
+        (&Method::GET, _, true) => Verb::Watch,
+        (&Method::GET, true, false) => Verb::Get,
+        (&Method::GET, false, false) => Verb::List,
+        (&Method::POST, false, _) => Verb::Create,
+        (&Method::PUT, true, _) => Verb::Update,
+        (&Method::PATCH, true, _) => Verb::Patch,
+        (&Method::DELETE, true, _) => Verb::Delete,
+        (&Method::DELETE, false, _) => Verb::DeleteCollection,
+        (method, _, _) => {
+            return Err(ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource: {method}"
+            )))
+        }
+    };
+    let label = match &target.subresource {
+        Some(sub) => format!("{}/{sub}", target.rt.plural),
+        None => target.rt.plural.clone(),
+    };
+    if let Some(code) = cluster.traffic.observe(verb, &label) {
+        return Err(ApiError::Injected(code));
+    }
+    let respond = |status: StatusCode, object: Value| -> Response {
+        if request.partial_metadata() && object.get("metadata").is_some() {
+            return ok(&table::partial_metadata(&object));
+        }
+        json_response(status, "application/json", &object)
+    };
+    match verb {
+        Verb::Watch => {
+            let options = request.list_options(&target)?;
+            let timeout = request
+                .param("timeoutSeconds")
+                .and_then(|t| t.parse().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+            let watch_request = WatchRequest {
+                target: Target {
+                    name: None,
+                    ..target
+                },
+                options,
+                resource_version: request
+                    .param("resourceVersion")
+                    .and_then(|rv| rv.parse().ok())
+                    .filter(|rv| *rv != 0),
+                send_initial_events: request.flag("sendInitialEvents"),
+                bookmarks: request.flag("allowWatchBookmarks"),
+                timeout,
+                table: request.table(),
+            };
+            let content_type = if watch_request.table.is_some() {
+                "application/json;as=Table;v=v1;g=meta.k8s.io"
+            } else {
+                "application/json"
+            };
+            let body: Body = watch::start(cluster.clone(), watch_request)?;
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
+        }
+        Verb::Get => {
+            let object = rest::get(&*cluster.lock()?, &target)?;
+            if let Some(include) = request.table() {
+                let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+                return Ok(table_response(&table::table(
+                    &target.rt,
+                    &[object],
+                    meta,
+                    include,
+                )));
+            }
+            Ok(respond(StatusCode::OK, object))
+        }
+        Verb::List => {
+            let options = request.list_options(&target)?;
+            let (items, meta) = rest::list(&*cluster.lock()?, &target, &options);
+            if let Some(include) = request.table() {
+                return Ok(table_response(&table::table(
+                    &target.rt, &items, meta, include,
+                )));
+            }
+            if request.partial_metadata() {
+                let items: Vec<Value> = items.iter().map(table::partial_metadata).collect();
+                return Ok(ok(
+                    &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
+                ));
+            }
+            Ok(ok(&rest::list_object(&target.rt, items, meta)))
+        }
+        Verb::Create => {
+            let created = rest::create(
+                &mut *cluster.lock()?,
+                &target,
+                request.body_json()?,
+                &request.write_options(),
+            )?;
+            Ok(respond(StatusCode::CREATED, created))
+        }
+        Verb::Update => {
+            let updated = rest::update(
+                &mut *cluster.lock()?,
+                &target,
+                request.body_json()?,
+                &request.write_options(),
+            )?;
+            Ok(respond(StatusCode::OK, updated))
+        }
+        Verb::Patch => {
+            let kind = PatchType::from_content_type(&header_value(
+                &request.headers,
+                header::CONTENT_TYPE,
+            ))?;
+            let options = request.write_options();
+            let body = request.body_json()?;
+            let mut state = cluster.lock()?;
+            let existed = rest::get(&state, &target).is_ok();
+            let patched = rest::patch(&mut state, &target, kind, body, &options)?;
+            Ok(respond(
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                patched,
+            ))
+        }
+        Verb::Delete => {
+            let options = request.body_json()?;
+            let dry_run =
+                request.param("dryRun") == Some("All") || options.pointer("/dryRun/0").is_some();
+            let deleted = rest::delete(&mut *cluster.lock()?, &target, &options, dry_run)?;
+            Ok(respond(StatusCode::OK, deleted))
+        }
+        Verb::DeleteCollection => {
+            let options = request.list_options(&target)?;
+            let deleted = rest::delete_collection(
+                &mut *cluster.lock()?,
+                &target,
+                &options,
+                request.param("dryRun") == Some("All"),
+            )?;
+            Ok(ok(&deleted))
+        }
+    }
+}
+
+fn table_response(table: &Value) -> Response {
+    json_response(
+        StatusCode::OK,
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+        table,
+    )
+}

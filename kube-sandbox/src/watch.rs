@@ -1,0 +1,200 @@
+//! Watches: a chunked body of JSON lines (`{"type": ..., "object": ...}`), replaying history
+//! from a resourceVersion, answering 410 Gone (as an in-stream ERROR event, like the real
+//! server) for compacted versions, with bookmarks, streaming initial events and timeouts.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use futures::channel::mpsc;
+use futures::SinkExt;
+use serde_json::{json, Value};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{interval, sleep, Instant};
+
+use crate::api_error::ApiError;
+use crate::cluster::Cluster;
+use crate::rest::{present, ListOptions, Target};
+use crate::store::{Change, ObjectKey};
+use crate::table::{self, IncludeObject};
+
+/// How often an idle watch checks for a departed client and, if asked, sends a bookmark.
+const TICK: Duration = Duration::from_secs(1);
+/// Bookmarks are sent at most this often.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
+
+/// Everything a watch request asked for.
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    /// What to watch.
+    pub target: Target,
+    /// Label and field filters.
+    pub options: ListOptions,
+    /// `resourceVersion`; `None` for "" or "0" (start with the current state).
+    pub resource_version: Option<u64>,
+    /// `sendInitialEvents=true`: stream the current state, then an initial-events-end bookmark.
+    pub send_initial_events: bool,
+    /// `allowWatchBookmarks=true`.
+    pub bookmarks: bool,
+    /// `timeoutSeconds`, or the server default.
+    pub timeout: Duration,
+    /// `Some` when the client asked for Table rows.
+    pub table: Option<IncludeObject>,
+}
+
+impl WatchRequest {
+    fn selects(&self, key: &ObjectKey, served: &Value) -> bool {
+        let rt = &self.target.rt;
+        key.storage == rt.storage
+            && (!rt.namespaced
+                || self
+                    .target
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|ns| *ns == key.namespace))
+            && self.options.labels.matches(served)
+            && self.options.fields.matches(served)
+    }
+
+    fn line(&self, kind: &str, served: Value) -> Bytes {
+        let object = match self.table {
+            Some(include) => {
+                let rv = served
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                table::table(
+                    &self.target.rt,
+                    &[served],
+                    json!({"resourceVersion": rv}),
+                    include,
+                )
+            }
+            None => served,
+        };
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&self, revision: u64, initial_events_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({
+            "kind": self.target.rt.kind,
+            "apiVersion": self.target.rt.api_version(),
+            "metadata": metadata,
+        });
+        let mut line = json!({"type": "BOOKMARK", "object": object}).to_string();
+        line.push('\n');
+        Bytes::from(line)
+    }
+}
+
+/// Starts a watch and returns its streaming body.
+pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
+    if request.send_initial_events && !request.bookmarks {
+        return Err(ApiError::Invalid {
+            kind: String::new(),
+            name: String::new(),
+            causes: vec![crate::api_error::Cause::invalid(
+                "allowWatchBookmarks",
+                "Required value: allowWatchBookmarks must be true if sendInitialEvents = true",
+            )],
+        });
+    }
+    let mut lines = Vec::new();
+    let drops = cluster.watch_drops();
+    let (past, receiver, mut last_revision) = {
+        let state = cluster.lock()?;
+        let current = state.store.revision();
+        let since = match request.resource_version {
+            Some(rv) if !request.send_initial_events => rv,
+            _ => {
+                for (key, object) in state.store.list(&request.target.rt.storage, None) {
+                    let served = present(&request.target.rt, object);
+                    if request.selects(key, &served) {
+                        lines.push(request.line("ADDED", served));
+                    }
+                }
+                if request.send_initial_events {
+                    lines.push(request.bookmark(current, true));
+                }
+                current
+            }
+        };
+        match state.store.changes_since(since) {
+            Ok((past, receiver)) => (past, Some(receiver), since),
+            Err(compacted) => {
+                let gone = ApiError::Gone {
+                    requested: compacted.requested,
+                    oldest: compacted.oldest,
+                };
+                let line = format!("{}\n", json!({"type": "ERROR", "object": gone.to_status()}));
+                lines.push(Bytes::from(line));
+                (Vec::new(), None, since)
+            }
+        }
+    };
+    for change in &past {
+        if let Some(line) = render(&request, change) {
+            lines.push(line);
+        }
+        last_revision = change.revision;
+    }
+
+    let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
+    tokio::spawn(async move {
+        for line in lines {
+            if tx.send(Ok(line)).await.is_err() {
+                return;
+            }
+        }
+        let Some(mut receiver) = receiver else { return };
+        let mut drops = drops;
+        let deadline = sleep(request.timeout);
+        tokio::pin!(deadline);
+        let mut ticker = interval(TICK);
+        let mut last_bookmark = Instant::now();
+        loop {
+            tokio::select! {
+                received = receiver.recv() => match received {
+                    Ok(change) => {
+                        last_revision = change.revision;
+                        if let Some(line) = render(&request, &change) {
+                            if tx.send(Ok(line)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    // A lagging or closed feed ends the watch; the client resumes from its last version.
+                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+                },
+                _ = drops.changed() => return,
+                _ = &mut deadline => return,
+                _ = ticker.tick() => {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    if request.bookmarks && last_bookmark.elapsed() >= BOOKMARK_EVERY {
+                        last_bookmark = Instant::now();
+                        if tx.send(Ok(request.bookmark(last_revision, false))).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(Body::from_stream(rx))
+}
+
+fn render(request: &WatchRequest, change: &Change) -> Option<Bytes> {
+    let served = present(&request.target.rt, &change.object);
+    request
+        .selects(&change.key, &served)
+        .then(|| request.line(change.kind.as_str(), served))
+}
