@@ -1,0 +1,175 @@
+//! The real kubectl against a sandbox, on built-in kinds: events written by kube-rs shown by
+//! `describe`, and a kustomization holding what an operator's deployment needs.
+
+mod support;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use support::{sandbox, widget, Kubectl};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_describe_shows_an_event_written_by_the_kube_rs_recorder() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    kubectl.install_widgets().await;
+    kubectl.apply(&widget("w1", 3), &[]).await.ok();
+    let uid = kubectl
+        .run(&["get", "wd", "w1", "-o", "jsonpath={.metadata.uid}"])
+        .await
+        .ok();
+
+    let recorder = Recorder::new(
+        sb.client().expect("client"),
+        Reporter {
+            controller: "widget-controller".into(),
+            instance: None,
+        },
+    );
+    let reference = ObjectReference {
+        api_version: Some("sandbox.test/v1".into()),
+        kind: Some("Widget".into()),
+        name: Some("w1".into()),
+        namespace: Some("default".into()),
+        uid: Some(uid),
+        ..Default::default()
+    };
+    let event = Event {
+        type_: EventType::Normal,
+        reason: "Resized".into(),
+        note: Some("widget resized to 3".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("first event");
+    // A repeat becomes a series (a patch through events.k8s.io), not a second event.
+    recorder
+        .publish(&event, &reference)
+        .await
+        .expect("repeated event");
+
+    let described = kubectl.run(&["describe", "widget", "w1"]).await.ok();
+    let events = described.split("Events:").nth(1).unwrap_or_default();
+    assert!(events.contains("Resized"), "{described}");
+    assert!(events.contains("widget resized to 3"), "{described}");
+    assert!(events.contains("widget-controller"), "{described}");
+    assert_eq!(events.matches("Resized").count(), 1, "{described}");
+}
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: operator}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: operator}}
+  template:
+    metadata: {labels: {app: operator}}
+    spec:
+      serviceAccountName: operator
+      containers:
+      - {name: operator, image: "operator:1", ports: [{containerPort: 8080}]}
+      - {name: sidecar, image: "sidecar:1"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: operator}
+spec: {selector: {app: operator}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: operator}
+rules: [{apiGroups: [sandbox.test], resources: [widgets], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: operator}
+subjects: [{kind: ServiceAccount, name: operator, namespace: ops}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator-leases}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, update]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator-leases}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator-leases}
+subjects: [{kind: ServiceAccount, name: operator}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: operator}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: operator}}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_k_installs_and_updates_a_kustomization() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    kubectl
+        .apply(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops\n",
+            &[],
+        )
+        .await
+        .ok();
+    kubectl.write(
+        "deploy/kustomization.yaml",
+        "namespace: ops\nresources: [operator.yaml]\n",
+    );
+    kubectl.write("deploy/operator.yaml", DEPLOYMENT);
+
+    let created = kubectl.run(&["apply", "-k", "deploy"]).await.ok();
+    for kind in [
+        "deployment.apps/operator created",
+        "service/operator created",
+        "serviceaccount/operator created",
+        "clusterrole.rbac.authorization.k8s.io/operator created",
+        "clusterrolebinding.rbac.authorization.k8s.io/operator created",
+        "role.rbac.authorization.k8s.io/operator-leases created",
+        "rolebinding.rbac.authorization.k8s.io/operator-leases created",
+        "poddisruptionbudget.policy/operator created",
+    ] {
+        assert!(created.contains(kind), "missing {kind:?} in:\n{created}");
+    }
+
+    // A second apply is a strategic merge patch: one container changes, the other survives.
+    kubectl.write(
+        "deploy/operator.yaml",
+        &DEPLOYMENT.replace("operator:1", "operator:2"),
+    );
+    let updated = kubectl.run(&["apply", "-k", "deploy"]).await.ok();
+    assert!(
+        updated.contains("deployment.apps/operator configured"),
+        "{updated}"
+    );
+    let images = kubectl
+        .run(&[
+            "get",
+            "deploy",
+            "operator",
+            "-n",
+            "ops",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].image}",
+        ])
+        .await
+        .ok();
+    assert_eq!(images, "operator:2 sidecar:1");
+    let listed = kubectl
+        .run(&["get", "deploy,svc,pdb,sa", "-n", "ops", "-o", "name"])
+        .await
+        .ok();
+    assert!(
+        listed.contains("poddisruptionbudget.policy/operator"),
+        "{listed}"
+    );
+}

@@ -1,0 +1,222 @@
+//! Shared test fixtures: a sandbox per test, a kubectl bound to it with a fresh cache, a small
+//! made-up CRD (`widgets.sandbox.test`) and polling with a deadline instead of sleeps.
+#![allow(dead_code)] // Each test crate uses a different subset.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube_sandbox::{Config, Sandbox};
+use tempfile::TempDir;
+use tokio::process::{Child, Command};
+
+/// The real kubectl these tests drive.
+pub const KUBECTL: &str = "/usr/bin/kubectl";
+
+/// A Widget CRD exercising what the issue asks for: printer columns (with a filter), short
+/// names, categories, a status subresource, schema bounds and enums, defaults, a CEL rule
+/// and a CEL transition rule, conditions as a list-map, and a selectable field.
+pub const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.sandbox.test
+spec:
+  group: sandbox.test
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd], categories: [all]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    selectableFields:
+    - jsonPath: .spec.color
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Color, type: string, jsonPath: .spec.color}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            x-kubernetes-validations:
+            - rule: "self.size <= 10 || self.color == 'red'"
+              message: "widgets larger than 10 must be red"
+            properties:
+              size: {type: integer, minimum: 1, maximum: 100}
+              color: {type: string, enum: [red, blue], default: blue}
+              target:
+                type: string
+                x-kubernetes-validations:
+                - {rule: "self == oldSelf", message: "target is immutable"}
+          status:
+            type: object
+            properties:
+              observedGeneration: {type: integer}
+              conditions:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [type]
+                items:
+                  type: object
+                  required: [type, status]
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+                    observedGeneration: {type: integer}
+                    reason: {type: string}
+                    message: {type: string}
+"#;
+
+/// A Widget manifest in the default namespace.
+pub fn widget(name: &str, size: u32) -> String {
+    format!("apiVersion: sandbox.test/v1\nkind: Widget\nmetadata:\n  name: {name}\nspec:\n  size: {size}\n  target: t1\n")
+}
+
+/// Starts a sandbox on a free loopback port.
+pub async fn sandbox() -> Sandbox {
+    Sandbox::start(Config::default())
+        .await
+        .expect("the sandbox starts on loopback")
+}
+
+/// What a kubectl run printed and whether it succeeded.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit status was zero.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Panics with kubectl's output unless it succeeded, and returns stdout.
+    pub fn ok(self) -> String {
+        assert!(
+            self.success,
+            "kubectl failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Panics unless kubectl failed, and returns stderr.
+    pub fn failed(self) -> String {
+        assert!(
+            !self.success,
+            "kubectl unexpectedly succeeded:\n{}",
+            self.stdout
+        );
+        self.stderr
+    }
+}
+
+/// kubectl bound to one sandbox, with its own discovery cache and scratch directory.
+pub struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: TempDir,
+    scratch: TempDir,
+}
+
+impl Kubectl {
+    /// A kubectl for `sandbox` with a fresh `--cache-dir`.
+    pub fn new(sandbox: &Sandbox) -> Self {
+        Kubectl {
+            kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
+            cache: tempfile::tempdir().expect("a cache dir"),
+            scratch: tempfile::tempdir().expect("a scratch dir"),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(KUBECTL);
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .current_dir(self.scratch.path())
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs kubectl to completion.
+    pub async fn run(&self, args: &[&str]) -> Outcome {
+        let output = self.command(args).output().await.expect("kubectl runs");
+        Outcome {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Starts kubectl with stdout piped, for long-running commands such as `get -w`.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts")
+    }
+
+    /// Writes `content` into the scratch directory and returns its path.
+    pub fn write(&self, name: &str, content: &str) -> String {
+        let path = self.scratch.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("scratch subdirectory");
+        }
+        std::fs::write(&path, content).expect("scratch file");
+        path.display().to_string()
+    }
+
+    /// `kubectl apply -f` of a manifest, with extra flags.
+    pub async fn apply(&self, manifest: &str, extra: &[&str]) -> Outcome {
+        let path = self.write("manifest.yaml", manifest);
+        let mut args = vec!["apply", "-f", path.as_str()];
+        args.extend_from_slice(extra);
+        self.run(&args).await
+    }
+
+    /// Installs the Widget CRD and waits until it is served.
+    pub async fn install_widgets(&self) {
+        self.apply(WIDGET_CRD, &[]).await.ok();
+        self.run(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/widgets.sandbox.test",
+            "--timeout=10s",
+        ])
+        .await
+        .ok();
+    }
+}
+
+/// Polls `check` until it holds or `within` passes, then panics naming `what`.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
