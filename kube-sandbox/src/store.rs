@@ -158,9 +158,12 @@ impl Store {
         let _ = self.changes.send(change);
     }
 
-    /// Forgets all history, so any watch resuming from an older version gets 410 Gone.
+    /// Forgets all history and makes every version issued so far too old, so the next watch
+    /// resuming from any of them gets 410 Gone and must relist (which then returns a fresh,
+    /// watchable version). Deterministic on purpose: tests call it to force a relist.
     pub fn compact(&mut self) {
         self.history.clear();
+        self.revision += 1;
         self.compacted = self.revision;
     }
 

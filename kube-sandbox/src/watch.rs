@@ -160,7 +160,11 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
         let mut ticker = interval(TICK);
         let mut last_bookmark = Instant::now();
         loop {
+            // Biased so a drop wins over changes already queued: a dropped watch must deliver
+            // nothing more, or its client would resume from a version newer than the drop.
             tokio::select! {
+                biased;
+                _ = drops.changed() => return,
                 received = receiver.recv() => match received {
                     Ok(change) => {
                         last_revision = change.revision;
@@ -173,7 +177,6 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
                     // A lagging or closed feed ends the watch; the client resumes from its last version.
                     Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
                 },
-                _ = drops.changed() => return,
                 _ = &mut deadline => return,
                 _ = ticker.tick() => {
                     if tx.is_closed() {

@@ -1,0 +1,76 @@
+//! The `kube-sandbox` binary as documented: prints its URL first, writes a kubeconfig kubectl
+//! can use, stops on SIGTERM, and refuses to listen beyond loopback unless told to.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::KUBECTL;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_kube-sandbox");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_prints_its_url_and_serves_kubectl_until_terminated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut server = Command::new(BINARY)
+        .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = server.stdout.take().expect("piped stdout");
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("a first line in time")
+    .expect("readable")
+    .expect("a line");
+    assert!(first.starts_with("http://127.0.0.1:"), "{first}");
+
+    let output = Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .args(["get", "namespace", "default", "-o", "name"])
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "namespace/default"
+    );
+
+    let pid = server.id().expect("still running").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_refuses_a_non_loopback_address_without_the_insecure_flag() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BINARY)
+        .args(["--listen", "0.0.0.0:0", "--kubeconfig"])
+        .arg(dir.path().join("kubeconfig"))
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--insecure-listen-anywhere"));
+}
