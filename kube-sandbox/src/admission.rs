@@ -74,6 +74,40 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Refuses names the real server refuses: DNS-1123 labels for namespaces, subdomains otherwise.
+fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
+    let label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    let valid = if namespace {
+        label(name)
+    } else {
+        name.len() <= 253 && name.split('.').all(label)
+    };
+    if valid {
+        return Ok(());
+    }
+    let rule = if namespace {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+    } else {
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    };
+    Err(ApiError::Invalid {
+        kind: rt.qualified_kind(),
+        name: name.to_string(),
+        causes: vec![Cause::invalid(
+            "metadata.name",
+            format!("Invalid value: {name:?}: {rule}"),
+        )],
+    })
+}
+
 /// Prepares a new object: name (or generateName), namespace, uid, timestamps, generation 1,
 /// status dropped when it is a subresource, then validation.
 pub fn prepare_create(
@@ -109,6 +143,10 @@ pub fn prepare_create(
             }
         }
     }
+    check_name(
+        rt,
+        meta.get("name").and_then(Value::as_str).unwrap_or_default(),
+    )?;
     match (rt.namespaced, namespace) {
         (true, Some(ns)) => {
             if let Some(body_ns) = meta.get("namespace").and_then(Value::as_str) {
@@ -272,4 +310,51 @@ pub fn name_of(object: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtins;
+
+    fn type_named(plural: &str) -> ResourceType {
+        builtins::all()
+            .into_iter()
+            .find(|t| t.plural == plural)
+            .expect("a built-in")
+    }
+
+    #[test]
+    fn names_must_be_lowercase_rfc_1123() {
+        let mut upper = json!({"metadata": {"name": "Upper"}});
+        let err = prepare_create(
+            &type_named("configmaps"),
+            Some("default"),
+            &mut upper,
+            FieldValidation::Warn,
+        );
+        assert!(matches!(err, Err(ApiError::Invalid { .. })));
+        let mut dotted_namespace = json!({"metadata": {"name": "a.b"}});
+        let err = prepare_create(
+            &type_named("namespaces"),
+            None,
+            &mut dotted_namespace,
+            FieldValidation::Warn,
+        );
+        assert!(matches!(err, Err(ApiError::Invalid { .. })));
+    }
+
+    #[test]
+    fn a_generate_name_gets_a_five_character_suffix() {
+        let mut object = json!({"metadata": {"generateName": "w1."}});
+        prepare_create(
+            &type_named("events"),
+            Some("default"),
+            &mut object,
+            FieldValidation::Warn,
+        )
+        .expect("valid");
+        let name = object["metadata"]["name"].as_str().expect("a name");
+        assert_eq!(name.len(), "w1.".len() + 5);
+    }
 }

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod crd;
 pub mod discovery;
 pub mod events;
+pub mod garbage;
 pub mod jsonpath;
 pub mod kubeconfig;
 pub mod managed_fields;

@@ -373,6 +373,21 @@ pub struct Writer<'a> {
 
 /// Records an Update-operation write: the writer takes the fields it changed away from others.
 pub fn record_update(old: Option<&Value>, new: &mut Value, rt: &ResourceType, writer: &Writer) {
+    // A client that rewrites managedFields itself (kubectl's migration to server-side apply
+    // does) gets them as written; an empty list resets ownership.
+    let requested = new.pointer("/metadata/managedFields").cloned();
+    let current = old
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .cloned();
+    let reset = match &requested {
+        Some(Value::Array(list)) if requested != current => {
+            if !list.is_empty() {
+                return;
+            }
+            true
+        }
+        _ => false,
+    };
     let cursor = Cursor::root(rt.schema.as_ref());
     let new_scoped = scoped(new, rt, writer.subresource);
     let old_scoped = old.map(|o| scoped(o, rt, writer.subresource));
@@ -380,7 +395,11 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, rt: &ResourceType, wr
         .into_iter()
         .filter(|p| old_scoped.as_ref().and_then(|o| value_at(o, p)) != value_at(&new_scoped, p))
         .collect();
-    let mut list = old.map(entries).unwrap_or_default();
+    let mut list = if reset {
+        Vec::new()
+    } else {
+        old.map(entries).unwrap_or_default()
+    };
     for entry in &mut list {
         if !entry.is(writer.manager, "Update", writer.subresource) {
             entry.fields.retain(|p| !changed.contains(p));

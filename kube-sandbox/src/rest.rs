@@ -10,6 +10,7 @@ use crate::api_error::ApiError;
 use crate::apply::{self, Applier};
 use crate::cluster::State;
 use crate::events;
+use crate::garbage;
 use crate::managed_fields::{self, Writer};
 use crate::patch::{self, PatchType};
 use crate::registry::{ResourceType, Shape};
@@ -272,6 +273,7 @@ fn store_change(
     let key = target.key()?;
     let result = if admission::ready_to_go(&new) {
         state.store.remove(&key);
+        garbage::collect(state);
         new
     } else {
         state.store.put(key, absorb(&target.rt, new))
@@ -435,8 +437,14 @@ pub fn delete(
         let stored = state.store.put(key, absorb(&target.rt, marked));
         return Ok(present(&target.rt, &stored));
     }
+    if options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan") {
+        if let Some(uid) = old.pointer("/metadata/uid").and_then(Value::as_str) {
+            garbage::orphan(state, uid);
+        }
+    }
     remove_contents(state, target, &old);
     state.store.remove(&key);
+    garbage::collect(state);
     if is_crd(&target.rt) {
         state.sync_crds();
     }

@@ -67,7 +67,11 @@ pub fn admit(
                         .reason
                         .clone()
                         .unwrap_or_else(|| "FieldValueInvalid".into()),
-                    message: format!("Invalid value: \"object\": {}", e.message),
+                    message: format!(
+                        "Invalid value: \"{}\": {}",
+                        type_at(schema, &e.field_path),
+                        e.message
+                    ),
                     field: if e.field_path.is_empty() {
                         "<nil>".into()
                     } else {
@@ -90,6 +94,26 @@ pub fn admit(
             causes,
         })
     }
+}
+
+/// The schema type at a CEL error's field path (`spec.items[0].name`), which the real server
+/// shows as the "value" of a failed rule.
+fn type_at<'a>(schema: &'a Value, field_path: &str) -> &'a str {
+    let mut node = schema;
+    for segment in field_path.split('.').filter(|s| !s.is_empty()) {
+        let (field, indexed) = match segment.split_once('[') {
+            Some((field, _)) => (field, true),
+            None => (segment, false),
+        };
+        node = match node.pointer(&format!("/properties/{field}")) {
+            Some(child) => child,
+            None => return "object",
+        };
+        if indexed {
+            node = node.get("items").unwrap_or(node);
+        }
+    }
+    node["type"].as_str().unwrap_or("object")
 }
 
 fn join(path: &str, field: &str) -> String {

@@ -54,6 +54,8 @@ pub struct Change {
     pub key: ObjectKey,
     /// The object after the change (before it, for deletions, with the deletion's version).
     pub object: Value,
+    /// The object before a modification, so watches can tell when it enters or leaves a selector.
+    pub previous: Option<Value>,
     /// The resourceVersion the change produced.
     pub revision: u64,
 }
@@ -122,13 +124,13 @@ impl Store {
     pub fn put(&mut self, key: ObjectKey, mut object: Value) -> Value {
         self.revision += 1;
         set_revision(&mut object, self.revision);
-        let kind = if self.objects.contains_key(&key) {
+        let previous = self.objects.insert(key.clone(), object.clone());
+        let kind = if previous.is_some() {
             ChangeKind::Modified
         } else {
             ChangeKind::Added
         };
-        self.objects.insert(key.clone(), object.clone());
-        self.record(kind, key, object.clone());
+        self.record(kind, key, object.clone(), previous);
         object
     }
 
@@ -137,15 +139,16 @@ impl Store {
         let mut object = self.objects.remove(key)?;
         self.revision += 1;
         set_revision(&mut object, self.revision);
-        self.record(ChangeKind::Deleted, key.clone(), object.clone());
+        self.record(ChangeKind::Deleted, key.clone(), object.clone(), None);
         Some(object)
     }
 
-    fn record(&mut self, kind: ChangeKind, key: ObjectKey, object: Value) {
+    fn record(&mut self, kind: ChangeKind, key: ObjectKey, object: Value, previous: Option<Value>) {
         let change = Arc::new(Change {
             kind,
             key,
             object,
+            previous,
             revision: self.revision,
         });
         self.history.push_back(change.clone());

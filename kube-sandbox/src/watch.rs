@@ -16,7 +16,7 @@ use tokio::time::{interval, sleep, Instant};
 use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::rest::{present, ListOptions, Target};
-use crate::store::{Change, ObjectKey};
+use crate::store::{Change, ChangeKind, ObjectKey};
 use crate::table::{self, IncludeObject};
 
 /// How often an idle watch checks for a departed client and, if asked, sends a bookmark.
@@ -195,9 +195,21 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
     Ok(Body::from_stream(rx))
 }
 
+/// The event a change becomes for this watch: objects entering the selection are ADDED and
+/// objects leaving it DELETED, as the real server reports them.
 fn render(request: &WatchRequest, change: &Change) -> Option<Bytes> {
-    let served = present(&request.target.rt, &change.object);
-    request
-        .selects(&change.key, &served)
-        .then(|| request.line(change.kind.as_str(), served))
+    let rt = &request.target.rt;
+    let served = present(rt, &change.object);
+    let selected_now = request.selects(&change.key, &served);
+    let selected_before = change
+        .previous
+        .as_ref()
+        .map(|previous| request.selects(&change.key, &present(rt, previous)));
+    let kind = match (change.kind, selected_before, selected_now) {
+        (ChangeKind::Modified, Some(false), true) => "ADDED",
+        (ChangeKind::Modified, Some(true), false) => "DELETED",
+        (kind, _, true) => kind.as_str(),
+        _ => return None,
+    };
+    Some(request.line(kind, served))
 }

@@ -296,3 +296,73 @@ async fn a_kube_runtime_controller_reconciles_against_the_sandbox() {
     .await;
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_selected_reflector_drops_objects_that_lose_the_label() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().labels("tier=web");
+    let stream = watcher(api.clone(), config)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    let labelled = |tier: &str| Patch::Merge(json!({"metadata": {"labels": {"tier": tier}}}));
+
+    api.create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+    api.patch("a", &PatchParams::default(), &labelled("web"))
+        .await
+        .expect("label");
+    eventually(
+        "a to enter the selection",
+        Duration::from_secs(10),
+        || async { reader.state().len() == 1 },
+    )
+    .await;
+    api.patch("a", &PatchParams::default(), &labelled("db"))
+        .await
+        .expect("relabel");
+    eventually(
+        "a to leave the selection",
+        Duration::from_secs(10),
+        || async { reader.state().is_empty() },
+    )
+    .await;
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_owner_deletes_its_dependents() {
+    let sb = sandbox().await;
+    let widgets = widgets(&sb).await;
+    let owner = widgets
+        .create(&PostParams::default(), &widget("w1", 3))
+        .await
+        .expect("owner");
+    let configmaps: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let mut child = configmap("w1-config", "1");
+    child.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "sandbox.test/v1".into(),
+            kind: "Widget".into(),
+            name: "w1".into(),
+            uid: owner.metadata.uid.clone().expect("a uid"),
+            controller: Some(true),
+            ..Default::default()
+        },
+    ]);
+    configmaps
+        .create(&PostParams::default(), &child)
+        .await
+        .expect("child");
+
+    widgets
+        .delete("w1", &Default::default())
+        .await
+        .expect("delete the owner");
+    let gone = configmaps.get_opt("w1-config").await.expect("get");
+    assert!(gone.is_none(), "the dependent configmap must be collected");
+}
