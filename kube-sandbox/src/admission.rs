@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::api_error::{ApiError, Cause};
 use crate::crd;
 use crate::registry::ResourceType;
-use crate::schema::{self, FieldValidation};
+use crate::validation::{self, FieldValidation};
 
 /// Metadata fields only the server sets.
 const SERVER_OWNED: &[&str] = &[
@@ -180,7 +180,7 @@ pub fn prepare_create(
         crd::check(object)?;
         crd::establish(object, &timestamp);
     }
-    schema::admit(rt, object, None, validation)
+    validation::admit(rt, object, None, validation)
 }
 
 /// The parts of an object whose change bumps `generation`: everything but metadata, and
@@ -276,7 +276,7 @@ pub fn prepare_update(
         crd::check(&result)?;
         crd::establish(&mut result, &now());
     }
-    schema::admit(rt, &mut result, Some(old), validation)?;
+    validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)
 }
 

@@ -46,14 +46,26 @@ pub fn patch(kind: PatchType, doc: &mut Value, body: &Value) -> Result<(), ApiEr
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_value(body.clone())
                 .map_err(|e| ApiError::BadRequest(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(doc, &ops).map_err(|e| ApiError::Invalid {
-                kind: String::new(),
-                name: String::new(),
-                causes: vec![Cause::invalid(
-                    "patch",
-                    format!("Invalid value: {body}: {e}"),
-                )],
-            })
+            for op in &ops.0 {
+                // As in the apiserver's json-patch, testing a missing path against null
+                // succeeds; kube-rs's finalizer helper relies on it to add the first finalizer.
+                if let json_patch::PatchOperation::Test(test) = op {
+                    if test.value.is_null() && doc.pointer(test.path.as_str()).is_none() {
+                        continue;
+                    }
+                }
+                json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| {
+                    ApiError::Invalid {
+                        kind: String::new(),
+                        name: String::new(),
+                        causes: vec![Cause::invalid(
+                            "patch",
+                            format!("Invalid value: {body}: {e}"),
+                        )],
+                    }
+                })?;
+            }
+            Ok(())
         }
         PatchType::Strategic => {
             strategic_merge(doc, body);
@@ -158,6 +170,17 @@ mod tests {
             80
         );
         assert_eq!(doc["spec"]["containers"][1]["name"], "sidecar");
+    }
+
+    #[test]
+    fn testing_a_missing_path_against_null_succeeds_like_the_apiserver() {
+        let mut doc = json!({"metadata": {"name": "w1"}});
+        let body = json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["sandbox.test/cleanup"]}
+        ]);
+        patch(PatchType::Json, &mut doc, &body).expect("patches");
+        assert_eq!(doc["metadata"]["finalizers"][0], "sandbox.test/cleanup");
     }
 
     #[test]

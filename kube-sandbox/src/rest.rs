@@ -1,5 +1,4 @@
-//! The verbs on a resource: get, list, create, update, patch (apply included) and delete,
-//! each taking the state under its lock and returning served JSON or an `ApiError`.
+//! The verbs on a resource: get, list, create, update and patch (apply included), each taking the state under its lock and returning served JSON or an `ApiError`.
 
 use std::sync::Arc;
 
@@ -10,13 +9,12 @@ use crate::api_error::ApiError;
 use crate::apply::{self, Applier};
 use crate::cluster::State;
 use crate::events;
-use crate::garbage;
 use crate::managed_fields::{self, Writer};
 use crate::patch::{self, PatchType};
 use crate::registry::{ResourceType, Shape};
-use crate::schema::FieldValidation;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::ObjectKey;
+use crate::validation::FieldValidation;
 
 /// The resource (and optionally object and subresource) a request addresses.
 #[derive(Debug, Clone)]
@@ -32,7 +30,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn key(&self) -> Result<ObjectKey, ApiError> {
+    pub(crate) fn key(&self) -> Result<ObjectKey, ApiError> {
         let name = self
             .name
             .clone()
@@ -120,7 +118,8 @@ pub fn present(rt: &ResourceType, stored: &Value) -> Value {
     object
 }
 
-fn absorb(rt: &ResourceType, served: Value) -> Value {
+/// Converts a served object into its stored form.
+pub fn absorb(rt: &ResourceType, served: Value) -> Value {
     match rt.shape {
         Shape::Plain => served,
         Shape::EventsV1 => events::to_core(served),
@@ -258,11 +257,16 @@ fn store_change(
     new: Value,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
+    // Timestamps alone do not make a change; ownership does (a no-op apply still records it).
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("managedFields");
             meta.remove("resourceVersion");
+            if let Some(Value::Array(entries)) = meta.get_mut("managedFields") {
+                for entry in entries.iter_mut().filter_map(Value::as_object_mut) {
+                    entry.remove("time");
+                }
+            }
         }
         v
     };
@@ -273,7 +277,7 @@ fn store_change(
     let key = target.key()?;
     let result = if admission::ready_to_go(&new) {
         state.store.remove(&key);
-        garbage::collect(state);
+        crate::garbage::collect(state);
         new
     } else {
         state.store.put(key, absorb(&target.rt, new))
@@ -392,124 +396,4 @@ pub fn patch(
     };
     managed_fields::record_update(Some(&old), &mut new, &target.rt, &writer);
     store_change(state, target, &old, new, options.dry_run)
-}
-
-/// Deletes an object (DELETE): marks it while finalizers remain, removes it otherwise.
-/// Deleting a namespace or a CRD also deletes what it contains.
-pub fn delete(
-    state: &mut State,
-    target: &Target,
-    options: &Value,
-    dry_run: bool,
-) -> Result<Value, ApiError> {
-    let old = get(state, target)?;
-    for (field, pointer) in [
-        ("uid", "/metadata/uid"),
-        ("resourceVersion", "/metadata/resourceVersion"),
-    ] {
-        if let Some(expected) = options
-            .pointer(&format!("/preconditions/{field}"))
-            .and_then(Value::as_str)
-        {
-            if old.pointer(pointer).and_then(Value::as_str) != Some(expected) {
-                return Err(ApiError::Conflict {
-                    resource: target.rt.qualified_resource(),
-                    name: name_of(&old),
-                    detail: format!("Precondition failed: {field} in precondition: {expected}, {field} in object meta: {}", old.pointer(pointer).and_then(Value::as_str).unwrap_or("")),
-                });
-            }
-        }
-    }
-    if dry_run {
-        return Ok(old);
-    }
-    let has_finalizers = old
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
-    let key = target.key()?;
-    if has_finalizers {
-        if old.pointer("/metadata/deletionTimestamp").is_some() {
-            return Ok(old);
-        }
-        let mut marked = old.clone();
-        admission::mark_deleting(&mut marked);
-        let stored = state.store.put(key, absorb(&target.rt, marked));
-        return Ok(present(&target.rt, &stored));
-    }
-    if options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan") {
-        if let Some(uid) = old.pointer("/metadata/uid").and_then(Value::as_str) {
-            garbage::orphan(state, uid);
-        }
-    }
-    remove_contents(state, target, &old);
-    state.store.remove(&key);
-    garbage::collect(state);
-    if is_crd(&target.rt) {
-        state.sync_crds();
-    }
-    Ok(json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-        "details": {"name": name_of(&old), "group": target.rt.group, "kind": target.rt.plural,
-                    "uid": old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
-    }))
-}
-
-/// Removes the objects a namespace or CRD holds, as the namespace and CRD finalizers would.
-fn remove_contents(state: &mut State, target: &Target, old: &Value) {
-    let doomed: Vec<ObjectKey> = if target.rt.group.is_empty() && target.rt.plural == "namespaces" {
-        let ns = name_of(old);
-        state
-            .store
-            .list_all()
-            .into_iter()
-            .filter(|k| k.namespace == ns)
-            .collect()
-    } else if is_crd(&target.rt) {
-        let storage = crate::registry::StorageKey {
-            group: old
-                .pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-            resource: old
-                .pointer("/spec/names/plural")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        };
-        state
-            .store
-            .list(&storage, None)
-            .into_iter()
-            .map(|(k, _)| k.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for key in doomed {
-        state.store.remove(&key);
-    }
-}
-
-/// Deletes every object of a collection matching the list options (DELETE on a collection).
-pub fn delete_collection(
-    state: &mut State,
-    target: &Target,
-    list_options: &ListOptions,
-    dry_run: bool,
-) -> Result<Value, ApiError> {
-    let (items, metadata) = list(state, target, list_options);
-    for item in &items {
-        let one = Target {
-            name: Some(name_of(item)),
-            namespace: item
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            ..target.clone()
-        };
-        delete(state, &one, &Value::Null, dry_run)?;
-    }
-    Ok(list_object(&target.rt, items, metadata))
 }

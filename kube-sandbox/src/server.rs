@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Query, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
 use crate::api_error::ApiError;
 use crate::cluster::Cluster;
+use crate::deletion;
 use crate::patch::PatchType;
-use crate::rest::{self, ListOptions, Target, WriteOptions};
+use crate::request::{header_value, ResourceRequest};
+use crate::rest::{self, Target};
 use crate::route::{self, Route};
-use crate::schema::FieldValidation;
-use crate::selector::{FieldSelector, LabelSelector};
-use crate::table::{self, IncludeObject};
+use crate::table;
 use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi};
@@ -137,103 +137,6 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             serve_resource(cluster, path, request)
         }
         Route::Unknown => Err(not_found()),
-    }
-}
-
-fn header_value(headers: &HeaderMap, name: header::HeaderName) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-struct ResourceRequest {
-    method: Method,
-    headers: HeaderMap,
-    query: HashMap<String, String>,
-    accept: String,
-    body: Vec<u8>,
-}
-
-impl ResourceRequest {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        matches!(self.param(name), Some("true" | "1"))
-    }
-
-    fn body_json(&self) -> Result<Value, ApiError> {
-        let content_type = header_value(&self.headers, header::CONTENT_TYPE);
-        if content_type.contains("protobuf") || content_type.contains("cbor") {
-            return Err(ApiError::UnsupportedMediaType(
-                "application/json, application/yaml".into(),
-            ));
-        }
-        if self.body.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&self.body).or_else(|json_error| {
-            serde_yaml::from_slice(&self.body).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "the request body is neither JSON nor YAML: {json_error}"
-                ))
-            })
-        })
-    }
-
-    fn write_options(&self) -> WriteOptions {
-        let explicit = self.param("fieldManager");
-        let user_agent = header_value(&self.headers, header::USER_AGENT);
-        let derived = user_agent
-            .split('/')
-            .next()
-            .unwrap_or("unknown")
-            .to_string();
-        WriteOptions {
-            field_manager: explicit.map(str::to_string).unwrap_or(derived),
-            explicit_manager: explicit.is_some(),
-            validation: FieldValidation::parse(self.param("fieldValidation")),
-            dry_run: self.param("dryRun") == Some("All"),
-            force: self.flag("force"),
-        }
-    }
-
-    fn list_options(&self, target: &Target) -> Result<ListOptions, ApiError> {
-        let mut fields = self.param("fieldSelector").unwrap_or_default().to_string();
-        if let Some(name) = &target.name {
-            // Watching a single object by path is a field selector on its name.
-            fields = [fields, format!("metadata.name={name}")]
-                .into_iter()
-                .filter(|f| !f.is_empty())
-                .collect::<Vec<_>>()
-                .join(",");
-        }
-        Ok(ListOptions {
-            labels: LabelSelector::parse(self.param("labelSelector").unwrap_or_default())?,
-            fields: FieldSelector::parse(&fields, &rest::selectable_fields(&target.rt))?,
-            limit: self
-                .param("limit")
-                .and_then(|l| l.parse().ok())
-                .unwrap_or(0),
-            continue_from: self.param("continue").map(str::to_string),
-        })
-    }
-
-    fn table(&self) -> Option<IncludeObject> {
-        table::wants_table(&self.accept).then(|| IncludeObject::parse(self.param("includeObject")))
-    }
-
-    fn partial_metadata(&self) -> bool {
-        self.accept
-            .split(',')
-            .next()
-            .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
     }
 }
 
@@ -391,12 +294,12 @@ fn serve_resource(
             let options = request.body_json()?;
             let dry_run =
                 request.param("dryRun") == Some("All") || options.pointer("/dryRun/0").is_some();
-            let deleted = rest::delete(&mut *cluster.lock()?, &target, &options, dry_run)?;
+            let deleted = deletion::delete(&mut *cluster.lock()?, &target, &options, dry_run)?;
             Ok(respond(StatusCode::OK, deleted))
         }
         Verb::DeleteCollection => {
             let options = request.list_options(&target)?;
-            let deleted = rest::delete_collection(
+            let deleted = deletion::delete_collection(
                 &mut *cluster.lock()?,
                 &target,
                 &options,

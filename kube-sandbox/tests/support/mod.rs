@@ -7,7 +7,12 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
 use kube_sandbox::{Config, Sandbox};
+use serde_json::json;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
@@ -219,4 +224,40 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A ConfigMap with one `value` entry.
+pub fn configmap(name: &str, value: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"value": value}}))
+        .expect("a configmap")
+}
+
+/// Installs the Widget CRD through kube-rs, waits until established, and returns the API.
+pub async fn widgets(sb: &Sandbox) -> Api<DynamicObject> {
+    let client = sb.client().expect("client");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_yaml::from_str(WIDGET_CRD).expect("the CRD parses");
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("the CRD is created");
+    let established = await_condition(
+        crds,
+        "widgets.sandbox.test",
+        conditions::is_crd_established(),
+    );
+    tokio::time::timeout(Duration::from_secs(10), established)
+        .await
+        .expect("established in time")
+        .expect("no watch error");
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("sandbox.test", "v1", "Widget"));
+    Api::namespaced_with(client, "default", &resource)
+}
+
+/// A Widget as a kube-rs dynamic object.
+pub fn widget_object(name: &str, size: u32) -> DynamicObject {
+    serde_json::from_value(json!({
+        "apiVersion": "sandbox.test/v1", "kind": "Widget",
+        "metadata": {"name": name}, "spec": {"size": size},
+    }))
+    .expect("a widget")
 }

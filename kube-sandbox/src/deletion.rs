@@ -1,0 +1,131 @@
+//! Deletion as the apiserver does it: preconditions, finalizers that keep a marked object
+//! around until the last one goes, the contents of namespaces and CRDs, and orphaning.
+
+use serde_json::{json, Value};
+
+use crate::admission::{self, is_crd, name_of};
+use crate::api_error::ApiError;
+use crate::cluster::State;
+use crate::garbage;
+use crate::rest::{absorb, get, list, list_object, present, ListOptions, Target};
+use crate::store::ObjectKey;
+
+/// Deletes an object (DELETE): marks it while finalizers remain, removes it otherwise.
+/// Deleting a namespace or a CRD also deletes what it contains.
+pub fn delete(
+    state: &mut State,
+    target: &Target,
+    options: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let old = get(state, target)?;
+    for (field, pointer) in [
+        ("uid", "/metadata/uid"),
+        ("resourceVersion", "/metadata/resourceVersion"),
+    ] {
+        if let Some(expected) = options
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        {
+            if old.pointer(pointer).and_then(Value::as_str) != Some(expected) {
+                return Err(ApiError::Conflict {
+                    resource: target.rt.qualified_resource(),
+                    name: name_of(&old),
+                    detail: format!("Precondition failed: {field} in precondition: {expected}, {field} in object meta: {}", old.pointer(pointer).and_then(Value::as_str).unwrap_or("")),
+                });
+            }
+        }
+    }
+    if dry_run {
+        return Ok(old);
+    }
+    let has_finalizers = old
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
+    let key = target.key()?;
+    if has_finalizers {
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let mut marked = old.clone();
+        admission::mark_deleting(&mut marked);
+        let stored = state.store.put(key, absorb(&target.rt, marked));
+        return Ok(present(&target.rt, &stored));
+    }
+    if options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan") {
+        if let Some(uid) = old.pointer("/metadata/uid").and_then(Value::as_str) {
+            garbage::orphan(state, uid);
+        }
+    }
+    remove_contents(state, target, &old);
+    state.store.remove(&key);
+    garbage::collect(state);
+    if is_crd(&target.rt) {
+        state.sync_crds();
+    }
+    Ok(json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        "details": {"name": name_of(&old), "group": target.rt.group, "kind": target.rt.plural,
+                    "uid": old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
+    }))
+}
+
+/// Removes the objects a namespace or CRD holds, as the namespace and CRD finalizers would.
+fn remove_contents(state: &mut State, target: &Target, old: &Value) {
+    let doomed: Vec<ObjectKey> = if target.rt.group.is_empty() && target.rt.plural == "namespaces" {
+        let ns = name_of(old);
+        state
+            .store
+            .list_all()
+            .into_iter()
+            .filter(|k| k.namespace == ns)
+            .collect()
+    } else if is_crd(&target.rt) {
+        let storage = crate::registry::StorageKey {
+            group: old
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+            resource: old
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .into(),
+        };
+        state
+            .store
+            .list(&storage, None)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for key in doomed {
+        state.store.remove(&key);
+    }
+}
+
+/// Deletes every object of a collection matching the list options (DELETE on a collection).
+pub fn delete_collection(
+    state: &mut State,
+    target: &Target,
+    list_options: &ListOptions,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let (items, metadata) = list(state, target, list_options);
+    for item in &items {
+        let one = Target {
+            name: Some(name_of(item)),
+            namespace: item
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..target.clone()
+        };
+        delete(state, &one, &Value::Null, dry_run)?;
+    }
+    Ok(list_object(&target.rt, items, metadata))
+}

@@ -1,0 +1,185 @@
+//! kube-rs watchers and reflectors against a sandbox: staying in sync through dropped watches,
+//! 410 Gone, streaming lists and selectors; plus paging and injected failures.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube_sandbox::Verb;
+use serde_json::json;
+use support::{configmap, eventually, sandbox};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reflector_stays_in_sync_through_dropped_watches_and_410_gone() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api.clone(), watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    let has = |name: &str| {
+        reader
+            .get(&ObjectRef::new(name).within("default"))
+            .is_some()
+    };
+    let pp = PostParams::default();
+
+    api.create(&pp, &configmap("a", "1"))
+        .await
+        .expect("create a");
+    eventually("a in the store", Duration::from_secs(10), || async {
+        has("a")
+    })
+    .await;
+
+    sb.drop_watches();
+    api.create(&pp, &configmap("b", "1"))
+        .await
+        .expect("create b");
+    eventually(
+        "b after a dropped watch",
+        Duration::from_secs(10),
+        || async { has("b") },
+    )
+    .await;
+
+    let lists_before = sb.request_count(Verb::List, "configmaps");
+    sb.compact().expect("compaction");
+    sb.drop_watches();
+    api.create(&pp, &configmap("c", "1"))
+        .await
+        .expect("create c");
+    api.delete("a", &Default::default())
+        .await
+        .expect("delete a");
+    eventually(
+        "c in and a out after 410 Gone",
+        Duration::from_secs(20),
+        || async { has("c") && !has("a") && has("b") },
+    )
+    .await;
+    assert!(
+        sb.request_count(Verb::List, "configmaps") > lists_before,
+        "a 410 must force a relist"
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_watcher_syncs_through_initial_events() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    api.create(&PostParams::default(), &configmap("before", "1"))
+        .await
+        .expect("create");
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api.clone(), watcher::Config::default().streaming_lists())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    api.create(&PostParams::default(), &configmap("after", "1"))
+        .await
+        .expect("create");
+    eventually("both configmaps", Duration::from_secs(10), || async {
+        reader.state().len() == 2
+    })
+    .await;
+    assert_eq!(
+        sb.request_count(Verb::List, "configmaps"),
+        0,
+        "no list with streaming lists"
+    );
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_failures_hit_only_the_next_matching_requests() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    api.create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+    // 500 rather than 503: kube-rs retries 503s by itself.
+    sb.fail_next(Verb::Get, "configmaps", 2, 500);
+    for _ in 0..2 {
+        match api.get("a").await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 500),
+            other => panic!("expected an injected 500, got {other:?}"),
+        }
+    }
+    api.get("a").await.expect("the third get succeeds");
+    assert_eq!(sb.request_count(Verb::Get, "configmaps"), 3);
+    assert_eq!(sb.request_count(Verb::Create, "configmaps"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_page_with_limit_and_continue() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    for name in ["a", "b", "c"] {
+        api.create(&PostParams::default(), &configmap(name, "1"))
+            .await
+            .expect("create");
+    }
+    let first = api
+        .list(&ListParams::default().limit(2))
+        .await
+        .expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let second = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .expect("page 2");
+    let names: Vec<_> = second
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_selected_reflector_drops_objects_that_lose_the_label() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().labels("tier=web");
+    let stream = watcher(api.clone(), config)
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    let labelled = |tier: &str| Patch::Merge(json!({"metadata": {"labels": {"tier": tier}}}));
+
+    api.create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+    api.patch("a", &PatchParams::default(), &labelled("web"))
+        .await
+        .expect("label");
+    eventually(
+        "a to enter the selection",
+        Duration::from_secs(10),
+        || async { reader.state().len() == 1 },
+    )
+    .await;
+    api.patch("a", &PatchParams::default(), &labelled("db"))
+        .await
+        .expect("relabel");
+    eventually(
+        "a to leave the selection",
+        Duration::from_secs(10),
+        || async { reader.state().is_empty() },
+    )
+    .await;
+    task.abort();
+}
