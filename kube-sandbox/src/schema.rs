@@ -76,6 +76,7 @@ pub fn walk(
         Value::Object(map) => walk_object(node, map, path, root, unknown, causes),
         Value::Array(items) => {
             check_count(node, items.len(), path, "items", causes, value_of(items));
+            check_unique(node, items, path, causes);
             if let Some(item_schema) = node.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
                     walk(
@@ -158,6 +159,42 @@ fn walk_object(
         causes,
         Value::from(map.len()),
     );
+}
+
+/// Sets may not repeat a value, and list-maps may not repeat a key.
+fn check_unique(node: &Value, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+    let identity = |item: &Value| -> Value {
+        match node["x-kubernetes-list-type"].as_str() {
+            Some("map") => {
+                let keys = node["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let mut key = Map::new();
+                for k in keys.iter().filter_map(Value::as_str) {
+                    key.insert(k.to_string(), item.get(k).cloned().unwrap_or(Value::Null));
+                }
+                Value::Object(key)
+            }
+            _ => item.clone(),
+        }
+    };
+    if !matches!(node["x-kubernetes-list-type"].as_str(), Some("map" | "set")) {
+        return;
+    }
+    let mut seen: Vec<Value> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let id = identity(item);
+        if seen.contains(&id) {
+            causes.push(Cause {
+                reason: "FieldValueDuplicate".into(),
+                message: format!("Duplicate value: {id}"),
+                field: format!("{path}[{i}]"),
+            });
+        } else {
+            seen.push(id);
+        }
+    }
 }
 
 fn check_enum(node: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {

@@ -115,3 +115,67 @@ fn type_at<'a>(schema: &'a Value, field_path: &str) -> &'a str {
     }
     node["type"].as_str().unwrap_or("object")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd;
+    use serde_json::json;
+
+    fn widget_type(schema: Value) -> ResourceType {
+        let crd = json!({"spec": {"group": "sandbox.test", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": schema}}]}});
+        crd::resource_types(&crd).remove(0)
+    }
+
+    #[test]
+    fn a_root_rule_can_read_the_objects_name() {
+        let rt = widget_type(json!({
+            "type": "object",
+            "x-kubernetes-validations": [{"rule": "self.metadata.name.size() <= 5", "message": "name too long"}],
+            "properties": {"spec": {"type": "object"}}
+        }));
+        let mut short = json!({"metadata": {"name": "w1"}, "spec": {}});
+        admit(&rt, &mut short, None, FieldValidation::Strict).expect("a short name passes");
+        let mut long = json!({"metadata": {"name": "much-too-long"}, "spec": {}});
+        let err = admit(&rt, &mut long, None, FieldValidation::Strict).expect_err("rejected");
+        assert!(err.to_string().contains("name too long"), "{err}");
+    }
+
+    #[test]
+    fn unknown_fields_are_pruned_unless_strict() {
+        let rt = widget_type(json!({
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}
+        }));
+        let mut object = json!({"metadata": {"name": "w1"}, "spec": {"size": 1, "extra": true}});
+        admit(&rt, &mut object, None, FieldValidation::Warn).expect("pruned");
+        assert_eq!(object["spec"], json!({"size": 1}));
+        let mut object = json!({"metadata": {"name": "w1"}, "spec": {"size": 1, "extra": true}});
+        let err = admit(&rt, &mut object, None, FieldValidation::Strict).expect_err("refused");
+        assert_eq!(err.code(), 400);
+    }
+
+    #[test]
+    fn list_maps_refuse_a_repeated_key() {
+        let rt = widget_type(json!({
+            "type": "object",
+            "properties": {"status": {"type": "object", "properties": {"conditions": {
+                "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
+                "items": {"type": "object", "properties": {"type": {"type": "string"}, "status": {"type": "string"}}}
+            }}}}
+        }));
+        let mut object = json!({"metadata": {"name": "w1"}, "status": {"conditions": [
+            {"type": "Ready", "status": "True"}, {"type": "Ready", "status": "False"}
+        ]}});
+        let err =
+            admit(&rt, &mut object, None, FieldValidation::Strict).expect_err("duplicate key");
+        assert!(
+            err.to_string()
+                .contains("status.conditions[1]: Duplicate value"),
+            "{err}"
+        );
+    }
+}
