@@ -85,10 +85,7 @@ pub fn establish(crd: &mut Value, now: &str) {
     let names = crd["spec"]["names"].clone();
     let mut accepted = names.clone();
     if accepted.get("singular").is_none() {
-        accepted["singular"] = json!(names["plural"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_end_matches('s'));
+        accepted["singular"] = json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
     }
     if accepted.get("listKind").is_none() {
         accepted["listKind"] = json!(format!(

@@ -139,27 +139,29 @@ pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
 /// Lists objects (one page), returning the items and the list metadata.
 pub fn list(state: &State, target: &Target, options: &ListOptions) -> (Vec<Value>, Value) {
     let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
-    let mut items: Vec<(String, Value)> = state
+    // Positions are (namespace, name), the store's order; the continue token is the last one.
+    let mut items: Vec<((String, String), Value)> = state
         .store
         .list(&target.rt.storage, namespace)
         .into_iter()
         .map(|(k, o)| {
             (
-                format!("{}/{}", k.namespace, k.name),
+                (k.namespace.clone(), k.name.clone()),
                 present(&target.rt, o),
             )
         })
         .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
         .collect();
     if let Some(after) = &options.continue_from {
-        items.retain(|(position, _)| position > after);
+        let after: (String, String) = serde_json::from_str(after).unwrap_or_default();
+        items.retain(|(position, _)| *position > after);
     }
     let mut metadata = json!({ "resourceVersion": state.store.revision().to_string() });
     if options.limit > 0 && items.len() > options.limit {
         let remaining = items.len() - options.limit;
         items.truncate(options.limit);
         if let Some((last, _)) = items.last() {
-            metadata["continue"] = json!(last);
+            metadata["continue"] = json!(json!([last.0, last.1]).to_string());
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
@@ -338,17 +340,18 @@ pub fn patch(
         admission::check_type(&target.rt, &mut body)?;
         return match get(state, target) {
             Ok(old) => {
-                let merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
-                let mut new = admission::prepare_update(
+                let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
+                // An applied resourceVersion is a precondition, checked like an update's.
+                if let Some(rv) = body.pointer("/metadata/resourceVersion") {
+                    merged["metadata"]["resourceVersion"] = rv.clone();
+                }
+                let new = admission::prepare_update(
                     &target.rt,
                     target.subresource(),
                     &old,
                     merged,
                     options.validation,
                 )?;
-                if let Some(rv) = body.pointer("/metadata/resourceVersion") {
-                    new["metadata"]["resourceVersion"] = rv.clone();
-                }
                 store_change(state, target, &old, new, options.dry_run)
             }
             Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {

@@ -44,6 +44,37 @@ async fn replace_status_with_a_stale_resource_version_conflicts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_carrying_a_stale_resource_version_conflicts() {
+    let sb = sandbox().await;
+    let api = widgets(&sb).await;
+    let created = api
+        .create(&PostParams::default(), &widget_object("w1", 3))
+        .await
+        .expect("create");
+    api.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 4}})),
+    )
+    .await
+    .expect("spec patch");
+    let stale = json!({"apiVersion": "sandbox.test/v1", "kind": "Widget",
+        "metadata": {"name": "w1", "resourceVersion": created.metadata.resource_version},
+        "spec": {"size": 5}});
+    match api
+        .patch(
+            "w1",
+            &PatchParams::apply("late").force(),
+            &Patch::Apply(stale),
+        )
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
+        other => panic!("expected a 409 conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_conditions_from_two_managers_merge_by_type() {
     let sb = sandbox().await;
     let api = widgets(&sb).await;

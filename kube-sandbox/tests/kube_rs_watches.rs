@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -121,30 +121,57 @@ async fn injected_failures_hit_only_the_next_matching_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lists_page_with_limit_and_continue() {
+async fn lists_page_with_limit_and_continue_across_namespaces() {
     let sb = sandbox().await;
-    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
-    for name in ["a", "b", "c"] {
-        api.create(&PostParams::default(), &configmap(name, "1"))
+    let client = sb.client().expect("client");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for ns in ["team", "team-b"] {
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns");
+        namespaces
+            .create(&PostParams::default(), &namespace)
             .await
-            .expect("create");
+            .expect("namespace");
     }
-    let first = api
-        .list(&ListParams::default().limit(2))
-        .await
-        .expect("page 1");
-    assert_eq!(first.items.len(), 2);
-    let token = first.metadata.continue_.clone().expect("a continue token");
-    let second = api
-        .list(&ListParams::default().limit(2).continue_token(&token))
-        .await
-        .expect("page 2");
-    let names: Vec<_> = second
-        .items
-        .iter()
-        .filter_map(|c| c.metadata.name.clone())
-        .collect();
-    assert_eq!(names, ["c"]);
+    for ns in ["default", "team", "team-b"] {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+        for name in ["a", "b"] {
+            api.create(&PostParams::default(), &configmap(name, "1"))
+                .await
+                .expect("create");
+        }
+    }
+    let all: Api<ConfigMap> = Api::all(client);
+    let mut seen = Vec::new();
+    let mut params = ListParams::default().limit(4);
+    loop {
+        let page = all.list(&params).await.expect("a page");
+        assert!(page.items.len() <= 4);
+        seen.extend(page.items.iter().map(|c| {
+            format!(
+                "{}/{}",
+                c.metadata.namespace.clone().unwrap_or_default(),
+                c.metadata.name.clone().unwrap_or_default()
+            )
+        }));
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => {
+                params = ListParams::default().limit(4).continue_token(&token)
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "default/a",
+            "default/b",
+            "team/a",
+            "team/b",
+            "team-b/a",
+            "team-b/b"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
