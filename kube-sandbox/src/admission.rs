@@ -176,6 +176,13 @@ pub fn prepare_create(
     if rt.group.is_empty() && rt.plural == "namespaces" {
         object["status"] = json!({"phase": "Active"});
     }
+    // The one built-in default that clients visibly rely on.
+    if rt.group.is_empty()
+        && rt.plural == "secrets"
+        && object["type"].as_str().unwrap_or("").is_empty()
+    {
+        object["type"] = json!("Opaque");
+    }
     if is_crd(rt) {
         crd::check(object)?;
         crd::establish(object, &timestamp);

@@ -26,6 +26,7 @@ pub mod managed_fields;
 pub mod merge_strategy;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod rest;

@@ -52,7 +52,12 @@ impl ResourceRequest {
     /// The body as JSON (or YAML, for apply); protobuf and CBOR are refused with 415.
     pub fn body_json(&self) -> Result<Value, ApiError> {
         let content_type = header_value(&self.headers, header::CONTENT_TYPE);
-        if content_type.contains("protobuf") || content_type.contains("cbor") {
+        if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+            return crate::protobuf::decode_object(&self.body).map_err(|e| {
+                ApiError::UnsupportedMediaType(format!("application/json, application/yaml ({e})"))
+            });
+        }
+        if content_type.contains("cbor") {
             return Err(ApiError::UnsupportedMediaType(
                 "application/json, application/yaml".into(),
             ));

@@ -173,3 +173,69 @@ async fn kubectl_apply_k_installs_and_updates_a_kustomization() {
         "{listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_work_although_they_send_protobuf() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    kubectl.run(&["create", "namespace", "team-a"]).await.ok();
+    kubectl
+        .run(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+        ])
+        .await
+        .ok();
+    kubectl
+        .run(&[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "team-a",
+            "--from-literal=password=s3cret",
+        ])
+        .await
+        .ok();
+    kubectl
+        .run(&["create", "serviceaccount", "bot", "-n", "team-a"])
+        .await
+        .ok();
+
+    let mode = kubectl
+        .run(&[
+            "get",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.data.mode}",
+        ])
+        .await
+        .ok();
+    assert_eq!(mode, "fast");
+    let secret = kubectl
+        .run(&[
+            "get",
+            "secret",
+            "creds",
+            "-n",
+            "team-a",
+            "-o",
+            "jsonpath={.type} {.data.password}",
+        ])
+        .await
+        .ok();
+    assert_eq!(secret, "Opaque czNjcmV0");
+    let names = kubectl
+        .run(&["get", "sa", "-n", "team-a", "-o", "name"])
+        .await
+        .ok();
+    assert_eq!(names.trim(), "serviceaccount/bot");
+}
