@@ -22,7 +22,7 @@ use crate::table::{self, IncludeObject};
 /// How often an idle watch checks for a departed client and, if asked, sends a bookmark.
 const TICK: Duration = Duration::from_secs(1);
 /// Bookmarks are sent at most this often.
-const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
+const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 
 /// Everything a watch request asked for.
 #[derive(Debug, Clone)]

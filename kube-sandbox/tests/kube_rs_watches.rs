@@ -210,3 +210,68 @@ async fn a_label_selected_reflector_drops_objects_that_lose_the_label() {
     .await;
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raw_watch_resumes_from_a_version_sends_bookmarks_and_honours_its_timeout() {
+    use kube::api::{WatchEvent, WatchParams};
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let first = api
+        .create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create a");
+    api.create(&PostParams::default(), &configmap("b", "1"))
+        .await
+        .expect("create b");
+    let since = first.metadata.resource_version.expect("a version");
+
+    let started = tokio::time::Instant::now();
+    let params = WatchParams::default().timeout(3);
+    let events: Vec<_> = api
+        .watch(&params, &since)
+        .await
+        .expect("watch starts")
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
+        "{elapsed:?}"
+    );
+
+    let mut added = Vec::new();
+    let mut bookmarks = 0;
+    for event in events {
+        match event.expect("a well-formed event") {
+            WatchEvent::Added(cm) => added.push(cm.metadata.name.unwrap_or_default()),
+            WatchEvent::Bookmark(_) => bookmarks += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, ["b"], "only changes after the version are replayed");
+    assert!(bookmarks >= 1, "bookmarks were asked for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_from_a_compacted_version_gets_410_gone_in_the_stream() {
+    use kube::api::{WatchEvent, WatchParams};
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let first = api
+        .create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create a");
+    sb.compact().expect("compaction");
+    let since = first.metadata.resource_version.expect("a version");
+    let mut stream = api
+        .watch(&WatchParams::default(), &since)
+        .await
+        .expect("watch starts")
+        .boxed();
+    match stream.next().await {
+        Some(Ok(WatchEvent::Error(status))) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+        }
+        other => panic!("expected an in-stream 410, got {other:?}"),
+    }
+}
