@@ -57,6 +57,17 @@ fn random_suffix() -> String {
 
 /// Checks the body's apiVersion/kind and fills them in when absent.
 pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::BadRequest(format!(
+            "the body must be a {} object, not {}",
+            rt.kind,
+            match object {
+                Value::Null => "empty",
+                Value::Array(_) => "an array",
+                _ => "a scalar",
+            }
+        )));
+    }
     let kind = object
         .get("kind")
         .and_then(Value::as_str)
@@ -349,6 +360,16 @@ mod tests {
             FieldValidation::Warn,
         );
         assert!(matches!(err, Err(ApiError::Invalid { .. })));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_a_bad_request_not_a_panic() {
+        let rt = type_named("configmaps");
+        let old = json!({"metadata": {"name": "c", "resourceVersion": "1"}});
+        for body in [json!([1]), json!("text"), Value::Null] {
+            let err = prepare_update(&rt, None, &old, body, FieldValidation::Warn);
+            assert!(matches!(err, Err(ApiError::BadRequest(_))));
+        }
     }
 
     #[test]

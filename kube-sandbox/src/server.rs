@@ -86,7 +86,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
         Route::Health => Ok((StatusCode::OK, "ok").into_response()),
         Route::CoreVersions => {
             if discovery::wants_aggregated(&accept) {
-                let doc = discovery::aggregated(&cluster.lock()?.registry, true);
+                let doc = discovery::aggregated(&cluster.lock().registry, true);
                 return Ok(json_response(
                     StatusCode::OK,
                     discovery::AGGREGATED_CONTENT_TYPE,
@@ -96,7 +96,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             Ok(ok(&discovery::core_versions(&server.address)))
         }
         Route::Groups => {
-            let state = cluster.lock()?;
+            let state = cluster.lock();
             if discovery::wants_aggregated(&accept) {
                 let doc = discovery::aggregated(&state.registry, false);
                 return Ok(json_response(
@@ -107,17 +107,17 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             }
             Ok(ok(&discovery::groups(&state.registry)))
         }
-        Route::Group(group) => discovery::group(&cluster.lock()?.registry, &group)
+        Route::Group(group) => discovery::group(&cluster.lock().registry, &group)
             .map(|d| ok(&d))
             .ok_or_else(not_found),
         Route::Resources(group, version) => {
-            discovery::resources(&cluster.lock()?.registry, &group, &version)
+            discovery::resources(&cluster.lock().registry, &group, &version)
                 .map(|d| ok(&d))
                 .ok_or_else(not_found)
         }
-        Route::OpenApiRoot => Ok(ok(&openapi::root(&cluster.lock()?.registry))),
+        Route::OpenApiRoot => Ok(ok(&openapi::root(&cluster.lock().registry))),
         Route::OpenApiDocument(group, version) => {
-            let state = cluster.lock()?;
+            let state = cluster.lock();
             if state.registry.in_group_version(&group, &version).is_empty() {
                 return Err(not_found());
             }
@@ -146,7 +146,7 @@ fn serve_resource(
     request: ResourceRequest,
 ) -> Result<Response, ApiError> {
     let rt = cluster
-        .lock()?
+        .lock()
         .registry
         .find(&path.group, &path.version, &path.plural)
         .ok_or_else(not_found)?;
@@ -225,7 +225,7 @@ fn serve_resource(
             Ok((StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response())
         }
         Verb::Get => {
-            let object = rest::get(&*cluster.lock()?, &target)?;
+            let object = rest::get(&cluster.lock(), &target)?;
             if let Some(include) = request.table() {
                 let meta = json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
                 return Ok(table_response(&table::table(
@@ -239,7 +239,7 @@ fn serve_resource(
         }
         Verb::List => {
             let options = request.list_options(&target)?;
-            let (items, meta) = rest::list(&*cluster.lock()?, &target, &options);
+            let (items, meta) = rest::list(&cluster.lock(), &target, &options);
             if let Some(include) = request.table() {
                 return Ok(table_response(&table::table(
                     &target.rt, &items, meta, include,
@@ -255,7 +255,7 @@ fn serve_resource(
         }
         Verb::Create => {
             let created = rest::create(
-                &mut *cluster.lock()?,
+                &mut cluster.lock(),
                 &target,
                 request.body_json()?,
                 &request.write_options(),
@@ -264,7 +264,7 @@ fn serve_resource(
         }
         Verb::Update => {
             let updated = rest::update(
-                &mut *cluster.lock()?,
+                &mut cluster.lock(),
                 &target,
                 request.body_json()?,
                 &request.write_options(),
@@ -278,7 +278,7 @@ fn serve_resource(
             ))?;
             let options = request.write_options();
             let body = request.body_json()?;
-            let mut state = cluster.lock()?;
+            let mut state = cluster.lock();
             let existed = rest::get(&state, &target).is_ok();
             let patched = rest::patch(&mut state, &target, kind, body, &options)?;
             Ok(respond(
@@ -294,13 +294,13 @@ fn serve_resource(
             let options = request.body_json()?;
             let dry_run =
                 request.param("dryRun") == Some("All") || options.pointer("/dryRun/0").is_some();
-            let deleted = deletion::delete(&mut *cluster.lock()?, &target, &options, dry_run)?;
+            let deleted = deletion::delete(&mut cluster.lock(), &target, &options, dry_run)?;
             Ok(respond(StatusCode::OK, deleted))
         }
         Verb::DeleteCollection => {
             let options = request.list_options(&target)?;
             let deleted = deletion::delete_collection(
-                &mut *cluster.lock()?,
+                &mut cluster.lock(),
                 &target,
                 &options,
                 request.param("dryRun") == Some("All"),

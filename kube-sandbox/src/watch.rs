@@ -109,7 +109,7 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
     let mut lines = Vec::new();
     let drops = cluster.watch_drops();
     let (past, receiver, mut last_revision) = {
-        let state = cluster.lock()?;
+        let state = cluster.lock();
         let current = state.store.revision();
         let since = match request.resource_version {
             Some(rv) if !request.send_initial_events => rv,
