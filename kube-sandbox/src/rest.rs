@@ -101,6 +101,16 @@ pub fn selectable_fields(rt: &ResourceType) -> Vec<String> {
         ("", "events") => events::CORE_FIELDS,
         ("events.k8s.io", "events") => events::V1_FIELDS,
         ("", "namespaces") => &["status.phase"],
+        ("", "secrets") => &["type"],
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
         _ => &[],
     };
     fields.extend(extra.iter().map(|s| s.to_string()));

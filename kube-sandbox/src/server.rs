@@ -215,6 +215,7 @@ fn serve_resource(
                 bookmarks: request.flag("allowWatchBookmarks"),
                 timeout,
                 table: request.table(),
+                partial_metadata: request.partial_metadata(),
             };
             let content_type = if watch_request.table.is_some() {
                 "application/json;as=Table;v=v1;g=meta.k8s.io"

@@ -41,6 +41,8 @@ pub struct WatchRequest {
     pub timeout: Duration,
     /// `Some` when the client asked for Table rows.
     pub table: Option<IncludeObject>,
+    /// Whether the client asked for `PartialObjectMetadata` (kube-rs's metadata watcher does).
+    pub partial_metadata: bool,
 }
 
 impl WatchRequest {
@@ -71,6 +73,7 @@ impl WatchRequest {
                     include,
                 )
             }
+            None if self.partial_metadata => table::partial_metadata(&served),
             None => served,
         };
         let mut line = json!({"type": kind, "object": object}).to_string();

@@ -275,3 +275,32 @@ async fn a_watch_from_a_compacted_version_gets_410_gone_in_the_stream() {
         other => panic!("expected an in-stream 410, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metadata_watcher_sees_only_metadata() {
+    use kube::core::PartialObjectMeta;
+    let sb = sandbox().await;
+    let client = sb.client().expect("client");
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let metadata: Api<PartialObjectMeta<ConfigMap>> = Api::default_namespaced(client);
+    let (reader, writer) = reflector::store();
+    let stream = watcher(metadata, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    api.create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+    eventually("a's metadata", Duration::from_secs(10), || async {
+        reader.state().len() == 1
+    })
+    .await;
+    let seen = reader.state().remove(0);
+    assert_eq!(seen.metadata.name.as_deref(), Some("a"));
+    assert_eq!(
+        seen.types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    task.abort();
+}
