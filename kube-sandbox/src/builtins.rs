@@ -151,6 +151,56 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "SubjectAccessReview",
+        "subjectaccessreviews",
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "authorization.k8s.io",
+        "v1",
+        "LocalSubjectAccessReview",
+        "localsubjectaccessreviews",
+        &[],
+        true,
+        false,
+        false,
+    ),
+    b(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
         "policy",
         "v1",
         "PodDisruptionBudget",
@@ -214,6 +264,8 @@ pub fn all() -> Vec<ResourceType> {
                 },
                 shape: if events_v1 {
                     Shape::EventsV1
+                } else if b.plural.ends_with("reviews") {
+                    Shape::Review
                 } else {
                     Shape::Plain
                 },

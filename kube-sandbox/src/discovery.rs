@@ -10,16 +10,6 @@ use crate::registry::{Registry, ResourceType};
 pub const AGGREGATED_CONTENT_TYPE: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 /// Whether an Accept header prefers the aggregated v2 form.
@@ -86,7 +76,7 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": VERBS,
+            "verbs": rt.verbs(),
             "shortNames": rt.short_names,
             "categories": rt.categories,
         }));
@@ -116,7 +106,7 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
         "responseKind": response_kind,
         "scope": if rt.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": rt.singular,
-        "verbs": VERBS,
+        "verbs": rt.verbs(),
         "shortNames": rt.short_names,
         "categories": rt.categories,
     });

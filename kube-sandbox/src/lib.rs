@@ -30,6 +30,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod request;
 pub mod rest;
+pub mod review;
 pub mod route;
 pub mod sandbox;
 pub mod schema;

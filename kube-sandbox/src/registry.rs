@@ -24,6 +24,27 @@ pub enum Shape {
     Plain,
     /// `events.k8s.io/v1` Event, stored as a core/v1 Event so both APIs see the same objects.
     EventsV1,
+    /// An access or identity review: create-only, answered at once and never stored.
+    Review,
+}
+
+impl ResourceType {
+    /// The verbs discovery advertises for the main resource.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        match self.shape {
+            Shape::Review => &["create"],
+            _ => &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+        }
+    }
 }
 
 /// One `additionalPrinterColumns` entry.

@@ -16,6 +16,7 @@ use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::deletion;
 use crate::patch::PatchType;
+use crate::registry::Shape;
 use crate::request::{header_value, ResourceRequest};
 use crate::rest::{self, Target};
 use crate::route::{self, Route};
@@ -180,6 +181,12 @@ fn serve_resource(
             )))
         }
     };
+    if target.rt.shape == Shape::Review && verb != Verb::Create {
+        return Err(ApiError::MethodNotAllowed(format!(
+            "{} can only be created",
+            target.rt.qualified_resource()
+        )));
+    }
     let label = match &target.subresource {
         Some(sub) => format!("{}/{sub}", target.rt.plural),
         None => target.rt.plural.clone(),

@@ -239,3 +239,27 @@ async fn kubectl_create_generators_work_although_they_send_protobuf() {
         .ok();
     assert_eq!(names.trim(), "serviceaccount/bot");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_auth_reports_an_anonymous_user_allowed_everything() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    assert_eq!(
+        kubectl
+            .run(&["auth", "can-i", "delete", "secrets", "-A"])
+            .await
+            .ok()
+            .trim(),
+        "yes"
+    );
+    let whoami = kubectl.run(&["auth", "whoami"]).await.ok();
+    assert!(whoami.contains("system:anonymous"), "{whoami}");
+    let listing = kubectl
+        .run(&["get", "selfsubjectaccessreviews"])
+        .await
+        .failed();
+    assert!(
+        listing.contains("MethodNotAllowed") || listing.contains("not allowed"),
+        "{listing}"
+    );
+}
