@@ -136,7 +136,15 @@ pub fn desired_state(
     }
     pairs.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let cms = d.cms.first().and_then(|c| cms_spec(c, &pairs, &mut errors));
+    // A CMS whose pair is declared but invalid is not reported again: the pair's error says why.
+    let cms = d.cms.first().and_then(|c| {
+        let pair_declared = d.pairs.iter().any(|p| p.name_any() == c.spec.pair);
+        let pair_valid = pairs.iter().any(|p| p.name == c.spec.pair);
+        if pair_declared && !pair_valid {
+            return None;
+        }
+        cms_spec(c, &pairs, &mut errors)
+    });
     let sites: BTreeMap<String, bool> = d
         .sites
         .iter()

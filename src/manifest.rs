@@ -4,8 +4,10 @@
 //! (strict field validation), the CRD's CEL rules, then the typed fields. Every error is one line
 //! naming the file, the object and the field.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -216,7 +218,12 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
         ));
     }
     let Some(api_version) = doc.get("apiVersion").and_then(Value::as_str) else {
-        return Err((None, "apiVersion", "missing".into()));
+        return Err((
+            None,
+            "apiVersion",
+            "missing: this is not a Kubernetes manifest (expected apiVersion sfbdr.io/v1alpha1)"
+                .into(),
+        ));
     };
     let Some(kind) = doc.get("kind").and_then(Value::as_str) else {
         return Err((None, "kind", "missing".into()));
@@ -241,16 +248,39 @@ fn replace<T: kube::ResourceExt>(list: &mut Vec<Sourced<T>>, source: String, obj
     list.push(Sourced { source, object });
 }
 
-/// Checks a document as the API server would: unknown fields, CEL rules, then types.
+/// A kind's openAPIV3Schema and its compiled CEL rules, built once per process.
+struct KindSchema {
+    schema: Value,
+    compiled: kube::core::cel::CompiledSchema,
+}
+
+fn kind_schema<K: kube::CustomResourceExt>() -> &'static KindSchema {
+    static SCHEMAS: OnceLock<Mutex<HashMap<String, &'static KindSchema>>> = OnceLock::new();
+    let mut map = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(K::crd_name().to_owned()).or_insert_with(|| {
+        let schema = serde_json::to_value(K::crd())
+            .ok()
+            .and_then(|crd| {
+                crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        let compiled = kube::core::cel::compile_schema(&schema);
+        // Leaked once per kind: four small schemas for the life of the process.
+        Box::leak(Box::new(KindSchema { schema, compiled }))
+    })
+}
+
+/// Checks a document as the API server would: unknown fields, required fields and types, then
+/// the CEL rules.
 fn checked<K>(doc: &Value) -> Result<K, (Option<String>, String)>
 where
     K: kube::CustomResourceExt + DeserializeOwned,
 {
-    let crd = serde_json::to_value(K::crd()).map_err(|e| (None, e.to_string()))?;
-    let schema = crd
-        .pointer("/spec/versions/0/schema/openAPIV3Schema")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let KindSchema { schema, compiled } = kind_schema::<K>();
     for key in ["spec", "status"] {
         if let (Some(v), Some(s)) = (doc.get(key), schema.pointer(&format!("/properties/{key}"))) {
             if let Some(path) = unknown_field(v, s, key.to_owned()) {
@@ -266,17 +296,18 @@ where
             return Err((Some(k.clone()), "unknown field".into()));
         }
     }
-    if let Err(errors) = kube::core::cel::Validator::new().validate(&schema, doc, None) {
+    let object = serde_path_to_error::deserialize::<_, K>(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        (field, e.into_inner().to_string())
+    })?;
+    if let Err(errors) = kube::core::cel::Validator::new().validate_compiled(compiled, doc, None) {
         if let Some(e) = errors.iter().next() {
             let field = (!e.field_path.is_empty()).then(|| e.field_path.clone());
             return Err((field, e.message.clone()));
         }
     }
-    serde_path_to_error::deserialize::<_, K>(doc).map_err(|e| {
-        let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        (field, e.into_inner().to_string())
-    })
+    Ok(object)
 }
 
 /// The path of the first field the schema does not declare, if any.

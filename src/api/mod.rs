@@ -3,6 +3,10 @@
 //! CEL rules judge what one object can; what needs several objects is judged in
 //! [`crate::manifest`] and reported by the controller as `Stalled`/`InvalidSpec`.
 
+// kube-derive takes one `printcolumn(...)` per column, each with `type_ = ...`; clippy reads
+// the repeated key as a duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 mod cms;
 mod condition;
 mod pool_pair;

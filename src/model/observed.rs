@@ -131,8 +131,11 @@ fn observed_error(field: String, message: impl Into<String>) -> ObservedError {
 pub struct ObservedIndex {
     pub topology: ObservedTopology,
     pools: HashMap<String, usize>,
-    edges_by_next_hop: HashMap<String, Vec<usize>>,
-    backup: HashMap<(String, String), usize>,
+    /// By pool index: the direction from that pool (a pool replicates to its one backup pool).
+    backup_from: Vec<Option<usize>>,
+    /// By pool index: the Edge pools using it as next hop, as ranges of `edge_list`.
+    edge_start: Vec<usize>,
+    edge_list: Vec<usize>,
 }
 
 impl ObservedIndex {
@@ -206,7 +209,7 @@ impl ObservedIndex {
                 }
             }
         }
-        let mut backup = HashMap::with_capacity(t.backup.len());
+        let mut backup_from = vec![None; t.pools.len()];
         for (i, b) in t.backup.iter().enumerate() {
             let Some(&from) = pools.get(&b.from) else {
                 return Err(observed_error(
@@ -220,7 +223,7 @@ impl ObservedIndex {
                     format!("{} is not the backup pool of {}", b.to, b.from),
                 ));
             }
-            if backup.insert((b.from.clone(), b.to.clone()), i).is_some() {
+            if backup_from[from].replace(i).is_some() {
                 return Err(observed_error(
                     format!("backup[{i}]"),
                     format!("direction {} -> {} is listed twice", b.from, b.to),
@@ -235,7 +238,7 @@ impl ObservedIndex {
                 ));
             }
         }
-        let mut edges_by_next_hop: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut edge_hops = Vec::with_capacity(t.edges.len());
         let mut edge_names = HashMap::with_capacity(t.edges.len());
         for (i, e) in t.edges.iter().enumerate() {
             if edge_names.insert(e.fqdn.as_str(), i).is_some() {
@@ -250,44 +253,69 @@ impl ObservedIndex {
                     format!("site {} of Edge pool {} is not in sites", e.site, e.fqdn),
                 ));
             }
-            if !pools.contains_key(&e.next_hop) {
+            let Some(&hop) = pools.get(&e.next_hop) else {
                 return Err(observed_error(
                     format!("edges[{i}].nextHop"),
                     format!("{} is not a pool in this topology", e.next_hop),
                 ));
-            }
-            edges_by_next_hop
-                .entry(e.next_hop.clone())
-                .or_default()
-                .push(i);
+            };
+            edge_hops.push((hop, i));
         }
+        edge_hops.sort_unstable();
+        let mut edge_start = Vec::with_capacity(t.pools.len() + 1);
+        let mut k = 0;
+        for p in 0..=t.pools.len() {
+            while k < edge_hops.len() && edge_hops[k].0 < p {
+                k += 1;
+            }
+            edge_start.push(k);
+        }
+        let edge_list = edge_hops.into_iter().map(|(_, e)| e).collect();
         Ok(ObservedIndex {
             topology,
             pools,
-            edges_by_next_hop,
-            backup,
+            backup_from,
+            edge_start,
+            edge_list,
         })
     }
 
     /// The pool with this canonical FQDN.
     pub fn pool(&self, fqdn: &str) -> Option<&ObservedPool> {
-        self.pools.get(fqdn).map(|&i| &self.topology.pools[i])
+        self.pool_index(fqdn).map(|i| &self.topology.pools[i])
+    }
+
+    /// The position of the pool with this canonical FQDN in `topology.pools`.
+    pub fn pool_index(&self, fqdn: &str) -> Option<usize> {
+        self.pools.get(fqdn).copied()
     }
 
     /// Replication from `from` to its partner, when the driver reported it.
     pub fn backup(&self, from: &str, to: &str) -> Option<&BackupDirection> {
-        self.backup
-            .get(&(from.to_owned(), to.to_owned()))
-            .map(|&i| &self.topology.backup[i])
+        self.backup_from_index(self.pool_index(from)?)
+            .filter(|b| b.to == to)
+    }
+
+    /// Replication from the pool at `index` to its partner, when the driver reported it.
+    pub fn backup_from_index(&self, index: usize) -> Option<&BackupDirection> {
+        let d = (*self.backup_from.get(index)?)?;
+        self.topology.backup.get(d)
     }
 
     /// Every Edge pool whose next hop is this pool.
     pub fn edges_to(&self, pool: &str) -> impl Iterator<Item = &ObservedEdge> {
-        self.edges_by_next_hop
-            .get(pool)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.topology.edges[i])
+        self.edges_to_index(self.pool_index(pool).unwrap_or(usize::MAX))
+    }
+
+    /// Every Edge pool whose next hop is the pool at `index`.
+    pub fn edges_to_index(&self, index: usize) -> impl Iterator<Item = &ObservedEdge> {
+        let range = match (self.edge_start.get(index), self.edge_start.get(index + 1)) {
+            (Some(&a), Some(&b)) => a..b,
+            _ => 0..0,
+        };
+        self.edge_list[range]
+            .iter()
+            .map(|&e| &self.topology.edges[e])
     }
 }
 

@@ -23,11 +23,20 @@ pub(super) enum CmsDecision {
     Blocked(BlockReason, String),
 }
 
+/// The CMS master as observed: `reported` is what the driver said, `available` the same unless
+/// that pool is down, in which case the CMS is unavailable.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Master<'a> {
+    pub available: Option<&'a str>,
+    pub reported: Option<&'a str>,
+}
+
 /// Decides the CMS move. `pair` is the CMS pair's view and decision, when the pair exists;
 /// `needed_by_failover` says whether some planned failover needs an unavailable CMS moved.
 pub(super) fn decide(
     desired: &Desired,
     observed: &ObservedIndex,
+    master: Master<'_>,
     pair: Option<(&PairView<'_>, &PairDecision)>,
     needed_by_failover: bool,
 ) -> CmsDecision {
@@ -40,8 +49,9 @@ pub(super) fn decide(
             format!("the CMS pair {} is not declared or not observed", spec.pair),
         );
     };
-    let master = observed.topology.cms.active_master.as_deref();
-    let master_i = match master.map(|m| (m, view.spec.position(m))) {
+    let lost = master.reported.filter(|_| master.available.is_none());
+    let master = master.available;
+    let master_i = match master.or(lost).map(|m| (m, view.spec.position(m))) {
         Some((m, None)) => {
             return CmsDecision::Blocked(
                 BlockReason::ObservationDisagrees,
@@ -51,9 +61,10 @@ pub(super) fn decide(
                 ),
             )
         }
-        Some((_, Some(i))) => Some(i),
-        None => None,
+        Some((_, Some(i))) if master.is_some() => Some(i),
+        _ => None,
     };
+    let lost_i = lost.and_then(|m| view.spec.position(m));
     let Some(pref) = view.spec.position(&spec.preferred_pool) else {
         return CmsDecision::Blocked(
             BlockReason::ObservationDisagrees,
@@ -65,13 +76,24 @@ pub(super) fn decide(
     };
     let other = 1 - pref;
     let active = |i: usize| desired.pool_site_active(view.spec, i);
+    // The CMS cannot go back onto the pool it was lost with; DESIGN section 4 otherwise.
+    let usable = |i: usize| active(i) && lost_i != Some(i);
     let target = if spec.failback == CmsFailback::Manual && master_i == Some(other) && active(other)
     {
         other
-    } else if active(pref) {
+    } else if usable(pref) {
         pref
-    } else if active(other) {
+    } else if usable(other) {
         other
+    } else if lost_i.is_some() {
+        return CmsDecision::Blocked(
+            BlockReason::TargetDown,
+            format!(
+                "the CMS was lost with {} and the other pool of pair {} is not in an active site",
+                lost.unwrap_or_default(),
+                spec.pair
+            ),
+        );
     } else {
         return CmsDecision::Blocked(
             BlockReason::NoActiveSite,

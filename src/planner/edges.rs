@@ -29,7 +29,7 @@ pub(super) fn moves(
     let mut out = Vec::new();
     for i in 0..2 {
         let partner = 1 - i;
-        for edge in observed.edges_to(pair.fqdn(i)) {
+        for edge in observed.edges_to_index(pair.index[i]) {
             // A dead Edge routes nothing; only live Edges block a failover (guard 4).
             if edge.health == Health::Down || pair.pools[partner].health != Health::Up {
                 continue;

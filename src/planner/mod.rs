@@ -11,7 +11,7 @@ pub mod step;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Desired, Ledger, ObservedIndex};
+use crate::model::{Desired, Health, Ledger, ObservedIndex};
 
 use cms::CmsDecision;
 use pool_pair::{PairDecision, PairView};
@@ -31,7 +31,9 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         })
         .collect();
 
-    let master = observed.topology.cms.active_master.as_deref();
+    // A master on a pool that is down is no master: the CMS is unavailable (SFB-DR-FACTS).
+    let reported = observed.topology.cms.active_master.as_deref();
+    let master = reported.filter(|m| observed.pool(m).is_some_and(|p| p.health != Health::Down));
     let needs_cms = |view: &PairView<'_>, decision: &PairDecision| -> Option<String> {
         let mv = decision.as_ref().ok()?.failover?;
         let pool = view.fqdn(mv.pool);
@@ -48,6 +50,10 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     let cms = cms::decide(
         desired,
         observed,
+        cms::Master {
+            available: master,
+            reported,
+        },
         cms_pair.and_then(|i| pairs[i].0.as_ref().map(|v| (v, &pairs[i].1))),
         needed_by_failover,
     );
@@ -79,7 +85,9 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         *decision = Err(blocked);
     }
 
-    let mut out = Emitter::default();
+    let mut out = Emitter {
+        steps: Vec::with_capacity(2 * desired.pairs.len() + 1),
+    };
     let mut blocked = Vec::new();
     for (spec, (_, decision)) in desired.pairs.iter().zip(&pairs) {
         if let Err((reason, message)) = decision {
@@ -199,33 +207,31 @@ fn edge_action(view: &PairView<'_>, e: &edges::EdgeMove) -> Action {
 }
 
 /// Collects steps in dependency order and numbers them `s1`, `s2`, ...
-#[derive(Default)]
 struct Emitter {
-    steps: Vec<(Action, Vec<usize>)>,
+    steps: Vec<Step>,
 }
 
 impl Emitter {
     fn push(&mut self, action: Action, mut deps: Vec<usize>) -> usize {
         deps.sort_unstable();
         deps.dedup();
-        self.steps.push((action, deps));
-        self.steps.len() - 1
+        let index = self.steps.len();
+        self.steps.push(Step {
+            id: step_id(index),
+            action,
+            depends_on: deps.into_iter().map(step_id).collect(),
+        });
+        index
     }
 
     fn finish(self, mut blocked: Vec<Blocked>) -> Plan {
         blocked.sort_by(|a, b| (&a.pair, a.reason).cmp(&(&b.pair, b.reason)));
-        let steps: Vec<Step> = self
-            .steps
-            .into_iter()
-            .enumerate()
-            .map(|(i, (action, deps))| Step {
-                id: step_id(i),
-                action,
-                depends_on: deps.into_iter().map(step_id).collect(),
-            })
-            .collect();
-        let id = plan_id(&steps, &blocked);
-        Plan { id, steps, blocked }
+        let id = plan_id(&self.steps, &blocked);
+        Plan {
+            id,
+            steps: self.steps,
+            blocked,
+        }
     }
 }
 
@@ -237,13 +243,52 @@ fn step_id(index: usize) -> String {
 /// which carry ages), so an approval names exactly one plan and survives unrelated changes.
 fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
     let mut hasher = Sha256::new();
+    let mut field = |s: &str| {
+        hasher.update(s.as_bytes());
+        hasher.update([0]);
+    };
     for step in steps {
-        // Serialising plain data to JSON cannot fail.
-        hasher.update(serde_json::to_vec(step).unwrap_or_default());
-        hasher.update(b"\n");
+        field(&step.id);
+        match &step.action {
+            Action::RepointEdge { edge, to } => ["RepointEdge", edge, to, ""].map(&mut field),
+            Action::FailOverCms {
+                to,
+                mode,
+                backup_sql,
+            } => {
+                let sql = backup_sql.as_ref().map(|b| {
+                    let mirror = (
+                        b.mirror_sql_server_fqdn.as_deref(),
+                        b.mirror_sql_instance_name.as_deref(),
+                    );
+                    format!("{} {} {:?}", b.sql_server_fqdn, b.sql_instance_name, mirror)
+                });
+                [
+                    "FailOverCms",
+                    to,
+                    mode_name(*mode),
+                    sql.as_deref().unwrap_or("-"),
+                ]
+                .map(&mut field)
+            }
+            Action::FailOverPool { pool, mode } => {
+                ["FailOverPool", pool, mode_name(*mode), ""].map(&mut field)
+            }
+            Action::FailBackPool { pool, mode } => {
+                ["FailBackPool", pool, mode_name(*mode), ""].map(&mut field)
+            }
+            Action::SyncBackup { pool, module } => {
+                ["SyncBackup", pool, module.name(), ""].map(&mut field)
+            }
+        };
+        for d in &step.depends_on {
+            field(d);
+        }
+        field("\n");
     }
     for b in blocked {
-        hasher.update(format!("blocked {} {}\n", b.pair, b.reason).as_bytes());
+        field(&b.pair);
+        field(&b.reason.to_string());
     }
     hasher
         .finalize()
@@ -251,4 +296,11 @@ fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
         .take(8)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Graceful => "Graceful",
+        Mode::Disaster => "Disaster",
+    }
 }

@@ -28,6 +28,8 @@ pub(super) type PairDecision = Result<PairMoves, (BlockReason, String)>;
 pub(super) struct PairView<'a> {
     pub spec: &'a PairSpec,
     pub pools: [&'a ObservedPool; 2],
+    /// Positions of the pools in the observed topology, for lookups without hashing.
+    pub index: [usize; 2],
 }
 
 impl<'a> PairView<'a> {
@@ -37,7 +39,7 @@ impl<'a> PairView<'a> {
         observed: &'a ObservedIndex,
     ) -> Result<Self, (BlockReason, String)> {
         let lookup = |i: usize| {
-            observed.pool(&spec.pools[i].fqdn).ok_or_else(|| {
+            observed.pool_index(&spec.pools[i].fqdn).ok_or_else(|| {
                 (
                     BlockReason::ObservationDisagrees,
                     format!(
@@ -47,10 +49,9 @@ impl<'a> PairView<'a> {
                 )
             })
         };
-        Ok(PairView {
-            spec,
-            pools: [lookup(0)?, lookup(1)?],
-        })
+        let index = [lookup(0)?, lookup(1)?];
+        let pools = index.map(|i| &observed.topology.pools[i]);
+        Ok(PairView { spec, pools, index })
     }
 
     pub fn fqdn(&self, i: usize) -> &'a str {
@@ -125,13 +126,15 @@ fn serving(pair: &PairView<'_>, i: usize, ledger: &Ledger) -> Result<usize, (Blo
     let observed = pair.pools[i].served_by.as_deref();
     let recorded = ledger.served_by.get(home).map(String::as_str);
     let server = match (observed, recorded) {
-        (Some(o), Some(r)) if o != r => return Err((
-            BlockReason::ObservationDisagrees,
-            format!(
+        (Some(o), Some(r)) if o != r => {
+            return Err((
+                BlockReason::ObservationDisagrees,
+                format!(
                 "the ledger says {home}'s users are served by {r}, but the driver observes {o}; \
                      resolve it by hand, then correct the ledger"
             ),
-        )),
+            ))
+        }
         (Some(s), _) | (None, Some(s)) => s,
         (None, None) => home,
     };
@@ -170,7 +173,7 @@ fn failover(
         Health::Unknown => return Err(unknown_health(home)),
     };
     if mode == Mode::Graceful {
-        backup_healthy(observed, home, partner, "fail over")?;
+        backup_healthy(observed, pair, i, "fail over")?;
     }
     Ok(Move { pool: i, mode })
 }
@@ -200,18 +203,20 @@ fn failback(
     let mode = match partner.health {
         Health::Up => Mode::Graceful,
         Health::Down if desired.allow_data_loss => Mode::Disaster,
-        Health::Down => return Err((
-            BlockReason::DataLossNotAllowed,
-            format!(
+        Health::Down => {
+            return Err((
+                BlockReason::DataLossNotAllowed,
+                format!(
                 "{} can fail back only in disaster mode because {} is down, which loses what its \
                      users changed there; set allowDataLoss: true on the Topology to allow it",
                 home.fqdn, partner.fqdn
             ),
-        )),
+            ))
+        }
         Health::Unknown => return Err(unknown_health(partner)),
     };
     if mode == Mode::Graceful {
-        backup_healthy(observed, partner, home, "fail back")?;
+        backup_healthy(observed, pair, 1 - i, "fail back")?;
     }
     Ok(Move { pool: i, mode })
 }
@@ -220,11 +225,15 @@ fn failback(
 /// `ErrorState` direction never does (rule 5).
 fn backup_healthy(
     observed: &ObservedIndex,
-    from: &ObservedPool,
-    to: &ObservedPool,
+    pair: &PairView<'_>,
+    from: usize,
     verb: &str,
 ) -> Result<(), (BlockReason, String)> {
-    match observed.backup(&from.fqdn, &to.fqdn) {
+    let direction = observed
+        .backup_from_index(pair.index[from])
+        .filter(|d| d.to == pair.pools[1 - from].fqdn);
+    let (from, to) = (pair.pools[from], pair.pools[1 - from]);
+    match direction {
         Some(d) if d.is_error() => Err((
             BlockReason::BackupUnhealthy,
             format!(

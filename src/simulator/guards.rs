@@ -146,7 +146,7 @@ fn failback(d: &Deployment, pool: &str, mode: Mode) -> Result<(), String> {
 /// partner of the master, with backup SQL details exactly when the master is lost.
 fn cms_failover(d: &Deployment, to: &str, mode: Mode, has_backup_sql: bool) -> Result<(), String> {
     let target = known_pool(d, to)?;
-    if d.cms_busy || !d.replicas_up_to_date {
+    if d.cms_busy || (d.cms_master().is_some() && !d.replicas_up_to_date) {
         return Err(
             "A Central Management Store failover is already in progress or has not settled \
              (replicas are not up to date). Wait for it to finish."
