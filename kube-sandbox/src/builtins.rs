@@ -251,6 +251,7 @@ pub fn all() -> Vec<ResourceType> {
                 categories: if b.all { vec!["all".into()] } else { vec![] },
                 namespaced: b.namespaced,
                 status_subresource: b.status,
+                scale: (b.group == "apps").then(crate::scale::workload_paths),
                 columns: Vec::new(),
                 schema: None,
                 selectable_fields: Vec::new(),

@@ -144,6 +144,19 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
             categories: strings(&names["categories"]),
             namespaced: spec["scope"].as_str() == Some("Namespaced"),
             status_subresource: v.pointer("/subresources/status").is_some(),
+            scale: v
+                .pointer("/subresources/scale")
+                .map(|s| crate::registry::ScalePaths {
+                    spec_replicas: s["specReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".spec.replicas")
+                        .to_string(),
+                    status_replicas: s["statusReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".status.replicas")
+                        .to_string(),
+                    label_selector: s["labelSelectorPath"].as_str().map(str::to_string),
+                }),
             columns: v["additionalPrinterColumns"]
                 .as_array()
                 .into_iter()

@@ -89,6 +89,17 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
                 "verbs": STATUS_VERBS,
             }));
         }
+        if rt.scale.is_some() {
+            resources.push(json!({
+                "name": format!("{}/scale", rt.plural),
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": STATUS_VERBS,
+            }));
+        }
     }
     let group_version = types[0].api_version();
     Some(json!({
@@ -110,10 +121,18 @@ fn aggregated_resource(rt: &ResourceType) -> Value {
         "shortNames": rt.short_names,
         "categories": rt.categories,
     });
+    let mut subresources = Vec::new();
     if rt.status_subresource {
-        resource["subresources"] = json!([{
-            "subresource": "status", "responseKind": response_kind, "verbs": STATUS_VERBS,
-        }]);
+        subresources.push(
+            json!({"subresource": "status", "responseKind": response_kind, "verbs": STATUS_VERBS}),
+        );
+    }
+    if rt.scale.is_some() {
+        subresources.push(json!({"subresource": "scale",
+            "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": STATUS_VERBS}));
+    }
+    if !subresources.is_empty() {
+        resource["subresources"] = json!(subresources);
     }
     resource
 }

@@ -33,6 +33,7 @@ pub mod rest;
 pub mod review;
 pub mod route;
 pub mod sandbox;
+pub mod scale;
 pub mod schema;
 pub mod selector;
 pub mod server;

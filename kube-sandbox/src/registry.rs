@@ -64,6 +64,17 @@ pub struct PrinterColumn {
     pub json_path: String,
 }
 
+/// Where a type keeps the numbers its scale subresource shows (JSONPaths such as `.spec.replicas`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalePaths {
+    /// Desired replicas.
+    pub spec_replicas: String,
+    /// Observed replicas.
+    pub status_replicas: String,
+    /// The label selector, as a string, if the type exposes one.
+    pub label_selector: Option<String>,
+}
+
 /// Everything the server needs to know about one served group/version/resource.
 #[derive(Debug, Clone)]
 pub struct ResourceType {
@@ -85,6 +96,8 @@ pub struct ResourceType {
     pub namespaced: bool,
     /// Whether `/status` is a separate subresource (and the main resource ignores status).
     pub status_subresource: bool,
+    /// The scale subresource's paths, when the type has one.
+    pub scale: Option<ScalePaths>,
     /// Printer columns after `Name`; empty means the default `Age` column.
     pub columns: Vec<PrinterColumn>,
     /// The `openAPIV3Schema`, for custom resources only.

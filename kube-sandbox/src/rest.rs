@@ -267,7 +267,7 @@ pub fn create(
 }
 
 /// Stores a prepared change, skipping no-op writes and completing deletions.
-fn store_change(
+pub fn store_change(
     state: &mut State,
     target: &Target,
     old: &Value,

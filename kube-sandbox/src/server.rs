@@ -23,7 +23,7 @@ use crate::route::{self, Route};
 use crate::table;
 use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
-use crate::{discovery, openapi};
+use crate::{discovery, openapi, scale};
 
 /// The version reported by `/version`; kubectl's dispatcher picks its client from it.
 pub const GIT_VERSION: &str = "v1.33.0";
@@ -154,6 +154,7 @@ fn serve_resource(
     match path.subresource.as_deref() {
         None => {}
         Some("status") if rt.status_subresource => {}
+        Some("scale") if rt.scale.is_some() => {}
         Some(_) => return Err(not_found()),
     }
     if !rt.namespaced && path.namespace.is_some() {
@@ -193,6 +194,23 @@ fn serve_resource(
     };
     if let Some(code) = cluster.traffic.observe(verb, &label) {
         return Err(ApiError::Injected(code));
+    }
+    if target.subresource.as_deref() == Some("scale") {
+        let patch_type = (verb == Verb::Patch)
+            .then(|| {
+                PatchType::from_content_type(&header_value(&request.headers, header::CONTENT_TYPE))
+            })
+            .transpose()?;
+        let body = request.body_json()?;
+        let scale = scale::serve(
+            &mut cluster.lock(),
+            verb,
+            &target,
+            body,
+            patch_type,
+            &request.write_options(),
+        )?;
+        return Ok(ok(&scale));
     }
     let respond = |status: StatusCode, object: Value| -> Response {
         if request.partial_metadata() && object.get("metadata").is_some() {

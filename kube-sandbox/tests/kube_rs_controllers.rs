@@ -260,3 +260,34 @@ async fn the_kube_rs_finalizer_helper_adds_runs_and_removes_its_finalizer() {
     .await;
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_subresource_reads_and_writes_the_declared_replicas() {
+    let sb = sandbox().await;
+    let api = widgets(&sb).await;
+    api.create(&PostParams::default(), &widget_object("w1", 3))
+        .await
+        .expect("create");
+    let stale = api.get_scale("w1").await.expect("scale");
+    assert_eq!(stale.spec.as_ref().and_then(|s| s.replicas), Some(0));
+
+    let patched = api
+        .patch_scale(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .expect("scale patch");
+    assert_eq!(patched.spec.and_then(|s| s.replicas), Some(2));
+    let live = api.get("w1").await.expect("get");
+    assert_eq!(live.data["spec"]["replicas"], 2);
+
+    match api
+        .replace_scale("w1", &PostParams::default(), &stale)
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 409, "{status:?}"),
+        other => panic!("expected a 409 conflict, got {other:?}"),
+    }
+}

@@ -164,6 +164,30 @@ async fn kubectl_apply_k_installs_and_updates_a_kustomization() {
         .await
         .ok();
     assert_eq!(images, "operator:2 sidecar:1");
+    kubectl
+        .run(&[
+            "scale",
+            "deployment",
+            "operator",
+            "-n",
+            "ops",
+            "--replicas=3",
+        ])
+        .await
+        .ok();
+    let replicas = kubectl
+        .run(&[
+            "get",
+            "deploy",
+            "operator",
+            "-n",
+            "ops",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await
+        .ok();
+    assert_eq!(replicas, "3");
     let listed = kubectl
         .run(&["get", "deploy,svc,pdb,sa", "-n", "ops", "-o", "name"])
         .await

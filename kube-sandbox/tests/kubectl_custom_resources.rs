@@ -350,3 +350,27 @@ async fn kubectl_get_all_namespaces_and_field_selectors_work() {
         .ok();
     assert_eq!(red.trim(), "widget.sandbox.test/w2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_writes_the_declared_replicas_path() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    kubectl.install_widgets().await;
+    kubectl.apply(&widget("w1", 3), &[]).await.ok();
+
+    kubectl
+        .run(&["scale", "widget", "w1", "--replicas=4"])
+        .await
+        .ok();
+    let out = kubectl
+        .run(&[
+            "get",
+            "wd",
+            "w1",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}",
+        ])
+        .await
+        .ok();
+    assert_eq!(out, "4 2");
+}

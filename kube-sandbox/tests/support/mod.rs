@@ -20,7 +20,7 @@ use tokio::process::{Child, Command};
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 
 /// A Widget CRD exercising what the issue asks for: printer columns (with a filter), short
-/// names, categories, a status subresource, schema bounds and enums, defaults, a CEL rule
+/// names, categories, status and scale subresources, schema bounds and enums, defaults, a CEL rule
 /// and a CEL transition rule, conditions as a list-map, and a selectable field.
 pub const WIDGET_CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
@@ -35,7 +35,9 @@ spec:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
     selectableFields:
     - jsonPath: .spec.color
     additionalPrinterColumns:
@@ -55,6 +57,7 @@ spec:
               message: "widgets larger than 10 must be red"
             properties:
               size: {type: integer, minimum: 1, maximum: 100}
+              replicas: {type: integer, minimum: 0}
               color: {type: string, enum: [red, blue], default: blue}
               target:
                 type: string
@@ -64,6 +67,7 @@ spec:
             type: object
             properties:
               observedGeneration: {type: integer}
+              replicas: {type: integer}
               conditions:
                 type: array
                 x-kubernetes-list-type: map
