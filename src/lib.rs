@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod declared;
+pub mod driver;
 pub mod manifest;
 pub mod model;
 pub mod planner;

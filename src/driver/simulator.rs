@@ -1,0 +1,85 @@
+//! The driver for `sfb-dr simulator`: its HTTP API (DESIGN section 9).
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::{Driver, DriverError, DriverFuture};
+use crate::model::ObservedTopology;
+use crate::planner::Action;
+
+/// Talks to a simulator at a base URL such as `http://127.0.0.1:7070`.
+#[derive(Clone, Debug)]
+pub struct SimulatorDriver {
+    base: String,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    message: String,
+}
+
+impl SimulatorDriver {
+    /// A driver for the simulator at `base`; `timeout` bounds every request.
+    pub fn new(base: &str, timeout: Duration) -> Result<Self, DriverError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| DriverError::Unreachable(format!("cannot build an HTTP client: {e}")))?;
+        Ok(SimulatorDriver {
+            base: base.trim_end_matches('/').to_owned(),
+            http,
+        })
+    }
+
+    async fn message(response: reqwest::Response) -> String {
+        let status = response.status();
+        match response.json::<Answer>().await {
+            Ok(a) if !a.message.is_empty() => a.message,
+            _ => format!("HTTP {status}"),
+        }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> DriverError {
+        DriverError::Unreachable(format!("simulator at {}: {e}", self.base))
+    }
+}
+
+impl Driver for SimulatorDriver {
+    fn observe(&self) -> DriverFuture<'_, ObservedTopology> {
+        Box::pin(async move {
+            let response = self
+                .http
+                .get(format!("{}/topology", self.base))
+                .send()
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            if !response.status().is_success() {
+                return Err(DriverError::Unreachable(Self::message(response).await));
+            }
+            let body = response.bytes().await.map_err(|e| self.unreachable(e))?;
+            serde_json::from_slice(&body)
+                .map_err(|e| DriverError::BadOutput(format!("GET /topology: {e}")))
+        })
+    }
+
+    fn execute<'a>(&'a self, action: &'a Action) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            let response = self
+                .http
+                .post(format!("{}/commands", self.base))
+                .json(action)
+                .send()
+                .await
+                .map_err(|e| self.unreachable(e))?;
+            match response.status() {
+                s if s.is_success() => Ok(()),
+                StatusCode::CONFLICT => Err(DriverError::Refused(Self::message(response).await)),
+                _ => Err(DriverError::Failed(Self::message(response).await)),
+            }
+        })
+    }
+}
