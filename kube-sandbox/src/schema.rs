@@ -39,6 +39,9 @@ pub fn walk(
     unknown: &mut Vec<String>,
     causes: &mut Vec<Cause>,
 ) {
+    if value.is_null() && node["nullable"].as_bool() == Some(true) {
+        return;
+    }
     let int_or_string = node["x-kubernetes-int-or-string"].as_bool() == Some(true);
     if int_or_string {
         if !(value.is_string() || value.is_i64() || value.is_u64()) {

@@ -178,4 +178,19 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn null_is_kept_for_nullable_fields_and_pruned_for_the_others() {
+        let rt = widget_type(json!({
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {
+                "replicas": {"type": "integer", "nullable": true},
+                "size": {"type": "integer"}
+            }}}
+        }));
+        let mut object =
+            json!({"metadata": {"name": "w1"}, "spec": {"replicas": null, "size": null}});
+        admit(&rt, &mut object, None, FieldValidation::Strict).expect("valid");
+        assert_eq!(object["spec"], json!({"replicas": null}));
+    }
 }
