@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{actions, step, waits_for, World};
+use common::{actions, failback, failover, step, waits_for, World};
 use sfb_dr::model::{CmsFailback, Health};
 use sfb_dr::planner::{Action, BackupModule, BlockReason, Mode};
 
@@ -10,20 +10,6 @@ const P1: &str = "pool1.contoso.com";
 const P2: &str = "pool2.contoso.com";
 const P3: &str = "pool3.contoso.com";
 const P4: &str = "pool4.contoso.com";
-
-fn failover(pool: &str, mode: Mode) -> Action {
-    Action::FailOverPool {
-        pool: pool.into(),
-        mode,
-    }
-}
-
-fn failback(pool: &str, mode: Mode) -> Action {
-    Action::FailBackPool {
-        pool: pool.into(),
-        mode,
-    }
-}
 
 fn repoint(edge: &str, to: &str) -> Action {
     Action::RepointEdge {

@@ -42,17 +42,28 @@ fn tour() -> Vec<(String, Option<String>)> {
 }
 
 fn normalise(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
 fn the_readme_tour_runs_verbatim() {
     let commands = tour();
-    assert!(commands.len() >= 5, "the tour lost its commands: {commands:?}");
+    assert!(
+        commands.len() >= 5,
+        "the tour lost its commands: {commands:?}"
+    );
     for (command, shown) in commands {
         // Run what the README says through sh, with the freshly built binary in its place.
         let script = command.replacen("target/debug/sfb-dr", env!("CARGO_BIN_EXE_sfb-dr"), 1);
-        let out = Command::new("sh").arg("-c").arg(&script).output().expect("sh runs");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("sh runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{command}: {stderr}");

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::World;
+use common::{failback, failover, World};
 use sfb_dr::model::BackupSql;
 use sfb_dr::model::Health;
 use sfb_dr::planner::{Action, ActionKind, BackupModule, Mode};
@@ -25,20 +25,6 @@ fn world() -> World {
 
 fn deployment(w: &World) -> Deployment {
     Deployment::new(w.observed.clone()).expect("consistent world")
-}
-
-fn failover(pool: &str, mode: Mode) -> Action {
-    Action::FailOverPool {
-        pool: pool.into(),
-        mode,
-    }
-}
-
-fn failback(pool: &str, mode: Mode) -> Action {
-    Action::FailBackPool {
-        pool: pool.into(),
-        mode,
-    }
 }
 
 fn cms_to(to: &str, mode: Mode, backup_sql: bool) -> Action {

@@ -19,7 +19,7 @@ use kube::CustomResourceExt;
 
 pub use cms::{BackupSqlSpec, CentralManagementStore, CentralManagementStoreSpec, CmsStatus};
 pub use condition::{ConditionType, Reason};
-pub use pool_pair::{BackupStatus, PoolPair, PoolPairSpec, PoolPairStatus, PoolSpec, PoolStatus};
+pub use pool_pair::{PoolPair, PoolPairSpec, PoolPairStatus, PoolSpec, PoolStatus};
 pub use site::{Site, SiteEdgeStatus, SitePoolStatus, SiteSpec, SiteStatus};
 pub use topology::{
     Approval, BlockedStatus, DriverSpec, Objectives, PlanRecord, PlanStatus, PowerShellDriver,

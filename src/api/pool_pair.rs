@@ -4,7 +4,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ExportState, Health, ImportState};
+use crate::model::{BackupDirection, Health};
 
 /// A pool pairing as defined in Topology Builder, and the sites allowed to serve it.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -82,7 +82,7 @@ pub struct PoolPairStatus {
     #[serde(default)]
     pub pools: Vec<PoolStatus>,
     #[serde(default)]
-    pub backup: Vec<BackupStatus>,
+    pub backup: Vec<BackupDirection>,
 }
 
 /// One pool's health and who serves its users now and should.
@@ -95,16 +95,4 @@ pub struct PoolStatus {
     pub served_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_served_by: Option<String>,
-}
-
-/// One Backup Service direction.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupStatus {
-    pub from: String,
-    pub to: String,
-    pub export_state: ExportState,
-    pub import_state: ImportState,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_sync_age_seconds: Option<u64>,
 }

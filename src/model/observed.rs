@@ -58,7 +58,7 @@ pub struct ObservedPool {
 }
 
 /// One direction of Backup Service replication, from `from` to its partner `to`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BackupDirection {
     pub from: String,

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sfb_dr::model::*;
-use sfb_dr::planner::{self, Action, Plan, Step};
+use sfb_dr::planner::{self, Action, Mode, Plan, Step};
 
 /// A deployment in two sites (redmond, dublin), everything healthy and at home until told.
 #[derive(Clone, Debug)]
@@ -273,4 +273,18 @@ pub fn waits_for(plan: &Plan, later: &Step, earlier: &Step) -> bool {
 
 pub fn actions(plan: &Plan) -> Vec<Action> {
     plan.steps.iter().map(|s| s.action.clone()).collect()
+}
+
+pub fn failover(pool: &str, mode: Mode) -> Action {
+    Action::FailOverPool {
+        pool: pool.into(),
+        mode,
+    }
+}
+
+pub fn failback(pool: &str, mode: Mode) -> Action {
+    Action::FailBackPool {
+        pool: pool.into(),
+        mode,
+    }
 }
