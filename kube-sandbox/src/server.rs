@@ -44,11 +44,18 @@ struct Server {
     address: String,
 }
 
+/// Serves one request; every request is logged at debug level (`RUST_LOG=kube_sandbox=debug`)
+/// so a failing end-to-end test can show what its clients asked for.
 async fn handle(State(server): State<Arc<Server>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let uri = request.uri().clone();
     match serve(&server, request).await {
-        Ok(response) => response,
+        Ok(response) => {
+            tracing::debug!(%method, %uri, status = response.status().as_u16(), "served");
+            response
+        }
         Err(error) => {
-            tracing::debug!(%error, "request failed");
+            tracing::debug!(%method, %uri, status = error.code(), %error, "refused");
             error.into_response()
         }
     }

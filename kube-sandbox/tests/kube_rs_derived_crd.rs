@@ -61,6 +61,25 @@ struct GadgetSpec {
     mode: Mode,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<Window>,
+    #[serde(default)]
+    steps: Vec<Step>,
+}
+
+/// An optional nested struct: its schema comes out as an inlined, nullable object.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Window {
+    start_hour: u8,
+    length_hours: Option<u8>,
+}
+
+/// A list of nested structs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, schemars::JsonSchema)]
+struct Step {
+    name: String,
+    weight: f64,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default)]
@@ -80,6 +99,14 @@ fn gadget(name: &str, target: &str, replicas: Option<u32>) -> Gadget {
             replicas,
             mode: Mode::Fast,
             labels: BTreeMap::from([("tier".into(), "web".into())]),
+            window: Some(Window {
+                start_hour: 22,
+                length_hours: None,
+            }),
+            steps: vec![Step {
+                name: "drain".into(),
+                weight: 0.5,
+            }],
         },
     )
 }
