@@ -23,6 +23,8 @@ struct PairGen {
     serving: u8,
     active_sites: Option<u8>,
     backup_error: (bool, bool),
+    /// The driver cannot tell who serves this pair's users; the ledger records it instead.
+    unobserved: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -55,14 +57,16 @@ fn pair_gen() -> impl Strategy<Value = PairGen> {
         prop_oneof![6 => Just(0u8), 2 => Just(1u8), 2 => Just(2u8)],
         prop_oneof![4 => Just(None), 1 => (1u8..4).prop_map(Some)],
         (prop::bool::weighted(0.1), prop::bool::weighted(0.1)),
+        prop::bool::weighted(0.2),
     )
         .prop_map(
-            |((a, d), health, serving, active_sites, backup_error)| PairGen {
+            |((a, d), health, serving, active_sites, backup_error, unobserved)| PairGen {
                 sites: (a, (a + d) % 3),
                 health,
                 serving,
                 active_sites,
                 backup_error,
+                unobserved,
             },
         )
 }
@@ -144,6 +148,14 @@ fn build(
                 sites.push(SITES[p.sites.1]);
             }
             w = w.active_sites(&a, &sites);
+        }
+        if p.unobserved {
+            for (home, partner) in [(&a, &b), (&b, &a)] {
+                let failed_over = (p.serving == 1 && home == &a) || (p.serving == 2 && home == &b);
+                w = w
+                    .ledger(home, if failed_over { partner } else { home })
+                    .serving_unobserved(home);
+            }
         }
         if p.backup_error.0 {
             w = w.backup_error(&a);
@@ -238,8 +250,7 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                     q
                 );
                 // Rule 1: the partner's users are home first.
-                let partner_home =
-                    index.pool(&q).and_then(|x| x.served_by.clone()) == Some(q.clone());
+                let partner_home = serving(w, &q) == q;
                 if !partner_home {
                     let fb =
                         find(&|a| matches!(a, Action::FailBackPool { pool: p, .. } if *p == q));
@@ -326,14 +337,35 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Who really serves `home`'s users: the observation, else the ledger, else home.
+fn serving(w: &World, home: &str) -> String {
+    let observed = w
+        .observed
+        .pools
+        .iter()
+        .find(|p| p.fqdn == home)
+        .and_then(|p| p.served_by.clone());
+    observed
+        .or_else(|| w.ledger.served_by.get(home).cloned())
+        .unwrap_or_else(|| home.to_owned())
+}
+
+/// The deployment as it really is, including what the driver could not observe.
+fn truth(w: &World) -> sfb_dr::model::ObservedTopology {
+    let mut t = w.observed.clone();
+    for p in &mut t.pools {
+        p.served_by = Some(serving(w, &p.fqdn));
+    }
+    t
+}
+
 /// Runs the plan on the simulator, picking among ready steps with `choices`.
 fn execute(
     w: &World,
     plan: &Plan,
     choices: &[prop::sample::Index],
 ) -> Result<Deployment, TestCaseError> {
-    let mut sim =
-        Deployment::new(w.observed.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut sim = Deployment::new(truth(w)).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut done: BTreeSet<&str> = BTreeSet::new();
     let mut k = 0;
     while done.len() < plan.steps.len() {
