@@ -224,21 +224,7 @@ pub fn prepare_update(
     validation: FieldValidation,
 ) -> Result<Value, ApiError> {
     check_type(rt, &mut new)?;
-    if let Some(rv) = new
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-    {
-        let current = old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str);
-        if !rv.is_empty() && Some(rv) != current {
-            return Err(ApiError::Conflict {
-                resource: rt.qualified_resource(),
-                name: name_of(old),
-                detail: "the object has been modified; please apply your changes to the latest version and try again".into(),
-            });
-        }
-    }
+    check_resource_version(rt, old, &new)?;
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
     {
@@ -298,6 +284,36 @@ pub fn prepare_update(
     Ok(result)
 }
 
+/// The optimistic-concurrency precondition: a resourceVersion in the request must be the
+/// stored one, or the write is a 409 Conflict.
+pub fn check_resource_version(
+    rt: &ResourceType,
+    old: &Value,
+    requested: &Value,
+) -> Result<(), ApiError> {
+    let version = |v: &Value| {
+        v.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match version(requested) {
+        Some(rv) if !rv.is_empty() && Some(&rv) != version(old).as_ref() => Err(ApiError::Conflict {
+            resource: rt.qualified_resource(),
+            name: name_of(old),
+            detail: "the object has been modified; please apply your changes to the latest version and try again".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether an object still has finalizers to wait for.
+pub fn has_finalizers(object: &Value) -> bool {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
+}
+
 /// Marks an object as being deleted, as the server does while finalizers remain.
 pub fn mark_deleting(object: &mut Value) {
     if object.pointer("/metadata/deletionTimestamp").is_some() {
@@ -314,11 +330,7 @@ pub fn mark_deleting(object: &mut Value) {
 
 /// Whether a deleting object has lost its last finalizer and must now go.
 pub fn ready_to_go(object: &Value) -> bool {
-    object.pointer("/metadata/deletionTimestamp").is_some()
-        && object
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
+    object.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(object)
 }
 
 /// The object's name, for messages.

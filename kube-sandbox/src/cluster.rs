@@ -59,10 +59,7 @@ pub struct Cluster {
 impl Default for Cluster {
     fn default() -> Self {
         let mut state = State::default();
-        let storage = StorageKey {
-            group: String::new(),
-            resource: "namespaces".into(),
-        };
+        let storage = StorageKey::namespaces();
         for name in INITIAL_NAMESPACES {
             let key = ObjectKey {
                 storage: storage.clone(),

@@ -39,12 +39,8 @@ pub fn delete(
     if dry_run {
         return Ok(old);
     }
-    let has_finalizers = old
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
     let key = target.key()?;
-    if has_finalizers {
+    if admission::has_finalizers(&old) {
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(old);
         }

@@ -20,13 +20,6 @@ fn owner_uids(object: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn has_finalizers(object: &Value) -> bool {
-    object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty())
-}
-
 /// Deletes (or, with finalizers, marks for deletion) every object whose owners are all gone,
 /// repeating until nothing changes so that chains of owners cascade.
 pub fn collect(state: &mut State) {
@@ -54,7 +47,7 @@ pub fn collect(state: &mut State) {
             return;
         }
         for (key, mut object) in orphans {
-            if has_finalizers(&object) {
+            if admission::has_finalizers(&object) {
                 admission::mark_deleting(&mut object);
                 state.store.put(key, object);
             } else {

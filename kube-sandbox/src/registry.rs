@@ -17,6 +17,16 @@ pub struct StorageKey {
     pub resource: String,
 }
 
+impl StorageKey {
+    /// Where namespaces are stored, which creation checks and the initial cluster need.
+    pub fn namespaces() -> Self {
+        StorageKey {
+            group: String::new(),
+            resource: "namespaces".into(),
+        }
+    }
+}
+
 /// How a served type's objects differ from their stored form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {

@@ -192,10 +192,7 @@ pub fn list_object(rt: &ResourceType, items: Vec<Value>, metadata: Value) -> Val
 
 fn namespace_exists(state: &State, namespace: &str) -> bool {
     let key = ObjectKey {
-        storage: crate::registry::StorageKey {
-            group: String::new(),
-            resource: "namespaces".into(),
-        },
+        storage: crate::registry::StorageKey::namespaces(),
         namespace: String::new(),
         name: namespace.into(),
     };

@@ -82,23 +82,8 @@ pub fn serve(
             ))
         }
     };
-    if let Some(rv) = desired
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-    {
-        if !rv.is_empty()
-            && Some(rv)
-                != old
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-        {
-            return Err(ApiError::Conflict {
-                resource: target.rt.qualified_resource(),
-                name: admission::name_of(&old),
-                detail: "the object has been modified; please apply your changes to the latest version and try again".into(),
-            });
-        }
-    }
+    // The Scale's resourceVersion is the object's, and a precondition like an update's.
+    admission::check_resource_version(&target.rt, &old, &desired)?;
     let replicas = desired
         .pointer("/spec/replicas")
         .filter(|r| r.is_i64() || r.is_u64())
