@@ -59,6 +59,9 @@ pub enum ApiError {
     /// The request itself is malformed (bad body, bad selector, unknown field under Strict).
     #[error("{0}")]
     BadRequest(String),
+    /// The request is not allowed in the current state (e.g. a terminating namespace).
+    #[error("{0}")]
+    Forbidden(String),
     /// The verb is not supported on that path.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
+            ApiError::Forbidden(_) => 403,
             ApiError::MethodNotAllowed(_) => 405,
             ApiError::Gone { .. } => 410,
             ApiError::UnsupportedMediaType(_) => 415,
@@ -121,6 +125,7 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
+            ApiError::Forbidden(_) => "Forbidden",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
             ApiError::Gone { .. } => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",

@@ -32,7 +32,7 @@ impl State {
             .store
             .list(&storage, None)
             .into_iter()
-            .filter(|(_, crd)| crd.pointer("/metadata/deletionTimestamp").is_none())
+            // Terminating CRDs stay served so controllers can remove their objects' finalizers.
             .flat_map(|(_, crd)| crd::resource_types(crd))
             .collect();
         self.registry.set_custom(types);

@@ -1,14 +1,14 @@
 //! Deletion as the apiserver does it: preconditions, finalizers that keep a marked object
-//! around until the last one goes, the contents of namespaces and CRDs, and orphaning.
+//! around until the last one goes, orphaning, and handing namespaces and CRDs to termination.
 
 use serde_json::{json, Value};
 
-use crate::admission::{self, is_crd, name_of};
+use crate::admission::{self, name_of};
 use crate::api_error::ApiError;
 use crate::cluster::State;
 use crate::garbage;
 use crate::rest::{absorb, get, list, list_object, present, ListOptions, Target};
-use crate::store::ObjectKey;
+use crate::termination;
 
 /// Deletes an object (DELETE): marks it while finalizers remain, removes it otherwise.
 /// Deleting a namespace or a CRD also deletes what it contains.
@@ -40,6 +40,13 @@ pub fn delete(
         return Ok(old);
     }
     let key = target.key()?;
+    if termination::is_container(&target.rt) {
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let stored = termination::terminate(state, key, absorb(&target.rt, old));
+        return Ok(present(&target.rt, &stored));
+    }
     if admission::has_finalizers(&old) {
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(old);
@@ -54,54 +61,13 @@ pub fn delete(
             garbage::orphan(state, uid);
         }
     }
-    remove_contents(state, target, &old);
     state.store.remove(&key);
-    garbage::collect(state);
-    if is_crd(&target.rt) {
-        state.sync_crds();
-    }
+    termination::settle(state);
     Ok(json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
         "details": {"name": name_of(&old), "group": target.rt.group, "kind": target.rt.plural,
                     "uid": old.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
     }))
-}
-
-/// Removes the objects a namespace or CRD holds, as the namespace and CRD finalizers would.
-fn remove_contents(state: &mut State, target: &Target, old: &Value) {
-    let doomed: Vec<ObjectKey> = if target.rt.group.is_empty() && target.rt.plural == "namespaces" {
-        let ns = name_of(old);
-        state
-            .store
-            .list_all()
-            .into_iter()
-            .filter(|k| k.namespace == ns)
-            .collect()
-    } else if is_crd(&target.rt) {
-        let storage = crate::registry::StorageKey {
-            group: old
-                .pointer("/spec/group")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-            resource: old
-                .pointer("/spec/names/plural")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        };
-        state
-            .store
-            .list(&storage, None)
-            .into_iter()
-            .map(|(k, _)| k.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    for key in doomed {
-        state.store.remove(&key);
-    }
 }
 
 /// Deletes every object of a collection matching the list options (DELETE on a collection).

@@ -39,6 +39,7 @@ pub mod selector;
 pub mod server;
 pub mod store;
 pub mod table;
+pub mod termination;
 pub mod traffic;
 pub mod validation;
 pub mod watch;

@@ -14,6 +14,7 @@ use crate::patch::{self, PatchType};
 use crate::registry::{ResourceType, Shape};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::ObjectKey;
+use crate::termination;
 use crate::validation::FieldValidation;
 
 /// The resource (and optionally object and subresource) a request addresses.
@@ -216,6 +217,11 @@ fn store_new(
             });
         }
     }
+    termination::refuse_new_contents(
+        state,
+        &target.rt,
+        target.namespace.as_deref().unwrap_or_default(),
+    )?;
     let key = target.key_for(&name);
     if state.store.get(&key).is_some() {
         return Err(ApiError::AlreadyExists {
@@ -289,13 +295,17 @@ pub fn store_change(
         return Ok(if dry_run { new } else { old.clone() });
     }
     let key = target.key()?;
-    let result = if admission::ready_to_go(&new) {
+    let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
+    // Namespaces and CRDs go only once empty; termination::settle decides when.
+    let result = if admission::ready_to_go(&new) && !termination::is_container(&target.rt) {
         state.store.remove(&key);
-        crate::garbage::collect(state);
         new
     } else {
         state.store.put(key, absorb(&target.rt, new))
     };
+    if deleting {
+        termination::settle(state);
+    }
     if is_crd(&target.rt) {
         state.sync_crds();
     }
