@@ -78,6 +78,14 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
             rt.plural, rt.kind
         )));
     }
+    let expected = rt.api_version();
+    if let Some(version) = object.get("apiVersion").and_then(Value::as_str) {
+        if version != expected {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({version}) does not match the expected API version ({expected})"
+            )));
+        }
+    }
     if let Some(map) = object.as_object_mut() {
         map.insert("kind".into(), json!(rt.kind));
         map.insert("apiVersion".into(), json!(rt.api_version()));
@@ -382,6 +390,21 @@ mod tests {
             let err = prepare_update(&rt, None, &old, body, FieldValidation::Warn);
             assert!(matches!(err, Err(ApiError::BadRequest(_))));
         }
+    }
+
+    #[test]
+    fn a_body_for_another_api_version_is_refused() {
+        let mut object =
+            json!({"apiVersion": "v2", "kind": "ConfigMap", "metadata": {"name": "c"}});
+        let err = prepare_create(
+            &type_named("configmaps"),
+            Some("default"),
+            &mut object,
+            FieldValidation::Warn,
+        );
+        assert!(
+            matches!(err, Err(ApiError::BadRequest(m)) if m.contains("does not match the expected API version"))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Server-side apply: merging an applied configuration into the live object by the schema's
 //! list semantics, detecting conflicts with other managers, and forgetting fields the manager
-//! no longer applies. See https://kubernetes.io/docs/reference/using-api/server-side-apply/.
+//! no longer applies. See <https://kubernetes.io/docs/reference/using-api/server-side-apply/>.
 
 use serde_json::{json, Value};
 

@@ -358,6 +358,18 @@ pub fn patch(
             subresource: target.subresource(),
             now: &now,
         };
+        // Unlike other writes, an applied configuration must say what it is.
+        for field in ["apiVersion", "kind"] {
+            if body
+                .get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid object: the applied configuration has no {field}"
+                )));
+            }
+        }
         let mut body = body;
         admission::check_type(&target.rt, &mut body)?;
         return match get(state, target) {

@@ -291,3 +291,17 @@ async fn the_scale_subresource_reads_and_writes_the_declared_replicas() {
         other => panic!("expected a 409 conflict, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_without_api_version_and_kind_is_a_bad_request() {
+    let sb = sandbox().await;
+    let api = widgets(&sb).await;
+    let bare = Patch::Apply(json!({"spec": {"size": 3}}));
+    match api
+        .patch("w1", &PatchParams::apply("forgetful"), &bare)
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 400, "{status:?}"),
+        other => panic!("expected 400, got {other:?}"),
+    }
+}
