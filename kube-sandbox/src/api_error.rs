@@ -32,28 +32,47 @@ impl Cause {
 pub enum ApiError {
     /// The object (or resource type) does not exist.
     #[error("{resource} \"{name}\" not found")]
-    NotFound { resource: String, name: String },
+    NotFound {
+        /// Qualified resource, such as `widgets.sandbox.test`.
+        resource: String,
+        /// Object name.
+        name: String,
+    },
     /// The path names no served resource.
     #[error("the server could not find the requested resource")]
     NoRoute,
     /// A create named an object that already exists.
     #[error("{resource} \"{name}\" already exists")]
-    AlreadyExists { resource: String, name: String },
+    AlreadyExists {
+        /// Qualified resource, such as `widgets.sandbox.test`.
+        resource: String,
+        /// Object name.
+        name: String,
+    },
     /// An optimistic-concurrency precondition failed, or the object is being deleted.
     #[error("Operation cannot be fulfilled on {resource} \"{name}\": {detail}")]
     Conflict {
+        /// Qualified resource, such as `widgets.sandbox.test`.
         resource: String,
+        /// Object name.
         name: String,
+        /// What failed, as the real server words it.
         detail: String,
     },
     /// Server-side apply found fields owned by other managers.
     #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" }, causes.iter().map(|c| c.message.clone()).collect::<Vec<_>>().join("\n"))]
-    ApplyConflict { causes: Vec<Cause> },
+    ApplyConflict {
+        /// One `FieldManagerConflict` per contested field.
+        causes: Vec<Cause>,
+    },
     /// The object breaks its schema or a validation rule.
     #[error("{kind} \"{name}\" is invalid: {}", render_causes(causes))]
     Invalid {
+        /// Qualified kind, such as `Widget.sandbox.test`.
         kind: String,
+        /// Object name.
         name: String,
+        /// The failing fields and why.
         causes: Vec<Cause>,
     },
     /// The request itself is malformed (bad body, bad selector, unknown field under Strict).
@@ -67,7 +86,12 @@ pub enum ApiError {
     MethodNotAllowed(String),
     /// The requested resourceVersion has been compacted away.
     #[error("too old resource version: {requested} ({oldest})")]
-    Gone { requested: u64, oldest: u64 },
+    Gone {
+        /// The version asked for.
+        requested: u64,
+        /// The oldest version still available.
+        oldest: u64,
+    },
     /// The body's content type is not one the verb understands.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: {0}"

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! kube-sandbox: an in-memory, Kubernetes-compatible API server on loopback that the real
 //! kubectl and kube-rs can drive, for end-to-end tests on machines without a cluster.
 //!

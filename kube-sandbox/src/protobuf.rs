@@ -20,7 +20,12 @@ pub enum ProtobufError {
     UnsupportedKind(String),
     /// A field the decoder does not know, which it refuses to drop silently.
     #[error("unknown protobuf field {field} in {message}")]
-    UnknownField { message: &'static str, field: u64 },
+    UnknownField {
+        /// The message being decoded.
+        message: &'static str,
+        /// The unknown field number.
+        field: u64,
+    },
 }
 
 /// How one field's payload becomes JSON.
