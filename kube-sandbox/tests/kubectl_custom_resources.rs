@@ -374,3 +374,61 @@ async fn kubectl_scale_writes_the_declared_replicas_path() {
         .ok();
     assert_eq!(out, "4 2");
 }
+
+/// A CRD with no printer columns, cluster-scoped, with no status subresource.
+const GIZMO_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.sandbox.test}
+spec:
+  group: sandbox.test
+  scope: Cluster
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_without_printer_columns_gets_name_and_age() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    kubectl.apply(GIZMO_CRD, &[]).await.ok();
+    kubectl
+        .run(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/gizmos.sandbox.test",
+            "--timeout=10s",
+        ])
+        .await
+        .ok();
+    kubectl
+        .apply(
+            "apiVersion: sandbox.test/v1\nkind: Gizmo\nmetadata:\n  name: g1\nanything: goes\n",
+            &[],
+        )
+        .await
+        .ok();
+    let out = kubectl.run(&["get", "gizmos"]).await.ok();
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "AGE"]);
+    let kept = kubectl
+        .run(&["get", "gizmo", "g1", "-o", "jsonpath={.anything}"])
+        .await
+        .ok();
+    assert_eq!(
+        kept, "goes",
+        "preserve-unknown-fields keeps what it is given"
+    );
+}

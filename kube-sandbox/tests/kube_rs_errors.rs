@@ -1,0 +1,60 @@
+//! Failures come back as metav1.Status with the reason and code the real server uses, because
+//! clients branch on them (retry on Conflict, create on NotFound, relist on Gone).
+
+mod support;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+use support::{configmap, sandbox, widget_object, widgets};
+
+fn status_of<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String, Vec<String>) {
+    match result {
+        Err(kube::Error::Api(status)) => {
+            let fields = status
+                .details
+                .map(|d| d.causes.into_iter().map(|c| c.field).collect())
+                .unwrap_or_default();
+            (status.code, status.reason, fields)
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_the_reason_and_code_clients_switch_on() {
+    let sb = sandbox().await;
+    let client = sb.client().expect("client");
+    let configmaps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    configmaps
+        .create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+
+    let (code, reason, _) = status_of(configmaps.get("missing").await);
+    assert_eq!((code, reason.as_str()), (404, "NotFound"));
+    let (code, reason, _) = status_of(
+        configmaps
+            .create(&PostParams::default(), &configmap("a", "1"))
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (409, "AlreadyExists"));
+
+    let widgets = widgets(&sb).await;
+    let (code, reason, fields) = status_of(
+        widgets
+            .create(&PostParams::default(), &widget_object("w1", 0))
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(fields, ["spec.size"]);
+
+    let post_to_an_object = axum::http::Request::post("/api/v1/namespaces/default/configmaps/a")
+        .body(b"{}".to_vec())
+        .expect("a request");
+    let (code, reason, _) = status_of(client.request::<ConfigMap>(post_to_an_object).await);
+    assert_eq!((code, reason.as_str()), (405, "MethodNotAllowed"));
+
+    let bad_selector = kube::api::ListParams::default().labels("a in (b");
+    let (code, reason, _) = status_of(configmaps.list(&bad_selector).await);
+    assert_eq!((code, reason.as_str()), (400, "BadRequest"));
+}
