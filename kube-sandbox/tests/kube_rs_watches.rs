@@ -226,7 +226,7 @@ async fn a_raw_watch_resumes_from_a_version_sends_bookmarks_and_honours_its_time
     let since = first.metadata.resource_version.expect("a version");
 
     let started = tokio::time::Instant::now();
-    let params = WatchParams::default().timeout(3);
+    let params = WatchParams::default().timeout(4);
     let events: Vec<_> = api
         .watch(&params, &since)
         .await
@@ -235,7 +235,7 @@ async fn a_raw_watch_resumes_from_a_version_sends_bookmarks_and_honours_its_time
         .await;
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(10),
+        elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(10),
         "{elapsed:?}"
     );
 
