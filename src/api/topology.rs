@@ -128,12 +128,65 @@ pub struct PowerShellDriver {
     /// The account to log in as, such as `CONTOSO\svc-sfbdr`.
     #[x_kube(validation = super::non_empty_rule())]
     pub user: String,
-    /// A Secret with `ssh-privatekey` and `known_hosts`.
+    /// A Secret with `ssh-privatekey` and `known_hosts`; host keys are always checked against it.
     pub credentials_secret_ref: SecretRef,
+    /// How long each kind of step may run before it is stopped.
+    #[serde(default)]
+    pub timeouts: ActionTimeouts,
 }
 
 fn default_ssh_port() -> u32 {
     22
+}
+
+/// Per-action time limits, in minutes. Microsoft targets 15-20 minutes for a pool failover and
+/// up to about 60 for the failback of 20,000 users, 5 for a CMS failover; the defaults leave room.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionTimeouts {
+    /// `Invoke-CsPoolFailOver`. Default 60.
+    #[serde(default = "default_pool_minutes")]
+    #[x_kube(validation = minutes_rule())]
+    pub pool_failover_minutes: u32,
+    /// `Invoke-CsPoolFailBack`. Default 60.
+    #[serde(default = "default_pool_minutes")]
+    #[x_kube(validation = minutes_rule())]
+    pub pool_failback_minutes: u32,
+    /// `Invoke-CsManagementServerFailover`. Default 15.
+    #[serde(default = "default_cms_minutes")]
+    #[x_kube(validation = minutes_rule())]
+    pub cms_failover_minutes: u32,
+    /// Observing, Edge next hops and Backup Service syncs. Default 5.
+    #[serde(default = "default_other_minutes")]
+    #[x_kube(validation = minutes_rule())]
+    pub other_minutes: u32,
+}
+
+impl Default for ActionTimeouts {
+    fn default() -> Self {
+        ActionTimeouts {
+            pool_failover_minutes: default_pool_minutes(),
+            pool_failback_minutes: default_pool_minutes(),
+            cms_failover_minutes: default_cms_minutes(),
+            other_minutes: default_other_minutes(),
+        }
+    }
+}
+
+fn default_pool_minutes() -> u32 {
+    60
+}
+
+fn default_cms_minutes() -> u32 {
+    15
+}
+
+fn default_other_minutes() -> u32 {
+    5
+}
+
+fn minutes_rule() -> kube::core::Rule {
+    kube::core::Rule::new("self >= 1 && self <= 1440").message("must be between 1 and 1440 minutes")
 }
 
 /// A Secret in the Topology's namespace.

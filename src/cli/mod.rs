@@ -35,6 +35,9 @@ enum Command {
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
         output: Output,
+        /// With `-o powershell`: add -WhatIf to every state-changing cmdlet of the runbook.
+        #[arg(long = "whatif")]
+        what_if: bool,
     },
     /// Serve a simulated SfB deployment over HTTP.
     Simulator {
@@ -60,6 +63,8 @@ pub enum Output {
     Text,
     /// The plan format of DESIGN section 7.
     Json,
+    /// A commented PowerShell runbook an admin can review or run by hand.
+    Powershell,
 }
 
 fn positive_scale(s: &str) -> Result<f64, String> {
@@ -99,8 +104,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             files,
             observed,
             output,
+            what_if,
         } => {
-            let text = plan::run(&files, &observed, output)?;
+            let text = plan::run(&files, &observed, output, what_if)?;
             print!("{text}");
             Ok(())
         }

@@ -1,9 +1,10 @@
-//! `sfb-dr plan`: manifests + observed topology -> plan, as text or JSON.
+//! `sfb-dr plan`: manifests + observed topology -> plan, as text, JSON or a PowerShell runbook.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use sfb_dr::declared::{self, Declared};
+use sfb_dr::driver::powershell::{runbook, WhatIf};
 use sfb_dr::manifest::{self, Manifests};
 use sfb_dr::model::{Ledger, ObservedIndex};
 use sfb_dr::planner::{self, Plan};
@@ -11,7 +12,17 @@ use sfb_dr::planner::{self, Plan};
 use super::{Failure, Output};
 
 /// Reads, checks and plans; returns what to print.
-pub fn run(files: &[PathBuf], observed_path: &Path, output: Output) -> Result<String, Failure> {
+pub fn run(
+    files: &[PathBuf],
+    observed_path: &Path,
+    output: Output,
+    what_if: bool,
+) -> Result<String, Failure> {
+    if what_if && output != Output::Powershell {
+        return Err(Failure::BadInput(vec![
+            "--whatif applies to -o powershell only".into(),
+        ]));
+    }
     let manifests = manifest::load(files, Some(observed_path))?;
     let observed = manifest::load_observed(observed_path)?;
     let observed = ObservedIndex::new(observed).map_err(|e| {
@@ -27,6 +38,11 @@ pub fn run(files: &[PathBuf], observed_path: &Path, output: Output) -> Result<St
             .map(|s| s + "\n")
             .map_err(|e| Failure::Other(e.into())),
         Output::Text => Ok(text(&plan)),
+        Output::Powershell => {
+            let what_if = if what_if { WhatIf::Yes } else { WhatIf::No };
+            runbook(&plan, what_if)
+                .map_err(|e| Failure::BadInput(vec![format!("cannot write the runbook: {e}")]))
+        }
     }
 }
 

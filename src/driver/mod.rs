@@ -1,6 +1,7 @@
 //! The driver: how the executor observes and acts on a deployment (DESIGN section 2). The
 //! simulator client and the PowerShell driver stand behind the same trait.
 
+pub mod powershell;
 pub mod simulator;
 
 use std::future::Future;

@@ -1,0 +1,190 @@
+//! The driver for a real Skype for Business deployment: SfB cmdlets run on a Windows management
+//! server reached over OpenSSH (DESIGN section 2, issue 4).
+//!
+//! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
+//! [`runbook`]); [`observe`] gathers and reads the deployment; [`transport`] carries a script
+//! over ssh; [`value`] keeps every value that enters a script inert.
+
+pub mod observe;
+pub mod outcome;
+pub mod runbook;
+pub mod script;
+pub mod transport;
+pub mod value;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use runbook::runbook;
+pub use script::{execute_script, ScriptError, WhatIf};
+pub use transport::{encode_command, Credentials, Target};
+
+use super::{Driver, DriverError, DriverFuture};
+use crate::model::ObservedTopology;
+use crate::planner::Action;
+use outcome::{parse_outcome, Outcome};
+use value::Fqdn;
+
+/// How long each kind of call may run before ssh is killed. Microsoft's failback of 20,000
+/// users can take about an hour; a CMS failover targets 5 minutes (SFB-DR-FACTS "Targets").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub pool_failover: Duration,
+    pub pool_failback: Duration,
+    pub cms_failover: Duration,
+    /// Observing, Edge next hops and Backup Service syncs.
+    pub other: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        Timeouts {
+            pool_failover: minutes(60),
+            pool_failback: minutes(60),
+            cms_failover: minutes(15),
+            other: minutes(5),
+        }
+    }
+}
+
+impl Timeouts {
+    /// From the Topology's `driver.powershell.timeouts`.
+    pub fn from_spec(spec: &crate::api::PowerShellDriver) -> Self {
+        let t = &spec.timeouts;
+        let minutes = |m: u32| Duration::from_secs(60 * u64::from(m));
+        Timeouts {
+            pool_failover: minutes(t.pool_failover_minutes),
+            pool_failback: minutes(t.pool_failback_minutes),
+            cms_failover: minutes(t.cms_failover_minutes),
+            other: minutes(t.other_minutes),
+        }
+    }
+
+    fn for_action(&self, action: &Action) -> Duration {
+        match action {
+            Action::FailOverPool { .. } => self.pool_failover,
+            Action::FailBackPool { .. } => self.pool_failback,
+            Action::FailOverCms { .. } => self.cms_failover,
+            Action::RepointEdge { .. } | Action::SyncBackup { .. } => self.other,
+        }
+    }
+}
+
+/// Why a driver could not be built from its configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("driver.powershell.host: {0}")]
+    Host(#[from] value::ValueError),
+    #[error("driver.powershell.port: {0} is not a TCP port")]
+    Port(u32),
+    #[error("driver.powershell.user: {0}")]
+    User(String),
+}
+
+/// Runs SfB cmdlets on one Windows management server.
+#[derive(Debug, Clone)]
+pub struct PowerShellDriver {
+    target: Target,
+    credentials: Credentials,
+    timeouts: Timeouts,
+    ssh: PathBuf,
+}
+
+impl PowerShellDriver {
+    /// A driver for the server the Topology names, with the Secret's credentials; `ssh` is
+    /// found on `PATH` unless [`Self::with_ssh_program`] says otherwise.
+    pub fn new(
+        spec: &crate::api::PowerShellDriver,
+        credentials: Credentials,
+    ) -> Result<Self, ConfigError> {
+        let host = Fqdn::parse("management server FQDN", &spec.host)?;
+        let port = u16::try_from(spec.port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or(ConfigError::Port(spec.port))?;
+        transport::check_user(&spec.user).map_err(ConfigError::User)?;
+        Ok(PowerShellDriver {
+            target: Target {
+                host,
+                port,
+                user: spec.user.clone(),
+            },
+            credentials,
+            timeouts: Timeouts::from_spec(spec),
+            ssh: PathBuf::from("ssh"),
+        })
+    }
+
+    /// Uses this ssh client instead of the one on `PATH`.
+    pub fn with_ssh_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.ssh = program.into();
+        self
+    }
+
+    /// Replaces the timeouts from the spec.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    fn host(&self) -> &str {
+        self.target.host.as_str()
+    }
+}
+
+impl Driver for PowerShellDriver {
+    fn observe(&self) -> DriverFuture<'_, ObservedTopology> {
+        Box::pin(async move {
+            let script = observe::observe_script();
+            let out = transport::run(
+                &self.ssh,
+                &self.target,
+                &self.credentials,
+                &script,
+                self.timeouts.other,
+                "observe",
+            )
+            .await?;
+            observe::parse_observation(self.host(), &out.stdout).map_err(|e| {
+                tracing::warn!(host = self.host(), error = %e, "observe failed");
+                e
+            })
+        })
+    }
+
+    fn execute<'a>(&'a self, action: &'a Action) -> DriverFuture<'a, ()> {
+        Box::pin(async move {
+            // An unsafe value refuses the step before anything reaches the server.
+            let script = execute_script(action)
+                .map_err(|e| DriverError::Refused(format!("not sent to {}: {e}", self.host())))?;
+            let cmdlet = script::command(action, WhatIf::No)
+                .map(|c| c.cmdlet)
+                .unwrap_or("step");
+            tracing::info!(host = self.host(), step = %action, cmdlet, "executing");
+            let out = transport::run(
+                &self.ssh,
+                &self.target,
+                &self.credentials,
+                &script,
+                self.timeouts.for_action(action),
+                cmdlet,
+            )
+            .await?;
+            match parse_outcome(self.host(), &out.stdout)? {
+                Outcome::Succeeded(v) if v.get("ok") == Some(&serde_json::Value::Bool(true)) => {
+                    tracing::info!(host = self.host(), step = %action, "succeeded");
+                    Ok(())
+                }
+                Outcome::Succeeded(v) => Err(DriverError::BadOutput(format!(
+                    "{}: {cmdlet} printed {v} instead of its result",
+                    self.host()
+                ))),
+                Outcome::Failed { cmdlet, message } => {
+                    tracing::warn!(host = self.host(), step = %action, cmdlet, "failed: {message}");
+                    Err(DriverError::Failed(format!("{cmdlet}: {message}")))
+                }
+            }
+        })
+    }
+}

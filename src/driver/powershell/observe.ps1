@@ -1,0 +1,52 @@
+# sfb-dr observe: one pass over the deployment, printed as one JSON document with the cmdlets' own
+# field names; sfb-dr turns it into the observed topology. No value is interpolated here.
+# Health probe: a TCP connect to each computer's SIP port (Front End 5061, Edge its internal SIP port), 2 s each.
+function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
+    $answered = 0
+    foreach ($c in $Computers) {
+        $client = New-Object System.Net.Sockets.TcpClient
+        try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
+    }
+    [ordered]@{ Port = $Port; Total = @($Computers).Count; Answered = $answered }
+}
+function Get-SfbDrNames($Items) {
+    , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.Fqdn) { [string]$_.Fqdn } else { [string]$_ } })
+}
+# Front End pools are the pools that run the User Services (Directors run only a Registrar).
+$pools = @(foreach ($p in @(Get-CsPool | Where-Object { @($_.Services | Where-Object { [string]$_ -like 'UserServer:*' }).Count -gt 0 })) {
+    $fqdn = [string]$p.Fqdn
+    $computers = Get-SfbDrNames $p.Computers
+    $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
+    $modules = $null
+    $statusError = $null
+    try {
+        # One direction per query: this pool's export to its backup pool (SFB-DR-FACTS).
+        $modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach-Object {
+            [ordered]@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
+        })
+    } catch { $statusError = [string]$_.Exception.Message }
+    [ordered]@{
+        Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
+        BackupPoolFqdn = [string]$relation.BackupPoolFqdn
+        BackupModules = $modules; BackupStatusError = $statusError
+        Probe = Get-SfbDrProbe $computers 5061
+    }
+})
+$cms = $null
+$cmsError = $null
+$replicas = @()
+try {
+    $status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
+    $cms = [ordered]@{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
+    $replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { [ordered]@{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
+} catch { $cmsError = [string]$_.Exception.Message }
+$edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
+    $computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers
+    $port = 5061
+    if ($e.AccessEdgeInternalSipPort) { $port = [int]$e.AccessEdgeInternalSipPort }
+    [ordered]@{
+        Identity = [string]$e.Identity; PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
+        Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
+    }
+})
+$report = [ordered]@{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }

@@ -1,0 +1,183 @@
+//! A plan as a commented PowerShell runbook (`sfb-dr plan -o powershell`): the steps in
+//! dependency order, each with what it waits for and why, for review in a pull request or for
+//! an admin to run by hand in the Skype for Business Server Management Shell.
+
+use std::fmt::Write;
+
+use crate::planner::{Action, Mode, Plan, Step};
+
+use super::script::{command, ScriptError, WhatIf, PRELUDE, SFB_MODULE};
+
+/// Renders `plan`; with `what_if`, every state-changing cmdlet only reports what it would do.
+pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
+    let mut out = String::new();
+    let _ = writeln!(out, "# sfb-dr runbook for plan {}", one_line(&plan.id));
+    if plan.steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "# Nothing to do: the deployment matches the manifests."
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "# {} steps, in dependency order. Run in the Skype for Business Server Management Shell\n\
+             # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe\n\
+             # and plan again rather than re-running a step (re-running a failover is not documented as safe).",
+            plan.steps.len()
+        );
+    }
+    if what_if == WhatIf::Yes {
+        let _ = writeln!(
+            out,
+            "# What-if run: state-changing cmdlets carry -WhatIf and change nothing."
+        );
+    }
+    out.push('\n');
+    out.push_str(PRELUDE);
+    let _ = writeln!(out, "Import-Module {SFB_MODULE}");
+    for step in &plan.steps {
+        out.push('\n');
+        let header = format!("--- Step {}: {}", step.id, step.action);
+        let _ = writeln!(out, "# {}", one_line(&header));
+        for line in preconditions(plan, step) {
+            for wrapped in wrap(&one_line(&line), WIDTH) {
+                let _ = writeln!(out, "{wrapped}");
+            }
+        }
+        out.push_str(&command(&step.action, what_if)?.body);
+    }
+    if !plan.blocked.is_empty() {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "# Blocked: nothing is done for these until the cause is fixed."
+        );
+        for b in &plan.blocked {
+            let _ = writeln!(
+                out,
+                "#   pair {}: {}: {}",
+                one_line(&b.pair),
+                b.reason,
+                one_line(&b.message)
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Comment lines are wrapped to this many characters, for reading in a review.
+const WIDTH: usize = 100;
+
+/// `text` as comment lines of at most `width` characters (a longer word stands alone);
+/// continuation lines are indented under the first.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::from("#");
+    let mut words = text.split_whitespace().peekable();
+    while let Some(first) = words.next() {
+        // "(guard 2)" stays on one line, so a reader can search for the rule.
+        let word = match words.next_if(|_| first.ends_with("guard")) {
+            Some(next) => format!("{first} {next}"),
+            None => first.to_owned(),
+        };
+        if line.len() > 3 && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::replace(&mut line, String::from("#  ")));
+        }
+        line.push(' ');
+        line.push_str(&word);
+    }
+    lines.push(line);
+    lines
+}
+
+/// Comment text cannot end its comment: control characters (newlines above all) become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// What a step waits for and why, then what it does to the deployment.
+fn preconditions(plan: &Plan, step: &Step) -> Vec<String> {
+    let mut lines = Vec::new();
+    if step.depends_on.is_empty() {
+        lines.push("Waits for: nothing.".to_owned());
+    }
+    for dep in step.depends_on.iter().filter_map(|id| plan.step(id)) {
+        lines.push(format!(
+            "Waits for {} ({}): {}",
+            dep.id,
+            dep.action,
+            why(&dep.action, &step.action)
+        ));
+    }
+    lines.push(effect(&step.action));
+    lines
+}
+
+/// Why `later` must wait for `earlier`, in the words of the rule that orders them.
+fn why(earlier: &Action, later: &Action) -> String {
+    match (earlier, later) {
+        (Action::FailOverCms { .. }, Action::FailOverPool { pool, .. }) => format!(
+            "a pool fails over only once the CMS is available and not on it, here {pool} (guard 3, CMS first)"
+        ),
+        (Action::RepointEdge { edge, .. }, Action::FailOverPool { pool, .. }) => format!(
+            "Invoke-CsPoolFailOver refuses while the live Edge pool {edge} uses {pool} as next hop (guard 4)"
+        ),
+        (Action::FailBackPool { pool: back, .. }, Action::FailOverPool { pool, .. }) => format!(
+            "a pair never has both pools failed over: {back} fails back before {pool} fails over (guard 2)"
+        ),
+        (Action::FailBackPool { pool, .. }, Action::SyncBackup { .. }) => format!(
+            "conference content is copied home only after {pool} has failed back"
+        ),
+        (Action::FailBackPool { pool, .. }, Action::RepointEdge { .. }) => format!(
+            "the Edge pool points home only once {pool} serves its users again"
+        ),
+        (Action::FailBackPool { .. }, Action::FailOverCms { .. }) => {
+            "a CMS return to its preferred pool comes after the pair's failbacks (rule 2)".to_owned()
+        }
+        _ => "the planner ordered it so".to_owned(),
+    }
+}
+
+/// What the step does, and what it costs in its mode (SFB-DR-FACTS "The procedures").
+fn effect(action: &Action) -> String {
+    match action {
+        Action::RepointEdge { edge, to } => {
+            format!("Does: the Edge pool {edge} forwards to {to} from now on.")
+        }
+        Action::FailOverCms { to, mode, .. } => match mode {
+            Mode::Graceful => format!(
+                "Does: moves the CMS master to {to}; waits for replication and makes the old master read-only. \
+                 Runs on a server of {to}. Check after: ActiveMasterFqdn on {to}, every replica UpToDate."
+            ),
+            Mode::Disaster => format!(
+                "Does: recovers the CMS on {to} from its backup SQL Server (-Force); changes not yet replicated are lost. \
+                 Runs on a server of {to}. Check after: ActiveMasterFqdn on {to}, every replica UpToDate."
+            ),
+        },
+        Action::FailOverPool { pool, mode } => match mode {
+            Mode::Graceful => format!(
+                "Does: graceful failover of {pool}'s users to its backup pool; {pool} goes read-only and the \
+                 Backup Service reaches FinalState first, so nothing is lost."
+            ),
+            Mode::Disaster => format!(
+                "Does: disaster-mode failover of {pool}'s users to its backup pool; {pool} is unreachable and \
+                 changes not yet replicated are lost (bounded by the RPO)."
+            ),
+        },
+        Action::FailBackPool { pool, mode } => match mode {
+            Mode::Graceful => format!(
+                "Does: fails {pool}'s users back home; needs {pool} healthy."
+            ),
+            Mode::Disaster => format!(
+                "Does: fails {pool}'s users back while the backup pool is unreachable; what they changed there is lost \
+                 (allowDataLoss is true)."
+            ),
+        },
+        Action::SyncBackup { pool, module } => format!(
+            "Does: copies {} from {pool} to its backup pool now rather than at the next sync interval.",
+            module.name()
+        ),
+    }
+}

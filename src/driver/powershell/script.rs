@@ -1,0 +1,247 @@
+//! Plan steps as PowerShell: one renderer for the driver's scripts and the runbook of
+//! `sfb-dr plan -o powershell`, so what an admin reviews is what the operator runs.
+//!
+//! Every value passes [`super::value`] before it is written, as a single-quoted literal.
+
+use std::fmt::Write;
+
+use crate::planner::{Action, Mode};
+
+use super::value::{quote, Fqdn, ModuleName, SqlInstance, ValueError};
+
+/// Why a step could not be rendered. Nothing has been run when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// A value would not be safe (or correct) in a cmdlet's parameter.
+    #[error(transparent)]
+    Value(#[from] ValueError),
+    /// A disaster-mode CMS failover needs the receiving pool's backup SQL Server.
+    #[error("a disaster-mode CMS failover into {to} needs its backupSql (server and instance)")]
+    MissingBackupSql { to: String },
+}
+
+/// Whether state-changing cmdlets only report what they would do (`-WhatIf`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WhatIf {
+    /// Run for real.
+    #[default]
+    No,
+    /// Add `-WhatIf` to every state-changing cmdlet that takes it.
+    Yes,
+}
+
+/// The module that holds the SfB cmdlets (SfB Server 2015 and later).
+pub const SFB_MODULE: &str = "SkypeForBusiness";
+
+/// Statements every script starts with: stop on the first error, no progress records on the
+/// wire, UTF-8 output so messages survive the SSH hop.
+pub const PRELUDE: &str = "$ErrorActionPreference = 'Stop'\n\
+$ProgressPreference = 'SilentlyContinue'\n\
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8\n";
+
+/// One step as PowerShell: the cmdlet it runs and the statements that run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The state-changing cmdlet, named in errors.
+    pub cmdlet: &'static str,
+    /// Statements, one per line, without indentation.
+    pub body: String,
+}
+
+/// The common parameters every state-changing cmdlet gets: stop on error, never prompt.
+fn confirmed(what_if: WhatIf) -> &'static str {
+    match what_if {
+        WhatIf::No => " -Confirm:$false -ErrorAction Stop",
+        WhatIf::Yes => " -Confirm:$false -ErrorAction Stop -WhatIf",
+    }
+}
+
+fn pool(value: &str) -> Result<Fqdn, ValueError> {
+    Fqdn::parse("pool FQDN", value)
+}
+
+fn disaster(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Graceful => "",
+        Mode::Disaster => " -DisasterMode",
+    }
+}
+
+/// Renders one action (SFB-DR-FACTS "The procedures"): `-PoolFqdn` always names the users' home
+/// pool (guard 1).
+pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError> {
+    let suffix = confirmed(what_if);
+    Ok(match action {
+        Action::RepointEdge { edge, to } => {
+            let edge = Fqdn::parse("Edge pool FQDN", edge)?;
+            let to = pool(to)?;
+            Command {
+                cmdlet: "Set-CsEdgeServer",
+                body: format!(
+                    "Set-CsEdgeServer -Identity {} -Registrar {}{suffix}\n",
+                    quote(&format!("EdgeServer:{edge}")),
+                    quote(&format!("Registrar:{to}")),
+                ),
+            }
+        }
+        Action::FailOverPool { pool: p, mode } => Command {
+            cmdlet: "Invoke-CsPoolFailOver",
+            body: format!(
+                "Invoke-CsPoolFailOver -PoolFqdn {}{}{suffix}\n",
+                quote(pool(p)?.as_str()),
+                disaster(*mode)
+            ),
+        },
+        Action::FailBackPool { pool: p, mode } => Command {
+            cmdlet: "Invoke-CsPoolFailBack",
+            body: format!(
+                "Invoke-CsPoolFailBack -PoolFqdn {}{}{suffix}\n",
+                quote(pool(p)?.as_str()),
+                disaster(*mode)
+            ),
+        },
+        Action::SyncBackup { pool: p, module } => {
+            let p = pool(p)?;
+            let module = ModuleName::parse(module.name())?;
+            // Invoke-CsBackupServiceSync takes neither -Confirm nor -WhatIf (cmdlet reference).
+            let line = format!(
+                "Invoke-CsBackupServiceSync -PoolFqdn {} -BackupModule {} -ErrorAction Stop\n",
+                quote(p.as_str()),
+                quote(module.as_str())
+            );
+            let body = match what_if {
+                WhatIf::No => line,
+                WhatIf::Yes => format!(
+                    "# Not run in a what-if runbook: Invoke-CsBackupServiceSync has no -WhatIf.\n# {line}"
+                ),
+            };
+            Command {
+                cmdlet: "Invoke-CsBackupServiceSync",
+                body,
+            }
+        }
+        Action::FailOverCms {
+            to,
+            mode,
+            backup_sql,
+        } => {
+            let to = pool(to)?;
+            let failover = cms_failover(&to, *mode, backup_sql.as_ref(), suffix)?;
+            Command {
+                cmdlet: "Invoke-CsManagementServerFailover",
+                body: on_receiving_pool(&to, &failover),
+            }
+        }
+    })
+}
+
+/// `Invoke-CsManagementServerFailover`: no parameters while the master is up (it waits for
+/// replication and makes the source read-only); with the backup SQL Server and `-Force` when the
+/// master is lost. `-Force` only in disaster (SFB-DR-FACTS "CMS first").
+fn cms_failover(
+    to: &Fqdn,
+    mode: Mode,
+    backup_sql: Option<&crate::model::BackupSql>,
+    suffix: &str,
+) -> Result<String, ScriptError> {
+    match mode {
+        Mode::Graceful => Ok(format!("Invoke-CsManagementServerFailover{suffix}")),
+        Mode::Disaster => {
+            let sql =
+                backup_sql.ok_or_else(|| ScriptError::MissingBackupSql { to: to.to_string() })?;
+            let server = Fqdn::parse("SQL Server FQDN", &sql.sql_server_fqdn)?;
+            let instance = SqlInstance::parse(&sql.sql_instance_name)?;
+            let mut line = format!(
+                "Invoke-CsManagementServerFailover -BackupSqlServerFqdn {} -BackupSqlInstanceName {}",
+                quote(server.as_str()),
+                quote(instance.as_str())
+            );
+            if let (Some(m), Some(i)) = (&sql.mirror_sql_server_fqdn, &sql.mirror_sql_instance_name)
+            {
+                let m = Fqdn::parse("mirror SQL Server FQDN", m)?;
+                let i = SqlInstance::parse(i)?;
+                let _ = write!(
+                    line,
+                    " -BackupMirrorSqlServerFqdn {} -BackupMirrorSqlInstanceName {}",
+                    quote(m.as_str()),
+                    quote(i.as_str())
+                );
+            }
+            line.push_str(" -Force");
+            line.push_str(suffix);
+            Ok(line)
+        }
+    }
+}
+
+/// The CMS failover cmdlet runs on a server of the pool that receives the CMS: here when this
+/// server is one of them, else on the pool's first computer through PowerShell remoting.
+fn on_receiving_pool(to: &Fqdn, failover: &str) -> String {
+    let to = quote(to.as_str());
+    format!(
+        "$receiving = @((Get-CsPool -Identity {to} -ErrorAction Stop).Computers | ForEach-Object {{ [string]$_ }})\n\
+         if ($receiving.Count -eq 0) {{ throw ('Get-CsPool lists no computers in ' + {to}) }}\n\
+         $here = [System.Net.Dns]::GetHostEntry('').HostName\n\
+         if ($receiving -contains $here) {{\n    \
+             {failover}\n\
+         }} else {{\n    \
+             Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {{\n        \
+                 Import-Module {SFB_MODULE} -ErrorAction Stop\n        \
+                 {failover}\n    \
+             }}\n\
+         }}\n"
+    )
+}
+
+/// Indents every non-empty line of `text` by `n` spaces.
+pub fn indent(text: &str, n: usize) -> String {
+    let pad = " ".repeat(n);
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_owned()
+            } else {
+                format!("{pad}{l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The script as it goes on the wire: no comment lines, no indentation. Windows OpenSSH runs the
+/// remote command through cmd.exe, whose command line holds 8191 characters, and base64 of
+/// UTF-16 takes 8 characters for every 3 of script.
+pub fn compact(script: &str) -> String {
+    script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .fold(String::with_capacity(script.len()), |mut out, l| {
+            out.push_str(l);
+            out.push('\n');
+            out
+        })
+}
+
+/// A complete script that runs `body` and prints exactly one JSON line: `success` when the body
+/// finished, else `{"error":{"cmdlet":...,"message":...}}` with the cmdlet's own message, so the
+/// driver can tell the two apart however chatty the cmdlets are.
+pub fn guarded(label: &str, body: &str, success: &str) -> String {
+    compact(&format!(
+        "{PRELUDE}try {{\n    Import-Module {SFB_MODULE} -ErrorAction Stop\n{}    {success}\n}} catch {{\n    \
+         $failure = @{{ error = @{{ cmdlet = {}; message = [string]$_.Exception.Message }} }}\n    \
+         [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n    \
+         exit 1\n}}\n",
+        indent(body, 4),
+        quote(label)
+    ))
+}
+
+/// The script the driver runs for one step: the step's statements, then `{"ok":true}`.
+pub fn execute_script(action: &Action) -> Result<String, ScriptError> {
+    let c = command(action, WhatIf::No)?;
+    Ok(guarded(
+        c.cmdlet,
+        &c.body,
+        "[Console]::Out.WriteLine('{\"ok\":true}')",
+    ))
+}

@@ -1,0 +1,12 @@
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+try {
+Import-Module SkypeForBusiness -ErrorAction Stop
+Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
+[Console]::Out.WriteLine('{"ok":true}')
+} catch {
+$failure = @{ error = @{ cmdlet = 'Invoke-CsPoolFailBack'; message = [string]$_.Exception.Message } }
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+exit 1
+}

@@ -1,0 +1,58 @@
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+try {
+Import-Module SkypeForBusiness -ErrorAction Stop
+function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
+$answered = 0
+foreach ($c in $Computers) {
+$client = New-Object System.Net.Sockets.TcpClient
+try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
+}
+[ordered]@{ Port = $Port; Total = @($Computers).Count; Answered = $answered }
+}
+function Get-SfbDrNames($Items) {
+, @($Items | Where-Object { $_ } | ForEach-Object { if ($_.Fqdn) { [string]$_.Fqdn } else { [string]$_ } })
+}
+$pools = @(foreach ($p in @(Get-CsPool | Where-Object { @($_.Services | Where-Object { [string]$_ -like 'UserServer:*' }).Count -gt 0 })) {
+$fqdn = [string]$p.Fqdn
+$computers = Get-SfbDrNames $p.Computers
+$relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
+$modules = $null
+$statusError = $null
+try {
+$modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach-Object {
+[ordered]@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
+})
+} catch { $statusError = [string]$_.Exception.Message }
+[ordered]@{
+Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
+BackupPoolFqdn = [string]$relation.BackupPoolFqdn
+BackupModules = $modules; BackupStatusError = $statusError
+Probe = Get-SfbDrProbe $computers 5061
+}
+})
+$cms = $null
+$cmsError = $null
+$replicas = @()
+try {
+$status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
+$cms = [ordered]@{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
+$replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { [ordered]@{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
+} catch { $cmsError = [string]$_.Exception.Message }
+$edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
+$computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers
+$port = 5061
+if ($e.AccessEdgeInternalSipPort) { $port = [int]$e.AccessEdgeInternalSipPort }
+[ordered]@{
+Identity = [string]$e.Identity; PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
+Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
+}
+})
+$report = [ordered]@{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
+} catch {
+$failure = @{ error = @{ cmdlet = 'observe'; message = [string]$_.Exception.Message } }
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+exit 1
+}

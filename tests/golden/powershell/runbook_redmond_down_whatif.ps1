@@ -1,0 +1,48 @@
+# sfb-dr runbook for plan 43571b58225705b2
+# 4 steps, in dependency order. Run in the Skype for Business Server Management Shell
+# as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
+# and plan again rather than re-running a step (re-running a failover is not documented as safe).
+# What-if run: state-changing cmdlets carry -WhatIf and change nothing.
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+Import-Module SkypeForBusiness
+
+# --- Step s1: fail the CMS over to pool2.contoso.com (disaster mode)
+# Waits for: nothing.
+# Does: recovers the CMS on pool2.contoso.com from its backup SQL Server (-Force); changes not yet
+#   replicated are lost. Runs on a server of pool2.contoso.com. Check after: ActiveMasterFqdn on
+#   pool2.contoso.com, every replica UpToDate.
+$receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
+if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
+$here = [System.Net.Dns]::GetHostEntry('').HostName
+if ($receiving -contains $here) {
+    Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
+} else {
+    Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {
+        Import-Module SkypeForBusiness -ErrorAction Stop
+        Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
+    }
+}
+
+# --- Step s2: fail over pool pool1.contoso.com to its backup pool (disaster mode)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
+#   the CMS is available and not on it, here pool1.contoso.com (guard 3, CMS first)
+# Does: disaster-mode failover of pool1.contoso.com's users to its backup pool; pool1.contoso.com is
+#   unreachable and changes not yet replicated are lost (bounded by the RPO).
+Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
+
+# --- Step s3: fail over pool pool3.contoso.com to its backup pool (disaster mode)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
+#   the CMS is available and not on it, here pool3.contoso.com (guard 3, CMS first)
+# Does: disaster-mode failover of pool3.contoso.com's users to its backup pool; pool3.contoso.com is
+#   unreachable and changes not yet replicated are lost (bounded by the RPO).
+Invoke-CsPoolFailOver -PoolFqdn 'pool3.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
+
+# --- Step s4: fail over pool pool6.contoso.com to its backup pool (disaster mode)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
+#   the CMS is available and not on it, here pool6.contoso.com (guard 3, CMS first)
+# Does: disaster-mode failover of pool6.contoso.com's users to its backup pool; pool6.contoso.com is
+#   unreachable and changes not yet replicated are lost (bounded by the RPO).
+Invoke-CsPoolFailOver -PoolFqdn 'pool6.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf

@@ -1,0 +1,53 @@
+# sfb-dr runbook for plan 5c586d6c5b88c790
+# 5 steps, in dependency order. Run in the Skype for Business Server Management Shell
+# as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
+# and plan again rather than re-running a step (re-running a failover is not documented as safe).
+
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+Import-Module SkypeForBusiness
+
+# --- Step s1: fail the CMS over to pool2.contoso.com (graceful)
+# Waits for: nothing.
+# Does: moves the CMS master to pool2.contoso.com; waits for replication and makes the old master
+#   read-only. Runs on a server of pool2.contoso.com. Check after: ActiveMasterFqdn on
+#   pool2.contoso.com, every replica UpToDate.
+$receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
+if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
+$here = [System.Net.Dns]::GetHostEntry('').HostName
+if ($receiving -contains $here) {
+    Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
+} else {
+    Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {
+        Import-Module SkypeForBusiness -ErrorAction Stop
+        Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
+    }
+}
+
+# --- Step s2: repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com
+# Waits for: nothing.
+# Does: the Edge pool edge1.contoso.com forwards to pool2.contoso.com from now on.
+Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:pool2.contoso.com' -Confirm:$false -ErrorAction Stop
+
+# --- Step s3: fail over pool pool1.contoso.com to its backup pool (graceful)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): a pool fails over only once the
+#   CMS is available and not on it, here pool1.contoso.com (guard 3, CMS first)
+# Waits for s2 (repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com):
+#   Invoke-CsPoolFailOver refuses while the live Edge pool edge1.contoso.com uses pool1.contoso.com
+#   as next hop (guard 4)
+# Does: graceful failover of pool1.contoso.com's users to its backup pool; pool1.contoso.com goes
+#   read-only and the Backup Service reaches FinalState first, so nothing is lost.
+Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
+
+# --- Step s4: fail over pool pool3.contoso.com to its backup pool (graceful)
+# Waits for: nothing.
+# Does: graceful failover of pool3.contoso.com's users to its backup pool; pool3.contoso.com goes
+#   read-only and the Backup Service reaches FinalState first, so nothing is lost.
+Invoke-CsPoolFailOver -PoolFqdn 'pool3.contoso.com' -Confirm:$false -ErrorAction Stop
+
+# --- Step s5: fail over pool pool6.contoso.com to its backup pool (graceful)
+# Waits for: nothing.
+# Does: graceful failover of pool6.contoso.com's users to its backup pool; pool6.contoso.com goes
+#   read-only and the Backup Service reaches FinalState first, so nothing is lost.
+Invoke-CsPoolFailOver -PoolFqdn 'pool6.contoso.com' -Confirm:$false -ErrorAction Stop

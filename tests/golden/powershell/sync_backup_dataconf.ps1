@@ -1,0 +1,12 @@
+$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+try {
+Import-Module SkypeForBusiness -ErrorAction Stop
+Invoke-CsBackupServiceSync -PoolFqdn 'pool2.contoso.com' -BackupModule 'ConfServices.DataConf' -ErrorAction Stop
+[Console]::Out.WriteLine('{"ok":true}')
+} catch {
+$failure = @{ error = @{ cmdlet = 'Invoke-CsBackupServiceSync'; message = [string]$_.Exception.Message } }
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+exit 1
+}

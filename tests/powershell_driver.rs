@@ -1,0 +1,396 @@
+//! The PowerShell driver end to end against a fake `ssh`: a shell script that records its
+//! arguments, the key file's mode and contents, and answers from fixtures. The driver observes,
+//! the planner plans a site failover from that observation, and the driver runs every step.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use common::World;
+use serde_json::json;
+use sfb_dr::driver::powershell::{execute_script, Credentials, PowerShellDriver, Timeouts};
+use sfb_dr::driver::{Driver, DriverError};
+use sfb_dr::model::{Health, ObservedIndex};
+use sfb_dr::planner::{self, Action, Mode};
+
+const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\n\
+b3BlbnNzaC1rZXktdjEAAAAAU0VDUkVUS0VZTUFURVJJQUxub3RhcmVhbGtleQ==\n\
+-----END OPENSSH PRIVATE KEY-----\n";
+const KEY_BODY: &str = "b3BlbnNzaC1rZXktdjEAAAAAU0VDUkVUS0VZTUFURVJJQUxub3RhcmVhbGtleQ==";
+const KNOWN_HOSTS: &str =
+    "mgmt.contoso.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTests\n";
+
+const FAKE_SSH: &str = r#"#!/bin/sh
+root="$(dirname "$0")"
+n=$(cat "$root/count" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$root/count"
+call="$root/calls/$n"
+mkdir -p "$call"
+prev=''
+for a in "$@"; do
+  printf '%s\n' "$a" >> "$call/args"
+  case "$prev" in
+    -i) cp "$a" "$call/key"; stat -c %a "$a" > "$call/key.mode"
+        stat -c %a "$(dirname "$a")" > "$call/dir.mode"; printf '%s' "$a" > "$call/key.path" ;;
+    -o) case "$a" in UserKnownHostsFile=*) cp "${a#UserKnownHostsFile=}" "$call/known_hosts" ;; esac ;;
+  esac
+  prev="$a"
+done
+reply="$root/replies/$n"
+if [ -e "$reply.hang" ]; then exec sleep 600; fi
+if [ -e "$reply.err" ]; then cat "$reply.err" >&2; fi
+if [ -e "$reply.out" ]; then cat "$reply.out"; fi
+exit "$(cat "$reply.code" 2>/dev/null || echo 0)"
+"#;
+
+/// A fake ssh in its own directory, with the answers for each call in turn.
+struct FakeSsh {
+    root: tempfile::TempDir,
+}
+
+impl FakeSsh {
+    fn new() -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let program = root.path().join("ssh");
+        std::fs::write(&program, FAKE_SSH).expect("write fake ssh");
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::create_dir(root.path().join("replies")).expect("replies");
+        FakeSsh { root }
+    }
+
+    fn program(&self) -> PathBuf {
+        self.root.path().join("ssh")
+    }
+
+    fn reply(&self, call: usize, stdout: &str, code: i32) {
+        let base = self.root.path().join("replies").join(call.to_string());
+        std::fs::write(base.with_extension("out"), stdout).expect("reply");
+        std::fs::write(base.with_extension("code"), code.to_string()).expect("code");
+    }
+
+    fn stderr(&self, call: usize, text: &str) {
+        let base = self.root.path().join("replies").join(call.to_string());
+        std::fs::write(base.with_extension("err"), text).expect("stderr");
+    }
+
+    fn hang(&self, call: usize) {
+        let base = self.root.path().join("replies").join(call.to_string());
+        std::fs::write(base.with_extension("hang"), "").expect("hang");
+    }
+
+    fn calls(&self) -> usize {
+        std::fs::read_to_string(self.root.path().join("count"))
+            .map(|s| s.trim().parse().expect("count"))
+            .unwrap_or(0)
+    }
+
+    fn call(&self, n: usize, file: &str) -> String {
+        std::fs::read_to_string(
+            self.root
+                .path()
+                .join("calls")
+                .join(n.to_string())
+                .join(file),
+        )
+        .unwrap_or_else(|e| panic!("call {n} {file}: {e}"))
+    }
+
+    fn args(&self, n: usize) -> Vec<String> {
+        self.call(n, "args").lines().map(str::to_owned).collect()
+    }
+
+    /// The script `powershell.exe -EncodedCommand` would have run.
+    fn script(&self, n: usize) -> String {
+        let args = self.args(n);
+        let encoded = args.last().expect("the encoded command");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).expect("UTF-16LE")
+    }
+
+    /// Checks how call `n` handled the credentials, and that the key is gone afterwards.
+    fn assert_credentials_handled(&self, n: usize) {
+        assert_eq!(self.call(n, "key.mode").trim(), "600", "key file mode");
+        assert_eq!(self.call(n, "dir.mode").trim(), "700", "key directory mode");
+        assert_eq!(self.call(n, "key"), KEY);
+        assert_eq!(self.call(n, "known_hosts"), KNOWN_HOSTS);
+        let key = PathBuf::from(self.call(n, "key.path"));
+        assert!(!key.exists(), "{} is removed after the call", key.display());
+        assert!(!key.parent().is_some_and(Path::exists), "its directory too");
+    }
+}
+
+fn driver(fake: &FakeSsh) -> PowerShellDriver {
+    let spec: sfb_dr::api::PowerShellDriver = serde_json::from_value(json!({
+        "host": "mgmt.contoso.com", "port": 2222, "user": "CONTOSO\\svc-sfbdr",
+        "credentialsSecretRef": {"name": "sfb-mgmt-ssh"}
+    }))
+    .expect("spec");
+    PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS))
+        .expect("valid config")
+        .with_ssh_program(fake.program())
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("tests/fixtures/powershell/{name}")).expect("fixture")
+}
+
+const OK: &str = "{\"ok\":true}\n";
+
+#[tokio::test]
+async fn a_site_failover_runs_through_ssh_step_by_step() {
+    let fake = FakeSsh::new();
+    let driver = driver(&fake);
+    fake.reply(0, &fixture("observe_pool1_pool2.txt"), 0);
+    let observed = driver.observe().await.expect("observes");
+    fake.assert_credentials_handled(0);
+
+    // Plan redmond's failover from what the driver observed.
+    let w = World::new()
+        .pool1_pool2()
+        .cms("pool1.contoso.com", Some("pool1.contoso.com"))
+        .site_active("redmond", false);
+    let index = ObservedIndex::new(observed).expect("consistent");
+    let plan = planner::plan(&w.desired, &index, &w.ledger);
+    assert!(plan.blocked.is_empty(), "{:?}", plan.blocked);
+    let actions: Vec<Action> = plan.steps.iter().map(|s| s.action.clone()).collect();
+    assert_eq!(
+        actions,
+        vec![
+            Action::FailOverCms {
+                to: "pool2.contoso.com".into(),
+                mode: Mode::Graceful,
+                backup_sql: None
+            },
+            Action::RepointEdge {
+                edge: "edge1.contoso.com".into(),
+                to: "pool2.contoso.com".into()
+            },
+            Action::FailOverPool {
+                pool: "pool1.contoso.com".into(),
+                mode: Mode::Graceful
+            },
+        ]
+    );
+
+    for (i, step) in plan.steps.iter().enumerate() {
+        fake.reply(i + 1, &format!("WARNING: chatty cmdlet\n{OK}"), 0);
+        driver.execute(&step.action).await.expect("step succeeds");
+        let n = i + 1;
+        let args = fake.args(n);
+        let expected: Vec<String> = [
+            "-F",
+            "none",
+            "-T",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(args[..7], expected[..]);
+        assert!(args[8].starts_with("UserKnownHostsFile=/"), "{args:?}");
+        let tail: Vec<&str> = args[args.len() - 8..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail[..7],
+            [
+                "2222",
+                "--",
+                "CONTOSO\\svc-sfbdr@mgmt.contoso.com",
+                "powershell.exe",
+                "-NoProfile",
+                "-NonInteractive",
+                "-EncodedCommand"
+            ]
+        );
+        assert_eq!(args[args.len() - 9], "-p");
+        assert!(args.iter().any(|a| a == "-i"));
+        assert_eq!(
+            fake.script(n),
+            execute_script(&step.action).expect("renders")
+        );
+        fake.assert_credentials_handled(n);
+    }
+    assert_eq!(fake.calls(), 1 + plan.steps.len());
+}
+
+#[tokio::test]
+async fn a_cmdlet_error_comes_back_with_the_cmdlets_message() {
+    let fake = FakeSsh::new();
+    fake.reply(0, &fixture("failover_refused.txt"), 1);
+    let step = Action::FailOverPool {
+        pool: "pool1.contoso.com".into(),
+        mode: Mode::Graceful,
+    };
+    match driver(&fake).execute(&step).await {
+        Err(DriverError::Failed(m)) => assert!(
+            m.starts_with("Invoke-CsPoolFailOver: ") && m.contains("uses it as its next hop"),
+            "{m}"
+        ),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    fake.assert_credentials_handled(0);
+}
+
+#[tokio::test]
+async fn an_ssh_failure_is_unreachable_and_names_the_host() {
+    let fake = FakeSsh::new();
+    fake.stderr(0, "Host key verification failed.\n");
+    fake.reply(0, "", 255);
+    match driver(&fake).observe().await {
+        Err(DriverError::Unreachable(m)) => assert!(
+            m.contains("mgmt.contoso.com") && m.contains("Host key verification failed"),
+            "{m}"
+        ),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    fake.assert_credentials_handled(0);
+}
+
+#[tokio::test]
+async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
+    let fake = FakeSsh::new();
+    fake.hang(0);
+    let quick = Timeouts {
+        other: Duration::from_millis(300),
+        ..Timeouts::default()
+    };
+    let step = Action::RepointEdge {
+        edge: "edge1.contoso.com".into(),
+        to: "pool2.contoso.com".into(),
+    };
+    match driver(&fake).with_timeouts(quick).execute(&step).await {
+        Err(DriverError::Timeout { what, .. }) => {
+            assert!(
+                what.contains("Set-CsEdgeServer") && what.contains("mgmt.contoso.com"),
+                "{what}"
+            )
+        }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    fake.assert_credentials_handled(0);
+}
+
+#[tokio::test]
+async fn a_hostile_value_is_refused_before_anything_is_sent() {
+    let fake = FakeSsh::new();
+    let step = Action::FailOverPool {
+        pool: "pool1.contoso.com'; Stop-Computer; '".into(),
+        mode: Mode::Disaster,
+    };
+    assert!(matches!(
+        driver(&fake).execute(&step).await,
+        Err(DriverError::Refused(_))
+    ));
+    assert_eq!(fake.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_ssh_client_is_reported_not_panicked() {
+    let fake = FakeSsh::new();
+    let d = driver(&fake).with_ssh_program(fake.root.path().join("no-such-ssh"));
+    assert!(matches!(
+        d.observe().await,
+        Err(DriverError::Unreachable(_))
+    ));
+}
+
+#[test]
+fn bad_connection_settings_are_rejected() {
+    for (field, value) in [
+        ("host", json!("mgmt.contoso.com; rm -rf /")),
+        ("host", json!("-oProxyCommand=x.contoso.com")),
+        ("port", json!(70000)),
+        ("user", json!("-oProxyCommand=x")),
+        ("user", json!("svc sfbdr")),
+    ] {
+        let mut spec = json!({"host": "mgmt.contoso.com", "user": "svc", "credentialsSecretRef": {"name": "s"}});
+        spec[field] = value;
+        let spec: sfb_dr::api::PowerShellDriver = serde_json::from_value(spec).expect("spec");
+        assert!(
+            PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS)).is_err(),
+            "{field}"
+        );
+    }
+}
+
+/// Collects everything tracing writes during a test.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_key_material_reaches_logs_errors_or_debug_output() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fake = FakeSsh::new();
+    let d = driver(&fake).with_timeouts(Timeouts {
+        other: Duration::from_millis(300),
+        ..Timeouts::default()
+    });
+    let mut seen = vec![
+        format!("{d:?}"),
+        format!("{:?}", Credentials::new(KEY, KNOWN_HOSTS)),
+    ];
+    fake.reply(0, &fixture("observe_pool1_pool2.txt"), 0);
+    let observed = d.observe().await.expect("observes");
+    assert_eq!(observed.pools[0].health, Health::Up);
+    let step = Action::FailOverPool {
+        pool: "pool1.contoso.com".into(),
+        mode: Mode::Graceful,
+    };
+    fake.reply(1, &fixture("failover_refused.txt"), 1);
+    fake.stderr(2, "Permission denied (publickey).\n");
+    fake.reply(2, "", 255);
+    fake.hang(3);
+    fake.reply(4, "not json", 0);
+    let edge = Action::RepointEdge {
+        edge: "edge1.contoso.com".into(),
+        to: "pool2.contoso.com".into(),
+    };
+    for action in [&step, &step, &edge, &edge] {
+        let e = d.execute(action).await.expect_err("each call fails");
+        seen.push(e.to_string());
+        seen.push(format!("{e:?}"));
+    }
+    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    assert!(
+        logs.contains("mgmt.contoso.com"),
+        "the capture works: {logs}"
+    );
+    seen.push(logs);
+    for text in &seen {
+        assert!(
+            !text.contains(KEY_BODY) && !text.contains("PRIVATE KEY"),
+            "key material in: {text}"
+        );
+    }
+}

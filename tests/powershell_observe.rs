@@ -1,0 +1,291 @@
+//! Reading the observe script's report (cmdlet field names: `BackupModules[*].ExportStatus`,
+//! `ActiveMasterFqdn`, `UpToDate`, ...) into the observed topology, and the clear errors for
+//! empty, truncated, malformed and self-contradicting output.
+
+use serde_json::{json, Value};
+use sfb_dr::driver::powershell::observe::parse_observation;
+use sfb_dr::driver::DriverError;
+use sfb_dr::model::*;
+
+const HOST: &str = "mgmt.contoso.com";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("tests/fixtures/powershell/{name}")).expect("fixture")
+}
+
+/// The healthy pool1/pool2 report as a JSON value, to vary one fact at a time.
+fn report() -> Value {
+    let text = fixture("observe_pool1_pool2.txt");
+    let line = text.lines().last().expect("a result line");
+    serde_json::from_str(line).expect("the fixture is JSON")
+}
+
+fn observe(report: &Value) -> Result<ObservedTopology, DriverError> {
+    parse_observation(HOST, &report.to_string())
+}
+
+fn pool<'a>(t: &'a ObservedTopology, fqdn: &str) -> &'a ObservedPool {
+    t.pools.iter().find(|p| p.fqdn == fqdn).expect("pool")
+}
+
+fn bad_output(result: Result<ObservedTopology, DriverError>) -> String {
+    match result {
+        Err(DriverError::BadOutput(m)) => {
+            assert!(m.starts_with(HOST), "names the host: {m}");
+            m
+        }
+        other => panic!("expected BadOutput, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_healthy_report_becomes_the_observed_topology() {
+    let t = parse_observation(HOST, &fixture("observe_pool1_pool2.txt")).expect("parses");
+    assert_eq!(t.sites, vec!["redmond", "dublin"]);
+    let p1 = pool(&t, "pool1.contoso.com");
+    assert_eq!(
+        (p1.site.as_str(), p1.edition, p1.health),
+        ("redmond", Edition::Enterprise, Health::Up)
+    );
+    assert_eq!(p1.backup_pool.as_deref(), Some("pool2.contoso.com"));
+    assert_eq!(p1.served_by, None, "SfB cannot tell who serves a pool");
+    assert_eq!(
+        t.backup,
+        vec![
+            BackupDirection {
+                from: "pool1.contoso.com".into(),
+                to: "pool2.contoso.com".into(),
+                export_state: ExportState::SteadyState,
+                import_state: ImportState::NormalState,
+                last_sync_age_seconds: None,
+            },
+            BackupDirection {
+                from: "pool2.contoso.com".into(),
+                to: "pool1.contoso.com".into(),
+                export_state: ExportState::SteadyState,
+                import_state: ImportState::NormalState,
+                last_sync_age_seconds: None,
+            },
+        ]
+    );
+    assert_eq!(
+        t.cms,
+        CmsState {
+            active_master: Some("pool1.contoso.com".into()),
+            replicas_up_to_date: true
+        }
+    );
+    let edges: Vec<(&str, &str)> = t
+        .edges
+        .iter()
+        .map(|e| (e.fqdn.as_str(), e.next_hop.as_str()))
+        .collect();
+    assert_eq!(
+        edges,
+        vec![
+            ("edge1.contoso.com", "pool1.contoso.com"),
+            ("edge2.contoso.com", "pool2.contoso.com")
+        ],
+        "an Edge whose next hop is a Director is left out"
+    );
+    ObservedIndex::new(t).expect("consistent");
+}
+
+#[test]
+fn the_cms_master_is_the_pool_that_lists_the_master_computer() {
+    let mut r = report();
+    r["Cms"]["ActiveMasterFqdn"] = json!("FE2B.contoso.com");
+    let t = observe(&r).expect("parses");
+    assert_eq!(t.cms.active_master.as_deref(), Some("pool2.contoso.com"));
+    r["Cms"]["ActiveMasterFqdn"] = json!("sql9.contoso.com");
+    let m = bad_output(observe(&r));
+    assert!(m.contains("sql9.contoso.com"), "{m}");
+}
+
+#[test]
+fn a_blank_master_or_no_file_transfer_agent_means_the_cms_is_unavailable() {
+    for (field, value) in [
+        ("ActiveMasterFqdn", json!("")),
+        ("ActiveMasterFqdn", Value::Null),
+        ("ActiveFileTransferAgents", Value::Null),
+        ("ActiveFileTransferAgents", json!([])),
+    ] {
+        let mut r = report();
+        r["Cms"][field] = value;
+        assert_eq!(
+            observe(&r).expect("parses").cms.active_master,
+            None,
+            "{field}"
+        );
+    }
+    let mut r = report();
+    r["Cms"] = Value::Null;
+    r["CmsError"] = json!("Cannot open database \"xds\"");
+    assert_eq!(observe(&r).expect("parses").cms.active_master, None);
+}
+
+#[test]
+fn replicas_on_a_pool_that_is_down_do_not_unsettle_the_cms() {
+    let mut r = report();
+    r["Replicas"][2]["UpToDate"] = json!(false); // fe2a, in pool2
+    assert!(!observe(&r).expect("parses").cms.replicas_up_to_date);
+    r["Pools"][1]["Probe"]["Answered"] = json!(0);
+    r["Pools"][1]["BackupModules"] = Value::Null;
+    let t = observe(&r).expect("parses");
+    assert_eq!(pool(&t, "pool2.contoso.com").health, Health::Down);
+    assert!(t.cms.replicas_up_to_date);
+}
+
+#[test]
+fn pool_health_needs_a_majority_of_front_ends_answering() {
+    for (answered, total, health) in [
+        (3, 3, Health::Up),
+        (2, 3, Health::Up),
+        (1, 3, Health::Unknown),
+        (0, 3, Health::Down),
+        (1, 2, Health::Unknown),
+        (0, 0, Health::Unknown),
+    ] {
+        let mut r = report();
+        r["Pools"][0]["Probe"] = json!({"Port": 5061, "Total": total, "Answered": answered});
+        let t = observe(&r).expect("parses");
+        assert_eq!(
+            pool(&t, "pool1.contoso.com").health,
+            health,
+            "{answered}/{total}"
+        );
+    }
+}
+
+#[test]
+fn a_standard_edition_pool_is_its_one_server() {
+    let mut r = report();
+    for i in 0..2 {
+        let fqdn = r["Pools"][i]["Fqdn"].clone();
+        r["Pools"][i]["Computers"] = fqdn;
+        r["Pools"][i]["Probe"] = json!({"Port": 5061, "Total": 1, "Answered": 1});
+    }
+    r["Cms"]["ActiveMasterFqdn"] = json!("pool1.contoso.com");
+    let t = observe(&r).expect("parses");
+    assert!(t.pools.iter().all(|p| p.edition == Edition::Standard));
+}
+
+#[test]
+fn the_worst_backup_module_sets_the_direction_state() {
+    let mut r = report();
+    r["Pools"][0]["BackupModules"][1]["ExportStatus"] = json!("NonSteadyState");
+    r["Pools"][0]["BackupModules"][2]["ImportStatus"] = json!("ErrorState");
+    let t = observe(&r).expect("parses");
+    let d = &t.backup[0];
+    assert_eq!(
+        (d.export_state, d.import_state),
+        (ExportState::NonSteadyState, ImportState::ErrorState)
+    );
+    // Every module in FinalState: nothing left to send.
+    let mut r = report();
+    for m in r["Pools"][0]["BackupModules"]
+        .as_array_mut()
+        .expect("modules")
+    {
+        m["ExportStatus"] = json!("FinalState");
+    }
+    assert_eq!(
+        observe(&r).expect("parses").backup[0].export_state,
+        ExportState::FinalState
+    );
+}
+
+#[test]
+fn an_unreadable_backup_status_on_a_live_pool_counts_as_an_error() {
+    let mut r = report();
+    r["Pools"][0]["BackupModules"] = Value::Null;
+    r["Pools"][0]["BackupStatusError"] = json!("The Backup Service is not running.");
+    let t = observe(&r).expect("parses");
+    assert_eq!(t.backup[0].export_state, ExportState::ErrorState);
+    assert!(t.backup[0].is_error());
+}
+
+#[test]
+fn an_unknown_backup_state_is_named() {
+    let mut r = report();
+    r["Pools"][1]["BackupModules"][0]["ExportStatus"] = json!("Exporting");
+    let m = bad_output(observe(&r));
+    assert!(
+        m.contains("pool2.contoso.com")
+            && m.contains("UserServices.PresenceFocus")
+            && m.contains("Exporting"),
+        "{m}"
+    );
+}
+
+#[test]
+fn empty_output_is_a_clear_error() {
+    for stdout in ["", "\n\r\n  \n"] {
+        let m = bad_output(parse_observation(HOST, stdout));
+        assert!(m.contains("printed nothing"), "{m}");
+    }
+    let m = bad_output(parse_observation(HOST, "WARNING: something\n"));
+    assert!(
+        m.contains("no JSON result line") && m.contains("WARNING: something"),
+        "{m}"
+    );
+}
+
+#[test]
+fn truncated_output_is_a_clear_error() {
+    let text = report().to_string();
+    let m = bad_output(parse_observation(HOST, &text[..text.len() / 2]));
+    assert!(m.contains("cut short"), "{m}");
+}
+
+#[test]
+fn malformed_output_is_a_clear_error() {
+    let m = bad_output(parse_observation(HOST, "{\"Pools\": [}"));
+    assert!(m.contains("not valid JSON"), "{m}");
+}
+
+#[test]
+fn a_report_missing_a_field_names_the_field() {
+    let mut r = report();
+    r["Pools"][0].as_object_mut().expect("pool").remove("Probe");
+    let m = bad_output(observe(&r));
+    assert!(m.contains("Pools") && m.contains("Probe"), "{m}");
+    let m = bad_output(observe(&json!({"Cms": null})));
+    assert!(m.contains("Pools"), "{m}");
+}
+
+#[test]
+fn a_report_that_contradicts_itself_is_refused() {
+    let mut r = report();
+    r["Pools"][1]["BackupPoolFqdn"] = json!("");
+    let m = bad_output(observe(&r));
+    assert!(
+        m.contains("contradicts itself") && m.contains("mutual"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_cmdlet_error_while_observing_reports_the_cmdlets_message() {
+    match parse_observation(HOST, &fixture("observe_cms_unreachable.txt")) {
+        Err(DriverError::Unreachable(m)) => {
+            assert!(
+                m.contains(HOST) && m.contains("Cannot open database"),
+                "{m}"
+            )
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
+
+#[test]
+fn powershell_unrolled_lists_are_read_as_lists() {
+    let mut r = report();
+    let only = r["Pools"][0]["BackupModules"][0].clone();
+    r["Pools"][0]["BackupModules"] = only;
+    r["Replicas"] = r["Replicas"][0].clone();
+    r["Edges"] = Value::Null;
+    let t = observe(&r).expect("parses");
+    assert_eq!(t.backup[0].export_state, ExportState::SteadyState);
+    assert!(t.edges.is_empty());
+}

@@ -1,0 +1,174 @@
+//! `sfb-dr plan -o powershell`: the runbook for the examples matches its reviewed golden, lists
+//! the steps in dependency order with their preconditions, `--whatif` reaches every
+//! state-changing cmdlet, and the README's excerpt is what the command prints.
+
+use std::process::Command;
+
+use sfb_dr::driver::powershell::{runbook, WhatIf};
+use sfb_dr::planner::{Action, Mode, Plan, Step};
+
+fn plan_cli(observed: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .args([
+            "plan",
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            "examples/drills/redmond-inactive.yaml",
+            "--observed",
+            observed,
+        ])
+        .args(extra)
+        .output()
+        .expect("runs sfb-dr")
+}
+
+fn runbook_cli(observed: &str, extra: &[&str]) -> String {
+    let out = plan_cli(observed, extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = std::path::Path::new("tests/golden/powershell").join(name);
+    if std::env::var_os("SFB_DR_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; bless with SFB_DR_BLESS=1", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs; review, then re-bless with SFB_DR_BLESS=1.\n--- printed:\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn the_graceful_site_failover_runbook_matches_its_golden() {
+    let text = runbook_cli("examples/topology.json", &["-o", "powershell"]);
+    golden("runbook_redmond_inactive.ps1", &text);
+}
+
+#[test]
+fn the_disaster_what_if_runbook_matches_its_golden() {
+    let text = runbook_cli(
+        "examples/drills/topology-redmond-down.json",
+        &["-o", "powershell", "--whatif"],
+    );
+    golden("runbook_redmond_down_whatif.ps1", &text);
+}
+
+#[test]
+fn what_if_marks_every_state_changing_cmdlet() {
+    for observed in [
+        "examples/topology.json",
+        "examples/drills/topology-redmond-down.json",
+    ] {
+        let text = runbook_cli(observed, &["-o", "powershell", "--whatif"]);
+        let changing: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter(|l| {
+                [
+                    "Invoke-CsPool",
+                    "Invoke-CsManagementServerFailover",
+                    "Set-CsEdgeServer",
+                ]
+                .iter()
+                .any(|c| l.trim_start().starts_with(c))
+            })
+            .collect();
+        assert!(!changing.is_empty());
+        assert!(
+            changing.iter().all(|l| l.ends_with(" -WhatIf")),
+            "{changing:?}"
+        );
+    }
+}
+
+#[test]
+fn what_if_without_a_runbook_is_bad_input() {
+    let out = plan_cli("examples/topology.json", &["--whatif"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--whatif applies to -o powershell"));
+}
+
+#[test]
+fn the_readme_runbook_is_what_the_command_prints() {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let start = readme
+        .find("```powershell\n# sfb-dr runbook")
+        .expect("the README shows a runbook");
+    let block = &readme[start + "```powershell\n".len()..];
+    let block = &block[..block.find("```").expect("closed block")];
+    let printed = runbook_cli("examples/topology.json", &["-o", "powershell"]);
+    let mut rest = printed.lines();
+    for line in block.lines().filter(|l| *l != "...") {
+        assert!(
+            rest.any(|p| p == line),
+            "README line not printed (in this order): {line}"
+        );
+    }
+}
+
+fn step(id: &str, action: Action, depends_on: &[&str]) -> Step {
+    Step {
+        id: id.into(),
+        action,
+        depends_on: depends_on.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_swap_runbook_fails_back_before_it_fails_over_and_says_why() {
+    let plan = Plan {
+        id: "c0ffee".into(),
+        steps: vec![
+            step(
+                "s1",
+                Action::FailBackPool {
+                    pool: "pool1.contoso.com".into(),
+                    mode: Mode::Graceful,
+                },
+                &[],
+            ),
+            step(
+                "s2",
+                Action::FailOverPool {
+                    pool: "pool2.contoso.com".into(),
+                    mode: Mode::Graceful,
+                },
+                &["s1"],
+            ),
+        ],
+        blocked: vec![],
+    };
+    let text = runbook(&plan, WhatIf::No).expect("renders");
+    let back = text.find("Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com'");
+    let over = text.find("Invoke-CsPoolFailOver -PoolFqdn 'pool2.contoso.com'");
+    assert!(back.is_some() && back < over, "{text}");
+    assert!(text.contains("# Waits for s1"), "{text}");
+    assert!(text.contains("guard 2"), "{text}");
+}
+
+#[test]
+fn a_runbook_with_a_hostile_value_is_not_written() {
+    let plan = Plan {
+        id: "c0ffee".into(),
+        steps: vec![step(
+            "s1",
+            Action::FailOverPool {
+                pool: "pool1.contoso.com\n}; Stop-Computer; #".into(),
+                mode: Mode::Graceful,
+            },
+            &[],
+        )],
+        blocked: vec![],
+    };
+    assert!(runbook(&plan, WhatIf::No).is_err());
+}

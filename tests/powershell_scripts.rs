@@ -1,0 +1,351 @@
+//! The PowerShell the driver sends: every script as it travels (decoded from its EncodedCommand)
+//! matches a reviewed golden file, fits the Windows command line, and no hostile value can
+//! break out of its literal.
+//!
+//! After an intended change, review the new scripts and re-bless with
+//! `SFB_DR_BLESS=1 cargo test -p sfb-dr --test powershell_scripts`.
+
+use std::path::Path;
+
+use base64::Engine;
+use sfb_dr::driver::powershell::observe::observe_script;
+use sfb_dr::driver::powershell::script::{command, ScriptError};
+use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
+use sfb_dr::driver::powershell::{encode_command, execute_script, WhatIf};
+use sfb_dr::model::BackupSql;
+use sfb_dr::planner::{Action, BackupModule, Mode};
+
+/// What `powershell.exe -EncodedCommand` would run.
+fn decode(encoded: &str) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16(&units).expect("UTF-16LE")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = Path::new("tests/golden/powershell").join(name);
+    if std::env::var_os("SFB_DR_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("golden dir");
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with SFB_DR_BLESS=1 after review",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "{} differs from the rendered script; review, then re-bless with SFB_DR_BLESS=1.\n--- rendered:\n{actual}",
+        path.display()
+    );
+}
+
+/// The script for `action` as it travels, decoded back.
+fn wire(action: &Action) -> String {
+    let script = execute_script(action).expect("renders");
+    let decoded = decode(&encode_command(&script));
+    assert_eq!(decoded, script, "encoding round-trips");
+    decoded
+}
+
+fn pool(p: &str, mode: Mode, failover: bool) -> Action {
+    if failover {
+        Action::FailOverPool {
+            pool: p.into(),
+            mode,
+        }
+    } else {
+        Action::FailBackPool {
+            pool: p.into(),
+            mode,
+        }
+    }
+}
+
+fn sql(mirror: bool) -> BackupSql {
+    BackupSql {
+        pool: "pool2.contoso.com".into(),
+        sql_server_fqdn: "sql2.contoso.com".into(),
+        sql_instance_name: "rtc".into(),
+        mirror_sql_server_fqdn: mirror.then(|| "sql2m.contoso.com".into()),
+        mirror_sql_instance_name: mirror.then(|| "rtc".into()),
+    }
+}
+
+fn cms(mode: Mode, backup_sql: Option<BackupSql>) -> Action {
+    Action::FailOverCms {
+        to: "pool2.contoso.com".into(),
+        mode,
+        backup_sql,
+    }
+}
+
+#[test]
+fn every_step_script_matches_its_golden() {
+    let cases = [
+        (
+            "repoint_edge.ps1",
+            Action::RepointEdge {
+                edge: "edge1.contoso.com".into(),
+                to: "pool2.contoso.com".into(),
+            },
+        ),
+        (
+            "failover_pool_graceful.ps1",
+            pool("pool1.contoso.com", Mode::Graceful, true),
+        ),
+        (
+            "failover_pool_disaster.ps1",
+            pool("pool1.contoso.com", Mode::Disaster, true),
+        ),
+        (
+            "failback_pool_graceful.ps1",
+            pool("pool1.contoso.com", Mode::Graceful, false),
+        ),
+        (
+            "failback_pool_disaster.ps1",
+            pool("pool1.contoso.com", Mode::Disaster, false),
+        ),
+        ("failover_cms_graceful.ps1", cms(Mode::Graceful, None)),
+        (
+            "failover_cms_disaster.ps1",
+            cms(Mode::Disaster, Some(sql(false))),
+        ),
+        (
+            "failover_cms_disaster_mirror.ps1",
+            cms(Mode::Disaster, Some(sql(true))),
+        ),
+        (
+            "sync_backup_dataconf.ps1",
+            Action::SyncBackup {
+                pool: "pool2.contoso.com".into(),
+                module: BackupModule::DataConf,
+            },
+        ),
+    ];
+    for (name, action) in cases {
+        golden(name, &wire(&action));
+    }
+}
+
+#[test]
+fn the_observe_script_matches_its_golden() {
+    let script = observe_script();
+    assert_eq!(decode(&encode_command(&script)), script);
+    golden("observe.ps1", &script);
+}
+
+#[test]
+fn every_script_fits_the_windows_command_line() {
+    // Windows OpenSSH runs the remote command through cmd.exe: 8191 characters at most.
+    let prefix = "powershell.exe -NoProfile -NonInteractive -EncodedCommand ";
+    let mut scripts = vec![observe_script()];
+    scripts.push(execute_script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
+    for s in scripts {
+        let length = prefix.len() + encode_command(&s).len();
+        assert!(length < 8191, "{length} characters");
+    }
+}
+
+#[test]
+fn every_state_changing_cmdlet_stops_on_error_and_never_prompts() {
+    for action in [
+        pool("pool1.contoso.com", Mode::Graceful, true),
+        pool("pool1.contoso.com", Mode::Disaster, false),
+        cms(Mode::Disaster, Some(sql(true))),
+        Action::RepointEdge {
+            edge: "edge1.contoso.com".into(),
+            to: "pool2.contoso.com".into(),
+        },
+    ] {
+        let c = command(&action, WhatIf::No).expect("renders");
+        let line = c
+            .body
+            .lines()
+            .find(|l| l.trim_start().starts_with(c.cmdlet))
+            .expect("the cmdlet's line");
+        assert!(
+            line.ends_with(" -Confirm:$false -ErrorAction Stop"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn what_if_reaches_every_state_changing_cmdlet_that_takes_it() {
+    let c = command(&cms(Mode::Graceful, None), WhatIf::Yes).expect("renders");
+    let failovers: Vec<&str> = c
+        .body
+        .lines()
+        .filter(|l| l.contains("Invoke-CsManagementServerFailover"))
+        .collect();
+    assert_eq!(failovers.len(), 2, "here and through remoting");
+    assert!(failovers.iter().all(|l| l.ends_with(" -WhatIf")));
+    // Invoke-CsBackupServiceSync has no -WhatIf: a what-if runbook leaves it commented out.
+    let sync = command(
+        &Action::SyncBackup {
+            pool: "pool2.contoso.com".into(),
+            module: BackupModule::DataConf,
+        },
+        WhatIf::Yes,
+    )
+    .expect("renders");
+    assert!(
+        sync.body.lines().all(|l| l.starts_with('#')),
+        "{}",
+        sync.body
+    );
+}
+
+#[test]
+fn disaster_mode_cms_failover_without_backup_sql_is_not_rendered() {
+    assert_eq!(
+        execute_script(&cms(Mode::Disaster, None)),
+        Err(ScriptError::MissingBackupSql {
+            to: "pool2.contoso.com".into()
+        })
+    );
+}
+
+/// Values that would end a literal, run a command or look like a pool name without being one.
+const HOSTILE: [&str; 14] = [
+    "pool1.contoso.com'; Remove-CsPool -Identity x; '",
+    "pool1.contoso.com;calc",
+    "$(Invoke-Expression bad).contoso.com",
+    "pool1.contoso.com`nStop-Computer",
+    "pool1.contoso.com\nStop-Computer",
+    "pool1.contoso.com\r\n",
+    "p\u{043e}ol1.contoso.com", // Cyrillic о
+    "pool1.contoso.com\u{2019}; Stop-Computer; \u{2019}",
+    "pool1.contoso.com\u{2018}",
+    "-DisasterMode.contoso.com",
+    "pool1 .contoso.com",
+    "pool1",
+    "",
+    "pool1.contoso.com\"",
+];
+
+#[test]
+fn hostile_pool_names_are_rejected_before_rendering() {
+    for bad in HOSTILE {
+        for action in [
+            pool(bad, Mode::Graceful, true),
+            pool(bad, Mode::Disaster, false),
+            Action::RepointEdge {
+                edge: bad.into(),
+                to: "pool2.contoso.com".into(),
+            },
+            Action::RepointEdge {
+                edge: "edge1.contoso.com".into(),
+                to: bad.into(),
+            },
+            Action::SyncBackup {
+                pool: bad.into(),
+                module: BackupModule::DataConf,
+            },
+            Action::FailOverCms {
+                to: bad.into(),
+                mode: Mode::Graceful,
+                backup_sql: None,
+            },
+        ] {
+            match execute_script(&action) {
+                Err(ScriptError::Value(e)) => {
+                    let shown = e.to_string();
+                    assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+                }
+                other => panic!("{bad:?} in {action:?} was not rejected: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_sql_values_are_rejected_before_rendering() {
+    let with = |server: &str, instance: &str| {
+        cms(
+            Mode::Disaster,
+            Some(BackupSql {
+                sql_server_fqdn: server.into(),
+                sql_instance_name: instance.into(),
+                ..sql(false)
+            }),
+        )
+    };
+    for bad in HOSTILE {
+        assert!(execute_script(&with(bad, "rtc")).is_err(), "{bad:?}");
+    }
+    for bad in [
+        "rtc'; drop",
+        "rtc;",
+        "$(x)",
+        "rtc`",
+        "rtc\n",
+        "rt\u{0441}",
+        "rtc\u{2019}",
+        "",
+        "r".repeat(17).as_str(),
+    ] {
+        assert!(
+            execute_script(&with("sql2.contoso.com", bad)).is_err(),
+            "{bad:?}"
+        );
+    }
+    // `$` and `#` are legal in instance names, and inert in a single-quoted literal.
+    assert!(SqlInstance::parse("rtc$1#").is_ok());
+    let rendered = execute_script(&with("sql2.contoso.com", "rtc$1#")).expect("renders");
+    assert!(rendered.contains("-BackupSqlInstanceName 'rtc$1#'"));
+}
+
+#[test]
+fn quoting_keeps_any_text_inside_one_literal() {
+    for text in HOSTILE {
+        let quoted = quote(text);
+        // Inside the outer quotes, every quote character comes in pairs: none ends the literal.
+        let inner: Vec<char> = quoted.chars().skip(1).collect();
+        let inner = &inner[..inner.len() - 1];
+        let quotes = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
+        let mut i = 0;
+        while i < inner.len() {
+            if quotes.contains(&inner[i]) {
+                assert_eq!(inner.get(i + 1), Some(&inner[i]), "{quoted}");
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        assert!(quoted.starts_with('\'') && quoted.ends_with('\''));
+    }
+    assert_eq!(quote("it's"), "'it''s'");
+    assert_eq!(quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+}
+
+#[test]
+fn fqdns_follow_rfc_1123_and_compare_lowercase() {
+    assert_eq!(
+        Fqdn::parse("pool FQDN", "Pool1.Contoso.com")
+            .expect("valid")
+            .as_str(),
+        "pool1.contoso.com"
+    );
+    for ok in ["a.b", "pool-1.contoso.com", "1pool.contoso.com"] {
+        assert!(Fqdn::parse("pool FQDN", ok).is_ok(), "{ok}");
+    }
+    let long_label = format!("{}.contoso.com", "a".repeat(64));
+    for bad in [
+        long_label.as_str(),
+        "pool-.contoso.com",
+        "pool..contoso.com",
+        "pool.contoso.com.",
+        "pool_1.contoso.com",
+    ] {
+        assert!(Fqdn::parse("pool FQDN", bad).is_err(), "{bad}");
+    }
+}
