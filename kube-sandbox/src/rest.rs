@@ -409,6 +409,13 @@ pub fn patch(
             Err(e) => Err(e),
         };
     }
+    if kind == PatchType::Strategic && target.rt.custom {
+        // As on a real server: custom resources have no patch strategy metadata.
+        return Err(ApiError::UnsupportedMediaType(
+            "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+                .into(),
+        ));
+    }
     let old = get(state, target)?;
     let mut doc = old.clone();
     patch::patch(kind, &mut doc, &body).map_err(|e| match e {

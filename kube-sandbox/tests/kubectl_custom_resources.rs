@@ -171,6 +171,14 @@ async fn status_patches_change_only_status_and_wait_honours_observed_generation(
         ])
         .await
         .ok();
+    let strategic = kubectl
+        .run(&["patch", "wd", "w1", "-p", r#"{"spec":{"size":5}}"#])
+        .await
+        .failed();
+    assert!(
+        strategic.contains("not supported"),
+        "custom resources refuse strategic merge: {strategic}"
+    );
     let size = kubectl
         .run(&["get", "wd", "w1", "-o", "jsonpath={.spec.size}"])
         .await
