@@ -394,3 +394,26 @@ async fn no_key_material_reaches_logs_errors_or_debug_output() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unreadable_answer_shows_what_powershell_said() {
+    let fake = FakeSsh::new();
+    fake.stderr(
+        0,
+        "'powershell.exe' is not recognized as an internal or external command.\n",
+    );
+    fake.reply(0, "", 1);
+    let step = Action::SyncBackup {
+        pool: "pool2.contoso.com".into(),
+        module: sfb_dr::planner::BackupModule::DataConf,
+    };
+    match driver(&fake).execute(&step).await {
+        Err(DriverError::BadOutput(m)) => assert!(
+            m.contains("printed nothing")
+                && m.contains("exit status 1")
+                && m.contains("not recognized"),
+            "{m}"
+        ),
+        other => panic!("expected BadOutput, got {other:?}"),
+    }
+}

@@ -289,3 +289,9 @@ fn powershell_unrolled_lists_are_read_as_lists() {
     assert_eq!(t.backup[0].export_state, ExportState::SteadyState);
     assert!(t.edges.is_empty());
 }
+
+#[test]
+fn a_byte_order_mark_before_the_result_is_ignored() {
+    let text = format!("\u{feff}{}\r\n", report());
+    assert!(parse_observation(HOST, &text).is_ok());
+}

@@ -172,3 +172,30 @@ fn a_runbook_with_a_hostile_value_is_not_written() {
     };
     assert!(runbook(&plan, WhatIf::No).is_err());
 }
+
+#[test]
+fn blocked_pairs_are_listed_as_comments_that_cannot_end_early() {
+    let plan = Plan {
+        id: "c0ffee".into(),
+        steps: vec![],
+        blocked: vec![sfb_dr::planner::Blocked {
+            pair: "pool1-pool2".into(),
+            reason: sfb_dr::planner::BlockReason::DataLossNotAllowed,
+            message: "line one\nStop-Computer\r\n# and more".into(),
+        }],
+    };
+    let text = runbook(&plan, WhatIf::No).expect("renders");
+    assert!(text.contains("# Nothing to do"), "{text}");
+    assert!(
+        text.contains("#   pair pool1-pool2: DataLossNotAllowed: line one Stop-Computer"),
+        "{text}"
+    );
+    let code: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(
+        !code.iter().any(|l| l.contains("Stop-Computer")),
+        "{code:?}"
+    );
+}

@@ -29,8 +29,11 @@ use value::Fqdn;
 /// users can take about an hour; a CMS failover targets 5 minutes (SFB-DR-FACTS "Targets").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// `Invoke-CsPoolFailOver`.
     pub pool_failover: Duration,
+    /// `Invoke-CsPoolFailBack`.
     pub pool_failback: Duration,
+    /// `Invoke-CsManagementServerFailover`.
     pub cms_failover: Duration,
     /// Observing, Edge next hops and Backup Service syncs.
     pub other: Duration,
@@ -74,10 +77,13 @@ impl Timeouts {
 /// Why a driver could not be built from its configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The host is not an FQDN.
     #[error("driver.powershell.host: {0}")]
     Host(#[from] value::ValueError),
+    /// The port is outside 1-65535.
     #[error("driver.powershell.port: {0} is not a TCP port")]
     Port(u32),
+    /// The user could be read as an ssh option or is not an account name.
     #[error("driver.powershell.user: {0}")]
     User(String),
 }
@@ -133,6 +139,19 @@ impl PowerShellDriver {
     }
 }
 
+/// An unreadable answer says how powershell.exe ended and what it printed on stderr, which is
+/// where "not recognized" or a module that failed to load shows.
+fn with_stderr(e: DriverError, out: &transport::Output) -> DriverError {
+    match e {
+        DriverError::BadOutput(m) => DriverError::BadOutput(format!(
+            "{m} (exit status {}; stderr: {})",
+            out.status.map_or("none".to_owned(), |s| s.to_string()),
+            transport::tail(&out.stderr)
+        )),
+        other => other,
+    }
+}
+
 impl Driver for PowerShellDriver {
     fn observe(&self) -> DriverFuture<'_, ObservedTopology> {
         Box::pin(async move {
@@ -146,10 +165,9 @@ impl Driver for PowerShellDriver {
                 "observe",
             )
             .await?;
-            observe::parse_observation(self.host(), &out.stdout).map_err(|e| {
-                tracing::warn!(host = self.host(), error = %e, "observe failed");
-                e
-            })
+            observe::parse_observation(self.host(), &out.stdout)
+                .map_err(|e| with_stderr(e, &out))
+                .inspect_err(|e| tracing::warn!(host = self.host(), error = %e, "observe failed"))
         })
     }
 
@@ -171,7 +189,7 @@ impl Driver for PowerShellDriver {
                 cmdlet,
             )
             .await?;
-            match parse_outcome(self.host(), &out.stdout)? {
+            match parse_outcome(self.host(), &out.stdout).map_err(|e| with_stderr(e, &out))? {
                 Outcome::Succeeded(v) if v.get("ok") == Some(&serde_json::Value::Bool(true)) => {
                     tracing::info!(host = self.host(), step = %action, "succeeded");
                     Ok(())

@@ -27,7 +27,7 @@ struct Failure {
 pub fn parse_outcome(host: &str, stdout: &str) -> Result<Outcome, DriverError> {
     let Some(line) = stdout
         .lines()
-        .map(str::trim)
+        .map(|l| l.trim().trim_start_matches('\u{feff}'))
         .rev()
         .find(|l| l.starts_with('{'))
     else {

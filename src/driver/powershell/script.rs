@@ -34,10 +34,10 @@ pub enum WhatIf {
 pub const SFB_MODULE: &str = "SkypeForBusiness";
 
 /// Statements every script starts with: stop on the first error, no progress records on the
-/// wire, UTF-8 output so messages survive the SSH hop.
+/// wire, UTF-8 output without a byte-order mark so messages survive the SSH hop.
 pub const PRELUDE: &str = "$ErrorActionPreference = 'Stop'\n\
 $ProgressPreference = 'SilentlyContinue'\n\
-[Console]::OutputEncoding = [System.Text.Encoding]::UTF8\n";
+[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false\n";
 
 /// One step as PowerShell: the cmdlet it runs and the statements that run it.
 #[derive(Debug, Clone, PartialEq, Eq)]

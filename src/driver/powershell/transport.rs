@@ -47,8 +47,11 @@ impl fmt::Debug for Credentials {
 /// Where to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The Windows management server.
     pub host: Fqdn,
+    /// Its SSH port.
     pub port: u16,
+    /// The account, checked by [`check_user`].
     pub user: String,
 }
 
@@ -77,8 +80,11 @@ pub fn encode_command(script: &str) -> String {
 /// What the remote side printed and how it ended.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The exit status; None when a signal ended ssh.
     pub status: Option<i32>,
+    /// Where the script's result line is.
     pub stdout: String,
+    /// PowerShell's error stream and ssh's own messages.
     pub stderr: String,
 }
 

@@ -1,6 +1,6 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop

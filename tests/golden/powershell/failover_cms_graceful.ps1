@@ -1,6 +1,6 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = [System.Text.Encoding]::UTF8
+[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 $receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
