@@ -7,6 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api_error::{ApiError, Cause};
 use crate::crd;
+use crate::names;
 use crate::registry::ResourceType;
 use crate::validation::{self, FieldValidation};
 
@@ -93,40 +94,6 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Refuses names the real server refuses: DNS-1123 labels for namespaces, subdomains otherwise.
-fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let label = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !s.starts_with('-')
-            && !s.ends_with('-')
-    };
-    let namespace = rt.group.is_empty() && rt.plural == "namespaces";
-    let valid = if namespace {
-        label(name)
-    } else {
-        name.len() <= 253 && name.split('.').all(label)
-    };
-    if valid {
-        return Ok(());
-    }
-    let rule = if namespace {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-    } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-    };
-    Err(ApiError::Invalid {
-        kind: rt.qualified_kind(),
-        name: name.to_string(),
-        causes: vec![Cause::invalid(
-            "metadata.name",
-            format!("Invalid value: {name:?}: {rule}"),
-        )],
-    })
-}
-
 /// Prepares a new object: name (or generateName), namespace, uid, timestamps, generation 1,
 /// status dropped when it is a subresource, then validation.
 pub fn prepare_create(
@@ -162,7 +129,7 @@ pub fn prepare_create(
             }
         }
     }
-    check_name(
+    names::check_name(
         rt,
         meta.get("name").and_then(Value::as_str).unwrap_or_default(),
     )?;
@@ -206,6 +173,7 @@ pub fn prepare_create(
         crd::check(object)?;
         crd::establish(object, &timestamp);
     }
+    names::check_labels(rt, object)?;
     validation::admit(rt, object, None, validation)
 }
 
@@ -233,6 +201,7 @@ pub fn prepare_update(
 ) -> Result<Value, ApiError> {
     check_type(rt, &mut new)?;
     check_resource_version(rt, old, &new)?;
+    names::check_labels(rt, &new)?;
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
     {

@@ -25,6 +25,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod managed_fields;
 pub mod merge_strategy;
+pub mod names;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

@@ -54,6 +54,16 @@ async fn errors_carry_the_reason_and_code_clients_switch_on() {
     let (code, reason, _) = status_of(client.request::<ConfigMap>(post_to_an_object).await);
     assert_eq!((code, reason.as_str()), (405, "MethodNotAllowed"));
 
+    let mut mislabelled = configmap("b", "1");
+    mislabelled.metadata.labels = Some([("tier".to_string(), "front end".to_string())].into());
+    let (code, reason, fields) = status_of(
+        configmaps
+            .create(&PostParams::default(), &mislabelled)
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert_eq!(fields, ["metadata.labels"]);
+
     let bad_selector = kube::api::ListParams::default().labels("a in (b");
     let (code, reason, _) = status_of(configmaps.list(&bad_selector).await);
     assert_eq!((code, reason.as_str()), (400, "BadRequest"));
