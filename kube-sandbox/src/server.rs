@@ -220,7 +220,7 @@ fn serve_resource(
         return Ok(ok(&scale));
     }
     let respond = |status: StatusCode, object: Value| -> Response {
-        if request.partial_metadata() && object.get("metadata").is_some() {
+        if request.partial_metadata() && object["kind"] != "Status" {
             return ok(&table::partial_metadata(&object));
         }
         json_response(status, "application/json", &object)
