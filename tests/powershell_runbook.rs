@@ -199,3 +199,15 @@ fn blocked_pairs_are_listed_as_comments_that_cannot_end_early() {
         "{code:?}"
     );
 }
+
+#[test]
+fn a_hand_run_waits_for_the_cms_to_settle_before_any_pool_fails_over() {
+    let text = runbook_cli("examples/topology.json", &["-o", "powershell"]);
+    let wait = text.find("Wait until the CMS has settled").expect("a wait");
+    let failover = text.find("\nInvoke-CsPoolFailOver").expect("a failover");
+    assert!(wait < failover);
+    assert!(text.contains("$behind = @(Get-CsManagementStoreReplicationStatus"));
+    // A what-if run moves nothing, so it does not wait for a move.
+    let what_if = runbook_cli("examples/topology.json", &["-o", "powershell", "--whatif"]);
+    assert!(!what_if.contains("$deadline"), "{what_if}");
+}

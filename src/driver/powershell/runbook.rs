@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::planner::{Action, Mode, Plan, Step};
 
 use super::script::{command, ScriptError, WhatIf, PRELUDE, SFB_MODULE};
+use super::value::{quote, Fqdn};
 
 /// Renders `plan`; with `what_if`, every state-changing cmdlet only reports what it would do.
 pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
@@ -45,6 +46,9 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
             }
         }
         out.push_str(&command(&step.action, what_if)?.body);
+        if let Action::FailOverCms { to, mode, .. } = &step.action {
+            out.push_str(&cms_settled(&Fqdn::parse("pool FQDN", to)?, *mode, what_if));
+        }
     }
     if !plan.blocked.is_empty() {
         out.push('\n');
@@ -63,6 +67,34 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
         }
     }
     Ok(out)
+}
+
+/// By hand there is no observation between steps, so the runbook itself waits (up to 15
+/// minutes) for the CMS to have moved, and after a graceful move for every replica to be up to
+/// date, before any pool fails over (guard 3). Replicas on a lost site cannot catch up, so a
+/// disaster-mode move only waits for the master.
+fn cms_settled(to: &Fqdn, mode: Mode, what_if: WhatIf) -> String {
+    if what_if == WhatIf::Yes {
+        return "# (What-if: the CMS has not moved, so its check is left out.)\n".to_owned();
+    }
+    let replicas = match mode {
+        Mode::Graceful => {
+            "$behind = @(Get-CsManagementStoreReplicationStatus | Where-Object { -not $_.UpToDate })\n    "
+        }
+        Mode::Disaster => "$behind = @()\n    ",
+    };
+    let to = quote(to.as_str());
+    format!(
+        "# Wait until the CMS has settled on the receiving pool (guard 3).\n\
+         $deadline = (Get-Date).AddMinutes(15)\n\
+         while ($true) {{\n    \
+             $master = [string](Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus).ActiveMasterFqdn\n    \
+             {replicas}\
+             if ((($receiving -contains $master) -or ($master -eq {to})) -and $behind.Count -eq 0) {{ break }}\n    \
+             if ((Get-Date) -gt $deadline) {{ throw 'The CMS has not settled within 15 minutes; check Get-CsManagementStoreReplicationStatus before going on.' }}\n    \
+             Start-Sleep -Seconds 30\n\
+         }}\n"
+    )
 }
 
 /// Comment lines are wrapped to this many characters, for reading in a review.
@@ -149,11 +181,11 @@ fn effect(action: &Action) -> String {
         Action::FailOverCms { to, mode, .. } => match mode {
             Mode::Graceful => format!(
                 "Does: moves the CMS master to {to}; waits for replication and makes the old master read-only. \
-                 Runs on a server of {to}. Check after: ActiveMasterFqdn on {to}, every replica UpToDate."
+                 Runs on a server of {to}; then the runbook waits for ActiveMasterFqdn on {to} and every replica UpToDate."
             ),
             Mode::Disaster => format!(
                 "Does: recovers the CMS on {to} from its backup SQL Server (-Force); changes not yet replicated are lost. \
-                 Runs on a server of {to}. Check after: ActiveMasterFqdn on {to}, every replica UpToDate."
+                 Runs on a server of {to}; then the runbook waits for ActiveMasterFqdn on {to}."
             ),
         },
         Action::FailOverPool { pool, mode } => match mode {

@@ -44,7 +44,7 @@ $ProgressPreference = 'SilentlyContinue'\n\
 pub struct Command {
     /// The state-changing cmdlet, named in errors.
     pub cmdlet: &'static str,
-    /// Statements, one per line, without indentation.
+    /// Statements, one per line.
     pub body: String,
 }
 
@@ -193,20 +193,6 @@ fn on_receiving_pool(to: &Fqdn, failover: &str) -> String {
     )
 }
 
-/// Indents every non-empty line of `text` by `n` spaces.
-pub fn indent(text: &str, n: usize) -> String {
-    let pad = " ".repeat(n);
-    text.lines()
-        .map(|l| {
-            if l.is_empty() {
-                "\n".to_owned()
-            } else {
-                format!("{pad}{l}\n")
-            }
-        })
-        .collect()
-}
-
 /// The script as it goes on the wire: no comment lines, no indentation. Windows OpenSSH runs the
 /// remote command through cmd.exe, whose command line holds 8191 characters, and base64 of
 /// UTF-16 takes 8 characters for every 3 of script.
@@ -227,11 +213,15 @@ pub fn compact(script: &str) -> String {
 /// driver can tell the two apart however chatty the cmdlets are.
 pub fn guarded(label: &str, body: &str, success: &str) -> String {
     compact(&format!(
-        "{PRELUDE}try {{\n    Import-Module {SFB_MODULE} -ErrorAction Stop\n{}    {success}\n}} catch {{\n    \
-         $failure = @{{ error = @{{ cmdlet = {}; message = [string]$_.Exception.Message }} }}\n    \
-         [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n    \
-         exit 1\n}}\n",
-        indent(body, 4),
+        "{PRELUDE}try {{\n\
+         Import-Module {SFB_MODULE} -ErrorAction Stop\n\
+         {body}\n\
+         {success}\n\
+         }} catch {{\n\
+         $failure = @{{ error = @{{ cmdlet = {}; message = [string]$_.Exception.Message }} }}\n\
+         [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n\
+         exit 1\n\
+         }}\n",
         quote(label)
     ))
 }

@@ -12,8 +12,8 @@ Import-Module SkypeForBusiness
 # --- Step s1: fail the CMS over to pool2.contoso.com (disaster mode)
 # Waits for: nothing.
 # Does: recovers the CMS on pool2.contoso.com from its backup SQL Server (-Force); changes not yet
-#   replicated are lost. Runs on a server of pool2.contoso.com. Check after: ActiveMasterFqdn on
-#   pool2.contoso.com, every replica UpToDate.
+#   replicated are lost. Runs on a server of pool2.contoso.com; then the runbook waits for
+#   ActiveMasterFqdn on pool2.contoso.com.
 $receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
 $here = [System.Net.Dns]::GetHostEntry('').HostName
@@ -25,6 +25,7 @@ if ($receiving -contains $here) {
         Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
     }
 }
+# (What-if: the CMS has not moved, so its check is left out.)
 
 # --- Step s2: fail over pool pool1.contoso.com to its backup pool (disaster mode)
 # Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once

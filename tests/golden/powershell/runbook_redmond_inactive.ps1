@@ -11,8 +11,8 @@ Import-Module SkypeForBusiness
 # --- Step s1: fail the CMS over to pool2.contoso.com (graceful)
 # Waits for: nothing.
 # Does: moves the CMS master to pool2.contoso.com; waits for replication and makes the old master
-#   read-only. Runs on a server of pool2.contoso.com. Check after: ActiveMasterFqdn on
-#   pool2.contoso.com, every replica UpToDate.
+#   read-only. Runs on a server of pool2.contoso.com; then the runbook waits for ActiveMasterFqdn on
+#   pool2.contoso.com and every replica UpToDate.
 $receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
 $here = [System.Net.Dns]::GetHostEntry('').HostName
@@ -23,6 +23,15 @@ if ($receiving -contains $here) {
         Import-Module SkypeForBusiness -ErrorAction Stop
         Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
     }
+}
+# Wait until the CMS has settled on the receiving pool (guard 3).
+$deadline = (Get-Date).AddMinutes(15)
+while ($true) {
+    $master = [string](Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus).ActiveMasterFqdn
+    $behind = @(Get-CsManagementStoreReplicationStatus | Where-Object { -not $_.UpToDate })
+    if ((($receiving -contains $master) -or ($master -eq 'pool2.contoso.com')) -and $behind.Count -eq 0) { break }
+    if ((Get-Date) -gt $deadline) { throw 'The CMS has not settled within 15 minutes; check Get-CsManagementStoreReplicationStatus before going on.' }
+    Start-Sleep -Seconds 30
 }
 
 # --- Step s2: repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com
