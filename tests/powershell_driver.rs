@@ -236,7 +236,8 @@ async fn a_cmdlet_error_comes_back_with_the_cmdlets_message() {
     };
     match driver(&fake).execute(&step).await {
         Err(DriverError::Failed(m)) => assert!(
-            m.starts_with("Invoke-CsPoolFailOver: ") && m.contains("uses it as its next hop"),
+            m.starts_with("Invoke-CsPoolFailOver on mgmt.contoso.com: ")
+                && m.contains("uses it as its next hop"),
             "{m}"
         ),
         other => panic!("expected Failed, got {other:?}"),
@@ -278,6 +279,31 @@ async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
                 "{what}"
             )
         }
+        other => panic!("expected Timeout, got {other:?}"),
+    }
+    fake.assert_credentials_handled(0);
+}
+
+#[tokio::test]
+async fn each_kind_of_step_has_its_own_timeout() {
+    let fake = FakeSsh::new();
+    fake.hang(0);
+    let only_failover_is_short = Timeouts {
+        pool_failover: Duration::from_millis(200),
+        pool_failback: Duration::from_secs(3600),
+        cms_failover: Duration::from_secs(3600),
+        other: Duration::from_secs(3600),
+    };
+    let step = Action::FailOverPool {
+        pool: "pool1.contoso.com".into(),
+        mode: Mode::Disaster,
+    };
+    match driver(&fake)
+        .with_timeouts(only_failover_is_short)
+        .execute(&step)
+        .await
+    {
+        Err(DriverError::Timeout { what, .. }) => assert!(what.contains("Invoke-CsPoolFailOver")),
         other => panic!("expected Timeout, got {other:?}"),
     }
     fake.assert_credentials_handled(0);

@@ -200,7 +200,10 @@ impl Driver for PowerShellDriver {
                 ))),
                 Outcome::Failed { cmdlet, message } => {
                     tracing::warn!(host = self.host(), step = %action, cmdlet, "failed: {message}");
-                    Err(DriverError::Failed(format!("{cmdlet}: {message}")))
+                    Err(DriverError::Failed(format!(
+                        "{cmdlet} on {}: {message}",
+                        self.host()
+                    )))
                 }
             }
         })

@@ -209,8 +209,9 @@ pub fn compact(script: &str) -> String {
 }
 
 /// A complete script that runs `body` and prints exactly one JSON line: `success` when the body
-/// finished, else `{"error":{"cmdlet":...,"message":...}}` with the cmdlet's own message, so the
-/// driver can tell the two apart however chatty the cmdlets are.
+/// finished, else `{"error":{"cmdlet":...,"message":...}}` with the failing command's name (or
+/// `label`) and its own message, so the driver can tell the two apart however chatty the
+/// cmdlets are.
 pub fn guarded(label: &str, body: &str, success: &str) -> String {
     compact(&format!(
         "{PRELUDE}try {{\n\
@@ -218,7 +219,9 @@ pub fn guarded(label: &str, body: &str, success: &str) -> String {
          {body}\n\
          {success}\n\
          }} catch {{\n\
-         $failure = @{{ error = @{{ cmdlet = {}; message = [string]$_.Exception.Message }} }}\n\
+         $name = {}\n\
+         if ($_.InvocationInfo.MyCommand.Name) {{ $name = [string]$_.InvocationInfo.MyCommand.Name }}\n\
+         $failure = @{{ error = @{{ cmdlet = $name; message = [string]$_.Exception.Message }} }}\n\
          [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n\
          exit 1\n\
          }}\n",

@@ -6,7 +6,9 @@ Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
-$failure = @{ error = @{ cmdlet = 'Invoke-CsPoolFailBack'; message = [string]$_.Exception.Message } }
+$name = 'Invoke-CsPoolFailBack'
+if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1
 }

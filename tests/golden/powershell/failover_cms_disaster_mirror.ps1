@@ -16,7 +16,9 @@ Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -Backu
 }
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
-$failure = @{ error = @{ cmdlet = 'Invoke-CsManagementServerFailover'; message = [string]$_.Exception.Message } }
+$name = 'Invoke-CsManagementServerFailover'
+if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1
 }

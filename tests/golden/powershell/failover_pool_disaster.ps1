@@ -6,7 +6,9 @@ Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
-$failure = @{ error = @{ cmdlet = 'Invoke-CsPoolFailOver'; message = [string]$_.Exception.Message } }
+$name = 'Invoke-CsPoolFailOver'
+if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1
 }

@@ -52,7 +52,9 @@ Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe
 $report = [ordered]@{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
-$failure = @{ error = @{ cmdlet = 'observe'; message = [string]$_.Exception.Message } }
+$name = 'observe'
+if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1
 }

@@ -6,7 +6,9 @@ Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsBackupServiceSync -PoolFqdn 'pool2.contoso.com' -BackupModule 'ConfServices.DataConf' -ErrorAction Stop
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
-$failure = @{ error = @{ cmdlet = 'Invoke-CsBackupServiceSync'; message = [string]$_.Exception.Message } }
+$name = 'Invoke-CsBackupServiceSync'
+if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1
 }
