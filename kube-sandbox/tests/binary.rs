@@ -1,5 +1,6 @@
 //! The `kube-sandbox` binary as documented: prints its URL first, writes a kubeconfig kubectl
-//! can use, stops on SIGTERM, and refuses to listen beyond loopback unless told to.
+//! (and kube-rs's kubeconfig loader) can use, stops on SIGTERM, and refuses to listen beyond
+//! loopback unless told to.
 
 mod support;
 
@@ -73,4 +74,26 @@ async fn the_binary_refuses_a_non_loopback_address_without_the_insecure_flag() {
         .expect("the binary runs");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--insecure-listen-anywhere"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_can_connect_through_the_written_kubeconfig() {
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    let sb = support::sandbox().await;
+    let kubeconfig = Kubeconfig::read_from(sb.kubeconfig_path()).expect("the kubeconfig parses");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a config");
+    assert_eq!(config.default_namespace, "default");
+    let client = kube::Client::try_from(config).expect("a client");
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(names.contains(&"default".to_string()), "{names:?}");
 }
