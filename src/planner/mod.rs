@@ -110,9 +110,10 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     }
 
     // Phase A: failbacks, the conference-content sync after each, and Edges that follow them.
-    let mut failback_of = vec![None; pairs.len()];
-    let mut tail_of = vec![None; pairs.len()];
-    let mut edges_before_failover = vec![Vec::new(); pairs.len()];
+    // Per pair: its failback step and the last step the failover must wait for.
+    let mut emitted = vec![(None, None); pairs.len()];
+    // Edges that must move before a failover, in pair order: (pair, edge move).
+    let mut edges_before_failover = Vec::new();
     for (k, (view, decision)) in pairs.iter().enumerate() {
         let (Some(view), Ok(moves)) = (view, decision) else {
             continue;
@@ -126,12 +127,11 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
                 },
                 vec![],
             );
-            failback_of[k] = Some(step);
-            tail_of[k] = Some(step);
+            emitted[k] = (Some(step), Some(step));
             // Rule 5: after a failback, copy conference content home from the backup pool.
             if fb.mode == Mode::Graceful {
                 let backup = view.fqdn(1 - fb.pool).to_owned();
-                tail_of[k] = Some(out.push(
+                emitted[k].1 = Some(out.push(
                     Action::SyncBackup {
                         pool: backup,
                         module: BackupModule::DataConf,
@@ -142,9 +142,10 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         }
         for e in edges::moves(view, moves, observed) {
             if e.before_failover {
-                edges_before_failover[k].push(e);
+                edges_before_failover.push((k, e));
             } else {
-                let deps = failback_of[k]
+                let deps = emitted[k]
+                    .0
                     .filter(|_| e.after_failback)
                     .into_iter()
                     .collect();
@@ -160,7 +161,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             mode,
             backup_sql,
         } => {
-            let deps = cms_pair.and_then(|i| failback_of[i]).into_iter().collect();
+            let deps = cms_pair.and_then(|i| emitted[i].0).into_iter().collect();
             Some(out.push(
                 Action::FailOverCms {
                     to,
@@ -174,15 +175,16 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     };
 
     // Phase C: Edge repoints, then the failovers that wait for them, the CMS and the failback.
+    let mut edges_before_failover = edges_before_failover.iter().peekable();
     for (k, (view, decision)) in pairs.iter().enumerate() {
         let (Some(view), Ok(moves)) = (view, decision) else {
             continue;
         };
         let Some(fo) = moves.failover else { continue };
-        let mut deps: Vec<usize> = tail_of[k].into_iter().collect();
-        for e in &edges_before_failover[k] {
-            let edge_deps = failback_of[k].into_iter().collect();
-            deps.push(out.push(edge_action(view, e), edge_deps));
+        let (failback, tail) = emitted[k];
+        let mut deps: Vec<usize> = tail.into_iter().collect();
+        while let Some((_, e)) = edges_before_failover.next_if(|(pair, _)| *pair == k) {
+            deps.push(out.push(edge_action(view, e), failback.into_iter().collect()));
         }
         if needs_cms(view, decision).is_some() {
             deps.extend(cms_step);
