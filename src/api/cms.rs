@@ -12,6 +12,7 @@ use crate::model::CmsFailback;
     group = "sfbdr.io",
     version = "v1alpha1",
     kind = "CentralManagementStore",
+    doc = "Where the Central Management Store master should live, and how to move it in a disaster.",
     namespaced,
     cel,
     status = "CmsStatus",

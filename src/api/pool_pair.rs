@@ -12,6 +12,7 @@ use crate::model::{BackupDirection, Health};
     group = "sfbdr.io",
     version = "v1alpha1",
     kind = "PoolPair",
+    doc = "Two Front End pools in different sites that back each other up.",
     namespaced,
     cel,
     status = "PoolPairStatus",

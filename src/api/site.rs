@@ -12,6 +12,7 @@ use crate::model::Health;
     group = "sfbdr.io",
     version = "v1alpha1",
     kind = "Site",
+    doc = "A central site of the deployment and whether its pools may serve users.",
     namespaced,
     cel,
     status = "SiteStatus",

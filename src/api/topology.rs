@@ -14,6 +14,7 @@ use crate::planner::{BlockReason, Mode};
     group = "sfbdr.io",
     version = "v1alpha1",
     kind = "Topology",
+    doc = "One Skype for Business Server deployment: how sfb-dr reaches it and how it may act on it.",
     namespaced,
     cel,
     status = "TopologyStatus",
