@@ -443,3 +443,26 @@ async fn an_unreadable_answer_shows_what_powershell_said() {
         other => panic!("expected BadOutput, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn the_real_ssh_client_accepts_the_drivers_arguments() {
+    // A port that was just free: the real ssh parses every option, then cannot connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let spec: sfb_dr::api::PowerShellDriver = serde_json::from_value(json!({
+        "host": "127.0.0.1", "port": port, "user": "CONTOSO\\svc-sfbdr",
+        "credentialsSecretRef": {"name": "sfb-mgmt-ssh"}
+    }))
+    .expect("spec");
+    let d = PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS)).expect("config");
+    match d.observe().await {
+        Err(DriverError::Unreachable(m)) => assert!(
+            m.contains("Connection refused") && m.contains("127.0.0.1"),
+            "ssh (from PATH, required by the driver) should fail only to connect: {m}"
+        ),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
