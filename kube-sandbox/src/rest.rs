@@ -320,6 +320,21 @@ pub fn update(
     options: &WriteOptions,
 ) -> Result<Value, ApiError> {
     let old = get(state, target)?;
+    let unconditional = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if target.rt.custom && unconditional {
+        // Custom resources, unlike most built-ins, refuse updates without a precondition.
+        return Err(ApiError::Invalid {
+            kind: target.rt.qualified_kind(),
+            name: name_of(&old),
+            causes: vec![crate::api_error::Cause::invalid(
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+            )],
+        });
+    }
     let mut new = admission::prepare_update(
         &target.rt,
         target.subresource(),

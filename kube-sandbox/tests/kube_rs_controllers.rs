@@ -305,3 +305,19 @@ async fn an_apply_without_api_version_and_kind_is_a_bad_request() {
         other => panic!("expected 400, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_custom_object_without_a_resource_version_is_invalid() {
+    let sb = sandbox().await;
+    let api = widgets(&sb).await;
+    api.create(&PostParams::default(), &widget_object("w1", 3))
+        .await
+        .expect("create");
+    match api
+        .replace("w1", &PostParams::default(), &widget_object("w1", 4))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 422, "{status:?}"),
+        other => panic!("expected 422, got {other:?}"),
+    }
+}
