@@ -101,7 +101,7 @@ impl WatchRequest {
 pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
     if request.send_initial_events && !request.bookmarks {
         return Err(ApiError::Invalid {
-            kind: String::new(),
+            kind: "ListOptions.meta.k8s.io".into(),
             name: String::new(),
             causes: vec![crate::api_error::Cause::invalid(
                 "allowWatchBookmarks",
