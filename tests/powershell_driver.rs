@@ -42,6 +42,7 @@ for a in "$@"; do
   prev="$a"
 done
 reply="$root/replies/$n"
+echo $$ > "$call/pid"
 if [ -e "$reply.hang" ]; then exec sleep 600; fi
 if [ -e "$reply.err" ]; then cat "$reply.err" >&2; fi
 if [ -e "$reply.out" ]; then cat "$reply.out"; fi
@@ -282,6 +283,24 @@ async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
         other => panic!("expected Timeout, got {other:?}"),
     }
     fake.assert_credentials_handled(0);
+    let pid = fake.call(0, "pid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running(pid.trim()) {
+        assert!(std::time::Instant::now() < deadline, "ssh {pid} still runs");
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Whether a process is alive (a zombie waiting to be reaped is not).
+fn running(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 #[tokio::test]
