@@ -174,11 +174,6 @@ impl Registry {
             .cloned()
     }
 
-    /// Every served type, built-ins first, in a stable order.
-    pub fn all(&self) -> &[Arc<ResourceType>] {
-        &self.types
-    }
-
     /// The groups in serving order, each with its versions (preferred first).
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();

@@ -140,14 +140,6 @@ impl FieldSelector {
             (actual == *value) == *equal
         })
     }
-
-    /// The single `metadata.name=x` this selector pins, used to narrow watches cheaply.
-    pub fn pinned_name(&self) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|(f, eq, _)| f == "metadata.name" && *eq)
-            .map(|(_, _, v)| v.as_str())
-    }
 }
 
 /// Reads a dotted field path as the string a field selector compares against.
