@@ -4,7 +4,7 @@
 use kube::CustomResourceExt;
 use serde_json::json;
 use sfb_dr::api::Topology;
-use sfb_dr::driver::powershell::Timeouts;
+use sfb_dr::driver::powershell::{Credentials, Timeouts};
 use std::time::Duration;
 
 fn topology(powershell: serde_json::Value) -> Topology {
@@ -89,4 +89,35 @@ fn host_keys_are_always_checked() {
     ] {
         assert!(!crd.contains(word), "the CRD offers {word}");
     }
+}
+
+fn secret(data: serde_json::Value) -> k8s_openapi::api::core::v1::Secret {
+    serde_json::from_value(json!({"metadata": {"name": "sfb-mgmt-ssh"}, "data": data}))
+        .expect("secret")
+}
+
+#[test]
+fn credentials_come_from_the_secrets_two_keys() {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nU0VDUkVU\n-----END OPENSSH PRIVATE KEY-----\n";
+    let ok =
+        secret(json!({"ssh-privatekey": b64(key), "known_hosts": b64("mgmt ssh-ed25519 AAAA\n")}));
+    let creds = Credentials::from_secret(&ok).expect("credentials");
+    assert!(
+        !format!("{creds:?}").contains("U0VDUkVU"),
+        "Debug redacts the key"
+    );
+
+    let missing = secret(json!({"ssh-privatekey": b64(key)}));
+    let e = Credentials::from_secret(&missing).expect_err("no known_hosts");
+    assert!(
+        e.to_string().contains("sfb-mgmt-ssh") && e.to_string().contains("known_hosts"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("U0VDUkVU"));
+
+    let binary = secret(json!({"ssh-privatekey": "/w==", "known_hosts": b64("x")}));
+    let e = Credentials::from_secret(&binary).expect_err("not text");
+    assert!(e.to_string().contains("ssh-privatekey is not text"), "{e}");
 }

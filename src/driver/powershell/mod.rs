@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub use runbook::runbook;
 pub use script::{execute_script, ScriptError, WhatIf};
-pub use transport::{encode_command, Credentials, Target};
+pub use transport::{encode_command, Credentials, CredentialsError, Target};
 
 use super::{Driver, DriverError, DriverFuture};
 use crate::model::ObservedTopology;
