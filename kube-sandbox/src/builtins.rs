@@ -49,6 +49,7 @@ const BUILTINS: &[Builtin] = &[
     ),
     b("", "v1", "Service", "services", &["svc"], true, true, true),
     b("", "v1", "Pod", "pods", &["po"], true, true, true),
+    b("", "v1", "Node", "nodes", &["no"], false, true, false),
     b("", "v1", "Event", "events", &["ev"], true, false, false),
     b(
         "events.k8s.io",

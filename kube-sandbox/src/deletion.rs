@@ -10,6 +10,9 @@ use crate::garbage;
 use crate::rest::{absorb, get, list, list_object, present, ListOptions, Target};
 use crate::termination;
 
+/// Namespaces the real server refuses to delete.
+const PROTECTED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
 /// Deletes an object (DELETE): marks it while finalizers remain, removes it otherwise.
 /// Deleting a namespace or a CRD also deletes what it contains.
 pub fn delete(
@@ -35,6 +38,14 @@ pub fn delete(
                 });
             }
         }
+    }
+    if target.rt.storage == crate::registry::StorageKey::namespaces()
+        && PROTECTED_NAMESPACES.contains(&name_of(&old).as_str())
+    {
+        return Err(ApiError::Forbidden(format!(
+            "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+            name_of(&old)
+        )));
     }
     if dry_run {
         return Ok(old);

@@ -125,3 +125,15 @@ async fn a_crd_stays_served_until_its_finalized_objects_are_released() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_namespaces_cannot_be_deleted() {
+    let sb = sandbox().await;
+    let namespaces: Api<Namespace> = Api::all(sb.client().expect("client"));
+    for name in ["default", "kube-system", "kube-public"] {
+        match namespaces.delete(name, &Default::default()).await {
+            Err(kube::Error::Api(status)) => assert_eq!(status.code, 403, "{status:?}"),
+            other => panic!("expected 403 deleting {name}, got {other:?}"),
+        }
+    }
+}
