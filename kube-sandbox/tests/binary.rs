@@ -97,3 +97,17 @@ async fn kube_rs_can_connect_through_the_written_kubeconfig() {
         .collect();
     assert!(names.contains(&"default".to_string()), "{names:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_stops_the_server() {
+    let sb = support::sandbox().await;
+    let address = sb.address();
+    tokio::net::TcpStream::connect(address)
+        .await
+        .expect("serving while held");
+    drop(sb);
+    support::eventually("the listener to close", Duration::from_secs(10), || async {
+        tokio::net::TcpStream::connect(address).await.is_err()
+    })
+    .await;
+}
