@@ -3,8 +3,9 @@
 //!
 //! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
 //! [`runbook`]); [`observe`] gathers and reads the deployment; [`transport`] carries a script
-//! over ssh; [`value`] keeps every value that enters a script inert.
+//! over ssh with the [`credentials`]; [`value`] keeps every value that enters a script inert.
 
+pub mod credentials;
 pub mod observe;
 pub mod outcome;
 pub mod runbook;
@@ -15,9 +16,10 @@ pub mod value;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use credentials::{Credentials, CredentialsError};
 pub use runbook::runbook;
 pub use script::{execute_script, ScriptError, WhatIf};
-pub use transport::{encode_command, Credentials, CredentialsError, Target};
+pub use transport::{encode_command, Target};
 
 use super::{Driver, DriverError, DriverFuture};
 use crate::model::ObservedTopology;

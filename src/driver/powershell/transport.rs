@@ -5,7 +5,6 @@
 //! key is written to a 0600 file in a private directory that is removed when the call ends,
 //! whether it succeeded, failed or timed out.
 
-use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -15,81 +14,8 @@ use base64::Engine;
 
 use crate::driver::DriverError;
 
+use super::credentials::Credentials;
 use super::value::Fqdn;
-
-/// The SSH key and the host keys to trust. Read from the Topology's Secret by the controller.
-#[derive(Clone)]
-pub struct Credentials {
-    private_key: String,
-    known_hosts: String,
-}
-
-impl Credentials {
-    /// From the Secret's `ssh-privatekey` and `known_hosts`.
-    pub fn new(private_key: impl Into<String>, known_hosts: impl Into<String>) -> Self {
-        Credentials {
-            private_key: private_key.into(),
-            known_hosts: known_hosts.into(),
-        }
-    }
-}
-
-/// Why a Secret cannot serve as the driver's credentials; never carries the Secret's values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CredentialsError {
-    /// The Secret lacks a key the driver needs.
-    #[error("Secret {secret} has no {key}; create it with --from-file={key}=<file>")]
-    Missing { secret: String, key: &'static str },
-    /// A value is not UTF-8 text (an OpenSSH key and known_hosts are).
-    #[error("Secret {secret}: {key} is not text")]
-    NotText { secret: String, key: &'static str },
-}
-
-impl Credentials {
-    /// From the Secret that `credentialsSecretRef` names: `ssh-privatekey` and `known_hosts`.
-    pub fn from_secret(
-        secret: &k8s_openapi::api::core::v1::Secret,
-    ) -> Result<Self, CredentialsError> {
-        let name = secret.metadata.name.clone().unwrap_or_default();
-        let read = |key: &'static str| -> Result<String, CredentialsError> {
-            let bytes = secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .map(|b| b.0.clone())
-                .or_else(|| {
-                    secret
-                        .string_data
-                        .as_ref()
-                        .and_then(|d| d.get(key))
-                        .map(|s| s.clone().into_bytes())
-                })
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| CredentialsError::Missing {
-                    secret: name.clone(),
-                    key,
-                })?;
-            String::from_utf8(bytes).map_err(|_| CredentialsError::NotText {
-                secret: name.clone(),
-                key,
-            })
-        };
-        Ok(Credentials::new(
-            read("ssh-privatekey")?,
-            read("known_hosts")?,
-        ))
-    }
-}
-
-/// The key never appears in logs, errors or panics.
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("private_key", &"<redacted>")
-            .field("known_hosts_lines", &self.known_hosts.lines().count())
-            .finish()
-    }
-}
 
 /// Where to log in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +89,9 @@ pub async fn run(
     let dir = builder
         .tempdir()
         .map_err(|e| local("create a private directory for the SSH key", e))?;
-    let key = private_file(dir.path(), "id", &credentials.private_key)
+    let key = private_file(dir.path(), "id", credentials.private_key())
         .map_err(|e| local("write the SSH key file", e))?;
-    let known_hosts = private_file(dir.path(), "known_hosts", &credentials.known_hosts)
+    let known_hosts = private_file(dir.path(), "known_hosts", credentials.known_hosts())
         .map_err(|e| local("write the known_hosts file", e))?;
     let mut command = tokio::process::Command::new(program);
     command
