@@ -197,8 +197,9 @@ impl Driver for PowerShellDriver {
                     Ok(())
                 }
                 Outcome::Succeeded(v) => Err(DriverError::BadOutput(format!(
-                    "{}: {cmdlet} printed {v} instead of its result",
-                    self.host()
+                    "{}: {cmdlet} printed {} instead of its result",
+                    self.host(),
+                    v.to_string().chars().take(200).collect::<String>()
                 ))),
                 Outcome::Failed { cmdlet, message } => {
                     tracing::warn!(host = self.host(), step = %action, cmdlet, "failed: {message}");
