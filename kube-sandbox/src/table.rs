@@ -38,64 +38,99 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
-fn age_column() -> PrinterColumn {
-    PrinterColumn {
-        name: "Age".into(),
-        type_: "date".into(),
-        format: String::new(),
-        description: "CreationTimestamp is a timestamp representing the server time when this object was created.".into(),
-        priority: 0,
-        json_path: ".metadata.creationTimestamp".into(),
-    }
+/// Where a column's cells come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A JSONPath, as CRDs declare.
+    Path(String),
+    /// The first of several JSONPaths that yields a value (events keep their time in several).
+    FirstOf(&'static [&'static str]),
+    /// An object reference printed as `kind/name`, as kubectl shows an event's object.
+    ObjectRef(&'static str),
 }
 
-/// The columns after Name: the declared ones, or the defaults the real server adds.
-fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
-    if !rt.columns.is_empty() {
-        return rt.columns.clone();
-    }
-    let extra: &[(&str, &str)] = match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "namespaces") => &[("Status", ".status.phase")],
-        ("", "events") => &[
-            ("Type", ".type"),
-            ("Reason", ".reason"),
-            ("Message", ".message"),
-        ],
-        _ => &[],
-    };
-    let mut cols: Vec<PrinterColumn> = extra
-        .iter()
-        .map(|(name, path)| PrinterColumn {
-            name: (*name).into(),
-            type_: "string".into(),
+/// One column after Name.
+#[derive(Debug, Clone)]
+struct Column {
+    definition: PrinterColumn,
+    source: Source,
+}
+
+fn builtin(name: &str, type_: &str, source: Source) -> Column {
+    Column {
+        definition: PrinterColumn {
+            name: name.into(),
+            type_: type_.into(),
             format: String::new(),
             description: String::new(),
             priority: 0,
-            json_path: (*path).into(),
-        })
-        .collect();
-    cols.push(age_column());
-    cols
+            json_path: String::new(),
+        },
+        source,
+    }
 }
 
-fn column_definitions(cols: &[PrinterColumn]) -> Value {
+fn age() -> Column {
+    let mut column = builtin(
+        "Age",
+        "date",
+        Source::Path(".metadata.creationTimestamp".into()),
+    );
+    column.definition.description =
+        "CreationTimestamp is a timestamp representing the server time when this object was created.".into();
+    column
+}
+
+/// The columns after Name: the declared ones, or the defaults the real server shows.
+fn columns(rt: &ResourceType) -> Vec<Column> {
+    if !rt.columns.is_empty() {
+        return rt
+            .columns
+            .iter()
+            .map(|c| Column {
+                definition: c.clone(),
+                source: Source::Path(c.json_path.clone()),
+            })
+            .collect();
+    }
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "namespaces") => vec![
+            builtin("Status", "string", Source::Path(".status.phase".into())),
+            age(),
+        ],
+        ("", "events") => vec![
+            builtin(
+                "Last Seen",
+                "date",
+                Source::FirstOf(&[
+                    ".series.lastObservedTime",
+                    ".lastTimestamp",
+                    ".eventTime",
+                    ".metadata.creationTimestamp",
+                ]),
+            ),
+            builtin("Type", "string", Source::Path(".type".into())),
+            builtin("Reason", "string", Source::Path(".reason".into())),
+            builtin("Object", "string", Source::ObjectRef(".involvedObject")),
+            builtin("Message", "string", Source::Path(".message".into())),
+        ],
+        _ => vec![age()],
+    }
+}
+
+fn column_definitions(cols: &[Column]) -> Value {
     let mut defs = vec![json!({
         "name": "Name", "type": "string", "format": "name", "priority": 0,
         "description": "Name must be unique within a namespace."
     })];
-    defs.extend(cols.iter().map(|c| {
+    defs.extend(cols.iter().map(|c| &c.definition).map(|c| {
         json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
     }));
     Value::Array(defs)
 }
 
 /// One row for one (served) object.
-fn row(
-    object: &Value,
-    cols: &[PrinterColumn],
-    include: IncludeObject,
-    now: DateTime<Utc>,
-) -> Value {
+fn row(object: &Value, cols: &[Column], include: IncludeObject, now: DateTime<Utc>) -> Value {
     let mut cells = vec![object
         .pointer("/metadata/name")
         .cloned()
@@ -119,21 +154,35 @@ pub fn partial_metadata(object: &Value) -> Value {
     })
 }
 
-fn cell(object: &Value, column: &PrinterColumn, now: DateTime<Utc>) -> Value {
-    let Ok(path) = JsonPath::parse(&column.json_path) else {
+fn first(object: &Value, path: &str) -> Option<Value> {
+    JsonPath::parse(path)
+        .ok()?
+        .find(object)
+        .into_iter()
+        .find(|v| !v.is_null())
+        .cloned()
+}
+
+fn cell(object: &Value, column: &Column, now: DateTime<Utc>) -> Value {
+    let found = match &column.source {
+        Source::Path(path) => first(object, path),
+        Source::FirstOf(paths) => paths.iter().find_map(|p| first(object, p)),
+        Source::ObjectRef(path) => first(object, path).map(|r| {
+            let kind = r["kind"].as_str().unwrap_or_default().to_lowercase();
+            json!(format!("{kind}/{}", r["name"].as_str().unwrap_or_default()))
+        }),
+    };
+    let Some(value) = found else {
         return Value::Null;
     };
-    let Some(value) = path.find(object).into_iter().next() else {
-        return Value::Null;
-    };
-    match (column.type_.as_str(), value) {
+    match (column.definition.type_.as_str(), &value) {
         ("date", Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
             Ok(t) => Value::String(human_duration(now - t.with_timezone(&Utc))),
-            Err(_) => value.clone(),
+            Err(_) => value,
         },
-        ("string", Value::String(_)) => value.clone(),
+        ("string", Value::String(_)) => value,
         ("string", other) => Value::String(other.to_string()),
-        _ => value.clone(),
+        _ => value,
     }
 }
 

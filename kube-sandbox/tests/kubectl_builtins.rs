@@ -56,6 +56,19 @@ async fn kubectl_describe_shows_an_event_written_by_the_kube_rs_recorder() {
     assert!(events.contains("widget resized to 3"), "{described}");
     assert!(events.contains("widget-controller"), "{described}");
     assert_eq!(events.matches("Resized").count(), 1, "{described}");
+
+    let listed = kubectl.run(&["get", "events"]).await.ok();
+    let header: Vec<&str> = listed
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    assert!(listed.contains("widget/w1"), "{listed}");
 }
 
 const DEPLOYMENT: &str = r#"
