@@ -46,5 +46,6 @@ mod traffic;
 mod validation;
 mod watch;
 
+pub use kubeconfig::KubeconfigError;
 pub use sandbox::{Config, Error, Sandbox};
 pub use traffic::{UnknownVerb, Verb};
