@@ -59,6 +59,7 @@ pub fn admit(
             version = rt.version,
         )));
     }
+    ratchet(&mut causes, object, old);
     if causes.is_empty() {
         if let Err(errors) = Validator::new().validate(schema, object, old) {
             causes.extend(errors.iter().map(|e| {
@@ -80,6 +81,7 @@ pub fn admit(
                 }
             }));
         }
+        ratchet(&mut causes, object, old);
     }
     if causes.is_empty() {
         Ok(())
@@ -94,6 +96,40 @@ pub fn admit(
             causes,
         })
     }
+}
+
+/// Validation ratcheting (GA in Kubernetes 1.30): on an update, a failure on a field whose value
+/// is the same as before is forgiven, so tightening a CRD does not freeze existing objects.
+/// Only fields present and equal in both versions are forgiven; a missing field never is.
+fn ratchet(causes: &mut Vec<Cause>, object: &Value, old: Option<&Value>) {
+    let Some(old) = old else { return };
+    causes.retain(|cause| {
+        let Some(pointer) = pointer_of(&cause.field) else {
+            return true;
+        };
+        match (object.pointer(&pointer), old.pointer(&pointer)) {
+            (Some(now), Some(before)) => now != before,
+            _ => true,
+        }
+    });
+}
+
+/// `spec.steps[0].name` as the JSON pointer `/spec/steps/0/name`; `None` for the root.
+fn pointer_of(field: &str) -> Option<String> {
+    if field.is_empty() || field == "<nil>" {
+        return None;
+    }
+    let mut pointer = String::new();
+    for segment in field.split('.') {
+        let mut parts = segment.split('[');
+        pointer.push('/');
+        pointer.push_str(parts.next().unwrap_or_default());
+        for index in parts {
+            pointer.push('/');
+            pointer.push_str(index.trim_end_matches(']'));
+        }
+    }
+    Some(pointer)
 }
 
 /// The schema type at a CEL error's field path (`spec.items[0].name`), which the real server
@@ -192,5 +228,21 @@ mod tests {
             json!({"metadata": {"name": "w1"}, "spec": {"replicas": null, "size": null}});
         admit(&rt, &mut object, None, FieldValidation::Strict).expect("valid");
         assert_eq!(object["spec"], json!({"replicas": null}));
+    }
+
+    #[test]
+    fn an_unchanged_invalid_field_is_ratcheted_but_a_changed_one_is_not() {
+        let rt = widget_type(json!({
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {
+                "size": {"type": "integer", "maximum": 5},
+                "note": {"type": "string"}
+            }}}
+        }));
+        let old = json!({"metadata": {"name": "w1"}, "spec": {"size": 9, "note": "a"}});
+        let mut same_size = json!({"metadata": {"name": "w1"}, "spec": {"size": 9, "note": "b"}});
+        admit(&rt, &mut same_size, Some(&old), FieldValidation::Strict).expect("ratcheted");
+        let mut new_size = json!({"metadata": {"name": "w1"}, "spec": {"size": 8, "note": "a"}});
+        admit(&rt, &mut new_size, Some(&old), FieldValidation::Strict).expect_err("still too big");
     }
 }
