@@ -83,7 +83,7 @@ fn cms(mode: Mode, backup_sql: Option<BackupSql>) -> Action {
     Action::FailOverCms {
         to: "pool2.contoso.com".into(),
         mode,
-        backup_sql,
+        backup_sql: backup_sql.map(Box::new),
     }
 }
 

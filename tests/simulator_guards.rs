@@ -31,12 +31,14 @@ fn cms_to(to: &str, mode: Mode, backup_sql: bool) -> Action {
     Action::FailOverCms {
         to: to.into(),
         mode,
-        backup_sql: backup_sql.then(|| BackupSql {
-            pool: to.into(),
-            sql_server_fqdn: "sql2.contoso.com".into(),
-            sql_instance_name: "rtc".into(),
-            mirror_sql_server_fqdn: None,
-            mirror_sql_instance_name: None,
+        backup_sql: backup_sql.then(|| {
+            Box::new(BackupSql {
+                pool: to.into(),
+                sql_server_fqdn: "sql2.contoso.com".into(),
+                sql_instance_name: "rtc".into(),
+                mirror_sql_server_fqdn: None,
+                mirror_sql_instance_name: None,
+            })
         }),
     }
 }

@@ -84,7 +84,12 @@ pub struct Desired {
 impl Desired {
     /// Whether the `Site` resource for `site` is active (absent means active).
     pub fn site_active(&self, site: &str) -> bool {
-        self.sites.get(&site_key(site)).copied().unwrap_or(true)
+        let active = if site.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.sites.get(&site_key(site))
+        } else {
+            self.sites.get(site)
+        };
+        active.copied().unwrap_or(true)
     }
 
     /// Whether pool `i` of `pair` may serve users: its site is active and, when the pair narrows

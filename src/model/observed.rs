@@ -133,6 +133,8 @@ pub struct ObservedIndex {
     pools: HashMap<String, usize>,
     /// By pool index: the direction from that pool (a pool replicates to its one backup pool).
     backup_from: Vec<Option<usize>>,
+    /// By pool index: the index of its backup pool.
+    partner: Vec<Option<usize>>,
     /// By pool index: the Edge pools using it as next hop, as ranges of `edge_list`.
     edge_start: Vec<usize>,
     edge_list: Vec<usize>,
@@ -160,6 +162,7 @@ impl ObservedIndex {
                 ));
             }
         }
+        let mut partner = vec![None; t.pools.len()];
         for (i, p) in t.pools.iter().enumerate() {
             if let Some(b) = &p.backup_pool {
                 let Some(&j) = pools.get(b) else {
@@ -168,6 +171,7 @@ impl ObservedIndex {
                         format!("{b} is not a pool in this topology"),
                     ));
                 };
+                partner[i] = Some(j);
                 let partner = &t.pools[j];
                 if partner.backup_pool.as_deref() != Some(p.fqdn.as_str()) {
                     return Err(observed_error(
@@ -275,6 +279,7 @@ impl ObservedIndex {
             topology,
             pools,
             backup_from,
+            partner,
             edge_start,
             edge_list,
         })
@@ -294,6 +299,11 @@ impl ObservedIndex {
     pub fn backup(&self, from: &str, to: &str) -> Option<&BackupDirection> {
         self.backup_from_index(self.pool_index(from)?)
             .filter(|b| b.to == to)
+    }
+
+    /// The index of the backup pool of the pool at `index`.
+    pub fn partner_index(&self, index: usize) -> Option<usize> {
+        self.partner.get(index).copied().flatten()
     }
 
     /// Replication from the pool at `index` to its partner, when the driver reported it.

@@ -17,7 +17,7 @@ pub(super) enum CmsDecision {
     Move {
         to: String,
         mode: Mode,
-        backup_sql: Option<BackupSql>,
+        backup_sql: Option<Box<BackupSql>>,
     },
     /// A move is needed (or would be, for a failover) and cannot be made.
     Blocked(BlockReason, String),
@@ -157,7 +157,7 @@ pub(super) fn decide(
     let backup_sql = match mode {
         Mode::Graceful => None,
         Mode::Disaster => match spec.backup_sql_for(&to) {
-            Some(b) => Some(b.clone()),
+            Some(b) => Some(Box::new(b.clone())),
             None => {
                 return CmsDecision::Blocked(
                     BlockReason::MissingBackupSql,

@@ -49,7 +49,13 @@ impl<'a> PairView<'a> {
                 )
             })
         };
-        let index = [lookup(0)?, lookup(1)?];
+        // The second pool is usually the first one's backup pool: one hash lookup, not two.
+        let first = lookup(0)?;
+        let second = match observed.partner_index(first) {
+            Some(j) if observed.topology.pools[j].fqdn == spec.pools[1].fqdn => j,
+            _ => lookup(1)?,
+        };
+        let index = [first, second];
         let pools = index.map(|i| &observed.topology.pools[i]);
         Ok(PairView { spec, pools, index })
     }

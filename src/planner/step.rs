@@ -47,7 +47,7 @@ pub enum Action {
         mode: Mode,
         /// Present exactly for disaster mode: where the receiving pool's backup CMS database lives.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        backup_sql: Option<BackupSql>,
+        backup_sql: Option<Box<BackupSql>>,
     },
     /// `Invoke-CsPoolFailOver -PoolFqdn <pool>`.
     FailOverPool { pool: String, mode: Mode },

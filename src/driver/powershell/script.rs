@@ -126,7 +126,7 @@ pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError>
             backup_sql,
         } => {
             let to = pool(to)?;
-            let failover = cms_failover(&to, *mode, backup_sql.as_ref(), suffix)?;
+            let failover = cms_failover(&to, *mode, backup_sql.as_deref(), suffix)?;
             Command {
                 cmdlet: "Invoke-CsManagementServerFailover",
                 body: on_receiving_pool(&to, &failover),
