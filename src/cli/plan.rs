@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use sfb_dr::declared::{self, Declared};
 use sfb_dr::driver::powershell::{runbook, WhatIf};
 use sfb_dr::manifest::{self, Manifests};
-use sfb_dr::model::{Ledger, ObservedIndex};
-use sfb_dr::planner::{self, Plan};
+use sfb_dr::model::{Desired, Ledger, ObservedIndex};
+use sfb_dr::planner::{self, Action, Mode, Plan};
 
 use super::{Failure, Output};
 
@@ -37,7 +37,7 @@ pub fn run(
         Output::Json => serde_json::to_string_pretty(&plan)
             .map(|s| s + "\n")
             .map_err(|e| Failure::Other(e.into())),
-        Output::Text => Ok(text(&plan)),
+        Output::Text => Ok(text(&plan, &desired)),
         Output::Powershell => {
             let what_if = if what_if { WhatIf::Yes } else { WhatIf::No };
             runbook(&plan, what_if)
@@ -71,7 +71,7 @@ fn desired(m: &Manifests, observed: &ObservedIndex) -> Result<sfb_dr::model::Des
 }
 
 /// A numbered list a person can follow, with dependencies and each blocked pair's reason.
-pub fn text(plan: &Plan) -> String {
+pub fn text(plan: &Plan, desired: &Desired) -> String {
     let mut out = String::new();
     if plan.steps.is_empty() {
         let _ = writeln!(out, "Plan {}: nothing to do.", plan.id);
@@ -83,7 +83,13 @@ pub fn text(plan: &Plan) -> String {
             plan.steps.len()
         );
         for (i, step) in plan.steps.iter().enumerate() {
-            let _ = write!(out, "{:>3}. [{}] {}", i + 1, step.id, step.action);
+            let _ = write!(
+                out,
+                "{:>3}. [{}] {}",
+                i + 1,
+                step.id,
+                describe(&step.action, desired)
+            );
             if !step.depends_on.is_empty() {
                 let _ = write!(out, "  (after {})", step.depends_on.join(", "));
             }
@@ -97,4 +103,35 @@ pub fn text(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// One step in words, naming where users go: the plan format names only the home pool.
+fn describe(action: &Action, desired: &Desired) -> String {
+    let partner = |pool: &str| {
+        desired
+            .pairs
+            .iter()
+            .find_map(|p| p.position(pool).map(|i| p.pools[1 - i].fqdn.clone()))
+            .unwrap_or_else(|| "its backup pool".into())
+    };
+    let how = |mode: Mode| match mode {
+        Mode::Graceful => "graceful",
+        Mode::Disaster => "disaster mode",
+    };
+    match action {
+        Action::FailOverPool { pool, mode } => format!(
+            "fail over {pool}: its users move to {} ({})",
+            partner(pool),
+            how(*mode)
+        ),
+        Action::FailBackPool { pool, mode } => format!(
+            "fail back {pool}: its users return from {} ({})",
+            partner(pool),
+            how(*mode)
+        ),
+        Action::SyncBackup { pool, module } => {
+            format!("sync {} from {pool} to {}", module.name(), partner(pool))
+        }
+        other => other.to_string(),
+    }
 }
