@@ -225,7 +225,7 @@ pub fn prepare_update(
             }
         }
         if let Some(fields) = new.pointer("/metadata/managedFields") {
-            result["metadata"]["managedFields"] = fields.clone();
+            set_field(&mut result, &["metadata", "managedFields"], fields.clone());
         }
         result
     } else {
@@ -250,8 +250,12 @@ pub fn prepare_update(
         };
     }
     if generation_relevant(rt, &result) != generation_relevant(rt, old) {
-        let generation = old_meta["generation"].as_i64().unwrap_or(1) + 1;
-        result["metadata"]["generation"] = json!(generation);
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .saturating_add(1);
+        set_field(&mut result, &["metadata", "generation"], json!(generation));
     }
     if is_crd(rt) {
         crd::check(&result)?;
@@ -283,6 +287,22 @@ pub fn check_resource_version(
     }
 }
 
+/// Sets the field at `path`, replacing any non-object standing in the way with an object:
+/// schemaless kinds store whatever a request sent, and indexing into a non-object panics.
+pub fn set_field(object: &mut Value, path: &[&str], value: Value) {
+    match path.split_first() {
+        None => *object = value,
+        Some((key, rest)) => {
+            if !object.is_object() {
+                *object = json!({});
+            }
+            if let Some(map) = object.as_object_mut() {
+                set_field(map.entry(*key).or_insert(Value::Null), rest, value);
+            }
+        }
+    }
+}
+
 /// Whether an object still has finalizers to wait for.
 pub fn has_finalizers(object: &Value) -> bool {
     object
@@ -300,9 +320,13 @@ pub fn mark_deleting(object: &mut Value) {
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(1);
-    object["metadata"]["deletionTimestamp"] = json!(now());
-    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-    object["metadata"]["generation"] = json!(generation + 1);
+    set_field(object, &["metadata", "deletionTimestamp"], json!(now()));
+    set_field(
+        object,
+        &["metadata", "deletionGracePeriodSeconds"],
+        json!(0),
+    );
+    set_field(object, &["metadata", "generation"], json!(generation + 1));
 }
 
 /// Whether a deleting object has lost its last finalizer and must now go.

@@ -392,7 +392,7 @@ pub fn patch(
                 let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
                 // An applied resourceVersion is a precondition, checked like an update's.
                 if let Some(rv) = body.pointer("/metadata/resourceVersion") {
-                    merged["metadata"]["resourceVersion"] = rv.clone();
+                    admission::set_field(&mut merged, &["metadata", "resourceVersion"], rv.clone());
                 }
                 let new = admission::prepare_update(
                     &target.rt,
@@ -417,7 +417,7 @@ pub fn patch(
                     options.validation,
                 )?;
                 if let Some(fields) = fields {
-                    created["metadata"]["managedFields"] = fields;
+                    admission::set_field(&mut created, &["metadata", "managedFields"], fields);
                 }
                 store_new(state, &collection, created, options.dry_run)
             }

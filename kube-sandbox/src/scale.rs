@@ -90,11 +90,9 @@ pub fn serve(
         .cloned()
         .ok_or_else(|| ApiError::BadRequest("a Scale needs an integer spec.replicas".into()))?;
     let mut new = old.clone();
-    write_at(
-        &mut new,
-        &pointer(&paths(&target.rt)?.spec_replicas),
-        replicas,
-    );
+    let spec_replicas = pointer(&paths(&target.rt)?.spec_replicas);
+    let path: Vec<&str> = spec_replicas.trim_start_matches('/').split('/').collect();
+    admission::set_field(&mut new, &path, replicas);
     let mut new = admission::prepare_update(&target.rt, None, &old, new, options.validation)?;
     let now = admission::now();
     let writer = Writer {
@@ -105,20 +103,4 @@ pub fn serve(
     managed_fields::record_update(Some(&old), &mut new, &target.rt, &writer);
     let stored = rest::store_change(state, &main, &old, new, options.dry_run)?;
     to_scale(&target.rt, &stored)
-}
-
-/// Sets the value at a JSON pointer, creating intermediate objects.
-fn write_at(object: &mut Value, pointer: &str, value: Value) {
-    let mut current = object;
-    let segments: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
-    let Some((last, parents)) = segments.split_last() else {
-        return;
-    };
-    for segment in parents {
-        if !current.get(*segment).is_some_and(Value::is_object) {
-            current[*segment] = json!({});
-        }
-        current = &mut current[*segment];
-    }
-    current[*last] = value;
 }

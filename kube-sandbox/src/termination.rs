@@ -70,7 +70,7 @@ pub fn terminate(state: &mut State, key: ObjectKey, mut object: Value) -> Value 
     };
     admission::mark_deleting(&mut object);
     if let Container::Namespace(_) = container {
-        object["status"]["phase"] = json!("Terminating");
+        admission::set_field(&mut object, &["status", "phase"], json!("Terminating"));
     }
     let marked = state.store.put(key, object);
     for content in contents(state, &container) {

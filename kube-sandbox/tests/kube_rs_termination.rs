@@ -137,3 +137,41 @@ async fn the_system_namespaces_cannot_be_deleted() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_whose_status_is_not_an_object_still_terminates() {
+    let sb = sandbox().await;
+    let client = sb.client().expect("client");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let odd: Namespace = serde_json::from_value(json!({"metadata": {"name": "odd"}})).expect("ns");
+    namespaces
+        .create(&PostParams::default(), &odd)
+        .await
+        .expect("namespace");
+    // Namespaces are schemaless here, so a status write may store anything.
+    let resource = ApiResource::erase::<Namespace>(&());
+    let raw: Api<DynamicObject> = Api::all_with(client, &resource);
+    raw.patch_status(
+        "odd",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": "x"})),
+    )
+    .await
+    .expect("a status that is a string");
+
+    let deleted = raw
+        .delete("odd", &Default::default())
+        .await
+        .expect("the delete is answered, not dropped by a panic");
+    let marked = deleted.left().expect("the namespace is marked first");
+    assert_eq!(
+        marked.data.pointer("/status/phase"),
+        Some(&json!("Terminating"))
+    );
+    eventually(
+        "the empty namespace to go",
+        Duration::from_secs(10),
+        || async { namespaces.get_opt("odd").await.is_ok_and(|ns| ns.is_none()) },
+    )
+    .await;
+}
