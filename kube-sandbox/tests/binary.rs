@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::KUBECTL;
+use support::{in_time, KUBECTL, KUBECTL_DEADLINE};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -35,13 +35,15 @@ async fn the_binary_prints_its_url_and_serves_kubectl_until_terminated() {
     .expect("a line");
     assert!(first.starts_with("http://127.0.0.1:"), "{first}");
 
-    let output = Command::new(KUBECTL)
+    let kubectl = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&kubeconfig)
         .arg("--cache-dir")
         .arg(dir.path().join("cache"))
         .args(["get", "namespace", "default", "-o", "name"])
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let output = in_time("kubectl get namespace", KUBECTL_DEADLINE, kubectl)
         .await
         .expect("kubectl runs");
     assert_eq!(
@@ -66,10 +68,12 @@ async fn the_binary_prints_its_url_and_serves_kubectl_until_terminated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_refuses_a_non_loopback_address_without_the_insecure_flag() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = Command::new(BINARY)
+    let refused = Command::new(BINARY)
         .args(["--listen", "0.0.0.0:0", "--kubeconfig"])
         .arg(dir.path().join("kubeconfig"))
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let output = in_time("the binary to refuse", KUBECTL_DEADLINE, refused)
         .await
         .expect("the binary runs");
     assert!(!output.status.success());

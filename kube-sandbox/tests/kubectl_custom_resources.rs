@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use kube_sandbox::Verb;
 use support::{eventually, sandbox, widget, Kubectl};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_shows_printer_columns_by_plural_and_short_name() {
@@ -227,15 +226,7 @@ async fn kubectl_wait_returns_once_a_later_status_write_sets_ready() {
         ])
         .await
         .ok();
-    let output = waiter
-        .wait_with_output()
-        .await
-        .expect("kubectl wait finishes");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    waiter.finish().await.ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,24 +237,35 @@ async fn kubectl_get_watch_sees_an_update() {
     kubectl.apply(&widget("w1", 3), &[]).await.ok();
 
     let mut watcher = kubectl.spawn(&["get", "widgets", "-w"]);
-    let stdout = watcher.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next_line().await.expect("reads").unwrap_or_default();
+    let first = watcher.next_line().await.unwrap_or_default();
     assert!(first.starts_with("NAME"), "{first}");
     kubectl.apply(&widget("w1", 7), &[]).await.ok();
 
-    let saw_update = tokio::time::timeout(Duration::from_secs(15), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let cells: Vec<&str> = line.split_whitespace().collect();
-            if cells.get(..2) == Some(&["w1", "7"][..]) {
-                return true;
-            }
+    let mut saw_update = false;
+    while let Some(line) = watcher.next_line().await {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        if cells.get(..2) == Some(&["w1", "7"][..]) {
+            saw_update = true;
+            break;
         }
-        false
-    })
-    .await;
-    watcher.kill().await.expect("kubectl get -w stops");
-    assert_eq!(saw_update, Ok(true));
+    }
+    watcher.stop().await;
+    assert!(
+        saw_update,
+        "kubectl get -w ended without showing the update"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "nothing after")]
+async fn a_silent_kubectl_fails_its_test_instead_of_hanging_it() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    // No configmap matches, so `get -w` prints nothing and never ends by itself.
+    let mut watcher = kubectl
+        .spawn(&["get", "configmaps", "-l", "absent=yes", "-w"])
+        .with_deadline(Duration::from_secs(2));
+    watcher.next_line().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,10 +14,22 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube_sandbox::{Config, Sandbox};
 use serde_json::json;
 use tempfile::TempDir;
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 /// The real kubectl these tests drive.
 pub const KUBECTL: &str = "/usr/bin/kubectl";
+
+/// How long any one kubectl run, or any one read from a running kubectl, may take: a kubectl
+/// that goes silent fails its test instead of hanging the suite.
+pub const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Awaits `future`, failing the test with `what` if it takes longer than `deadline`.
+pub async fn in_time<T>(what: &str, deadline: Duration, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(deadline, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing after {deadline:?}"))
+}
 
 /// A Widget CRD exercising what the issue asks for: printer columns (with a filter), short
 /// names, categories, status and scale subresources, schema bounds and enums, defaults, a CEL rule
@@ -160,9 +172,12 @@ impl Kubectl {
         command
     }
 
-    /// Runs kubectl to completion.
+    /// Runs kubectl to completion (killing it if it overruns `KUBECTL_DEADLINE`).
     pub async fn run(&self, args: &[&str]) -> Outcome {
-        let output = self.command(args).output().await.expect("kubectl runs");
+        let what = format!("kubectl {}", args.join(" "));
+        let output = in_time(&what, KUBECTL_DEADLINE, self.command(args).output())
+            .await
+            .expect("kubectl runs");
         Outcome {
             success: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -170,13 +185,22 @@ impl Kubectl {
         }
     }
 
-    /// Starts kubectl with stdout piped, for long-running commands such as `get -w`.
-    pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args)
+    /// Starts kubectl for long-running commands such as `get -w`; every read from it has a
+    /// deadline.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("kubectl starts")
+            .expect("kubectl starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        Running {
+            child,
+            stdout: BufReader::new(stdout).lines(),
+            what: format!("kubectl {}", args.join(" ")),
+            deadline: KUBECTL_DEADLINE,
+        }
     }
 
     /// Writes `content` into the scratch directory and returns its path.
@@ -208,6 +232,65 @@ impl Kubectl {
         ])
         .await
         .ok();
+    }
+}
+
+/// A kubectl still running, read line by line, each read under a deadline.
+pub struct Running {
+    child: Child,
+    stdout: Lines<BufReader<ChildStdout>>,
+    what: String,
+    deadline: Duration,
+}
+
+impl Running {
+    /// Uses `deadline` instead of `KUBECTL_DEADLINE` for each read.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The next line kubectl prints, `None` once its stdout closes; fails the test if kubectl
+    /// prints nothing within the deadline.
+    pub async fn next_line(&mut self) -> Option<String> {
+        let what = format!("the next line from {}", self.what);
+        in_time(&what, self.deadline, self.stdout.next_line())
+            .await
+            .expect("kubectl's stdout is readable")
+    }
+
+    /// Waits for kubectl to exit and returns what it printed from now on.
+    pub async fn finish(mut self) -> Outcome {
+        let what = format!("{} to finish", self.what);
+        let mut stderr_pipe = self.child.stderr.take();
+        let outcome = async {
+            let mut stdout = String::new();
+            let read_stdout = async {
+                while let Ok(Some(line)) = self.stdout.next_line().await {
+                    stdout.push_str(&line);
+                    stdout.push('\n');
+                }
+            };
+            let mut stderr = String::new();
+            let read_stderr = async {
+                if let Some(pipe) = stderr_pipe.as_mut() {
+                    let _ = pipe.read_to_string(&mut stderr).await;
+                }
+            };
+            tokio::join!(read_stdout, read_stderr);
+            let status = self.child.wait().await.expect("kubectl exits");
+            Outcome {
+                success: status.success(),
+                stdout,
+                stderr,
+            }
+        };
+        in_time(&what, self.deadline, outcome).await
+    }
+
+    /// Stops kubectl.
+    pub async fn stop(mut self) {
+        self.child.kill().await.expect("kubectl stops");
     }
 }
 
