@@ -205,14 +205,10 @@ pub fn prepare_update(
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
     {
-        return Err(ApiError::BadRequest(format!(
-            "the name of the object ({}) does not match the name on the URL ({})",
-            new.pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-            name_of(old)
-        )));
+        return Err(name_mismatch(&new, &name_of(old)));
     }
+    let old_namespace = old.pointer("/metadata/namespace").and_then(Value::as_str);
+    check_identity(rt, &name_of(old), old_namespace, &new)?;
     let mut result = if subresource == Some("status") {
         // Only status may change through /status; everything else stays as stored.
         let mut result = old.clone();
@@ -263,6 +259,41 @@ pub fn prepare_update(
     }
     validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)
+}
+
+fn name_mismatch(object: &Value, url_name: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the name of the object ({}) does not match the name on the URL ({url_name})",
+        name_of(object)
+    ))
+}
+
+/// Refuses a body that names another object than the URL, as the real server's `checkName`
+/// does: a name or (for namespaced types) a namespace given in the body must be the URL's.
+pub fn check_identity(
+    rt: &ResourceType,
+    url_name: &str,
+    url_namespace: Option<&str>,
+    object: &Value,
+) -> Result<(), ApiError> {
+    let given = |field: &str| {
+        object
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if given("name").is_some_and(|name| name != url_name) {
+        return Err(name_mismatch(object, url_name));
+    }
+    if rt.namespaced
+        && given("namespace").is_some_and(|ns| Some(ns) != url_namespace.filter(|u| !u.is_empty()))
+    {
+        return Err(ApiError::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The optimistic-concurrency precondition: a resourceVersion in the request must be the

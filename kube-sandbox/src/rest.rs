@@ -387,6 +387,10 @@ pub fn patch(
         }
         let mut body = body;
         admission::check_type(&target.rt, &mut body)?;
+        // Checked before anything else so neither the update nor the create path can write
+        // the object the body names instead of the one the URL does.
+        let key = target.key()?;
+        admission::check_identity(&target.rt, &key.name, Some(&key.namespace), &body)?;
         return match get(state, target) {
             Ok(old) => {
                 let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;

@@ -4,7 +4,9 @@
 mod support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use support::{configmap, sandbox, widget_object, widgets};
 
 fn status_of<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> (u16, String, Vec<String>) {
@@ -67,4 +69,44 @@ async fn errors_carry_the_reason_and_code_clients_switch_on() {
     let bad_selector = kube::api::ListParams::default().labels("a in (b");
     let (code, reason, _) = status_of(configmaps.list(&bad_selector).await);
     assert_eq!((code, reason.as_str()), (400, "BadRequest"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_refuses_a_body_naming_another_object() {
+    let sb = sandbox().await;
+    let api = widgets(&sb).await;
+    let apply = PatchParams::apply("tester");
+    let mut named_b = widget_object("b", 3);
+    named_b.metadata.namespace = Some("default".into());
+    let mut elsewhere = widget_object("a", 3);
+    elsewhere.metadata.namespace = Some("kube-system".into());
+
+    // Once while `a` does not exist (apply would create), once while it does (apply updates).
+    for exists in [false, true] {
+        let (code, reason, _) = status_of(api.patch("a", &apply, &Patch::Apply(&named_b)).await);
+        assert_eq!(
+            (code, reason.as_str()),
+            (400, "BadRequest"),
+            "exists: {exists}"
+        );
+        let (code, reason, _) = status_of(api.patch("a", &apply, &Patch::Apply(&elsewhere)).await);
+        assert_eq!(
+            (code, reason.as_str()),
+            (400, "BadRequest"),
+            "exists: {exists}"
+        );
+        assert!(api.get_opt("b").await.expect("get").is_none());
+        if !exists {
+            api.patch("a", &apply, &Patch::Apply(widget_object("a", 3)))
+                .await
+                .expect("a body naming the URL's object applies");
+        }
+    }
+    let kube_system: Api<DynamicObject> =
+        Api::namespaced_with(sb.client().expect("client"), "kube-system", &api_resource());
+    assert!(kube_system.get_opt("a").await.expect("get").is_none());
+}
+
+fn api_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("sandbox.test", "v1", "Widget"))
 }
