@@ -1,6 +1,11 @@
 //! The PowerShell driver end to end against a fake `ssh`: a shell script that records its
 //! arguments, the key file's mode and contents, and answers from fixtures. The driver observes,
 //! the planner plans a site failover from that observation, and the driver runs every step.
+//!
+//! No test depends on how fast the machine is. A call meant to time out runs on a paused tokio
+//! clock: the fake ssh records everything, then says it is ready and blocks, and the test waits
+//! for that on a blocking thread, during which tokio does not advance the paused clock; only
+//! then can the timeout fire. Every other call has a timeout of minutes.
 
 mod common;
 
@@ -43,6 +48,8 @@ for a in "$@"; do
 done
 reply="$root/replies/$n"
 echo $$ > "$call/pid"
+# Everything is recorded: a test may now let this call time out.
+: > "$call/ready"
 if [ -e "$reply.hang" ]; then exec sleep 600; fi
 if [ -e "$reply.err" ]; then cat "$reply.err" >&2; fi
 if [ -e "$reply.out" ]; then cat "$reply.out"; fi
@@ -82,6 +89,21 @@ impl FakeSsh {
     fn hang(&self, call: usize) {
         let base = self.root.path().join("replies").join(call.to_string());
         std::fs::write(base.with_extension("hang"), "").expect("hang");
+    }
+
+    /// Waits, on a blocking thread, until call `n` has recorded everything and blocks. Started
+    /// before the call and awaited after it: while it waits, a paused clock stands still, so the
+    /// call's timeout cannot fire before the fake ssh is ready.
+    fn when_ready(&self, n: usize) -> tokio::task::JoinHandle<()> {
+        let ready = self
+            .root
+            .path()
+            .join("calls")
+            .join(n.to_string())
+            .join("ready");
+        tokio::task::spawn_blocking(move || {
+            wait_until(&format!("fake ssh call {n} ready"), || ready.exists())
+        })
     }
 
     fn calls(&self) -> usize {
@@ -128,6 +150,19 @@ impl FakeSsh {
         let key = PathBuf::from(self.call(n, "key.path"));
         assert!(!key.exists(), "{} is removed after the call", key.display());
         assert!(!key.parent().is_some_and(Path::exists), "its directory too");
+    }
+}
+
+/// Polls `done` until it holds, failing with `what` after a minute. A blocking wait (not a tokio
+/// sleep), so that it also holds a paused clock still.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -261,34 +296,35 @@ async fn an_ssh_failure_is_unreachable_and_names_the_host() {
     fake.assert_credentials_handled(0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
     let fake = FakeSsh::new();
     fake.hang(0);
-    let quick = Timeouts {
-        other: Duration::from_millis(300),
-        ..Timeouts::default()
-    };
     let step = Action::RepointEdge {
         edge: "edge1.contoso.com".into(),
         to: "pool2.contoso.com".into(),
     };
-    match driver(&fake).with_timeouts(quick).execute(&step).await {
-        Err(DriverError::Timeout { what, .. }) => {
+    // The default five minutes, on the paused clock.
+    let ready = fake.when_ready(0);
+    let result = driver(&fake).execute(&step).await;
+    ready.await.expect("the fake ssh got ready");
+    match result {
+        Err(DriverError::Timeout { what, seconds }) => {
             assert!(
                 what.contains("Set-CsEdgeServer") && what.contains("mgmt.contoso.com"),
                 "{what}"
-            )
+            );
+            assert_eq!(seconds, Timeouts::default().other.as_secs());
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
     fake.assert_credentials_handled(0);
-    let pid = fake.call(0, "pid");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while running(pid.trim()) {
-        assert!(std::time::Instant::now() < deadline, "ssh {pid} still runs");
-        tokio::task::yield_now().await;
-    }
+    let pid = fake.call(0, "pid").trim().to_owned();
+    tokio::task::spawn_blocking(move || {
+        wait_until(&format!("ssh {pid} killed"), || !running(&pid))
+    })
+    .await
+    .expect("ssh was killed");
 }
 
 /// Whether a process is alive (a zombie waiting to be reaped is not).
@@ -303,12 +339,12 @@ fn running(pid: &str) -> bool {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn each_kind_of_step_has_its_own_timeout() {
     let fake = FakeSsh::new();
     fake.hang(0);
     let only_failover_is_short = Timeouts {
-        pool_failover: Duration::from_millis(200),
+        pool_failover: Duration::from_secs(60),
         pool_failback: Duration::from_secs(3600),
         cms_failover: Duration::from_secs(3600),
         other: Duration::from_secs(3600),
@@ -317,12 +353,17 @@ async fn each_kind_of_step_has_its_own_timeout() {
         pool: "pool1.contoso.com".into(),
         mode: Mode::Disaster,
     };
-    match driver(&fake)
+    let ready = fake.when_ready(0);
+    let result = driver(&fake)
         .with_timeouts(only_failover_is_short)
         .execute(&step)
-        .await
-    {
-        Err(DriverError::Timeout { what, .. }) => assert!(what.contains("Invoke-CsPoolFailOver")),
+        .await;
+    ready.await.expect("the fake ssh got ready");
+    match result {
+        Err(DriverError::Timeout { what, seconds }) => {
+            assert!(what.contains("Invoke-CsPoolFailOver"), "{what}");
+            assert_eq!(seconds, 60);
+        }
         other => panic!("expected Timeout, got {other:?}"),
     }
     fake.assert_credentials_handled(0);
@@ -397,10 +438,7 @@ async fn no_key_material_reaches_logs_errors_or_debug_output() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let fake = FakeSsh::new();
-    let d = driver(&fake).with_timeouts(Timeouts {
-        other: Duration::from_millis(300),
-        ..Timeouts::default()
-    });
+    let d = driver(&fake);
     let mut seen = vec![
         format!("{d:?}"),
         format!("{:?}", Credentials::new(KEY, KNOWN_HOSTS)),
@@ -415,14 +453,19 @@ async fn no_key_material_reaches_logs_errors_or_debug_output() {
     fake.reply(1, &fixture("failover_refused.txt"), 1);
     fake.stderr(2, "Permission denied (publickey).\n");
     fake.reply(2, "", 255);
-    fake.hang(3);
-    fake.reply(4, "not json", 0);
+    fake.reply(3, "not json", 0);
+    // Last, so that no later call depends on how far the fake got before it was killed.
+    fake.hang(4);
     let edge = Action::RepointEdge {
         edge: "edge1.contoso.com".into(),
         to: "pool2.contoso.com".into(),
     };
-    for action in [&step, &step, &edge, &edge] {
-        let e = d.execute(action).await.expect_err("each call fails");
+    let times_out = d.clone().with_timeouts(Timeouts {
+        other: Duration::from_millis(100),
+        ..Timeouts::default()
+    });
+    for (driver, action) in [(&d, &step), (&d, &step), (&d, &edge), (&times_out, &edge)] {
+        let e = driver.execute(action).await.expect_err("each call fails");
         seen.push(e.to_string());
         seen.push(format!("{e:?}"));
     }
@@ -463,8 +506,21 @@ async fn an_unreadable_answer_shows_what_powershell_said() {
     }
 }
 
+/// The OpenSSH client on `PATH`, which the driver runs; `.ci/run` checks it is installed.
+fn ssh_on_path() -> PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("ssh"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("this test needs the OpenSSH client: install it (openssh-client) so that `ssh` is on PATH")
+        })
+}
+
 #[tokio::test]
 async fn the_real_ssh_client_accepts_the_drivers_arguments() {
+    let ssh = ssh_on_path();
     // A port that was just free: the real ssh parses every option, then cannot connect.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -476,11 +532,14 @@ async fn the_real_ssh_client_accepts_the_drivers_arguments() {
         "credentialsSecretRef": {"name": "sfb-mgmt-ssh"}
     }))
     .expect("spec");
-    let d = PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS)).expect("config");
+    let d = PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS))
+        .expect("config")
+        .with_ssh_program(&ssh);
     match d.observe().await {
         Err(DriverError::Unreachable(m)) => assert!(
             m.contains("Connection refused") && m.contains("127.0.0.1"),
-            "ssh (from PATH, required by the driver) should fail only to connect: {m}"
+            "{} should fail only to connect: {m}",
+            ssh.display()
         ),
         other => panic!("expected Unreachable, got {other:?}"),
     }
