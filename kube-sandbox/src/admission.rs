@@ -6,6 +6,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::api_error::{ApiError, Cause};
+use crate::config_data;
 use crate::crd;
 use crate::names;
 use crate::registry::ResourceType;
@@ -169,6 +170,7 @@ pub fn prepare_create(
     {
         object["type"] = json!("Opaque");
     }
+    config_data::fold_string_data(rt, object);
     if is_crd(rt) {
         crd::check(object)?;
         crd::establish(object, &timestamp);
@@ -237,6 +239,7 @@ pub fn prepare_update(
         }
         new
     };
+    config_data::fold_string_data(rt, &mut result);
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let meta = metadata_mut(&mut result)?;
     for field in SERVER_OWNED.iter().chain(&["name", "namespace"]) {
@@ -253,6 +256,7 @@ pub fn prepare_update(
             .saturating_add(1);
         set_field(&mut result, &["metadata", "generation"], json!(generation));
     }
+    config_data::check_immutable(rt, old, &result)?;
     if is_crd(rt) {
         crd::check(&result)?;
         crd::establish(&mut result, &now());

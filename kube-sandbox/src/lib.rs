@@ -16,6 +16,7 @@ mod api_error;
 mod apply;
 mod builtins;
 mod cluster;
+mod config_data;
 mod crd;
 mod deletion;
 mod discovery;
