@@ -30,6 +30,20 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Whether objects of this type carry `metadata.generation`: on the real server only kinds
+/// with a spec/status split do (custom resources, CRDs, workloads, PDBs and, since 1.33, pods);
+/// ConfigMaps, Secrets, Namespaces, Events, Leases, Services, RBAC and the like have none.
+pub fn has_generation(rt: &ResourceType) -> bool {
+    rt.custom
+        || is_crd(rt)
+        || matches!(
+            (rt.group.as_str(), rt.plural.as_str()),
+            ("apps", "deployments" | "statefulsets" | "replicasets")
+                | ("policy", "poddisruptionbudgets")
+                | ("", "pods")
+        )
+}
+
 /// Whether this type is the CRD type itself, whose writes change what the server serves.
 pub fn is_crd(rt: &ResourceType) -> bool {
     rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions"
@@ -154,7 +168,9 @@ pub fn prepare_create(
     }
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(timestamp));
-    meta.insert("generation".into(), json!(1));
+    if has_generation(rt) {
+        meta.insert("generation".into(), json!(1));
+    }
     if rt.status_subresource {
         if let Some(map) = object.as_object_mut() {
             map.remove("status");
@@ -248,7 +264,7 @@ pub fn prepare_update(
             None => meta.remove(*field),
         };
     }
-    if generation_relevant(rt, &result) != generation_relevant(rt, old) {
+    if has_generation(rt) && generation_relevant(rt, &result) != generation_relevant(rt, old) {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)
@@ -346,22 +362,29 @@ pub fn has_finalizers(object: &Value) -> bool {
         .is_some_and(|f| !f.is_empty())
 }
 
-/// Marks an object as being deleted, as the server does while finalizers remain.
+/// Marks an object as being deleted, as the server does while finalizers remain: like the
+/// real server's `BeforeDelete`, it bumps the generation of objects that have one.
 pub fn mark_deleting(object: &mut Value) {
     if object.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
     set_field(object, &["metadata", "deletionTimestamp"], json!(now()));
     set_field(
         object,
         &["metadata", "deletionGracePeriodSeconds"],
         json!(0),
     );
-    set_field(object, &["metadata", "generation"], json!(generation + 1));
+    if let Some(generation) = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .filter(|g| *g > 0)
+    {
+        set_field(
+            object,
+            &["metadata", "generation"],
+            json!(generation.saturating_add(1)),
+        );
+    }
 }
 
 /// Whether a deleting object has lost its last finalizer and must now go.

@@ -69,7 +69,7 @@ impl Default for Cluster {
             let namespace = json!({
                 "apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
-                             "creationTimestamp": admission::now(), "generation": 1},
+                             "creationTimestamp": admission::now()},
                 "status": {"phase": "Active"},
             });
             state.store.put(key, namespace);
