@@ -296,6 +296,90 @@ async fn an_ssh_failure_is_unreachable_and_names_the_host() {
     fake.assert_credentials_handled(0);
 }
 
+#[tokio::test]
+async fn an_ssh_failure_before_the_session_means_nothing_was_sent() {
+    for stderr in [
+        "ssh: connect to host mgmt.contoso.com port 2222: Connection refused\n",
+        "ssh: Could not resolve hostname mgmt.contoso.com: Name or service not known\n",
+        "CONTOSO\\svc-sfbdr@mgmt.contoso.com: Permission denied (publickey).\n",
+        "No ED25519 host key is known for [mgmt.contoso.com]:2222.\nHost key verification failed.\n",
+    ] {
+        let fake = FakeSsh::new();
+        fake.stderr(0, stderr);
+        fake.reply(0, "", 255);
+        match driver(&fake).execute(&failover()).await {
+            Err(e @ DriverError::Unreachable(_)) => assert!(!e.may_have_acted(), "{e}"),
+            other => panic!("{stderr}: expected Unreachable, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown() {
+    for (stdout, stderr) in [
+        // PowerShell had started the script.
+        (
+            "sfb-dr: script started\n",
+            "Connection to mgmt.contoso.com closed by remote host.\n",
+        ),
+        // No line came back, but ssh does not say it failed before the session.
+        ("", "client_loop: send disconnect: Broken pipe\n"),
+        ("", ""),
+        // Once the script had started, even a message that looks like a connect failure.
+        (
+            "sfb-dr: script started\n",
+            "ssh: connect to host mgmt.contoso.com port 2222: Connection refused\n",
+        ),
+    ] {
+        let fake = FakeSsh::new();
+        fake.stderr(0, stderr);
+        fake.reply(0, stdout, 255);
+        match driver(&fake).execute(&failover()).await {
+            Err(e @ DriverError::OutcomeUnknown(_)) => {
+                assert!(e.may_have_acted());
+                assert!(e.to_string().contains("mgmt.contoso.com"), "{e}");
+            }
+            other => panic!("{stdout:?} {stderr:?}: expected OutcomeUnknown, got {other:?}"),
+        }
+    }
+    // Observing changes nothing: there a lost connection is just unreachable.
+    let fake = FakeSsh::new();
+    fake.stderr(0, "Connection to mgmt.contoso.com closed by remote host.\n");
+    fake.reply(0, "sfb-dr: script started\n", 255);
+    assert!(matches!(
+        driver(&fake).observe().await,
+        Err(DriverError::Unreachable(_))
+    ));
+}
+
+#[test]
+fn only_refused_and_unreachable_mean_nothing_happened() {
+    let m = || "m".to_owned();
+    for (e, may_have_acted) in [
+        (DriverError::Refused(m()), false),
+        (DriverError::Unreachable(m()), false),
+        (DriverError::Failed(m()), true),
+        (DriverError::BadOutput(m()), true),
+        (DriverError::OutcomeUnknown(m()), true),
+        (
+            DriverError::Timeout {
+                what: m(),
+                seconds: 1,
+            },
+            true,
+        ),
+    ] {
+        assert_eq!(e.may_have_acted(), may_have_acted, "{e}");
+    }
+}
+
+fn failover() -> Action {
+    Action::FailOverPool {
+        pool: "pool1.contoso.com".into(),
+        mode: Mode::Graceful,
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
     let fake = FakeSsh::new();
@@ -308,6 +392,11 @@ async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
     let ready = fake.when_ready(0);
     let result = driver(&fake).execute(&step).await;
     ready.await.expect("the fake ssh got ready");
+    // Killing ssh does not stop the script on the server.
+    assert!(
+        result.as_ref().is_err_and(DriverError::may_have_acted),
+        "{result:?}"
+    );
     match result {
         Err(DriverError::Timeout { what, seconds }) => {
             assert!(

@@ -23,21 +23,56 @@ pub trait Driver: Send + Sync {
 }
 
 /// Why a driver call did not succeed. Messages never carry credentials.
+///
+/// After [`Driver::execute`], the variant says what may have happened to the deployment:
+/// - **Nothing happened**: [`Refused`](Self::Refused) and [`Unreachable`](Self::Unreachable).
+///   The action was not started (or, for the PowerShell driver, its script was never sent), so
+///   it can be retried once the cause is fixed.
+/// - **The action may have happened**: [`Failed`](Self::Failed), [`Timeout`](Self::Timeout),
+///   [`OutcomeUnknown`](Self::OutcomeUnknown) and [`BadOutput`](Self::BadOutput). The action
+///   may have completed, stopped part-way, not started, or still be running on the server.
+///   Observe before deciding anything; never re-run the step blindly, since re-running a
+///   failover is not documented as harmless (SFB-DR-FACTS "What Microsoft leaves unconfirmed").
+///
+/// [`Driver::observe`] changes nothing, whichever error it returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DriverError {
-    /// The product refused the action before doing anything (SfB's own reason).
+    /// The product refused the action before doing anything (SfB's own reason), or the driver
+    /// refused to send it. Nothing happened.
     #[error("refused: {0}")]
     Refused(String),
     /// The action ran and failed; the deployment may be part-way (observe before retrying).
     #[error("failed: {0}")]
     Failed(String),
-    /// The deployment or its management server could not be reached.
+    /// The deployment or its management server could not be reached, so nothing was sent and
+    /// nothing happened.
     #[error("unreachable: {0}")]
     Unreachable(String),
-    /// The deployment answered with something the driver cannot read.
+    /// The deployment answered with something the driver cannot read. After `execute` the
+    /// action may have happened (observe before retrying).
     #[error("unreadable answer: {0}")]
     BadOutput(String),
-    /// The call took longer than its timeout and was stopped.
+    /// The call took longer than its timeout and the driver stopped waiting. Stopping the wait
+    /// does not stop the action: it may have happened, or still be running (observe before
+    /// retrying).
     #[error("timed out after {seconds} s: {what}")]
     Timeout { what: String, seconds: u64 },
+    /// The action was sent, then the connection was lost before its answer came: it may have
+    /// happened, or still be running (observe before retrying).
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
+}
+
+impl DriverError {
+    /// Whether, after `execute`, the deployment may have changed: then observe before retrying,
+    /// never re-run the step blindly. False only when nothing was done.
+    pub fn may_have_acted(&self) -> bool {
+        match self {
+            DriverError::Refused(_) | DriverError::Unreachable(_) => false,
+            DriverError::Failed(_)
+            | DriverError::BadOutput(_)
+            | DriverError::Timeout { .. }
+            | DriverError::OutcomeUnknown(_) => true,
+        }
+    }
 }

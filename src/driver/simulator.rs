@@ -46,6 +46,16 @@ impl SimulatorDriver {
     fn unreachable(&self, e: reqwest::Error) -> DriverError {
         DriverError::Unreachable(format!("simulator at {}: {e}", self.base))
     }
+
+    /// A command whose request failed: unreachable only when no connection was made; once it
+    /// may have been sent (a timeout, a dropped connection), the command may have run.
+    fn lost(&self, e: reqwest::Error) -> DriverError {
+        if e.is_connect() {
+            self.unreachable(e)
+        } else {
+            DriverError::OutcomeUnknown(format!("simulator at {}: {e}", self.base))
+        }
+    }
 }
 
 impl Driver for SimulatorDriver {
@@ -74,7 +84,7 @@ impl Driver for SimulatorDriver {
                 .json(action)
                 .send()
                 .await
-                .map_err(|e| self.unreachable(e))?;
+                .map_err(|e| self.lost(e))?;
             match response.status() {
                 s if s.is_success() => Ok(()),
                 StatusCode::CONFLICT => Err(DriverError::Refused(Self::message(response).await)),

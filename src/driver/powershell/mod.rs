@@ -166,7 +166,12 @@ impl Driver for PowerShellDriver {
                 self.timeouts.other,
                 "observe",
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Observing changes nothing: a lost connection just means no observation.
+                DriverError::OutcomeUnknown(m) => DriverError::Unreachable(m),
+                other => other,
+            })?;
             observe::parse_observation(self.host(), &out.stdout)
                 .map_err(|e| with_stderr(e, &out))
                 .inspect_err(|e| tracing::warn!(host = self.host(), error = %e, "observe failed"))
@@ -190,7 +195,13 @@ impl Driver for PowerShellDriver {
                 self.timeouts.for_action(action),
                 cmdlet,
             )
-            .await?;
+            .await
+            .inspect_err(|e| {
+                if e.may_have_acted() {
+                    tracing::warn!(host = self.host(), step = %action, error = %e,
+                        "the step may have run: observe before retrying");
+                }
+            })?;
             match parse_outcome(self.host(), &out.stdout).map_err(|e| with_stderr(e, &out))? {
                 Outcome::Succeeded(v) if v.get("ok") == Some(&serde_json::Value::Bool(true)) => {
                     tracing::info!(host = self.host(), step = %action, "succeeded");

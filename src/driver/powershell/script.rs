@@ -39,6 +39,10 @@ pub const PRELUDE: &str = "$ErrorActionPreference = 'Stop'\n\
 $ProgressPreference = 'SilentlyContinue'\n\
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false\n";
 
+/// The line a driver script prints before anything else: once ssh has passed it on, the script
+/// was running, so a connection lost afterwards leaves the outcome unknown.
+pub const STARTED: &str = "sfb-dr: script started";
+
 /// One step as PowerShell: the cmdlet it runs and the statements that run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
@@ -208,13 +212,14 @@ pub fn compact(script: &str) -> String {
         })
 }
 
-/// A complete script that runs `body` and prints exactly one JSON line: `success` when the body
-/// finished, else `{"error":{"cmdlet":...,"message":...}}` with the failing command's name (or
-/// `label`) and its own message, so the driver can tell the two apart however chatty the
-/// cmdlets are.
+/// A complete script that prints [`STARTED`], runs `body` and prints exactly one JSON line:
+/// `success` when the body finished, else `{"error":{"cmdlet":...,"message":...}}` with the
+/// failing command's name (or `label`) and its own message, so the driver can tell the two
+/// apart however chatty the cmdlets are.
 pub fn guarded(label: &str, body: &str, success: &str) -> String {
     compact(&format!(
-        "{PRELUDE}try {{\n\
+        "{PRELUDE}[Console]::Out.WriteLine('{STARTED}')\n\
+         try {{\n\
          Import-Module {SFB_MODULE} -ErrorAction Stop\n\
          {body}\n\
          {success}\n\

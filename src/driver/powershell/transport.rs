@@ -15,6 +15,7 @@ use base64::Engine;
 use crate::driver::DriverError;
 
 use super::credentials::Credentials;
+use super::script::STARTED;
 use super::value::Fqdn;
 
 /// Where to log in.
@@ -114,6 +115,8 @@ pub async fn run(
             "-EncodedCommand",
         ])
         .arg(encode_command(script))
+        // ssh's messages in English, whatever the locale, so `before_session` can read them.
+        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -122,11 +125,21 @@ pub async fn run(
     let child = command
         .spawn()
         .map_err(|e| local(&format!("start {}", program.display()), e))?;
-    // On timeout the child is dropped, and kill_on_drop kills it.
+    // On timeout the child is dropped, and kill_on_drop kills it. That stops only the local
+    // ssh: the script may already run on the server, and may go on running.
     let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(result) => result.map_err(|e| local("read the ssh output", e))?,
+        Ok(result) => result.map_err(|e| {
+            DriverError::OutcomeUnknown(format!(
+                "{what} on {host}: cannot read the ssh output after sending the script: {e}"
+            ))
+        })?,
         Err(_) => {
-            tracing::warn!(host = %host, what, seconds = timeout.as_secs(), "timed out; ssh killed");
+            tracing::warn!(
+                host = %host,
+                what,
+                seconds = timeout.as_secs(),
+                "timed out; ssh killed, the script may still run on the server"
+            );
             return Err(DriverError::Timeout {
                 what: format!("{what} on {host}"),
                 seconds: timeout.as_secs(),
@@ -140,15 +153,43 @@ pub async fn run(
     };
     drop(dir);
     if output.status == Some(SSH_FAILED) {
-        return Err(DriverError::Unreachable(format!(
+        let message = format!(
             "{what}: ssh to {}@{host}:{} failed: {}",
             target.user,
             target.port,
             tail(&output.stderr)
-        )));
+        );
+        let started = output.stdout.lines().any(|l| l.trim() == STARTED);
+        return Err(if !started && before_session(&output.stderr) {
+            DriverError::Unreachable(message)
+        } else {
+            DriverError::OutcomeUnknown(format!(
+                "{message} (the script may have been sent and run: observe before retrying)"
+            ))
+        });
     }
     tracing::debug!(host = %host, what, status = ?output.status, "ssh finished");
     Ok(output)
+}
+
+/// The OpenSSH client's messages for failures before a session exists: connecting, the host
+/// key, authentication. When ssh ends with one of these the script was never sent.
+const BEFORE_SESSION: [&str; 8] = [
+    "ssh: connect to host ",
+    "ssh: Could not resolve hostname",
+    "Host key verification failed",
+    "Permission denied (",
+    "Too many authentication failures",
+    "kex_exchange_identification:",
+    "ssh_exchange_identification:",
+    "Unable to negotiate with",
+];
+
+/// Whether ssh's stderr says it failed before a session existed. Any other failure (such as
+/// "Connection to ... closed by remote host" or "client_loop: send disconnect") may have come
+/// after the script was sent, and is not taken as "nothing happened".
+fn before_session(stderr: &str) -> bool {
+    BEFORE_SESSION.iter().any(|m| stderr.contains(m))
 }
 
 /// The last lines of ssh's stderr, enough to say what failed (ssh never prints key material).

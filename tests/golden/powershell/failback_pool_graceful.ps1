@@ -1,6 +1,7 @@
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+[Console]::Out.WriteLine('sfb-dr: script started')
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
