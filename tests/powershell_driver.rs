@@ -238,6 +238,12 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
         .collect();
         assert_eq!(args[..7], expected[..]);
         assert!(args[8].starts_with("UserKnownHostsFile=/"), "{args:?}");
+        // Only the Secret's host keys count: no global known_hosts file.
+        assert_eq!(args[9..11], ["-o", "GlobalKnownHostsFile=/dev/null"]);
+        assert!(
+            args.iter().filter(|a| a.contains("KnownHostsFile")).count() == 2,
+            "{args:?}"
+        );
         let tail: Vec<&str> = args[args.len() - 8..].iter().map(String::as_str).collect();
         assert_eq!(
             tail[..7],

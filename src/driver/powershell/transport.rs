@@ -1,7 +1,8 @@
 //! Running a script on the Windows management server through the OpenSSH client.
 //!
 //! The script travels as `-EncodedCommand` (base64 of UTF-16LE), so no quoting passes through
-//! the remote shell. Host keys are always checked against the given `known_hosts`; the private
+//! the remote shell. Host keys are always checked against the given `known_hosts` and nothing
+//! else (no global known_hosts file); the private
 //! key is written to a 0600 file in a private directory that is removed when the call ends,
 //! whether it succeeded, failed or timed out.
 
@@ -101,6 +102,8 @@ pub async fn run(
         .args(["-o", "StrictHostKeyChecking=yes"])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
+        // Only the Secret's host keys are trusted, not the operator image's /etc/ssh ones.
+        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
         .args(["-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=30"])
         .arg("-i")
         .arg(&key)
