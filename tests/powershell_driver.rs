@@ -325,7 +325,7 @@ async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown(
     for (stdout, stderr) in [
         // PowerShell had started the script.
         (
-            "sfb-dr: script started\n",
+            "sfb-dr: started\n",
             "Connection to mgmt.contoso.com closed by remote host.\n",
         ),
         // No line came back, but ssh does not say it failed before the session.
@@ -333,7 +333,7 @@ async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown(
         ("", ""),
         // Once the script had started, even a message that looks like a connect failure.
         (
-            "sfb-dr: script started\n",
+            "sfb-dr: started\n",
             "ssh: connect to host mgmt.contoso.com port 2222: Connection refused\n",
         ),
     ] {
@@ -351,7 +351,7 @@ async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown(
     // Observing changes nothing: there a lost connection is just unreachable.
     let fake = FakeSsh::new();
     fake.stderr(0, "Connection to mgmt.contoso.com closed by remote host.\n");
-    fake.reply(0, "sfb-dr: script started\n", 255);
+    fake.reply(0, "sfb-dr: started\n", 255);
     assert!(matches!(
         driver(&fake).observe().await,
         Err(DriverError::Unreachable(_))

@@ -205,6 +205,41 @@ fn what_if_reaches_every_state_changing_cmdlet_that_takes_it() {
 }
 
 #[test]
+fn every_script_runs_in_strict_mode_and_prints_its_error() {
+    let mut scripts = vec![observe_script()];
+    scripts.push(execute_script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
+    for s in scripts {
+        assert!(s.starts_with("Set-StrictMode -Version Latest\n"), "{s}");
+        // Under strict mode `.Name` of a null MyCommand (a `throw`) would fail inside the catch.
+        assert!(s.contains("if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand)"));
+    }
+}
+
+#[test]
+fn half_a_mirror_sql_server_is_an_error_not_no_mirror() {
+    let only_server = BackupSql {
+        mirror_sql_instance_name: None,
+        ..sql(true)
+    };
+    let only_instance = BackupSql {
+        mirror_sql_server_fqdn: None,
+        ..sql(true)
+    };
+    for (half, missing) in [(only_server, "the instance"), (only_instance, "the server")] {
+        match execute_script(&cms(Mode::Disaster, Some(half))) {
+            Err(e @ ScriptError::HalfMirror { .. }) => {
+                let m = e.to_string();
+                assert!(
+                    m.contains("pool2.contoso.com") && m.contains(&format!("not {missing}")),
+                    "{m}"
+                );
+            }
+            other => panic!("expected HalfMirror, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn disaster_mode_cms_failover_without_backup_sql_is_not_rendered() {
     assert_eq!(
         execute_script(&cms(Mode::Disaster, None)),

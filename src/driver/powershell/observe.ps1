@@ -7,16 +7,21 @@ function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
         $client = New-Object System.Net.Sockets.TcpClient
         try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
     }
-    [ordered]@{ Port = $Port; Total = @($Computers).Count; Answered = $answered }
+    [ordered]@{ Total = @($Computers).Count; Answered = $answered }
 }
+# A computer is listed as its FQDN or as an object with an Fqdn (strict mode forbids .Fqdn on a string).
 function Get-SfbDrNames($Items) {
-    , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.Fqdn) { [string]$_.Fqdn } else { [string]$_ } })
+    , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
 }
 # Front End pools are the pools that run the User Services (Directors run only a Registrar).
-$pools = @(foreach ($p in @(Get-CsPool | Where-Object { @($_.Services | Where-Object { [string]$_ -like 'UserServer:*' }).Count -gt 0 })) {
+# (-like on an array keeps the matches; no match is an empty array, which is false.)
+$pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
     $fqdn = [string]$p.Fqdn
     $computers = Get-SfbDrNames $p.Computers
+    # No relation is an unpaired pool; a relation without BackupPoolFqdn stops the script (strict mode).
     $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
+    $backupPool = ''
+    if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
     $modules = $null
     $statusError = $null
     try {
@@ -27,7 +32,7 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { @($_.Services | Where-Ob
     } catch { $statusError = [string]$_.Exception.Message }
     [ordered]@{
         Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
-        BackupPoolFqdn = [string]$relation.BackupPoolFqdn
+        BackupPoolFqdn = $backupPool
         BackupModules = $modules; BackupStatusError = $statusError
         Probe = Get-SfbDrProbe $computers 5061
     }
@@ -45,7 +50,7 @@ $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
     $port = 5061
     if ($e.AccessEdgeInternalSipPort) { $port = [int]$e.AccessEdgeInternalSipPort }
     [ordered]@{
-        Identity = [string]$e.Identity; PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
+        PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
         Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
     }
 })

@@ -70,8 +70,6 @@ struct RawModule {
 #[derive(Deserialize, Debug, Clone, Copy)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct Probe {
-    #[allow(dead_code)]
-    port: u16,
     total: u32,
     answered: u32,
 }
@@ -98,8 +96,6 @@ struct RawReplica {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 struct RawEdge {
-    #[allow(dead_code)]
-    identity: String,
     pool_fqdn: String,
     site_id: String,
     /// The next hop, as `Registrar:<pool>`.

@@ -18,6 +18,16 @@ pub enum ScriptError {
     /// A disaster-mode CMS failover needs the receiving pool's backup SQL Server.
     #[error("a disaster-mode CMS failover into {to} needs its backupSql (server and instance)")]
     MissingBackupSql { to: String },
+    /// A mirror SQL Server needs both its FQDN and its instance; half of one is a mistake, not
+    /// "no mirror".
+    #[error(
+        "the backupSql of {to} gives {given} of its mirror but not {missing}: give both mirror fields or neither"
+    )]
+    HalfMirror {
+        to: String,
+        given: &'static str,
+        missing: &'static str,
+    },
 }
 
 /// Whether state-changing cmdlets only report what they would do (`-WhatIf`).
@@ -33,15 +43,18 @@ pub enum WhatIf {
 /// The module that holds the SfB cmdlets (SfB Server 2015 and later).
 pub const SFB_MODULE: &str = "SkypeForBusiness";
 
-/// Statements every script starts with: stop on the first error, no progress records on the
-/// wire, UTF-8 output without a byte-order mark so messages survive the SSH hop.
-pub const PRELUDE: &str = "$ErrorActionPreference = 'Stop'\n\
+/// Statements every script starts with: strict mode, so a property a cmdlet does not return
+/// (a misspelt or missing `BackupPoolFqdn`) is an error rather than a silent `$null`; stop on
+/// the first error; no progress records on the wire; UTF-8 output without a byte-order mark so
+/// messages survive the SSH hop.
+pub const PRELUDE: &str = "Set-StrictMode -Version Latest\n\
+$ErrorActionPreference = 'Stop'\n\
 $ProgressPreference = 'SilentlyContinue'\n\
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false\n";
 
 /// The line a driver script prints before anything else: once ssh has passed it on, the script
 /// was running, so a connection lost afterwards leaves the outcome unknown.
-pub const STARTED: &str = "sfb-dr: script started";
+pub const STARTED: &str = "sfb-dr: started";
 
 /// One step as PowerShell: the cmdlet it runs and the statements that run it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,16 +173,25 @@ fn cms_failover(
                 quote(server.as_str()),
                 quote(instance.as_str())
             );
-            if let (Some(m), Some(i)) = (&sql.mirror_sql_server_fqdn, &sql.mirror_sql_instance_name)
-            {
-                let m = Fqdn::parse("mirror SQL Server FQDN", m)?;
-                let i = SqlInstance::parse(i)?;
-                let _ = write!(
-                    line,
-                    " -BackupMirrorSqlServerFqdn {} -BackupMirrorSqlInstanceName {}",
-                    quote(m.as_str()),
-                    quote(i.as_str())
-                );
+            let half = |given, missing| ScriptError::HalfMirror {
+                to: to.to_string(),
+                given,
+                missing,
+            };
+            match (&sql.mirror_sql_server_fqdn, &sql.mirror_sql_instance_name) {
+                (Some(m), Some(i)) => {
+                    let m = Fqdn::parse("mirror SQL Server FQDN", m)?;
+                    let i = SqlInstance::parse(i)?;
+                    let _ = write!(
+                        line,
+                        " -BackupMirrorSqlServerFqdn {} -BackupMirrorSqlInstanceName {}",
+                        quote(m.as_str()),
+                        quote(i.as_str())
+                    );
+                }
+                (Some(_), None) => return Err(half("the server", "the instance")),
+                (None, Some(_)) => return Err(half("the instance", "the server")),
+                (None, None) => {}
             }
             line.push_str(" -Force");
             line.push_str(suffix);
@@ -225,7 +247,7 @@ pub fn guarded(label: &str, body: &str, success: &str) -> String {
          {success}\n\
          }} catch {{\n\
          $name = {}\n\
-         if ($_.InvocationInfo.MyCommand.Name) {{ $name = [string]$_.InvocationInfo.MyCommand.Name }}\n\
+         if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) {{ $name = [string]$_.InvocationInfo.MyCommand.Name }}\n\
          $failure = @{{ error = @{{ cmdlet = $name; message = [string]$_.Exception.Message }} }}\n\
          [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n\
          exit 1\n\

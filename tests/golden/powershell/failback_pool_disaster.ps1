@@ -1,14 +1,15 @@
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
-[Console]::Out.WriteLine('sfb-dr: script started')
+[Console]::Out.WriteLine('sfb-dr: started')
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 Invoke-CsPoolFailBack -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
 $name = 'Invoke-CsPoolFailBack'
-if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
 $failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1

@@ -1,7 +1,8 @@
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
-[Console]::Out.WriteLine('sfb-dr: script started')
+[Console]::Out.WriteLine('sfb-dr: started')
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 $receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
@@ -18,7 +19,7 @@ Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
 [Console]::Out.WriteLine('{"ok":true}')
 } catch {
 $name = 'Invoke-CsManagementServerFailover'
-if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
 $failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1

@@ -1,7 +1,8 @@
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
-[Console]::Out.WriteLine('sfb-dr: script started')
+[Console]::Out.WriteLine('sfb-dr: started')
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
@@ -10,15 +11,17 @@ foreach ($c in $Computers) {
 $client = New-Object System.Net.Sockets.TcpClient
 try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
 }
-[ordered]@{ Port = $Port; Total = @($Computers).Count; Answered = $answered }
+[ordered]@{ Total = @($Computers).Count; Answered = $answered }
 }
 function Get-SfbDrNames($Items) {
-, @($Items | Where-Object { $_ } | ForEach-Object { if ($_.Fqdn) { [string]$_.Fqdn } else { [string]$_ } })
+, @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
 }
-$pools = @(foreach ($p in @(Get-CsPool | Where-Object { @($_.Services | Where-Object { [string]$_ -like 'UserServer:*' }).Count -gt 0 })) {
+$pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
 $fqdn = [string]$p.Fqdn
 $computers = Get-SfbDrNames $p.Computers
 $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
+$backupPool = ''
+if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
 $modules = $null
 $statusError = $null
 try {
@@ -28,7 +31,7 @@ $modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach
 } catch { $statusError = [string]$_.Exception.Message }
 [ordered]@{
 Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
-BackupPoolFqdn = [string]$relation.BackupPoolFqdn
+BackupPoolFqdn = $backupPool
 BackupModules = $modules; BackupStatusError = $statusError
 Probe = Get-SfbDrProbe $computers 5061
 }
@@ -46,7 +49,7 @@ $computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Compute
 $port = 5061
 if ($e.AccessEdgeInternalSipPort) { $port = [int]$e.AccessEdgeInternalSipPort }
 [ordered]@{
-Identity = [string]$e.Identity; PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
+PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
 Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
 }
 })
@@ -54,7 +57,7 @@ $report = [ordered]@{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
 $name = 'observe'
-if ($_.InvocationInfo.MyCommand.Name) { $name = [string]$_.InvocationInfo.MyCommand.Name }
+if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
 $failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
 exit 1

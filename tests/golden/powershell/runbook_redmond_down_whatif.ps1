@@ -4,6 +4,7 @@
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
 # What-if run: state-changing cmdlets carry -WhatIf and change nothing.
 
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false

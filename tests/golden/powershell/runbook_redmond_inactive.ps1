@@ -3,6 +3,7 @@
 # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
 
+Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
