@@ -467,14 +467,22 @@ async fn each_kind_of_step_has_its_own_timeout() {
 #[tokio::test]
 async fn a_hostile_value_is_refused_before_anything_is_sent() {
     let fake = FakeSsh::new();
-    let step = Action::FailOverPool {
-        pool: "pool1.contoso.com'; Stop-Computer; '".into(),
-        mode: Mode::Disaster,
-    };
-    assert!(matches!(
-        driver(&fake).execute(&step).await,
-        Err(DriverError::Refused(_))
-    ));
+    for pool in [
+        "pool1.contoso.com'; Stop-Computer; '",
+        "pool1.contoso.com\u{201A}; Stop-Computer; \u{201A}",
+        "pool1.contoso.com\u{201B}; Stop-Computer; \u{201B}",
+        "pool1.contoso.com\0; Stop-Computer",
+        "pool1.contoso.com\u{2028}Stop-Computer",
+    ] {
+        let step = Action::FailOverPool {
+            pool: pool.into(),
+            mode: Mode::Disaster,
+        };
+        match driver(&fake).execute(&step).await {
+            Err(e @ DriverError::Refused(_)) => assert!(!e.may_have_acted()),
+            other => panic!("{pool:?}: expected Refused, got {other:?}"),
+        }
+    }
     assert_eq!(fake.calls(), 0);
 }
 

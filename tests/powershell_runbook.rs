@@ -181,7 +181,8 @@ fn blocked_pairs_are_listed_as_comments_that_cannot_end_early() {
         blocked: vec![sfb_dr::planner::Blocked {
             pair: "pool1-pool2".into(),
             reason: sfb_dr::planner::BlockReason::DataLossNotAllowed,
-            message: "line one\nStop-Computer\r\n# and more".into(),
+            message: "line one\nStop-Computer\r\n# and more\u{2028}Remove-CsPool\u{2029}x\0y"
+                .into(),
         }],
     };
     let text = runbook(&plan, WhatIf::No).expect("renders");
@@ -190,12 +191,21 @@ fn blocked_pairs_are_listed_as_comments_that_cannot_end_early() {
         text.contains("#   pair pool1-pool2: DataLossNotAllowed: line one Stop-Computer"),
         "{text}"
     );
+    // Nothing an editor or PowerShell could take for a line break, nor a NUL, is left.
+    assert!(
+        !text
+            .chars()
+            .any(|c| matches!(c, '\r' | '\0' | '\u{85}' | '\u{2028}' | '\u{2029}')),
+        "{text:?}"
+    );
     let code: Vec<&str> = text
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .collect();
     assert!(
-        !code.iter().any(|l| l.contains("Stop-Computer")),
+        !code
+            .iter()
+            .any(|l| l.contains("Stop-Computer") || l.contains("Remove-CsPool")),
         "{code:?}"
     );
 }

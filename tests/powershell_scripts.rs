@@ -250,7 +250,7 @@ fn disaster_mode_cms_failover_without_backup_sql_is_not_rendered() {
 }
 
 /// Values that would end a literal, run a command or look like a pool name without being one.
-const HOSTILE: [&str; 14] = [
+const HOSTILE: [&str; 18] = [
     "pool1.contoso.com'; Remove-CsPool -Identity x; '",
     "pool1.contoso.com;calc",
     "$(Invoke-Expression bad).contoso.com",
@@ -260,6 +260,10 @@ const HOSTILE: [&str; 14] = [
     "p\u{043e}ol1.contoso.com", // Cyrillic о
     "pool1.contoso.com\u{2019}; Stop-Computer; \u{2019}",
     "pool1.contoso.com\u{2018}",
+    "pool1.contoso.com\u{201A}; Stop-Computer; \u{201A}", // single low-9 quote
+    "pool1.contoso.com\u{201B}",                          // single high-reversed-9 quote
+    "pool1.contoso.com\0Stop-Computer",
+    "pool1.contoso.com\u{2028}Stop-Computer", // line separator
     "-DisasterMode.contoso.com",
     "pool1 .contoso.com",
     "pool1",
@@ -293,8 +297,13 @@ fn hostile_pool_names_are_rejected_before_rendering() {
         ] {
             match execute_script(&action) {
                 Err(ScriptError::Value(e)) => {
+                    // The message stays one printable line, whatever the value held.
                     let shown = e.to_string();
-                    assert!(!shown.contains('\n') && !shown.contains('\r'), "{shown}");
+                    assert!(
+                        !shown.chars().any(|c| c.is_control()
+                            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{201A}' | '\u{201B}')),
+                        "{shown:?}"
+                    );
                 }
                 other => panic!("{bad:?} in {action:?} was not rejected: {other:?}"),
             }
@@ -360,6 +369,8 @@ fn quoting_keeps_any_text_inside_one_literal() {
     }
     assert_eq!(quote("it's"), "'it''s'");
     assert_eq!(quote("a\u{2019}b"), "'a\u{2019}\u{2019}b'");
+    assert_eq!(quote("a\u{201A}b"), "'a\u{201A}\u{201A}b'");
+    assert_eq!(quote("a\u{201B}b"), "'a\u{201B}\u{201B}b'");
 }
 
 #[test]

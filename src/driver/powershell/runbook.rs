@@ -122,10 +122,17 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-/// Comment text cannot end its comment: control characters (newlines above all) become spaces.
+/// Comment text cannot end its comment: control characters (newlines above all) and the
+/// Unicode line and paragraph separators, which editors show as line breaks, become spaces.
 fn one_line(text: &str) -> String {
     text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
