@@ -240,6 +240,36 @@ fn half_a_mirror_sql_server_is_an_error_not_no_mirror() {
 }
 
 #[test]
+fn a_cms_failover_over_remoting_tries_each_computer_but_runs_once() {
+    let c = command(&cms(Mode::Graceful, None), WhatIf::No).expect("renders");
+    let lines: Vec<&str> = c.body.lines().map(str::trim).collect();
+    let each = lines
+        .iter()
+        .find(|l| l.starts_with("foreach ($computer in $receiving)"))
+        .expect("a loop over the pool's computers");
+    // Only opening a session moves on to the next computer: the failover is never retried.
+    assert!(
+        each.contains("New-PSSession -ComputerName $computer") && each.contains("break"),
+        "{each}"
+    );
+    assert!(!each.contains("Invoke-"), "{each}");
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("Invoke-Command -Session $session")));
+    assert!(!c.body.contains("$receiving[0]"), "{}", c.body);
+    let none = lines
+        .iter()
+        .find(|l| l.contains("accepted PowerShell remoting"))
+        .expect("an error when no computer accepts");
+    assert!(
+        none.starts_with("if ($null -eq $session) { throw")
+            && none.contains("'pool2.contoso.com'")
+            && none.contains("$tried -join"),
+        "{none}"
+    );
+}
+
+#[test]
 fn disaster_mode_cms_failover_without_backup_sql_is_not_rendered() {
     assert_eq!(
         execute_script(&cms(Mode::Disaster, None)),

@@ -201,7 +201,10 @@ fn cms_failover(
 }
 
 /// The CMS failover cmdlet runs on a server of the pool that receives the CMS: here when this
-/// server is one of them, else on the pool's first computer through PowerShell remoting.
+/// server is one of them, else through PowerShell remoting on the first of the pool's computers
+/// that accepts a session, in `Get-CsPool` order. Only opening the session moves on to the next
+/// computer: once one is open the failover runs there once, and its error stops the script, so a
+/// failover is never started twice. When no computer accepts, the error names each one tried.
 fn on_receiving_pool(to: &Fqdn, failover: &str) -> String {
     let to = quote(to.as_str());
     format!(
@@ -211,10 +214,16 @@ fn on_receiving_pool(to: &Fqdn, failover: &str) -> String {
          if ($receiving -contains $here) {{\n    \
              {failover}\n\
          }} else {{\n    \
-             Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {{\n        \
-                 Import-Module {SFB_MODULE} -ErrorAction Stop\n        \
-                 {failover}\n    \
-             }}\n\
+             $session = $null\n    \
+             $tried = @()\n    \
+             foreach ($computer in $receiving) {{ try {{ $session = New-PSSession -ComputerName $computer -ErrorAction Stop; break }} catch {{ $tried += $computer + ': ' + $_.Exception.Message }} }}\n    \
+             if ($null -eq $session) {{ throw ('No computer of ' + {to} + ' accepted PowerShell remoting. Tried ' + ($tried -join '; ')) }}\n    \
+             try {{\n        \
+                 Invoke-Command -Session $session -ErrorAction Stop -ScriptBlock {{\n            \
+                     Import-Module {SFB_MODULE} -ErrorAction Stop\n            \
+                     {failover}\n        \
+                 }}\n    \
+             }} finally {{ Remove-PSSession -Session $session -ErrorAction SilentlyContinue }}\n\
          }}\n"
     )
 }

@@ -21,10 +21,16 @@ $here = [System.Net.Dns]::GetHostEntry('').HostName
 if ($receiving -contains $here) {
     Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
 } else {
-    Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {
-        Import-Module SkypeForBusiness -ErrorAction Stop
-        Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
-    }
+    $session = $null
+    $tried = @()
+    foreach ($computer in $receiving) { try { $session = New-PSSession -ComputerName $computer -ErrorAction Stop; break } catch { $tried += $computer + ': ' + $_.Exception.Message } }
+    if ($null -eq $session) { throw ('No computer of ' + 'pool2.contoso.com' + ' accepted PowerShell remoting. Tried ' + ($tried -join '; ')) }
+    try {
+        Invoke-Command -Session $session -ErrorAction Stop -ScriptBlock {
+            Import-Module SkypeForBusiness -ErrorAction Stop
+            Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
+        }
+    } finally { Remove-PSSession -Session $session -ErrorAction SilentlyContinue }
 }
 # (What-if: the CMS has not moved, so its check is left out.)
 

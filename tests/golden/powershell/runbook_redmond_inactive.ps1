@@ -20,10 +20,16 @@ $here = [System.Net.Dns]::GetHostEntry('').HostName
 if ($receiving -contains $here) {
     Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
 } else {
-    Invoke-Command -ComputerName $receiving[0] -ErrorAction Stop -ScriptBlock {
-        Import-Module SkypeForBusiness -ErrorAction Stop
-        Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
-    }
+    $session = $null
+    $tried = @()
+    foreach ($computer in $receiving) { try { $session = New-PSSession -ComputerName $computer -ErrorAction Stop; break } catch { $tried += $computer + ': ' + $_.Exception.Message } }
+    if ($null -eq $session) { throw ('No computer of ' + 'pool2.contoso.com' + ' accepted PowerShell remoting. Tried ' + ($tried -join '; ')) }
+    try {
+        Invoke-Command -Session $session -ErrorAction Stop -ScriptBlock {
+            Import-Module SkypeForBusiness -ErrorAction Stop
+            Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
+        }
+    } finally { Remove-PSSession -Session $session -ErrorAction SilentlyContinue }
 }
 # Wait until the CMS has settled on the receiving pool (guard 3).
 $deadline = (Get-Date).AddMinutes(15)
