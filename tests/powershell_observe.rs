@@ -206,6 +206,43 @@ fn an_unreadable_backup_status_on_a_live_pool_counts_as_an_error() {
 }
 
 #[test]
+fn one_pools_unreadable_pairing_marks_that_pool_not_the_observation() {
+    let mut r = report();
+    r["Pools"][0]["BackupPoolFqdn"] = json!("");
+    r["Pools"][0]["RelationError"] = json!("Cannot connect to the Central Management Store.");
+    let t = observe(&r).expect("the rest of the deployment is still observed");
+    let p1 = pool(&t, "pool1.contoso.com");
+    assert_eq!(
+        p1.health,
+        Health::Unknown,
+        "the planner acts on no Unknown pool"
+    );
+    // Pairings are mutual: pool2 still names pool1, so the pair stays whole.
+    assert_eq!(p1.backup_pool.as_deref(), Some("pool2.contoso.com"));
+    let p2 = pool(&t, "pool2.contoso.com");
+    assert_eq!(
+        (p2.health, p2.backup_pool.as_deref()),
+        (Health::Up, Some("pool1.contoso.com"))
+    );
+    assert_eq!(t.backup.len(), 2, "{:?}", t.backup);
+}
+
+#[test]
+fn a_pool_whose_front_ends_are_all_down_is_not_asked_for_its_backup_status() {
+    let mut r = report();
+    r["Pools"][0]["Probe"] = json!({"Total": 3, "Answered": 0});
+    r["Pools"][0]["BackupModules"] = Value::Null;
+    r["Pools"][0]["BackupStatusError"] = Value::Null;
+    let t = observe(&r).expect("parses");
+    assert_eq!(pool(&t, "pool1.contoso.com").health, Health::Down);
+    assert!(
+        t.backup.iter().all(|d| d.from != "pool1.contoso.com"),
+        "{:?}",
+        t.backup
+    );
+}
+
+#[test]
 fn an_unknown_backup_state_is_named() {
     let mut r = report();
     r["Pools"][1]["BackupModules"][0]["ExportStatus"] = json!("Exporting");

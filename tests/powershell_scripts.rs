@@ -205,6 +205,28 @@ fn what_if_reaches_every_state_changing_cmdlet_that_takes_it() {
 }
 
 #[test]
+fn the_observe_script_asks_a_pool_down_nothing_and_survives_one_pools_failure() {
+    let script = observe_script();
+    let lines: Vec<&str> = script.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle}"))
+    };
+    // The probe comes first, and a pool no Front End answers is not asked for its status.
+    assert!(at("$probe = Get-SfbDrProbe") < at("if ($probe.Answered -or -not $probe.Total)"));
+    assert!(
+        at("if ($probe.Answered -or -not $probe.Total)")
+            < at("Get-CsBackupServiceStatus -PoolFqdn")
+    );
+    // The relation is read inside its own try, whose catch records that pool's error.
+    let relation = at("Get-CsPoolBackupRelationship -PoolFqdn");
+    assert_eq!(lines[relation - 1], "try {");
+    assert!(lines[relation + 2].starts_with("} catch { $relationError = "));
+}
+
+#[test]
 fn every_script_runs_in_strict_mode_and_prints_its_error() {
     let mut scripts = vec![observe_script()];
     scripts.push(execute_script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));

@@ -49,7 +49,11 @@ struct RawPool {
     /// `Get-CsPoolBackupRelationship`; empty when the pool is not paired.
     #[serde(default)]
     backup_pool_fqdn: Option<String>,
-    /// `Get-CsBackupServiceStatus -PoolFqdn <pool>` `.BackupModules`; null when it failed.
+    /// Why `Get-CsPoolBackupRelationship` failed for this pool; null when it answered.
+    #[serde(default)]
+    relation_error: Option<String>,
+    /// `Get-CsBackupServiceStatus -PoolFqdn <pool>` `.BackupModules`; null when it failed, or
+    /// when no Front End answered the probe and the pool was not asked.
     #[serde(default)]
     backup_modules: Option<OneOrMany<RawModule>>,
     #[serde(default)]
@@ -243,6 +247,22 @@ fn direction(
     }))
 }
 
+/// The pool whose readable relation names `fqdn` as its backup pool, when exactly one does:
+/// pairings are mutual (SFB-DR-FACTS "Pool pairing"), so a pool whose own relation could not be
+/// read is still paired with it, and the partner's pairing still checks.
+fn paired_with(report: &Report, fqdn: &str) -> Option<String> {
+    let mut naming = report
+        .pools
+        .iter()
+        .filter(|p| p.relation_error.is_none())
+        .filter(|p| p.backup_pool_fqdn.as_deref().map(fqdn_key).as_deref() == Some(fqdn))
+        .map(|p| fqdn_key(&p.fqdn));
+    match (naming.next(), naming.next()) {
+        (Some(partner), None) => Some(partner),
+        _ => None,
+    }
+}
+
 fn names(list: &OneOrMany<String>) -> Vec<String> {
     list.iter().map(|c| fqdn_key(c)).collect()
 }
@@ -273,18 +293,31 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         }
         add_site(&site);
         let computers = names(&raw.computers);
-        let health = health(raw.probe);
+        let mut health = health(raw.probe);
         // A Standard Edition pool is its one server: the pool's FQDN is the computer's.
         let edition = if computers.len() == 1 && computers[0] == fqdn {
             Edition::Standard
         } else {
             Edition::Enterprise
         };
-        let backup_pool = raw
-            .backup_pool_fqdn
-            .as_deref()
-            .map(fqdn_key)
-            .filter(|b| !b.is_empty());
+        let backup_pool = match &raw.relation_error {
+            None => raw
+                .backup_pool_fqdn
+                .as_deref()
+                .map(fqdn_key)
+                .filter(|b| !b.is_empty()),
+            // One pool's unreadable pairing marks that pool, not the whole observation: its
+            // health is Unknown, so the planner does nothing to it.
+            Some(error) => {
+                tracing::warn!(
+                    pool = %fqdn,
+                    error = %error,
+                    "Get-CsPoolBackupRelationship failed; the pool's health counts as Unknown"
+                );
+                health = Health::Unknown;
+                paired_with(report, &fqdn)
+            }
+        };
         if let Some(to) = &backup_pool {
             backup.extend(direction(raw, &fqdn, to, health)?);
         }

@@ -257,8 +257,7 @@ pub fn guarded(label: &str, body: &str, success: &str) -> String {
          }} catch {{\n\
          $name = {}\n\
          if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) {{ $name = [string]$_.InvocationInfo.MyCommand.Name }}\n\
-         $failure = @{{ error = @{{ cmdlet = $name; message = [string]$_.Exception.Message }} }}\n\
-         [Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))\n\
+         [Console]::Out.WriteLine((ConvertTo-Json -InputObject @{{ error = @{{ cmdlet = $name; message = [string]$_.Exception.Message }} }} -Depth 4 -Compress))\n\
          exit 1\n\
          }}\n",
         quote(label)

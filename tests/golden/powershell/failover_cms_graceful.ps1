@@ -26,7 +26,6 @@ Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
 } catch {
 $name = 'Invoke-CsManagementServerFailover'
 if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
-$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
-[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } } -Depth 4 -Compress))
 exit 1
 }

@@ -10,7 +10,6 @@ Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction
 } catch {
 $name = 'Invoke-CsPoolFailOver'
 if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
-$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
-[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } } -Depth 4 -Compress))
 exit 1
 }

@@ -8,10 +8,10 @@ Import-Module SkypeForBusiness -ErrorAction Stop
 function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
 $answered = 0
 foreach ($c in $Computers) {
-$client = New-Object System.Net.Sockets.TcpClient
+$client = New-Object Net.Sockets.TcpClient
 try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
 }
-[ordered]@{ Total = @($Computers).Count; Answered = $answered }
+@{ Total = @($Computers).Count; Answered = $answered }
 }
 function Get-SfbDrNames($Items) {
 , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
@@ -19,46 +19,48 @@ function Get-SfbDrNames($Items) {
 $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
 $fqdn = [string]$p.Fqdn
 $computers = Get-SfbDrNames $p.Computers
-$relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
+$probe = Get-SfbDrProbe $computers 5061
 $backupPool = ''
+$relationError = $null
+try {
+$relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
 if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
-$modules = $null
-$statusError = $null
+} catch { $relationError = [string]$_ }
+$modules = $statusError = $null
+if ($probe.Answered -or -not $probe.Total) {
 try {
 $modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach-Object {
-[ordered]@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
+@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
 })
-} catch { $statusError = [string]$_.Exception.Message }
-[ordered]@{
+} catch { $statusError = [string]$_ }
+}
+@{
 Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
-BackupPoolFqdn = $backupPool
-BackupModules = $modules; BackupStatusError = $statusError
-Probe = Get-SfbDrProbe $computers 5061
+BackupPoolFqdn = $backupPool; RelationError = $relationError
+BackupModules = $modules; BackupStatusError = $statusError; Probe = $probe
 }
 })
-$cms = $null
-$cmsError = $null
+$cms = $cmsError = $null
 $replicas = @()
 try {
 $status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
-$cms = [ordered]@{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
-$replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { [ordered]@{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
-} catch { $cmsError = [string]$_.Exception.Message }
+$cms = @{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
+$replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
+} catch { $cmsError = [string]$_ }
 $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
 $computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers
-$port = 5061
-if ($e.AccessEdgeInternalSipPort) { $port = [int]$e.AccessEdgeInternalSipPort }
-[ordered]@{
+$port = [int]$e.AccessEdgeInternalSipPort
+if (-not $port) { $port = 5061 }
+@{
 PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
 Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
 }
 })
-$report = [ordered]@{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
+$report = @{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
 $name = 'observe'
 if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $name = [string]$_.InvocationInfo.MyCommand.Name }
-$failure = @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } }
-[Console]::Out.WriteLine((ConvertTo-Json -InputObject $failure -Depth 4 -Compress))
+[Console]::Out.WriteLine((ConvertTo-Json -InputObject @{ error = @{ cmdlet = $name; message = [string]$_.Exception.Message } } -Depth 4 -Compress))
 exit 1
 }
