@@ -111,6 +111,20 @@ pub fn establish(crd: &mut Value, now: &str) {
     });
 }
 
+/// Where the objects of a CRD are stored.
+pub fn storage_of(crd: &Value) -> StorageKey {
+    let text = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    StorageKey {
+        group: text("/spec/group"),
+        resource: text("/spec/names/plural"),
+    }
+}
+
 /// The resource types a stored CRD serves, one per served version.
 pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];

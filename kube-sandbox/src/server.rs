@@ -228,11 +228,21 @@ fn serve_resource(
     match verb {
         Verb::Watch => {
             let options = request.list_options(&target)?;
+            // As on the real server, 0 (like no value) means the server's default.
             let timeout = request
                 .param("timeoutSeconds")
                 .and_then(|t| t.parse().ok())
+                .filter(|t| *t > 0)
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_WATCH_TIMEOUT);
+            let send_initial_events = request
+                .param("sendInitialEvents")
+                .map(|_| request.flag("sendInitialEvents"));
+            watch::check_options(
+                send_initial_events,
+                request.param("resourceVersionMatch"),
+                request.flag("allowWatchBookmarks"),
+            )?;
             let watch_request = WatchRequest {
                 target: Target {
                     name: None,

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use crate::admission::{self, name_of};
 use crate::api_error::ApiError;
 use crate::cluster::{crd_storage, State};
+use crate::crd;
 use crate::garbage;
 use crate::registry::{ResourceType, StorageKey};
 use crate::store::ObjectKey;
@@ -25,17 +26,7 @@ fn container_of(storage: &StorageKey, object: &Value) -> Option<Container> {
         return Some(Container::Namespace(name_of(object)));
     }
     if *storage == crd_storage() {
-        let text = |p: &str| {
-            object
-                .pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        return Some(Container::Crd(StorageKey {
-            group: text("/spec/group"),
-            resource: text("/spec/names/plural"),
-        }));
+        return Some(Container::Crd(crd::storage_of(object)));
     }
     None
 }

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval, sleep, Instant};
 
-use crate::api_error::ApiError;
-use crate::cluster::Cluster;
+use crate::api_error::{ApiError, Cause};
+use crate::cluster::{crd_storage, Cluster};
+use crate::crd;
 use crate::rest::{present, ListOptions, Target};
 use crate::store::{Change, ChangeKind, ObjectKey};
 use crate::table::{self, IncludeObject};
@@ -97,18 +98,64 @@ impl WatchRequest {
     }
 }
 
-/// Starts a watch and returns its streaming body.
-pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
-    if request.send_initial_events && !request.bookmarks {
-        return Err(ApiError::Invalid {
-            kind: "ListOptions.meta.k8s.io".into(),
-            name: String::new(),
-            causes: vec![crate::api_error::Cause::invalid(
-                "allowWatchBookmarks",
-                "Required value: allowWatchBookmarks must be true if sendInitialEvents = true",
-            )],
+/// The watch-option rules of the real server's `ValidateListOptions`: `sendInitialEvents`
+/// (true or false) needs `resourceVersionMatch=NotOlderThan` and that match needs it, and
+/// streaming initial events needs bookmarks. Failures are 422 Invalid on `ListOptions`.
+pub fn check_options(
+    send_initial_events: Option<bool>,
+    resource_version_match: Option<&str>,
+    bookmarks: bool,
+) -> Result<(), ApiError> {
+    const NOT_OLDER_THAN: &str = "NotOlderThan";
+    let forbidden = |field: &str, message: &str| Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: field.into(),
+    };
+    let mut causes = Vec::new();
+    if send_initial_events.is_some() && resource_version_match != Some(NOT_OLDER_THAN) {
+        causes.push(forbidden(
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ));
+    }
+    if let Some(matching) = resource_version_match {
+        if send_initial_events.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if matching != NOT_OLDER_THAN {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {matching:?}: supported values: \"{NOT_OLDER_THAN}\""
+                ),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+    }
+    if send_initial_events == Some(true) && !bookmarks {
+        causes.push(Cause {
+            reason: "FieldValueRequired".into(),
+            message: "Required value: allowWatchBookmarks must be true if sendInitialEvents = true"
+                .into(),
+            field: "allowWatchBookmarks".into(),
         });
     }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        kind: "ListOptions.meta.k8s.io".into(),
+        name: String::new(),
+        causes,
+    })
+}
+
+/// Starts a watch and returns its streaming body.
+pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
     let mut lines = Vec::new();
     let drops = cluster.watch_drops();
     let (past, receiver, mut last_revision) = {
@@ -143,6 +190,9 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
         }
     };
     for change in &past {
+        if removes_watched_type(&request, change) {
+            break;
+        }
         if let Some(line) = render(&request, change) {
             lines.push(line);
         }
@@ -169,6 +219,8 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
                 biased;
                 _ = drops.changed() => return,
                 received = receiver.recv() => match received {
+                    // The type is no longer served: the real server ends such watches too.
+                    Ok(change) if removes_watched_type(&request, &change) => return,
                     Ok(change) => {
                         last_revision = change.revision;
                         if let Some(line) = render(&request, &change) {
@@ -196,6 +248,14 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
         }
     });
     Ok(Body::from_stream(rx))
+}
+
+/// Whether a change removes the CRD whose objects this watch follows.
+fn removes_watched_type(request: &WatchRequest, change: &Change) -> bool {
+    change.kind == ChangeKind::Deleted
+        && change.key.storage == crd_storage()
+        && request.target.rt.custom
+        && crd::storage_of(&change.object) == request.target.rt.storage
 }
 
 /// The event a change becomes for this watch: objects entering the selection are ADDED and

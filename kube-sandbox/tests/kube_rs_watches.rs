@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube_sandbox::Verb;
@@ -303,4 +304,79 @@ async fn a_metadata_watcher_sees_only_metadata() {
         Some("PartialObjectMetadata")
     );
     task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_with_timeout_zero_runs_for_the_server_default() {
+    let sb = sandbox().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let events = api
+        .watch(&WatchParams::default().timeout(0), "0")
+        .await
+        .expect("watch starts");
+    let mut events = std::pin::pin!(events);
+    api.create(&PostParams::default(), &configmap("later", "1"))
+        .await
+        .expect("create");
+    let first = tokio::time::timeout(Duration::from_secs(20), events.next())
+        .await
+        .expect("an event in time");
+    match first {
+        Some(Ok(WatchEvent::Added(cm))) => assert_eq!(cm.metadata.name.as_deref(), Some("later")),
+        other => panic!("expected the watch to stay open and see the create, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_events_are_refused_without_resource_version_match_not_older_than() {
+    let sb = sandbox().await;
+    let client = sb.client().expect("client");
+    let path = "/api/v1/namespaces/default/configmaps?watch=true&allowWatchBookmarks=true";
+    for query in [
+        "&sendInitialEvents=true",
+        "&sendInitialEvents=true&resourceVersionMatch=Exact",
+        "&resourceVersionMatch=NotOlderThan",
+    ] {
+        let request = axum::http::Request::get(format!("{path}{query}"))
+            .body(Vec::new())
+            .expect("a request");
+        // An accepted watch would stream until its timeout, so bound the wait.
+        let answer = tokio::time::timeout(Duration::from_secs(20), client.request_text(request))
+            .await
+            .unwrap_or_else(|_| panic!("{query}: the watch was accepted instead of refused"));
+        match answer {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(
+                    (status.code, status.reason.as_str()),
+                    (422, "Invalid"),
+                    "{query}"
+                );
+                assert!(
+                    status.message.contains("resourceVersionMatch"),
+                    "{query}: {status:?}"
+                );
+            }
+            other => panic!("{query}: expected 422 Invalid, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_of_a_crds_objects_end_when_the_crd_is_deleted() {
+    let sb = sandbox().await;
+    let api = support::widgets(&sb).await;
+    let events = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .expect("watch starts");
+    let mut events = std::pin::pin!(events);
+    let crds: Api<CustomResourceDefinition> = Api::all(sb.client().expect("client"));
+    crds.delete("widgets.sandbox.test", &Default::default())
+        .await
+        .expect("delete CRD");
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        while events.next().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch outlived its CRD");
 }
