@@ -88,7 +88,7 @@ pub fn delete_collection(
     list_options: &ListOptions,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let (items, metadata) = list(state, target, list_options);
+    let (items, metadata) = list(state, target, list_options)?;
     for item in &items {
         let one = Target {
             name: Some(name_of(item)),

@@ -149,8 +149,13 @@ pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
         .ok_or_else(|| target.not_found(&key.name))
 }
 
-/// Lists objects (one page), returning the items and the list metadata.
-pub fn list(state: &State, target: &Target, options: &ListOptions) -> (Vec<Value>, Value) {
+/// Lists objects (one page), returning the items and the list metadata; a `continue` token
+/// this server did not issue is a 400, as on the real server.
+pub fn list(
+    state: &State,
+    target: &Target,
+    options: &ListOptions,
+) -> Result<(Vec<Value>, Value), ApiError> {
     let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
     // Positions are (namespace, name), the store's order; the continue token is the last one.
     let mut items: Vec<((String, String), Value)> = state
@@ -166,7 +171,8 @@ pub fn list(state: &State, target: &Target, options: &ListOptions) -> (Vec<Value
         .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
         .collect();
     if let Some(after) = &options.continue_from {
-        let after: (String, String) = serde_json::from_str(after).unwrap_or_default();
+        let after: (String, String) = serde_json::from_str(after)
+            .map_err(|e| ApiError::BadRequest(format!("invalid continue token: {e}")))?;
         items.retain(|(position, _)| *position > after);
     }
     let mut metadata = json!({ "resourceVersion": state.store.revision().to_string() });
@@ -178,7 +184,7 @@ pub fn list(state: &State, target: &Target, options: &ListOptions) -> (Vec<Value
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    (items.into_iter().map(|(_, o)| o).collect(), metadata)
+    Ok((items.into_iter().map(|(_, o)| o).collect(), metadata))
 }
 
 /// Wraps list items in a `<Kind>List`.

@@ -282,7 +282,7 @@ fn serve_resource(
         }
         Verb::List => {
             let options = request.list_options(&target)?;
-            let (items, meta) = rest::list(&cluster.lock(), &target, &options);
+            let (items, meta) = rest::list(&cluster.lock(), &target, &options)?;
             if let Some(include) = request.table() {
                 return Ok(table_response(&table::table(
                     &target.rt, &items, meta, include,

@@ -5,7 +5,7 @@ mod support;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 use support::{configmap, sandbox, widget_object, widgets};
 
@@ -109,4 +109,19 @@ async fn server_side_apply_refuses_a_body_naming_another_object() {
 
 fn api_resource() -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk("sandbox.test", "v1", "Widget"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_continue_token_is_a_bad_request_not_a_fresh_list() {
+    let sb = sandbox().await;
+    let configmaps: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    configmaps
+        .create(&PostParams::default(), &configmap("a", "1"))
+        .await
+        .expect("create");
+    for token in ["garbage", "[1]", "\"a\""] {
+        let page = ListParams::default().limit(1).continue_token(token);
+        let (code, reason, _) = status_of(configmaps.list(&page).await);
+        assert_eq!((code, reason.as_str()), (400, "BadRequest"), "{token}");
+    }
 }
