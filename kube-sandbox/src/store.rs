@@ -1,16 +1,20 @@
 //! The object store: every object as JSON under one global, monotonically increasing
 //! resourceVersion, plus a bounded history of changes so watches can resume from a version.
+//! Watches read that history themselves, woken by the latest revision, so no change is held
+//! anywhere else.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 use crate::registry::StorageKey;
 
 /// How many changes are kept for watch resumption before the oldest are compacted away.
 const HISTORY_LIMIT: usize = 10_000;
+/// How many bytes of objects (as JSON) the history may hold before the oldest are compacted.
+const HISTORY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Identifies one stored object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,10 +62,9 @@ pub struct Change {
     pub previous: Option<Value>,
     /// The resourceVersion the change produced.
     pub revision: u64,
+    /// Roughly how much memory the change holds: its objects' JSON length.
+    size: usize,
 }
-
-/// Changes already recorded, plus a receiver for the ones still to come.
-pub type Subscription = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
 
 /// Why a watch cannot start at the version it asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,19 +81,24 @@ pub struct Store {
     objects: BTreeMap<ObjectKey, Value>,
     revision: u64,
     history: VecDeque<Arc<Change>>,
+    history_bytes: usize,
+    /// Every change after this revision is in `history`.
+    history_start: u64,
+    /// Resuming from a version older than this is 410 Gone.
     compacted: u64,
-    changes: broadcast::Sender<Arc<Change>>,
+    latest: watch::Sender<u64>,
 }
 
 impl Default for Store {
     fn default() -> Self {
-        let (changes, _) = broadcast::channel(HISTORY_LIMIT);
         Store {
             objects: BTreeMap::new(),
             revision: 1,
             history: VecDeque::new(),
+            history_bytes: 0,
+            history_start: 0,
             compacted: 0,
-            changes,
+            latest: watch::Sender::new(1),
         }
     }
 }
@@ -144,47 +152,66 @@ impl Store {
     }
 
     fn record(&mut self, kind: ChangeKind, key: ObjectKey, object: Value, previous: Option<Value>) {
-        let change = Arc::new(Change {
+        let json_len = |v: &Value| serde_json::to_vec(v).map_or(0, |bytes| bytes.len());
+        let size = json_len(&object) + previous.as_ref().map_or(0, json_len);
+        self.history.push_back(Arc::new(Change {
             kind,
             key,
             object,
             previous,
             revision: self.revision,
-        });
-        self.history.push_back(change.clone());
-        while self.history.len() > HISTORY_LIMIT {
-            if let Some(old) = self.history.pop_front() {
-                self.compacted = old.revision;
-            }
+            size,
+        }));
+        self.history_bytes += size;
+        while self.history.len() > HISTORY_LIMIT || self.history_bytes > HISTORY_BYTES {
+            let Some(old) = self.history.pop_front() else {
+                break;
+            };
+            self.history_bytes -= old.size;
+            self.history_start = old.revision;
+            self.compacted = old.revision;
         }
         // No receivers is normal: nobody is watching.
-        let _ = self.changes.send(change);
+        self.latest.send_replace(self.revision);
     }
 
     /// Forgets all history and makes every version issued so far too old, so the next watch
     /// resuming from any of them gets 410 Gone and must relist (which then returns a fresh,
     /// watchable version). Deterministic on purpose: tests call it to force a relist.
+    /// Watches already open and caught up keep going, as they do across a real compaction.
     pub fn compact(&mut self) {
-        self.history.clear();
+        self.history = VecDeque::new();
+        self.history_bytes = 0;
+        self.history_start = self.revision;
         self.revision += 1;
         self.compacted = self.revision;
     }
 
-    /// Changes after `since`, plus a receiver for later ones, taken atomically so none is missed.
-    pub fn changes_since(&self, since: u64) -> Result<Subscription, Compacted> {
+    /// A receiver of the latest revision, which changes after every write; watches wake on
+    /// it and read what they missed with `changes_since`.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+
+    /// Whether a watch may resume from `since`; `Compacted` answers with 410 Gone.
+    pub fn check_resumable(&self, since: u64) -> Result<(), Compacted> {
         if since < self.compacted {
             return Err(Compacted {
                 requested: since,
                 oldest: self.compacted,
             });
         }
-        let past = self
-            .history
-            .iter()
-            .filter(|c| c.revision > since)
-            .cloned()
-            .collect();
-        Ok((past, self.changes.subscribe()))
+        Ok(())
+    }
+
+    /// Up to `limit` changes after `since`, oldest first, for a watch that has seen
+    /// everything up to `since`; `None` when history no longer reaches back that far.
+    pub fn changes_after(&self, since: u64, limit: usize) -> Option<Vec<Arc<Change>>> {
+        if since < self.history_start {
+            return None;
+        }
+        let start = self.history.partition_point(|c| c.revision <= since);
+        Some(self.history.range(start..).take(limit).cloned().collect())
     }
 }
 
@@ -194,5 +221,63 @@ fn set_revision(object: &mut Value, revision: u64) {
             "resourceVersion".into(),
             Value::String(revision.to_string()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey {
+            storage: StorageKey::namespaces(),
+            namespace: String::new(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn compacting_frees_every_recorded_change() {
+        let mut store = Store::default();
+        let _watching = store.subscribe();
+        store.put(key("a"), json!({"metadata": {"name": "a"}}));
+        let change = store
+            .changes_after(0, 1)
+            .expect("not compacted")
+            .pop()
+            .expect("the write");
+        store.compact();
+        assert_eq!(
+            Arc::strong_count(&change),
+            1,
+            "only this test still holds it"
+        );
+        assert!(store.check_resumable(change.revision).is_err());
+        let caught_up = store.changes_after(change.revision, 1);
+        assert!(
+            caught_up.is_some_and(|c| c.is_empty()),
+            "an open, caught-up watch goes on"
+        );
+    }
+
+    #[test]
+    fn history_is_bounded_by_size_as_well_as_count() {
+        let mut store = Store::default();
+        let big = "x".repeat(1024 * 1024);
+        let writes = HISTORY_BYTES / big.len() + 8;
+        for i in 0..writes {
+            let name = format!("o{i}");
+            store.put(key(&name), json!({"metadata": {"name": name}, "data": big}));
+        }
+        assert!(store.history_bytes <= HISTORY_BYTES);
+        assert!(store.history.len() < writes);
+        assert!(
+            store.check_resumable(1).is_err(),
+            "the oldest writes are compacted"
+        );
+        assert!(store.changes_after(1, 1).is_none());
+        let last = store.revision() - 1;
+        assert_eq!(store.changes_after(last, 10).expect("recent").len(), 1);
     }
 }

@@ -10,7 +10,6 @@ use axum::body::{Body, Bytes};
 use futures::channel::mpsc;
 use futures::SinkExt;
 use serde_json::{json, Value};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::time::{interval, sleep, Instant};
 
 use crate::api_error::{ApiError, Cause};
@@ -22,6 +21,8 @@ use crate::table::{self, IncludeObject};
 
 /// How often an idle watch checks for a departed client and, if asked, sends a bookmark.
 const TICK: Duration = Duration::from_secs(1);
+/// How many changes a watch takes from history at a time.
+const BATCH: usize = 64;
 /// Bookmarks are sent at most this often.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(2);
 
@@ -156,9 +157,9 @@ pub fn check_options(
 
 /// Starts a watch and returns its streaming body.
 pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
-    let mut lines = Vec::new();
+    let mut initial = Vec::new();
     let drops = cluster.watch_drops();
-    let (past, receiver, mut last_revision) = {
+    let (since, latest) = {
         let state = cluster.lock();
         let current = state.store.revision();
         let since = match request.resource_version {
@@ -167,70 +168,76 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
                 for (key, object) in state.store.list(&request.target.rt.storage, None) {
                     let served = present(&request.target.rt, object);
                     if request.selects(key, &served) {
-                        lines.push(request.line("ADDED", served));
+                        initial.push(request.line("ADDED", served));
                     }
                 }
                 if request.send_initial_events {
-                    lines.push(request.bookmark(current, true));
+                    initial.push(request.bookmark(current, true));
                 }
                 current
             }
         };
-        match state.store.changes_since(since) {
-            Ok((past, receiver)) => (past, Some(receiver), since),
+        match state.store.check_resumable(since) {
+            Ok(()) => (since, Some(state.store.subscribe())),
             Err(compacted) => {
                 let gone = ApiError::Gone {
                     requested: compacted.requested,
                     oldest: compacted.oldest,
                 };
                 let line = format!("{}\n", json!({"type": "ERROR", "object": gone.to_status()}));
-                lines.push(Bytes::from(line));
-                (Vec::new(), None, since)
+                initial.push(Bytes::from(line));
+                (since, None)
             }
         }
     };
-    for change in &past {
-        if removes_watched_type(&request, change) {
-            break;
-        }
-        if let Some(line) = render(&request, change) {
-            lines.push(line);
-        }
-        last_revision = change.revision;
-    }
 
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(64);
     tokio::spawn(async move {
-        for line in lines {
+        for line in initial {
             if tx.send(Ok(line)).await.is_err() {
                 return;
             }
         }
-        let Some(mut receiver) = receiver else { return };
+        let Some(mut latest) = latest else { return };
         let mut drops = drops;
+        let mut last_revision = since;
         let deadline = sleep(request.timeout);
         tokio::pin!(deadline);
         let mut ticker = interval(TICK);
         let mut last_bookmark = Instant::now();
         loop {
-            // Biased so a drop wins over changes already queued: a dropped watch must deliver
-            // nothing more, or its client would resume from a version newer than the drop.
+            // Replay what this watch has not seen yet, a batch at a time from the store's
+            // history, so nothing is buffered beyond one batch.
+            loop {
+                // A dropped watch must deliver nothing more, or its client would resume from
+                // a version newer than the drop.
+                if drops.has_changed().unwrap_or(true) {
+                    return;
+                }
+                let batch = cluster.lock().store.changes_after(last_revision, BATCH);
+                // Fell behind what history keeps: end, and the client's resume gets 410 Gone.
+                let Some(batch) = batch else { return };
+                if batch.is_empty() {
+                    break;
+                }
+                for change in batch {
+                    // The type is no longer served: the real server ends such watches too.
+                    if removes_watched_type(&request, &change) {
+                        return;
+                    }
+                    last_revision = change.revision;
+                    if let Some(line) = render(&request, &change) {
+                        if tx.send(Ok(line)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
             tokio::select! {
                 biased;
                 _ = drops.changed() => return,
-                received = receiver.recv() => match received {
-                    // The type is no longer served: the real server ends such watches too.
-                    Ok(change) if removes_watched_type(&request, &change) => return,
-                    Ok(change) => {
-                        last_revision = change.revision;
-                        if let Some(line) = render(&request, &change) {
-                            if tx.send(Ok(line)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    // A lagging or closed feed ends the watch; the client resumes from its last version.
-                    Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return,
+                changed = latest.changed() => if changed.is_err() {
+                    return;
                 },
                 _ = &mut deadline => return,
                 _ = ticker.tick() => {
