@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use common::World;
 use serde_json::json;
 use sfb_dr::driver::powershell::{execute_script, Credentials, PowerShellDriver, Timeouts};
@@ -130,15 +129,7 @@ impl FakeSsh {
     /// The script `powershell.exe -EncodedCommand` would have run.
     fn script(&self, n: usize) -> String {
         let args = self.args(n);
-        let encoded = args.last().expect("the encoded command");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .expect("base64");
-        let units: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16(&units).expect("UTF-16LE")
+        common::decode_encoded_command(args.last().expect("the encoded command"))
     }
 
     /// Checks how call `n` handled the credentials, and that the key is gone afterwards.

@@ -7,7 +7,6 @@
 
 use std::path::Path;
 
-use base64::Engine;
 use sfb_dr::driver::powershell::observe::observe_script;
 use sfb_dr::driver::powershell::script::{command, ScriptError};
 use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
@@ -15,17 +14,9 @@ use sfb_dr::driver::powershell::{encode_command, execute_script, WhatIf};
 use sfb_dr::model::BackupSql;
 use sfb_dr::planner::{Action, BackupModule, Mode};
 
-/// What `powershell.exe -EncodedCommand` would run.
-fn decode(encoded: &str) -> String {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .expect("base64");
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    String::from_utf16(&units).expect("UTF-16LE")
-}
+mod common;
+
+use common::decode_encoded_command as decode;
 
 fn golden(name: &str, actual: &str) {
     let path = Path::new("tests/golden/powershell").join(name);

@@ -288,3 +288,16 @@ pub fn failback(pool: &str, mode: Mode) -> Action {
         mode,
     }
 }
+
+/// The script `powershell.exe -EncodedCommand <encoded>` would run: base64 of UTF-16LE.
+pub fn decode_encoded_command(encoded: &str) -> String {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64");
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    String::from_utf16(&units).expect("UTF-16LE")
+}
