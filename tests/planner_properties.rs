@@ -9,8 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use common::{waits_for, World};
 use proptest::prelude::*;
+use sfb_dr::model::{Action, BackupModule, Mode, Plan, Step};
 use sfb_dr::model::{CmsFailback, Health, ObservedIndex};
-use sfb_dr::planner::{self, Action, BackupModule, Mode, Plan, Step};
+use sfb_dr::planner;
 use sfb_dr::simulator::Deployment;
 
 const SITES: [&str; 3] = ["redmond", "dublin", "paris"];

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{actions, failback, failover, step, waits_for, World};
+use sfb_dr::model::{Action, BackupModule, BlockReason, Mode};
 use sfb_dr::model::{CmsFailback, Health};
-use sfb_dr::planner::{Action, BackupModule, BlockReason, Mode};
 
 const P1: &str = "pool1.contoso.com";
 const P2: &str = "pool2.contoso.com";

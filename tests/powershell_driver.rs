@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use common::World;
 use serde_json::json;
+use sfb_dr::driver::OperationKey;
 use sfb_dr::driver::powershell::{execute_script, Credentials, PowerShellDriver, Timeouts};
 use sfb_dr::driver::{Driver, DriverError};
+use sfb_dr::model::{Action, Mode};
 use sfb_dr::model::{Health, ObservedIndex};
-use sfb_dr::planner::{self, Action, Mode};
+use sfb_dr::planner;
 
 const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\n\
 b3BlbnNzaC1rZXktdjEAAAAAU0VDUkVUS0VZTUFURVJJQUxub3RhcmVhbGtleQ==\n\
@@ -212,7 +214,7 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
 
     for (i, step) in plan.steps.iter().enumerate() {
         fake.reply(i + 1, &format!("WARNING: chatty cmdlet\n{OK}"), 0);
-        driver.execute(&step.action).await.expect("step succeeds");
+        driver.execute(&key(), &step.action).await.expect("step succeeds");
         let n = i + 1;
         let args = fake.args(n);
         let expected: Vec<String> = [
@@ -267,7 +269,7 @@ async fn a_cmdlet_error_comes_back_with_the_cmdlets_message() {
         pool: "pool1.contoso.com".into(),
         mode: Mode::Graceful,
     };
-    match driver(&fake).execute(&step).await {
+    match driver(&fake).execute(&key(), &step).await {
         Err(DriverError::Failed(m)) => assert!(
             m.starts_with("Invoke-CsPoolFailOver on mgmt.contoso.com: ")
                 && m.contains("uses it as its next hop"),
@@ -304,7 +306,7 @@ async fn an_ssh_failure_before_the_session_means_nothing_was_sent() {
         let fake = FakeSsh::new();
         fake.stderr(0, stderr);
         fake.reply(0, "", 255);
-        match driver(&fake).execute(&failover()).await {
+        match driver(&fake).execute(&key(), &failover()).await {
             Err(e @ DriverError::Unreachable(_)) => assert!(!e.may_have_acted(), "{e}"),
             other => panic!("{stderr}: expected Unreachable, got {other:?}"),
         }
@@ -331,7 +333,7 @@ async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown(
         let fake = FakeSsh::new();
         fake.stderr(0, stderr);
         fake.reply(0, stdout, 255);
-        match driver(&fake).execute(&failover()).await {
+        match driver(&fake).execute(&key(), &failover()).await {
             Err(e @ DriverError::OutcomeUnknown(_)) => {
                 assert!(e.may_have_acted());
                 assert!(e.to_string().contains("mgmt.contoso.com"), "{e}");
@@ -387,7 +389,7 @@ async fn a_step_past_its_timeout_is_killed_and_leaves_no_key_behind() {
     };
     // The default five minutes, on the paused clock.
     let ready = fake.when_ready(0);
-    let result = driver(&fake).execute(&step).await;
+    let result = driver(&fake).execute(&key(), &step).await;
     ready.await.expect("the fake ssh got ready");
     // Killing ssh does not stop the script on the server.
     assert!(
@@ -442,7 +444,7 @@ async fn each_kind_of_step_has_its_own_timeout() {
     let ready = fake.when_ready(0);
     let result = driver(&fake)
         .with_timeouts(only_failover_is_short)
-        .execute(&step)
+        .execute(&key(), &step)
         .await;
     ready.await.expect("the fake ssh got ready");
     match result {
@@ -469,7 +471,7 @@ async fn a_hostile_value_is_refused_before_anything_is_sent() {
             pool: pool.into(),
             mode: Mode::Disaster,
         };
-        match driver(&fake).execute(&step).await {
+        match driver(&fake).execute(&key(), &step).await {
             Err(e @ DriverError::Refused(_)) => assert!(!e.may_have_acted()),
             other => panic!("{pool:?}: expected Refused, got {other:?}"),
         }
@@ -559,7 +561,7 @@ async fn no_key_material_reaches_logs_errors_or_debug_output() {
         ..Timeouts::default()
     });
     for (driver, action) in [(&d, &step), (&d, &step), (&d, &edge), (&times_out, &edge)] {
-        let e = driver.execute(action).await.expect_err("each call fails");
+        let e = driver.execute(&key(), action).await.expect_err("each call fails");
         seen.push(e.to_string());
         seen.push(format!("{e:?}"));
     }
@@ -587,9 +589,9 @@ async fn an_unreadable_answer_shows_what_powershell_said() {
     fake.reply(0, "", 1);
     let step = Action::SyncBackup {
         pool: "pool2.contoso.com".into(),
-        module: sfb_dr::planner::BackupModule::DataConf,
+        module: sfb_dr::model::BackupModule::DataConf,
     };
-    match driver(&fake).execute(&step).await {
+    match driver(&fake).execute(&key(), &step).await {
         Err(DriverError::BadOutput(m)) => assert!(
             m.contains("printed nothing")
                 && m.contains("exit status 1")
@@ -637,4 +639,10 @@ async fn the_real_ssh_client_accepts_the_drivers_arguments() {
         ),
         other => panic!("expected Unreachable, got {other:?}"),
     }
+}
+
+/// The operation key every step of these tests runs under (the PowerShell driver's record of
+/// it is the driver's business; these tests check what reaches the server).
+fn key() -> OperationKey {
+    OperationKey::parse("0123456789abcdef-s1").expect("a valid key")
 }

@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use sfb_dr::driver::powershell::{runbook, WhatIf};
-use sfb_dr::planner::{Action, Mode, Plan, Step};
+use sfb_dr::model::{Action, Mode, Plan, Step};
 
 fn plan_cli(observed: &str, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
@@ -178,9 +178,9 @@ fn blocked_pairs_are_listed_as_comments_that_cannot_end_early() {
     let plan = Plan {
         id: "c0ffee".into(),
         steps: vec![],
-        blocked: vec![sfb_dr::planner::Blocked {
+        blocked: vec![sfb_dr::model::Blocked {
             pair: "pool1-pool2".into(),
-            reason: sfb_dr::planner::BlockReason::DataLossNotAllowed,
+            reason: sfb_dr::model::BlockReason::DataLossNotAllowed,
             message: "line one\nStop-Computer\r\n# and more\u{2028}Remove-CsPool\u{2029}x\0y"
                 .into(),
         }],

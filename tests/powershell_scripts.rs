@@ -12,7 +12,7 @@ use sfb_dr::driver::powershell::script::{command, ScriptError};
 use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
 use sfb_dr::driver::powershell::{encode_command, execute_script, WhatIf};
 use sfb_dr::model::BackupSql;
-use sfb_dr::planner::{Action, BackupModule, Mode};
+use sfb_dr::model::{Action, BackupModule, Mode};
 
 mod common;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::{failback, failover, World};
 use sfb_dr::model::BackupSql;
 use sfb_dr::model::Health;
-use sfb_dr::planner::{Action, ActionKind, BackupModule, Mode};
+use sfb_dr::model::{Action, ActionKind, BackupModule, Mode};
 use sfb_dr::simulator::{Config, Deployment, Fault, Outcome, Simulator};
 
 const P1: &str = "pool1.contoso.com";

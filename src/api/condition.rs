@@ -38,7 +38,7 @@ impl fmt::Display for ConditionType {
     }
 }
 
-/// CamelCase reasons not already named by [`crate::planner::BlockReason`].
+/// CamelCase reasons not already named by [`crate::model::BlockReason`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
     /// A spec that one object's CEL rules cannot judge is wrong across objects.

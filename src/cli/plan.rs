@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use sfb_dr::declared::{self, Declared};
 use sfb_dr::driver::powershell::{runbook, WhatIf};
 use sfb_dr::manifest::{self, Manifests};
+use sfb_dr::model::{Action, Mode, Plan};
 use sfb_dr::model::{Desired, Ledger, ObservedIndex};
-use sfb_dr::planner::{self, Action, Mode, Plan};
+use sfb_dr::planner;
 
 use super::{Failure, Output};
 

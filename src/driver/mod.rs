@@ -4,11 +4,12 @@
 pub mod powershell;
 pub mod simulator;
 
+use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::model::Action;
 use crate::model::ObservedTopology;
-use crate::planner::Action;
 
 /// A driver call's result, boxed so drivers can be chosen at run time (`dyn Driver`).
 pub type DriverFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DriverError>> + Send + 'a>>;
@@ -18,8 +19,60 @@ pub trait Driver: Send + Sync {
     /// The deployment as it is now, in the observed-topology format.
     fn observe(&self) -> DriverFuture<'_, ObservedTopology>;
 
-    /// Performs one plan step and returns when it has finished.
-    fn execute<'a>(&'a self, action: &'a Action) -> DriverFuture<'a, ()>;
+    /// Performs one plan step under an operation key and returns when it has finished.
+    ///
+    /// The action is performed at most once per key: a call with a key already seen performs
+    /// nothing and answers with the first call's outcome, waiting for it while it runs. This is
+    /// what keeps a step from running twice across operator crashes and two leaders.
+    fn execute<'a>(&'a self, key: &'a OperationKey, action: &'a Action) -> DriverFuture<'a, ()>;
+}
+
+/// The key a step runs under: `<plan id>-<step id>`, plus `-<attempt>` from the second attempt
+/// on. Only ASCII letters, digits and `-`, at most [`OperationKey::MAX_LEN`] bytes, so it is
+/// inert in a URL, a file name and a PowerShell literal alike.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OperationKey(String);
+
+impl OperationKey {
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks a key that came from outside (a request, a file on the management server).
+    pub fn parse(key: &str) -> Result<Self, String> {
+        let ok = !key.is_empty()
+            && key.len() <= Self::MAX_LEN
+            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !key.starts_with('-');
+        if ok {
+            Ok(OperationKey(key.to_owned()))
+        } else {
+            Err(format!(
+                "operation key {:?} must be 1 to {} ASCII letters, digits or '-', not starting with '-'",
+                key.chars().take(Self::MAX_LEN + 1).collect::<String>(),
+                Self::MAX_LEN
+            ))
+        }
+    }
+
+    /// The key of attempt `attempt` (1-based) of step `step` of plan `plan`.
+    pub fn for_step(plan: &str, step: &str, attempt: u32) -> Result<Self, String> {
+        if attempt <= 1 {
+            Self::parse(&format!("{plan}-{step}"))
+        } else {
+            Self::parse(&format!("{plan}-{step}-{attempt}"))
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OperationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Why a driver call did not succeed. Messages never carry credentials.

@@ -5,9 +5,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::{Driver, DriverError, DriverFuture};
+use super::{Driver, DriverError, DriverFuture, OperationKey};
+use crate::model::Action;
 use crate::model::ObservedTopology;
-use crate::planner::Action;
 
 /// Talks to a simulator at a base URL such as `http://127.0.0.1:7070`.
 #[derive(Clone, Debug)]
@@ -76,18 +76,26 @@ impl Driver for SimulatorDriver {
         })
     }
 
-    fn execute<'a>(&'a self, action: &'a Action) -> DriverFuture<'a, ()> {
+    fn execute<'a>(&'a self, key: &'a OperationKey, action: &'a Action) -> DriverFuture<'a, ()> {
         Box::pin(async move {
+            let mut body = serde_json::to_value(action)
+                .map_err(|e| DriverError::Refused(format!("cannot encode {action}: {e}")))?;
+            if let Some(fields) = body.as_object_mut() {
+                fields.insert("key".into(), key.as_str().into());
+            }
             let response = self
                 .http
                 .post(format!("{}/commands", self.base))
-                .json(action)
+                .json(&body)
                 .send()
                 .await
                 .map_err(|e| self.lost(e))?;
             match response.status() {
                 s if s.is_success() => Ok(()),
-                StatusCode::CONFLICT => Err(DriverError::Refused(Self::message(response).await)),
+                // 409: SfB would refuse it; 422: the key names another command. Nothing ran.
+                StatusCode::CONFLICT | StatusCode::UNPROCESSABLE_ENTITY => {
+                    Err(DriverError::Refused(Self::message(response).await))
+                }
                 _ => Err(DriverError::Failed(Self::message(response).await)),
             }
         })

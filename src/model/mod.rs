@@ -1,16 +1,20 @@
-//! Plain data for the SfB world: what the driver observes, what the resources desire, and the
-//! ledger of failovers the operator performed. No Kubernetes, no I/O, no clock.
+//! Plain data for the SfB world: what the driver observes, what the resources desire, the SfB
+//! commands and the plan format, and the ledger of failovers the operator performed. No Kubernetes, no I/O, no clock.
 
+pub mod command;
 pub mod desired;
 pub mod ledger;
 pub mod observed;
+pub mod plan;
 
+pub use command::{Action, ActionKind, BackupModule, Mode};
 pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};
 pub use ledger::Ledger;
 pub use observed::{
     BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
     ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
 };
+pub use plan::{BlockReason, Blocked, Plan, Step};
 
 /// Site names compare case-insensitively (DESIGN section 7); this is the one canonical spelling.
 pub fn site_key(site: &str) -> String {

@@ -1,10 +1,9 @@
 //! Where the Central Management Store master should be, and the CMS failover that gets it there
 //! (DESIGN section 4 and rule 2; SFB-DR-FACTS "CMS first").
 
-use crate::model::{BackupSql, CmsFailback, Desired, Health, ObservedIndex};
+use crate::model::{BackupSql, BlockReason, CmsFailback, Desired, Health, Mode, ObservedIndex};
 
 use super::pool_pair::{PairDecision, PairView};
-use super::step::{BlockReason, Mode};
 
 /// What the CMS needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,15 +7,16 @@
 mod cms;
 mod edges;
 mod pool_pair;
-pub mod step;
 
 use sha2::{Digest, Sha256};
 
-use crate::model::{Desired, Health, Ledger, ObservedIndex};
+use crate::model::{
+    Action, BackupModule, BlockReason, Blocked, Desired, Health, Ledger, Mode, ObservedIndex, Plan,
+    Step,
+};
 
 use cms::CmsDecision;
 use pool_pair::{PairDecision, PairView};
-pub use step::{Action, ActionKind, BackupModule, BlockReason, Blocked, Mode, Plan, Step};
 
 /// Plans the steps that move the observed deployment to the desired state.
 pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Plan {

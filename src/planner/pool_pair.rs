@@ -1,9 +1,9 @@
 //! One pair on its own: who serves each pool's users now, who should, and the failback and
 //! failover that get it there (DESIGN rules 1, 4, 5 and 6).
 
-use crate::model::{Desired, Health, Ledger, ObservedIndex, ObservedPool, PairSpec};
-
-use super::step::{BlockReason, Mode};
+use crate::model::{
+    BlockReason, Desired, Health, Ledger, Mode, ObservedIndex, ObservedPool, PairSpec,
+};
 
 /// A pool move within a pair; `pool` is the index of the home pool in the pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Action, ActionKind, Mode};
 use crate::model::{
     BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
     ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
 };
-use crate::planner::{Action, ActionKind, Mode};
 
 /// A Front End pool.
 #[derive(Clone, Debug)]

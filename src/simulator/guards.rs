@@ -1,7 +1,7 @@
 //! What the real product refuses, with SfB-like messages (SFB-DR-FACTS "Guards, in one list").
 
 use crate::model::{fqdn_key, Health};
-use crate::planner::{Action, Mode};
+use crate::model::{Action, Mode};
 
 use super::deployment::Deployment;
 

@@ -6,7 +6,8 @@ mod deployment;
 mod guards;
 pub mod server;
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub use deployment::{Deployment, Fault};
 
 use crate::model::{fqdn_key, ObservedTopology};
-use crate::planner::{Action, Mode};
+use crate::model::{Action, Mode};
 
 /// How a command ended.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,34 @@ pub struct AuditEntry {
     pub command: Action,
     pub outcome: Outcome,
     pub message: String,
+    /// The operation key the command ran under, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// The record of one keyed command (`GET /operations/<key>`): what it was and, once it has
+/// finished, its result. A key runs its command once; asking again returns this record.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationRecord {
+    pub key: String,
+    pub command: Action,
+    /// `None` while the command runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<CommandResult>,
+}
+
+/// A key that was first used for another command: nothing was run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("operation key {key} was first used for \"{first}\"; a key names one command")]
+pub struct KeyReused {
+    pub key: String,
+    pub first: Action,
+}
+
+struct Operation {
+    command: Action,
+    done: tokio::sync::watch::Sender<Option<CommandResult>>,
 }
 
 /// Simulator settings.
@@ -91,6 +120,7 @@ struct State {
     deployment: Deployment,
     audit: Vec<AuditEntry>,
     rng: StdRng,
+    operations: HashMap<String, Operation>,
 }
 
 /// The simulator: a deployment behind a lock, executing commands with their latencies.
@@ -107,6 +137,7 @@ impl Simulator {
                 deployment,
                 audit: Vec::new(),
                 rng: StdRng::seed_from_u64(config.seed),
+                operations: HashMap::new(),
             }),
             config,
         }
@@ -137,14 +168,77 @@ impl Simulator {
         self.lock().deployment.inject(fault)
     }
 
-    /// Runs a command: refused at once when the real product would refuse it, otherwise answered
-    /// when its (scaled) latency has passed.
+    /// The record of the command run under `key`, if any.
+    pub fn operation(&self, key: &str) -> Option<OperationRecord> {
+        let s = self.lock();
+        let op = s.operations.get(key)?;
+        let result = op.done.borrow().clone();
+        Some(OperationRecord {
+            key: key.to_owned(),
+            command: op.command.clone(),
+            result,
+        })
+    }
+
+    /// Runs a command under an operation key, at most once per key: a key already seen returns
+    /// the first run's result (waiting while it runs) and acts no more. The command runs in a
+    /// task of its own, so a caller that stops waiting does not stop it half-way.
+    pub async fn execute_keyed(
+        self: &Arc<Self>,
+        key: String,
+        action: Action,
+    ) -> Result<CommandResult, KeyReused> {
+        let mut done = {
+            let mut s = self.lock();
+            match s.operations.get(&key) {
+                Some(op) if op.command != action => {
+                    return Err(KeyReused {
+                        key,
+                        first: op.command.clone(),
+                    })
+                }
+                Some(op) => op.done.subscribe(),
+                None => {
+                    let (tx, rx) = tokio::sync::watch::channel(None);
+                    s.operations.insert(
+                        key.clone(),
+                        Operation {
+                            command: action.clone(),
+                            done: tx,
+                        },
+                    );
+                    let sim = Arc::clone(self);
+                    tokio::spawn(async move {
+                        let result = sim.run(action, Some(key.clone())).await;
+                        if let Some(op) = sim.lock().operations.get(&key) {
+                            op.done.send_replace(Some(result));
+                        }
+                    });
+                    rx
+                }
+            }
+        };
+        let result = done.wait_for(Option::is_some).await.map(|r| r.clone());
+        // The sender lives in the record, which is never removed: the wait cannot fail.
+        Ok(result.ok().flatten().unwrap_or_else(|| CommandResult {
+            outcome: Outcome::Failed,
+            message: "the simulator lost the operation record".into(),
+            data_loss: 0,
+        }))
+    }
+
+    /// Runs a command without a key: refused at once when the real product would refuse it,
+    /// otherwise answered when its (scaled) latency has passed.
     pub async fn execute(&self, action: Action) -> CommandResult {
+        self.run(action, None).await
+    }
+
+    async fn run(&self, action: Action, key: Option<String>) -> CommandResult {
         let kind = action.kind();
         let (delay, fail) = {
             let mut s = self.lock();
             if let Err(message) = guards::check(&s.deployment, &action) {
-                return record(&mut s, action, Outcome::Refused, message, 0);
+                return record(&mut s, action, key, Outcome::Refused, message, 0);
             }
             let base = base_latency(&action).as_secs_f64();
             let jitter = s.rng.random_range(0.9..=1.1);
@@ -167,7 +261,7 @@ impl Simulator {
         mark_busy(&mut s.deployment, &action, false);
         if fail {
             let message = format!("{kind:?} failed (injected fault); nothing changed");
-            return record(&mut s, action, Outcome::Failed, message, 0);
+            return record(&mut s, action, key, Outcome::Failed, message, 0);
         }
         let lost = s.deployment.apply(&action);
         let message = if lost > 0 {
@@ -175,7 +269,7 @@ impl Simulator {
         } else {
             format!("{action}: done")
         };
-        record(&mut s, action, Outcome::Succeeded, message, lost)
+        record(&mut s, action, key, Outcome::Succeeded, message, lost)
     }
 }
 
@@ -204,6 +298,7 @@ fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
 fn record(
     s: &mut State,
     command: Action,
+    key: Option<String>,
     outcome: Outcome,
     message: String,
     data_loss: u64,
@@ -215,6 +310,7 @@ fn record(
         command,
         outcome,
         message: message.clone(),
+        key,
     });
     CommandResult {
         outcome,

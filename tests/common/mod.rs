@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use sfb_dr::model::*;
-use sfb_dr::planner::{self, Action, Mode, Plan, Step};
+use sfb_dr::model::{Action, Mode, Plan, Step};
+use sfb_dr::planner;
 
 /// A deployment in two sites (redmond, dublin), everything healthy and at home until told.
 #[derive(Clone, Debug)]

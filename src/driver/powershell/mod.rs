@@ -21,9 +21,9 @@ pub use runbook::runbook;
 pub use script::{execute_script, ScriptError, WhatIf};
 pub use transport::{encode_command, Target};
 
-use super::{Driver, DriverError, DriverFuture};
+use super::{Driver, DriverError, DriverFuture, OperationKey};
+use crate::model::Action;
 use crate::model::ObservedTopology;
-use crate::planner::Action;
 use outcome::{parse_outcome, Outcome};
 use value::Fqdn;
 
@@ -178,7 +178,7 @@ impl Driver for PowerShellDriver {
         })
     }
 
-    fn execute<'a>(&'a self, action: &'a Action) -> DriverFuture<'a, ()> {
+    fn execute<'a>(&'a self, key: &'a OperationKey, action: &'a Action) -> DriverFuture<'a, ()> {
         Box::pin(async move {
             // An unsafe value refuses the step before anything reaches the server.
             let script = execute_script(action)
@@ -186,7 +186,7 @@ impl Driver for PowerShellDriver {
             let cmdlet = script::command(action, WhatIf::No)
                 .map(|c| c.cmdlet)
                 .unwrap_or("step");
-            tracing::info!(host = self.host(), step = %action, cmdlet, "executing");
+            tracing::info!(host = self.host(), %key, step = %action, cmdlet, "executing");
             let out = transport::run(
                 &self.ssh,
                 &self.target,

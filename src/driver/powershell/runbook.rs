@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::planner::{Action, Mode, Plan, Step};
+use crate::model::{Action, Mode, Plan, Step};
 
 use super::script::{command, ScriptError, WhatIf, PRELUDE, SFB_MODULE};
 use super::value::{quote, Fqdn};

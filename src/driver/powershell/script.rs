@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::planner::{Action, Mode};
+use crate::model::{Action, Mode};
 
 use super::value::{quote, Fqdn, ModuleName, SqlInstance, ValueError};
 

@@ -1,10 +1,12 @@
-//! Steps, plans and the reasons a pair can be blocked: the plan format of DESIGN section 7.
+//! The language of SfB commands every layer shares: the actions a plan is made of, their modes
+//! and the Backup Service modules (SFB-DR-FACTS "The procedures"). Not decisions: the planner
+//! decides which actions to take, the drivers and the simulator carry them out or judge them.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::BackupSql;
+use super::BackupSql;
 
 /// How a move is made: `Graceful` loses nothing, `Disaster` skips the final replication.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
@@ -114,83 +116,5 @@ fn mode_word(mode: Mode) -> &'static str {
     match mode {
         Mode::Graceful => "graceful",
         Mode::Disaster => "disaster mode",
-    }
-}
-
-/// One step of a plan: an action and the steps that must have succeeded before it starts.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Step {
-    pub id: String,
-    #[serde(flatten)]
-    pub action: Action,
-    pub depends_on: Vec<String>,
-}
-
-/// Why a pair (or the CMS, reported under its pair) cannot be moved to its desired state.
-#[derive(
-    Serialize,
-    Deserialize,
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    schemars::JsonSchema,
-)]
-pub enum BlockReason {
-    /// Neither pool of the pair is in an active site.
-    NoActiveSite,
-    /// The pool that would receive users (or the CMS) is down.
-    TargetDown,
-    /// A failback needs the home pool healthy.
-    HomeDown,
-    /// A pool's health is `Unknown`; nothing is done until the probe can tell.
-    HealthUnknown,
-    /// Failback while the backup pool is down loses data and `allowDataLoss` is false.
-    DataLossNotAllowed,
-    /// The Backup Service direction a graceful move waits for is in `ErrorState`.
-    BackupUnhealthy,
-    /// The failover needs the CMS moved, and no `CentralManagementStore` is declared.
-    CmsNotManaged,
-    /// A disaster-mode CMS failover into a pool with no `backupSql` entry.
-    MissingBackupSql,
-    /// The previous CMS failover has not settled (replicas not up to date).
-    CmsUnsettled,
-    /// The CMS has no active master and no failover needs it moved.
-    CmsUnavailable,
-    /// The observation contradicts the ledger or the declared resources.
-    ObservationDisagrees,
-}
-
-impl fmt::Display for BlockReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// A pair that is left where it is, and why.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Blocked {
-    pub pair: String,
-    pub reason: BlockReason,
-    pub message: String,
-}
-
-/// An ordered set of steps with a stable id, plus the pairs that cannot be moved.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
-    pub id: String,
-    pub steps: Vec<Step>,
-    pub blocked: Vec<Blocked>,
-}
-
-impl Plan {
-    /// The step with this id.
-    pub fn step(&self, id: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.id == id)
     }
 }
