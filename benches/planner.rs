@@ -15,6 +15,7 @@ fn site_failover(n: usize) -> (Desired, ObservedIndex) {
         cms: CmsState {
             active_master: Some("pool0a.contoso.com".into()),
             replicas_up_to_date: true,
+            pool: None,
         },
         edges: vec![],
         data_loss: None,
@@ -34,6 +35,7 @@ fn site_failover(n: usize) -> (Desired, ObservedIndex) {
                 backup_pool: Some(partner.clone()),
                 served_by: Some(p.clone()),
                 users: 10_000,
+                back_end: None,
             });
             observed.backup.push(BackupDirection {
                 from: p.clone(),

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use common::World;
 use serde_json::json;
-use sfb_dr::driver::OperationKey;
 use sfb_dr::driver::powershell::{execute_script, Credentials, PowerShellDriver, Timeouts};
+use sfb_dr::driver::OperationKey;
 use sfb_dr::driver::{Driver, DriverError};
 use sfb_dr::model::{Action, Mode};
 use sfb_dr::model::{Health, ObservedIndex};
@@ -214,7 +214,10 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
 
     for (i, step) in plan.steps.iter().enumerate() {
         fake.reply(i + 1, &format!("WARNING: chatty cmdlet\n{OK}"), 0);
-        driver.execute(&key(), &step.action).await.expect("step succeeds");
+        driver
+            .execute(&key(), &step.action)
+            .await
+            .expect("step succeeds");
         let n = i + 1;
         let args = fake.args(n);
         let expected: Vec<String> = [
@@ -561,7 +564,10 @@ async fn no_key_material_reaches_logs_errors_or_debug_output() {
         ..Timeouts::default()
     });
     for (driver, action) in [(&d, &step), (&d, &step), (&d, &edge), (&times_out, &edge)] {
-        let e = driver.execute(&key(), action).await.expect_err("each call fails");
+        let e = driver
+            .execute(&key(), action)
+            .await
+            .expect_err("each call fails");
         seen.push(e.to_string());
         seen.push(format!("{e:?}"));
     }

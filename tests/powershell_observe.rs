@@ -72,7 +72,8 @@ fn a_healthy_report_becomes_the_observed_topology() {
         t.cms,
         CmsState {
             active_master: Some("pool1.contoso.com".into()),
-            replicas_up_to_date: true
+            replicas_up_to_date: true,
+            pool: None,
         }
     );
     let edges: Vec<(&str, &str)> = t

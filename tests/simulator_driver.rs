@@ -227,8 +227,10 @@ async fn operations_are_readable_by_key() {
     assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
     let bad = http
         .post(format!("{base}/commands"))
-        .json(&serde_json::json!({"action": "SyncBackup", "pool": "pool3.contoso.com",
-            "module": "ConfServices.DataConf", "key": "../../etc"}))
+        .json(
+            &serde_json::json!({"action": "SyncBackup", "pool": "pool3.contoso.com",
+            "module": "ConfServices.DataConf", "key": "../../etc"}),
+        )
         .send()
         .await
         .expect("answers");

@@ -55,6 +55,10 @@ pub struct ObservedPool {
     pub served_by: Option<String>,
     #[serde(default)]
     pub users: u64,
+    /// Health of the pool's Back End SQL Server; absent when the driver does not observe it.
+    /// A Back End that is down makes a failover of the pool `-DisasterMode` (SFB-DR-FACTS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_end: Option<Health>,
 }
 
 /// One direction of Backup Service replication, from `from` to its partner `to`.
@@ -83,6 +87,10 @@ impl BackupDirection {
 pub struct CmsState {
     pub active_master: Option<String>,
     pub replicas_up_to_date: bool,
+    /// The pool whose Back End holds the CMS database, as the published topology says; absent
+    /// when unknown. With the master lost, this is what says where the CMS was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 /// One Edge pool and the Front End pool it forwards to.
@@ -234,12 +242,17 @@ impl ObservedIndex {
                 ));
             }
         }
-        if let Some(m) = &t.cms.active_master {
-            if !pools.contains_key(m) {
-                return Err(observed_error(
-                    "cms.activeMaster".into(),
-                    format!("{m} is not a pool in this topology"),
-                ));
+        for (field, pool) in [
+            ("cms.activeMaster", &t.cms.active_master),
+            ("cms.pool", &t.cms.pool),
+        ] {
+            if let Some(m) = pool {
+                if !pools.contains_key(m) {
+                    return Err(observed_error(
+                        field.into(),
+                        format!("{m} is not a pool in this topology"),
+                    ));
+                }
             }
         }
         let mut edge_hops = Vec::with_capacity(t.edges.len());
@@ -344,7 +357,10 @@ fn canonicalise(t: &mut ObservedTopology) {
         b.from = fqdn_key(&b.from);
         b.to = fqdn_key(&b.to);
     }
-    if let Some(m) = &mut t.cms.active_master {
+    for m in [&mut t.cms.active_master, &mut t.cms.pool]
+        .into_iter()
+        .flatten()
+    {
         *m = fqdn_key(m);
     }
     for e in &mut t.edges {

@@ -191,6 +191,7 @@ impl Deployment {
                     backup_pool: p.backup_pool.clone(),
                     served_by: Some(p.served_by.clone()),
                     users: p.users,
+                    back_end: None,
                 })
                 .collect(),
             backup: self
@@ -207,6 +208,7 @@ impl Deployment {
             cms: CmsState {
                 active_master: self.cms_master().map(str::to_owned),
                 replicas_up_to_date: self.replicas_up_to_date && !self.cms_busy,
+                pool: None,
             },
             edges: self
                 .edges

@@ -91,7 +91,10 @@ async fn operation(State(sim): State<Arc<Simulator>>, Path(key): Path<String>) -
         Some(record) => Json(record).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
-            format!("no operation with key {:?}", key.chars().take(200).collect::<String>()),
+            format!(
+                "no operation with key {:?}",
+                key.chars().take(200).collect::<String>()
+            ),
         ),
     }
 }

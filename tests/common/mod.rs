@@ -31,6 +31,7 @@ impl World {
                 cms: CmsState {
                     active_master: None,
                     replicas_up_to_date: true,
+                    pool: None,
                 },
                 edges: vec![],
                 data_loss: None,
@@ -56,6 +57,7 @@ impl World {
                 backup_pool: Some(partner.into()),
                 served_by: Some(p.into()),
                 users: 1000,
+                back_end: None,
             });
             self.observed.backup.push(BackupDirection {
                 from: p.into(),

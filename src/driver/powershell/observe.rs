@@ -331,6 +331,7 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
             served_by: None,
             // Counting users would enumerate every user at each observation; not done.
             users: 0,
+            back_end: None,
         });
         computers_of.push((fqdn, computers, health));
     }
@@ -376,6 +377,7 @@ fn cms(
     let unavailable = CmsState {
         active_master: None,
         replicas_up_to_date: false,
+        pool: None,
     };
     let Some(raw) = &report.cms else {
         tracing::debug!(
@@ -412,5 +414,6 @@ fn cms(
     Ok(CmsState {
         active_master: Some(master_pool.clone()),
         replicas_up_to_date,
+        pool: None,
     })
 }
