@@ -4,6 +4,7 @@
 //! acts. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod controller;
 pub mod declared;
 pub mod driver;
 pub mod manifest;

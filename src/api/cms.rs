@@ -94,10 +94,13 @@ pub struct CmsStatus {
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// The pool holding the active CMS master; absent while the CMS has no master.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_master: Option<String>,
+    /// The pool whose Back End holds the CMS database, as the published topology says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file_transfer_agent: Option<String>,
+    pub pool: Option<String>,
+    /// Whether every CMS replica has caught up with the master.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas_up_to_date: Option<bool>,
 }

@@ -21,6 +21,21 @@ use crate::model::{BackupDirection, Health};
     printcolumn(name = "Pool-A", type_ = "string", json_path = ".spec.pools[0].fqdn"),
     printcolumn(name = "Pool-B", type_ = "string", json_path = ".spec.pools[1].fqdn"),
     printcolumn(
+        name = "A-Served-By",
+        type_ = "string",
+        json_path = ".status.pools[0].servedBy"
+    ),
+    printcolumn(
+        name = "B-Served-By",
+        type_ = "string",
+        json_path = ".status.pools[1].servedBy"
+    ),
+    printcolumn(
+        name = "Backup",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"BackupInSync\")].status"
+    ),
+    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
@@ -80,8 +95,11 @@ pub struct PoolPairStatus {
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+    /// The two pools, in the order of `spec.pools`.
     #[serde(default)]
     pub pools: Vec<PoolStatus>,
+    /// Backup Service replication in each direction, as of `observedAt` on the Topology (the
+    /// live sync age is the `sfbdr_backup_sync_age_seconds` metric).
     #[serde(default)]
     pub backup: Vec<BackupDirection>,
 }
@@ -92,8 +110,13 @@ pub struct PoolPairStatus {
 pub struct PoolStatus {
     pub fqdn: String,
     pub health: Health,
+    /// Health of the pool's Back End SQL Server, when the driver observes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_end: Option<Health>,
+    /// The pool serving this pool's users now (observed, else from the operator's ledger).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub served_by: Option<String>,
+    /// The pool that should serve them, by the declared active sites; absent when neither may.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_served_by: Option<String>,
 }

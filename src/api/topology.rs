@@ -1,12 +1,10 @@
 //! `Topology`: one SfB deployment, how to reach it, and how the operator may act on it.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BlockReason, Mode};
+use crate::model::{ActionKind, BackupModule, BackupSql, BlockReason, Ledger, Mode};
 
 /// The deployment's driver and the operator's policy for it.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -31,6 +29,7 @@ use crate::model::{BlockReason, Mode};
         json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
     ),
     printcolumn(name = "Plan", type_ = "string", json_path = ".status.plan.id"),
+    printcolumn(name = "Steps", type_ = "string", json_path = ".status.progress"),
     printcolumn(
         name = "Approval",
         type_ = "string",
@@ -73,6 +72,14 @@ pub struct TopologySpec {
     /// Recovery objectives that conditions are measured against.
     #[serde(default)]
     pub objectives: Objectives,
+    /// How many times a step may fail before its pair is left `Stalled` for a person. Default 3.
+    #[serde(default = "default_max_attempts")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 10").message("must be between 1 and 10"))]
+    pub max_attempts: u32,
+}
+
+fn default_max_attempts() -> u32 {
+    3
 }
 
 fn default_observe_interval() -> u32 {
@@ -235,37 +242,50 @@ pub struct TopologyStatus {
     #[serde(default)]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
-    /// When the driver last observed the deployment (RFC 3339).
+    /// When the observation this status describes was made (RFC 3339). Status is rewritten only
+    /// when what it says changes, so at rest this is the time of the last change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_at: Option<String>,
-    /// The plan being executed or awaiting approval.
+    /// Steps of the current plan done, out of all its steps, such as `3/7`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// The plan being executed or awaiting approval: the write-ahead journal of its steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
-    /// Finished plans, newest last, bounded.
+    /// Finished plans, newest last, at most ten.
     #[serde(default)]
     pub history: Vec<PlanRecord>,
-    /// Home pool -> the pool serving its users, as the operator's own failovers left it.
+    /// The operator's record of who serves each pool's users and what it still owes.
     #[serde(default)]
-    pub ledger: BTreeMap<String, String>,
+    pub ledger: Ledger,
 }
 
 /// A plan and the state of each step: the write-ahead journal.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanStatus {
+    /// The plan id, which `sfbdr.io/approve-plan` names to approve it.
     pub id: String,
+    /// When the operator made this plan the current one (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
     #[serde(default)]
     pub steps: Vec<StepStatus>,
+    /// Pairs left where they are, and why, as of the latest observation.
     #[serde(default)]
     pub blocked: Vec<BlockedStatus>,
+    /// Whether `sfbdr.io/retry` already gave this plan's failed steps another round.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
-/// One journalled step.
+/// One journalled step: the plan step and where its execution is.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepStatus {
     pub id: String,
-    pub action: String,
+    /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool` or `SyncBackup`.
+    pub action: ActionKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,18 +293,34 @@ pub struct StepStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module: Option<String>,
+    pub module: Option<BackupModule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
+    /// A disaster-mode CMS failover's backup SQL Server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_sql: Option<BackupSql>,
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub state: StepState,
+    /// Which attempt runs (or ran last); the operation key ends in `-<attempt>` from 2 on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// Failed attempts that count against `maxAttempts`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
+    /// For a disaster-mode move: the replication lag, in seconds, behind the data it gave up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_window_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A blocked pair in the published plan.
@@ -298,10 +334,23 @@ pub struct BlockedStatus {
 /// Where a journalled step is.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum StepState {
+    /// Not started; waits for its dependencies, approval or a retry.
     Pending,
+    /// Recorded before the driver was called; settled by the same operation key after a crash.
     Running,
     Succeeded,
     Failed,
+}
+
+/// How a finished plan ended.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, schemars::JsonSchema)]
+pub enum PlanOutcome {
+    /// Every step succeeded.
+    Succeeded,
+    /// A step failed for good, or the plan was replaced after one failed.
+    Failed,
+    /// The declared or observed state changed, so a new plan replaced it.
+    Superseded,
 }
 
 /// A finished plan and how long it took.
@@ -309,8 +358,18 @@ pub enum StepState {
 #[serde(rename_all = "camelCase")]
 pub struct PlanRecord {
     pub id: String,
+    pub outcome: PlanOutcome,
+    /// When its first step started (RFC 3339), or when it was published if none did.
     pub started_at: String,
     pub finished_at: String,
     pub duration_seconds: u64,
-    pub succeeded: bool,
+    pub steps: u32,
+    pub steps_succeeded: u32,
+    /// Disaster-mode steps that ran, each giving up the changes not yet replicated.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub disaster_mode_steps: u32,
+    /// The longest replication lag behind a disaster-mode move of this plan: the window of
+    /// changes it accepted to lose. Absent when every move was graceful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_loss_window_seconds: Option<u64>,
 }

@@ -1,6 +1,8 @@
 //! Command-line parsing and the commands that need no Kubernetes API (DESIGN section 8).
 
 mod plan;
+mod run;
+mod sandbox;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +24,10 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the operator against a cluster: watch the resources, plan, execute, report.
+    Run(run::RunArgs),
+    /// The embedded default: a Kubernetes API, a simulated SfB deployment and the operator.
+    Sandbox(sandbox::SandboxArgs),
     /// Print every CRD as YAML (what crds/ holds).
     Crd,
     /// Plan offline from manifests and an observed topology.
@@ -67,7 +73,7 @@ pub enum Output {
     Powershell,
 }
 
-fn positive_scale(s: &str) -> Result<f64, String> {
+pub(crate) fn positive_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s} is not a positive number")),
@@ -95,6 +101,8 @@ impl From<manifest::ManifestError> for Failure {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
         Command::Crd => {
             let yaml = sfb_dr::api::crds_yaml().context("rendering the CRDs")?;
             print!("{yaml}");
@@ -149,7 +157,8 @@ fn serve_simulator(sim: Arc<Simulator>, listen: SocketAddr) -> anyhow::Result<()
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -14,6 +14,8 @@ use crate::model::ObservedTopology;
 pub struct SimulatorDriver {
     base: String,
     http: reqwest::Client,
+    /// Bounds a step's request; `None` leaves the client's timeout.
+    step_timeout: Option<Duration>,
 }
 
 #[derive(Deserialize)]
@@ -32,7 +34,15 @@ impl SimulatorDriver {
         Ok(SimulatorDriver {
             base: base.trim_end_matches('/').to_owned(),
             http,
+            step_timeout: None,
         })
+    }
+
+    /// Bounds each step's request by `timeout` instead (steps take minutes in real time; an
+    /// observation should not).
+    pub fn with_step_timeout(mut self, timeout: Duration) -> Self {
+        self.step_timeout = Some(timeout);
+        self
     }
 
     async fn message(response: reqwest::Response) -> String {
@@ -83,13 +93,14 @@ impl Driver for SimulatorDriver {
             if let Some(fields) = body.as_object_mut() {
                 fields.insert("key".into(), key.as_str().into());
             }
-            let response = self
+            let mut request = self
                 .http
                 .post(format!("{}/commands", self.base))
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| self.lost(e))?;
+                .json(&body);
+            if let Some(t) = self.step_timeout {
+                request = request.timeout(t);
+            }
+            let response = request.send().await.map_err(|e| self.lost(e))?;
             match response.status() {
                 s if s.is_success() => Ok(()),
                 // 409: SfB would refuse it; 422: the key names another command. Nothing ran.

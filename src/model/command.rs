@@ -73,7 +73,19 @@ impl Action {
 }
 
 /// The kinds of action, without their arguments (fault injection and latencies are per kind).
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
 pub enum ActionKind {
     RepointEdge,
     FailOverCms,

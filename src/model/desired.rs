@@ -40,7 +40,7 @@ pub enum CmsFailback {
 }
 
 /// Backup SQL details for a disaster-mode CMS failover into `pool`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSql {
     pub pool: String,
@@ -101,6 +101,19 @@ impl Desired {
                 .active_sites
                 .as_ref()
                 .is_none_or(|sites| sites.iter().any(|s| s == site))
+    }
+
+    /// Which pool of `pair` should serve pool `i`'s users: its own when its site is active, else
+    /// its partner when that site is active, else none (the pair cannot be served).
+    pub fn desired_server(&self, pair: &PairSpec, i: usize) -> Option<usize> {
+        let partner = 1 - i.min(1);
+        if self.pool_site_active(pair, i) {
+            Some(i)
+        } else if self.pool_site_active(pair, partner) {
+            Some(partner)
+        } else {
+            None
+        }
     }
 
     /// The pair named `name`.

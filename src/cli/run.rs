@@ -1,0 +1,135 @@
+//! `sfb-dr run`: the operator against a cluster (the current kubeconfig, `--kubeconfig`, or the
+//! in-cluster service account).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use sfb_dr::controller::{self, DriverSource, LeaseConfig};
+
+use super::Failure;
+
+/// Flags of `sfb-dr run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The kubeconfig to use; default: $KUBECONFIG, ~/.kube/config, or the in-cluster account.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch only this namespace; default: every namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Take a Lease so that only one replica acts (true or false).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub leader_election: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "sfb-dr-leader")]
+    pub lease_name: String,
+    /// The Lease's namespace; default: $POD_NAMESPACE, else the kubeconfig's namespace.
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// Log lines as text or as JSON objects.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logs to standard error, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// A kube client from a kubeconfig file, or the default chain.
+pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, Failure> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
+            })?;
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| {
+                    Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
+                })?
+        }
+        None => kube::Config::infer().await.map_err(|e| {
+            Failure::Other(anyhow::anyhow!(
+                "no Kubernetes configuration found (set KUBECONFIG, pass --kubeconfig, or run in a cluster): {e}"
+            ))
+        })?,
+    };
+    kube::Client::try_from(config)
+        .context("building the Kubernetes client")
+        .map_err(Failure::Other)
+}
+
+/// This replica's name: the pod's, else the host's with the process id.
+pub fn identity() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME") {
+        if !pod.is_empty() {
+            return pod;
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sfb-dr".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .map_err(Failure::Other)?;
+    runtime.block_on(async move {
+        let client = client(args.kubeconfig.as_deref()).await?;
+        let election = if args.leader_election {
+            let namespace = args
+                .lease_namespace
+                .clone()
+                .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
+                .unwrap_or_else(|| client.default_namespace().to_owned());
+            Some(LeaseConfig {
+                name: args.lease_name.clone(),
+                namespace,
+                identity: identity(),
+            })
+        } else {
+            None
+        };
+        let config = controller::Config {
+            client,
+            namespace: args.namespace.clone(),
+            metrics_addr: Some(args.metrics_addr),
+            election,
+            drivers: DriverSource::FromSpec,
+            instance: identity(),
+        };
+        tracing::info!(namespace = ?args.namespace, leader_election = args.leader_election, "starting the operator");
+        controller::run(config, super::shutdown_signal())
+            .await
+            .map_err(|e| Failure::Other(e.into()))
+    })
+}

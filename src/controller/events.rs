@@ -1,0 +1,140 @@
+//! Events (events.k8s.io, through kube's `Recorder`) for what people watching `kubectl describe`
+//! want to know: a plan published, approval awaited, a step started, succeeded or failed, a pair
+//! stalled. The Topology is the regarding object; the pair a step moves is the related one.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::conditions::bound;
+use super::journal::JournalEvent;
+
+/// A real API server refuses an Event note over 1 KiB.
+pub const NOTE_LIMIT: usize = 1024;
+
+/// One Event to publish, before it meets the Recorder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub warning: bool,
+    pub reason: &'static str,
+    pub action: &'static str,
+    pub note: String,
+}
+
+/// The Event a journal transition deserves.
+pub fn notice(event: &JournalEvent) -> Notice {
+    let (warning, reason, action, note) = match event {
+        JournalEvent::PlanPublished {
+            plan,
+            steps,
+            blocked,
+        } => (
+            *blocked > 0,
+            "PlanPublished",
+            "Plan",
+            format!("plan {plan}: {steps} steps, {blocked} pairs blocked"),
+        ),
+        JournalEvent::AwaitingApproval { plan } => (
+            false,
+            "AwaitingApproval",
+            "Plan",
+            format!("plan {plan} waits for the annotation sfbdr.io/approve-plan={plan}"),
+        ),
+        JournalEvent::StepStarted {
+            step,
+            action,
+            attempt,
+        } => (
+            false,
+            "StepStarted",
+            "Execute",
+            format!("step {step} (attempt {attempt}): {action}"),
+        ),
+        JournalEvent::StepSucceeded { step, action } => (
+            false,
+            "StepSucceeded",
+            "Execute",
+            format!("step {step}: {action}"),
+        ),
+        JournalEvent::StepFailed {
+            step,
+            action,
+            message,
+            retry: true,
+        } => (
+            true,
+            "StepFailed",
+            "Execute",
+            format!("step {step}: {action}: {message}; it will be retried"),
+        ),
+        JournalEvent::StepFailed {
+            step,
+            action,
+            message,
+            retry: false,
+        } => (
+            true,
+            "Stalled",
+            "Execute",
+            format!(
+                "step {step}: {action}: {message}; no more attempts: fix the cause, then annotate sfbdr.io/retry=<plan id>"
+            ),
+        ),
+        JournalEvent::PlanFinished { plan, outcome } => (
+            false,
+            "PlanFinished",
+            "Plan",
+            format!("plan {plan}: {outcome:?}"),
+        ),
+    };
+    Notice {
+        warning,
+        reason,
+        action,
+        note: bound(&note, NOTE_LIMIT),
+    }
+}
+
+/// Publishes a notice; an Event that cannot be written is logged, never fatal.
+pub async fn publish(
+    recorder: &Recorder,
+    regarding: &ObjectReference,
+    related: Option<ObjectReference>,
+    notice: Notice,
+) {
+    let event = Event {
+        type_: if notice.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: notice.reason.into(),
+        note: Some(notice.note),
+        action: notice.action.into(),
+        secondary: related,
+    };
+    if let Err(error) = recorder.publish(&event, regarding).await {
+        tracing::warn!(%error, reason = notice.reason, "could not publish an Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Mode};
+
+    #[test]
+    fn a_long_driver_message_fits_an_event_note() {
+        let n = notice(&JournalEvent::StepFailed {
+            step: "s1".into(),
+            action: Action::FailOverPool {
+                pool: "pool1.contoso.com".into(),
+                mode: Mode::Graceful,
+            },
+            message: "e".repeat(10_000),
+            retry: false,
+        });
+        assert!(n.note.len() <= NOTE_LIMIT);
+        assert_eq!(n.reason, "Stalled");
+        assert!(n.warning);
+    }
+}

@@ -1,0 +1,795 @@
+//! The write-ahead journal: the current plan in `Topology.status.plan`, step by step, and the pure
+//! transitions the executor makes on it.
+//!
+//! Two functions, no I/O: [`record`] folds finished driver calls into the journal (checking each
+//! success against a fresh observation and updating the ledger), and [`advance`] decides whether
+//! the journalled plan goes on or gives way to a fresh one, and which steps start now. The shell
+//! writes the result with a compare-and-swap before it calls the driver, so a step is `Running`
+//! in the journal before anything can happen to the deployment.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::{BlockedStatus, PlanOutcome, PlanRecord, PlanStatus, StepState, StepStatus};
+use crate::driver::{DriverError, OperationKey};
+use crate::model::{Action, ActionKind, Ledger, Mode, ObservedIndex, Plan, Step};
+
+/// How many finished plans `status.history` keeps.
+pub const HISTORY_LEN: usize = 10;
+/// The first retry waits this long; each further attempt doubles it, up to [`MAX_BACKOFF`].
+pub const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest wait between two attempts of a step.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What may run now, as the Topology's spec and annotations say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Steps may start.
+    Open,
+    /// `spec.paused`: nothing new starts.
+    Paused,
+    /// `approval: Manual` and the annotation does not name the current plan.
+    AwaitingApproval,
+}
+
+/// What the Topology's spec and annotations allow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `spec.paused`.
+    pub paused: bool,
+    /// `approval: Manual`.
+    pub manual: bool,
+    /// The value of `sfbdr.io/approve-plan`.
+    pub approved: Option<String>,
+    /// The value of `sfbdr.io/retry`.
+    pub retry: Option<String>,
+}
+
+impl Policy {
+    /// The gate for plan `id`.
+    pub fn gate(&self, id: &str) -> Gate {
+        if self.paused {
+            Gate::Paused
+        } else if self.manual && self.approved.as_deref() != Some(id) {
+            Gate::AwaitingApproval
+        } else {
+            Gate::Open
+        }
+    }
+}
+
+/// The Topology's limits on execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `spec.maxParallelSteps`.
+    pub max_parallel: usize,
+    /// `spec.maxAttempts`.
+    pub max_attempts: u32,
+}
+
+/// A driver call that ended, as the step task reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepOutcome {
+    pub plan: String,
+    pub step: String,
+    pub attempt: u32,
+    /// Whether the call only asked, under the same key, for the outcome of an earlier call.
+    pub settling: bool,
+    pub result: Result<(), DriverError>,
+    pub finished_at: Timestamp,
+}
+
+/// A driver call to make now, under its operation key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub step: String,
+    pub attempt: u32,
+    pub key: OperationKey,
+    pub action: Action,
+    /// True when the step is already `Running` and the call only learns its outcome.
+    pub settling: bool,
+}
+
+/// Something worth an Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JournalEvent {
+    PlanPublished {
+        plan: String,
+        steps: usize,
+        blocked: usize,
+    },
+    AwaitingApproval {
+        plan: String,
+    },
+    StepStarted {
+        step: String,
+        action: Action,
+        attempt: u32,
+    },
+    StepSucceeded {
+        step: String,
+        action: Action,
+    },
+    /// `retry` is false once the step has failed `maxAttempts` times: its pair is stalled.
+    StepFailed {
+        step: String,
+        action: Action,
+        message: String,
+        retry: bool,
+    },
+    PlanFinished {
+        plan: String,
+        outcome: PlanOutcome,
+    },
+}
+
+/// The journal after [`record`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub plan: Option<PlanStatus>,
+    pub ledger: Ledger,
+    pub events: Vec<JournalEvent>,
+}
+
+/// Folds finished driver calls into the journal. A success counts only when the observation
+/// agrees with it; an outcome that may hide an action is asked for again under the same key.
+pub fn record(
+    plan: Option<PlanStatus>,
+    ledger: Ledger,
+    outcomes: Vec<StepOutcome>,
+    observed: &ObservedIndex,
+    limits: Limits,
+) -> Recorded {
+    let mut out = Recorded {
+        plan,
+        ledger,
+        events: Vec::new(),
+    };
+    let Some(plan) = out.plan.as_mut() else {
+        return out;
+    };
+    for outcome in outcomes {
+        let Some(step) = plan.steps.iter_mut().find(|s| {
+            s.id == outcome.step && s.state == StepState::Running && s.attempt == outcome.attempt
+        }) else {
+            // An answer for a plan or attempt the journal has moved past: nothing to record.
+            continue;
+        };
+        if outcome.plan != plan.id {
+            continue;
+        }
+        let Ok(action) = step_action(step) else {
+            continue;
+        };
+        let finished = outcome.finished_at.to_string();
+        match outcome.result {
+            Ok(()) => match verify(&action, observed) {
+                Ok(()) => {
+                    step.state = StepState::Succeeded;
+                    step.message = None;
+                    step.finished_at = Some(finished);
+                    out.ledger = after(&out.ledger, &action, observed);
+                    out.events.push(JournalEvent::StepSucceeded {
+                        step: step.id.clone(),
+                        action,
+                    });
+                }
+                Err(disagreement) => {
+                    let message = format!(
+                        "the driver reported success, but the observation disagrees: {disagreement}"
+                    );
+                    fail(
+                        step,
+                        &mut out.events,
+                        limits,
+                        action,
+                        message,
+                        true,
+                        finished,
+                    );
+                }
+            },
+            Err(e) => match e {
+                DriverError::Unreachable(_) => {
+                    // Nothing was sent: try again later, without counting it against the step.
+                    fail(
+                        step,
+                        &mut out.events,
+                        limits,
+                        action,
+                        e.to_string(),
+                        false,
+                        finished,
+                    );
+                }
+                DriverError::Refused(_) | DriverError::Failed(_) => {
+                    fail(
+                        step,
+                        &mut out.events,
+                        limits,
+                        action,
+                        e.to_string(),
+                        true,
+                        finished,
+                    );
+                }
+                DriverError::Timeout { .. }
+                | DriverError::OutcomeUnknown(_)
+                | DriverError::BadOutput(_) => {
+                    if outcome.settling {
+                        let message = format!("{e}; the outcome could not be learned");
+                        fail(
+                            step,
+                            &mut out.events,
+                            limits,
+                            action,
+                            message,
+                            true,
+                            finished,
+                        );
+                    } else {
+                        // Still `Running`: [`orphans`] asks again under the same key.
+                        step.message = Some(format!(
+                            "{e}; asking for the outcome again under the same operation key"
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    out
+}
+
+fn fail(
+    step: &mut StepStatus,
+    events: &mut Vec<JournalEvent>,
+    limits: Limits,
+    action: Action,
+    message: String,
+    counts: bool,
+    finished_at: String,
+) {
+    step.state = StepState::Failed;
+    if counts {
+        step.failures = step.failures.saturating_add(1);
+    }
+    step.message = Some(message.clone());
+    step.finished_at = Some(finished_at);
+    events.push(JournalEvent::StepFailed {
+        step: step.id.clone(),
+        action,
+        message,
+        retry: step.failures < limits.max_attempts,
+    });
+}
+
+/// Whether a fresh observation shows what a step that succeeded should have done. Effects the
+/// driver cannot observe (who serves a pool, for some drivers; a Backup Service sync) pass.
+pub fn verify(action: &Action, observed: &ObservedIndex) -> Result<(), String> {
+    let pool = |fqdn: &str| {
+        observed
+            .pool(&crate::model::fqdn_key(fqdn))
+            .ok_or_else(|| format!("pool {fqdn} is not in the observation"))
+    };
+    match action {
+        Action::FailOverPool { pool: home, .. } => {
+            let p = pool(home)?;
+            match (&p.served_by, &p.backup_pool) {
+                (Some(s), Some(b)) if s != b => Err(format!(
+                    "{home}'s users are served by {s}, not by its backup pool {b}"
+                )),
+                _ => Ok(()),
+            }
+        }
+        Action::FailBackPool { pool: home, .. } => {
+            let p = pool(home)?;
+            match &p.served_by {
+                Some(s) if *s != p.fqdn => Err(format!("{home}'s users are still served by {s}")),
+                _ => Ok(()),
+            }
+        }
+        Action::FailOverCms { to, .. } => {
+            let to = crate::model::fqdn_key(to);
+            match &observed.topology.cms.active_master {
+                Some(m) if *m == to => Ok(()),
+                Some(m) => Err(format!("the CMS master is on {m}, not {to}")),
+                None => Err(format!("the CMS has no active master, not {to}")),
+            }
+        }
+        Action::RepointEdge { edge, to } => {
+            let (edge, to) = (crate::model::fqdn_key(edge), crate::model::fqdn_key(to));
+            match observed.topology.edges.iter().find(|e| e.fqdn == edge) {
+                Some(e) if e.next_hop == to => Ok(()),
+                Some(e) => Err(format!(
+                    "Edge pool {edge} points at {}, not {to}",
+                    e.next_hop
+                )),
+                None => Err(format!("Edge pool {edge} is not in the observation")),
+            }
+        }
+        Action::SyncBackup { .. } => Ok(()),
+    }
+}
+
+/// The ledger after a step succeeded: who serves the users of the pool it moved.
+fn after(ledger: &Ledger, action: &Action, observed: &ObservedIndex) -> Ledger {
+    let mut ledger = ledger.clone();
+    match action {
+        Action::FailOverPool { pool, .. } => {
+            let home = crate::model::fqdn_key(pool);
+            if let Some(b) = observed.pool(&home).and_then(|p| p.backup_pool.clone()) {
+                ledger.record(&home, &b);
+            }
+        }
+        Action::FailBackPool { pool, .. } => {
+            let home = crate::model::fqdn_key(pool);
+            ledger.record(&home, &home);
+        }
+        Action::FailOverCms { .. } | Action::RepointEdge { .. } | Action::SyncBackup { .. } => {}
+    }
+    ledger
+}
+
+/// Everything the executor decides in one pass.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Advanced {
+    /// The journal to write (before any launch).
+    pub plan: PlanStatus,
+    /// The plan closed by this pass, for the history.
+    pub finished: Option<PlanRecord>,
+    pub launch: Vec<Launch>,
+    pub events: Vec<JournalEvent>,
+    /// When the earliest waiting retry may start.
+    pub wake_at: Option<Timestamp>,
+    /// True when the journalled plan no longer fits the fresh one and waits for its running
+    /// steps before it is replaced.
+    pub superseded: bool,
+    /// The gate the journalled plan met.
+    pub gate: Gate,
+}
+
+/// What [`advance`] works from.
+#[derive(Clone, Debug)]
+pub struct Situation<'a> {
+    pub fresh: &'a Plan,
+    pub observed: &'a ObservedIndex,
+    /// Operation keys whose driver call runs in this process now.
+    pub in_flight: &'a HashSet<OperationKey>,
+    pub policy: Policy,
+    pub limits: Limits,
+    pub now: Timestamp,
+}
+
+/// Decides whether the journalled plan goes on or gives way to `fresh`, and which steps start.
+///
+/// The journalled plan goes on while what is left of it is what a fresh plan would do: every
+/// fresh step is among its unfinished ones, and each of its steps that has not started (or
+/// failed) is still wanted. Otherwise no new step of it starts; once none runs, it is closed
+/// into the history and the fresh plan replaces it.
+pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
+    let in_flight = s.in_flight;
+    let mut events = Vec::new();
+    let mut finished = None;
+    let mut plan = match current {
+        // The same plan (an empty one stays at rest), or what is left of it.
+        Some(plan)
+            if (plan.id == s.fresh.id && (unfinished(&plan) || plan.steps.is_empty()))
+                || continues(&plan, s.fresh) =>
+        {
+            plan
+        }
+        Some(plan) if plan.steps.iter().any(|st| st.state == StepState::Running) => {
+            let gate = s.policy.gate(&plan.id);
+            return Advanced {
+                launch: orphans(&plan, in_flight),
+                plan,
+                finished: None,
+                events,
+                wake_at: None,
+                superseded: true,
+                gate,
+            };
+        }
+        previous => {
+            let carried = previous.as_ref().map(attempts_by_step).unwrap_or_default();
+            if let Some(previous) = previous.filter(|p| !p.steps.is_empty()) {
+                let record = close(&previous, s.now);
+                events.push(JournalEvent::PlanFinished {
+                    plan: previous.id.clone(),
+                    outcome: record.outcome,
+                });
+                finished = Some(record);
+            }
+            let carried = if finished.as_ref().is_some_and(|r| r.id == s.fresh.id) {
+                carried
+            } else {
+                HashMap::new()
+            };
+            let plan = publish(s.fresh, s.now, &carried);
+            if !plan.steps.is_empty() || !plan.blocked.is_empty() {
+                events.push(JournalEvent::PlanPublished {
+                    plan: plan.id.clone(),
+                    steps: plan.steps.len(),
+                    blocked: plan.blocked.len(),
+                });
+                if s.policy.gate(&plan.id) == Gate::AwaitingApproval && !plan.steps.is_empty() {
+                    events.push(JournalEvent::AwaitingApproval {
+                        plan: plan.id.clone(),
+                    });
+                }
+            }
+            plan
+        }
+    };
+    plan.blocked = blocked(s.fresh);
+
+    let gate = s.policy.gate(&plan.id);
+    if s.policy.retry.as_deref() == Some(plan.id.as_str()) && !plan.retried {
+        let mut granted = false;
+        for step in &mut plan.steps {
+            if step.state == StepState::Failed && step.failures >= s.limits.max_attempts {
+                step.failures = 0;
+                granted = true;
+            }
+        }
+        plan.retried = granted;
+    }
+
+    let mut launch = orphans(&plan, in_flight);
+    let mut wake_at: Option<Timestamp> = None;
+    if gate == Gate::Open {
+        let done: HashSet<String> = plan
+            .steps
+            .iter()
+            .filter(|st| st.state == StepState::Succeeded)
+            .map(|st| st.id.clone())
+            .collect();
+        let mut running = plan
+            .steps
+            .iter()
+            .filter(|st| st.state == StepState::Running)
+            .count();
+        let plan_id = plan.id.clone();
+        for step in &mut plan.steps {
+            if running >= s.limits.max_parallel {
+                break;
+            }
+            let ready = match step.state {
+                StepState::Pending => true,
+                StepState::Failed if step.failures < s.limits.max_attempts => {
+                    let at = retry_at(step);
+                    match at {
+                        Some(at) if at > s.now => {
+                            wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
+                            false
+                        }
+                        _ => true,
+                    }
+                }
+                _ => false,
+            };
+            if !ready || !step.depends_on.iter().all(|d| done.contains(d)) {
+                continue;
+            }
+            let Ok(action) = step_action(step) else {
+                continue;
+            };
+            let attempt = step.attempt.saturating_add(1);
+            let Ok(key) = OperationKey::for_step(&plan_id, &step.id, attempt) else {
+                continue;
+            };
+            step.state = StepState::Running;
+            step.attempt = attempt;
+            step.started_at = Some(s.now.to_string());
+            step.finished_at = None;
+            step.data_loss_window_seconds = data_loss_window(&action, s.observed);
+            events.push(JournalEvent::StepStarted {
+                step: step.id.clone(),
+                action: action.clone(),
+                attempt,
+            });
+            launch.push(Launch {
+                step: step.id.clone(),
+                attempt,
+                key,
+                action,
+                settling: false,
+            });
+            running += 1;
+        }
+    }
+    Advanced {
+        plan,
+        finished,
+        launch,
+        events,
+        wake_at,
+        superseded: false,
+        gate,
+    }
+}
+
+/// Running steps with no driver call in this process (after a restart, or a change of leader):
+/// ask for their outcome under the same key, which cannot act twice.
+pub fn orphans(plan: &PlanStatus, in_flight: &HashSet<OperationKey>) -> Vec<Launch> {
+    plan.steps
+        .iter()
+        .filter(|st| st.state == StepState::Running)
+        .filter_map(|st| {
+            let key = OperationKey::for_step(&plan.id, &st.id, st.attempt).ok()?;
+            if in_flight.contains(&key) {
+                return None;
+            }
+            Some(Launch {
+                step: st.id.clone(),
+                attempt: st.attempt,
+                key,
+                action: step_action(st).ok()?,
+                settling: true,
+            })
+        })
+        .collect()
+}
+
+/// Whether `plan` still has steps that have not succeeded.
+pub fn unfinished(plan: &PlanStatus) -> bool {
+    plan.steps.iter().any(|s| s.state != StepState::Succeeded)
+}
+
+/// The journalled plan goes on while the fresh plan asks for nothing it does not already hold,
+/// and everything it has yet to start (or retry) is still wanted.
+fn continues(plan: &PlanStatus, fresh: &Plan) -> bool {
+    if !unfinished(plan) {
+        return false;
+    }
+    let mut remaining: HashMap<Action, usize> = HashMap::new();
+    let mut waiting: Vec<Action> = Vec::new();
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| s.state != StepState::Succeeded)
+    {
+        let Ok(action) = step_action(step) else {
+            return false;
+        };
+        if step.state != StepState::Running {
+            waiting.push(action.clone());
+        }
+        *remaining.entry(action).or_default() += 1;
+    }
+    let mut wanted: HashMap<&Action, usize> = HashMap::new();
+    for step in &fresh.steps {
+        *wanted.entry(&step.action).or_default() += 1;
+    }
+    let fresh_within = wanted
+        .iter()
+        .all(|(a, n)| remaining.get(*a).is_some_and(|m| m >= n));
+    fresh_within && waiting.iter().all(|a| wanted.contains_key(a))
+}
+
+/// The journal of a newly published plan; `carried` keeps attempt numbers when a plan is
+/// published again under the id of the one just closed, so its keys stay new.
+fn publish(fresh: &Plan, now: Timestamp, carried: &HashMap<String, u32>) -> PlanStatus {
+    PlanStatus {
+        id: fresh.id.clone(),
+        published_at: Some(now.to_string()),
+        steps: fresh
+            .steps
+            .iter()
+            .map(|step| {
+                let mut status = pending(step);
+                status.attempt = carried.get(&step.id).copied().unwrap_or(0);
+                status
+            })
+            .collect(),
+        blocked: blocked(fresh),
+        retried: false,
+    }
+}
+
+fn attempts_by_step(plan: &PlanStatus) -> HashMap<String, u32> {
+    plan.steps
+        .iter()
+        .map(|s| (s.id.clone(), s.attempt))
+        .collect()
+}
+
+fn blocked(plan: &Plan) -> Vec<BlockedStatus> {
+    plan.blocked
+        .iter()
+        .map(|b| BlockedStatus {
+            pair: b.pair.clone(),
+            reason: b.reason,
+            message: b.message.clone(),
+        })
+        .collect()
+}
+
+/// A closed plan's record for the history.
+fn close(plan: &PlanStatus, now: Timestamp) -> PlanRecord {
+    let parse = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<Timestamp>().ok());
+    let started = plan
+        .steps
+        .iter()
+        .filter_map(|s| parse(&s.started_at))
+        .min()
+        .or_else(|| parse(&plan.published_at))
+        .unwrap_or(now);
+    let finished = plan
+        .steps
+        .iter()
+        .filter_map(|s| parse(&s.finished_at))
+        .max()
+        .filter(|_| !unfinished(plan))
+        .unwrap_or(now)
+        .max(started);
+    let succeeded = plan
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Succeeded)
+        .count();
+    let outcome = if succeeded == plan.steps.len() {
+        PlanOutcome::Succeeded
+    } else if plan.steps.iter().any(|s| s.state == StepState::Failed) {
+        PlanOutcome::Failed
+    } else {
+        PlanOutcome::Superseded
+    };
+    let disaster: Vec<&StepStatus> = plan
+        .steps
+        .iter()
+        .filter(|s| s.mode == Some(Mode::Disaster) && s.state == StepState::Succeeded)
+        .collect();
+    PlanRecord {
+        id: plan.id.clone(),
+        outcome,
+        started_at: started.to_string(),
+        finished_at: finished.to_string(),
+        duration_seconds: u64::try_from(finished.duration_since(started).as_secs()).unwrap_or(0),
+        steps: u32::try_from(plan.steps.len()).unwrap_or(u32::MAX),
+        steps_succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
+        disaster_mode_steps: u32::try_from(disaster.len()).unwrap_or(u32::MAX),
+        data_loss_window_seconds: disaster
+            .iter()
+            .filter_map(|s| s.data_loss_window_seconds)
+            .max(),
+    }
+}
+
+/// Appends a record, keeping the newest [`HISTORY_LEN`].
+pub fn push_history(history: &mut Vec<PlanRecord>, record: PlanRecord) {
+    history.push(record);
+    let excess = history.len().saturating_sub(HISTORY_LEN);
+    history.drain(..excess);
+}
+
+/// When a failed step may be tried again: capped exponential backoff from when it failed.
+fn retry_at(step: &StepStatus) -> Option<Timestamp> {
+    let failed = step.finished_at.as_deref()?.parse::<Timestamp>().ok()?;
+    let exponent = step.attempt.saturating_sub(1).min(16);
+    let wait = FIRST_BACKOFF
+        .saturating_mul(1u32 << exponent)
+        .min(MAX_BACKOFF);
+    let wait = jiff::SignedDuration::try_from(wait).ok()?;
+    failed.checked_add(wait).ok()
+}
+
+/// For a disaster-mode move: the observed replication lag behind the data it gives up (from the
+/// pool whose users move, or from the CMS master's pool), when the driver reports it.
+fn data_loss_window(action: &Action, observed: &ObservedIndex) -> Option<u64> {
+    let age = |from: &str| {
+        let i = observed.pool_index(&crate::model::fqdn_key(from))?;
+        observed.backup_from_index(i)?.last_sync_age_seconds
+    };
+    let partner = |home: &str| {
+        observed
+            .pool(&crate::model::fqdn_key(home))?
+            .backup_pool
+            .clone()
+    };
+    match action {
+        Action::FailOverPool {
+            pool,
+            mode: Mode::Disaster,
+        } => age(pool),
+        Action::FailBackPool {
+            pool,
+            mode: Mode::Disaster,
+        } => age(&partner(pool)?),
+        Action::FailOverCms {
+            mode: Mode::Disaster,
+            to,
+            ..
+        } => {
+            let from = observed.topology.cms.pool.clone().or_else(|| partner(to))?;
+            age(&from)
+        }
+        _ => None,
+    }
+}
+
+/// A step of a newly published plan, not yet started.
+pub fn pending(step: &Step) -> StepStatus {
+    let mut status = StepStatus {
+        id: step.id.clone(),
+        action: step.action.kind(),
+        pool: None,
+        edge: None,
+        to: None,
+        module: None,
+        mode: None,
+        backup_sql: None,
+        depends_on: step.depends_on.clone(),
+        state: StepState::Pending,
+        attempt: 0,
+        failures: 0,
+        data_loss_window_seconds: None,
+        message: None,
+        started_at: None,
+        finished_at: None,
+    };
+    match &step.action {
+        Action::RepointEdge { edge, to } => {
+            status.edge = Some(edge.clone());
+            status.to = Some(to.clone());
+        }
+        Action::FailOverCms {
+            to,
+            mode,
+            backup_sql,
+        } => {
+            status.to = Some(to.clone());
+            status.mode = Some(*mode);
+            status.backup_sql = backup_sql.as_deref().cloned();
+        }
+        Action::FailOverPool { pool, mode } | Action::FailBackPool { pool, mode } => {
+            status.pool = Some(pool.clone());
+            status.mode = Some(*mode);
+        }
+        Action::SyncBackup { pool, module } => {
+            status.pool = Some(pool.clone());
+            status.module = Some(*module);
+        }
+    }
+    status
+}
+
+/// The action a journalled step performs, rebuilt from its fields; an edited or truncated
+/// journal names the missing field.
+pub fn step_action(step: &StepStatus) -> Result<Action, String> {
+    let need = |v: &Option<String>, field: &str| {
+        v.clone()
+            .ok_or_else(|| format!("step {}: {:?} needs {field}", step.id, step.action))
+    };
+    let mode = || {
+        step.mode
+            .ok_or_else(|| format!("step {}: {:?} needs mode", step.id, step.action))
+    };
+    Ok(match step.action {
+        ActionKind::RepointEdge => Action::RepointEdge {
+            edge: need(&step.edge, "edge")?,
+            to: need(&step.to, "to")?,
+        },
+        ActionKind::FailOverCms => Action::FailOverCms {
+            to: need(&step.to, "to")?,
+            mode: mode()?,
+            backup_sql: step.backup_sql.clone().map(Box::new),
+        },
+        ActionKind::FailOverPool => Action::FailOverPool {
+            pool: need(&step.pool, "pool")?,
+            mode: mode()?,
+        },
+        ActionKind::FailBackPool => Action::FailBackPool {
+            pool: need(&step.pool, "pool")?,
+            mode: mode()?,
+        },
+        ActionKind::SyncBackup => Action::SyncBackup {
+            pool: need(&step.pool, "pool")?,
+            module: step
+                .module
+                .ok_or_else(|| format!("step {}: SyncBackup needs module", step.id))?,
+        },
+    })
+}

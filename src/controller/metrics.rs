@@ -1,0 +1,307 @@
+//! `/metrics` (Prometheus text format), `/healthz` and `/readyz`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::driver::DriverError;
+use crate::model::{ActionKind, BackupDirection};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    action: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopologyLabels {
+    namespace: String,
+    topology: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabels {
+    namespace: String,
+    from: String,
+    to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PairLabels {
+    namespace: String,
+    pair: String,
+}
+
+/// The operator's metrics and the state behind its health endpoints.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_errors: Family<ResultLabels, Counter>,
+    steps: Family<StepLabels, Counter>,
+    step_seconds: Family<ActionLabels, Histogram>,
+    steps_pending: Family<TopologyLabels, Gauge>,
+    sync_age: Family<DirectionLabels, Gauge>,
+    rpo_met: Family<PairLabels, Gauge>,
+    leader: Gauge,
+    primed: AtomicBool,
+    observed_once: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry with every family registered under the `sfbdr` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sfbdr");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles of a Topology, by result",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error, by kind of error",
+            reconcile_errors.clone(),
+        );
+        let steps = Family::<StepLabels, Counter>::default();
+        registry.register(
+            "steps",
+            "Driver calls for plan steps, by action and result",
+            steps.clone(),
+        );
+        let step_seconds = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            // 10 ms to about 3 hours: simulated steps and hour-long failbacks alike.
+            Histogram::new(exponential_buckets(0.01, 3.0, 14))
+        });
+        registry.register(
+            "step_duration_seconds",
+            "How long a driver call for a step took, by action",
+            step_seconds.clone(),
+        );
+        let steps_pending = Family::<TopologyLabels, Gauge>::default();
+        registry.register(
+            "steps_pending",
+            "Steps of the current plan not yet succeeded",
+            steps_pending.clone(),
+        );
+        let sync_age = Family::<DirectionLabels, Gauge>::default();
+        registry.register(
+            "backup_sync_age_seconds",
+            "Seconds since the Backup Service last synced this direction, as last observed",
+            sync_age.clone(),
+        );
+        let rpo_met = Family::<PairLabels, Gauge>::default();
+        registry.register(
+            "rpo_met",
+            "1 when both directions of a pair synced within the recovery point objective",
+            rpo_met.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the lease",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_errors,
+            steps,
+            step_seconds,
+            steps_pending,
+            sync_age,
+            rpo_met,
+            leader,
+            primed: AtomicBool::new(false),
+            observed_once: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one reconcile.
+    pub fn reconciled(&self, error: Option<&str>) {
+        let result = if error.is_some() { "error" } else { "ok" };
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+        if let Some(kind) = error {
+            self.reconcile_errors
+                .get_or_create(&ResultLabels {
+                    result: kind.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// Counts one driver call for a step and its duration.
+    pub fn step_finished(
+        &self,
+        action: ActionKind,
+        result: &Result<(), DriverError>,
+        took: Duration,
+    ) {
+        let result = match result {
+            Ok(()) => "Succeeded",
+            Err(DriverError::Refused(_)) => "Refused",
+            Err(DriverError::Failed(_)) => "Failed",
+            Err(DriverError::Unreachable(_)) => "Unreachable",
+            Err(DriverError::BadOutput(_)) => "BadOutput",
+            Err(DriverError::Timeout { .. }) => "Timeout",
+            Err(DriverError::OutcomeUnknown(_)) => "OutcomeUnknown",
+        };
+        let action = format!("{action:?}");
+        self.steps
+            .get_or_create(&StepLabels {
+                action: action.clone(),
+                result: result.into(),
+            })
+            .inc();
+        self.step_seconds
+            .get_or_create(&ActionLabels { action })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The steps of a Topology's plan that are not done.
+    pub fn pending(&self, namespace: &str, topology: &str, pending: usize) {
+        self.steps_pending
+            .get_or_create(&TopologyLabels {
+                namespace: namespace.into(),
+                topology: topology.into(),
+            })
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// The Backup Service as last observed, per direction, and the RPO per pair.
+    pub fn backup(&self, namespace: &str, directions: &[BackupDirection]) {
+        for d in directions {
+            if let Some(age) = d.last_sync_age_seconds {
+                self.sync_age
+                    .get_or_create(&DirectionLabels {
+                        namespace: namespace.into(),
+                        from: d.from.clone(),
+                        to: d.to.clone(),
+                    })
+                    .set(i64::try_from(age).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    /// Whether a pair meets its recovery point objective.
+    pub fn rpo(&self, namespace: &str, pair: &str, met: bool) {
+        self.rpo_met
+            .get_or_create(&PairLabels {
+                namespace: namespace.into(),
+                pair: pair.into(),
+            })
+            .set(i64::from(met));
+    }
+
+    /// Whether this replica leads.
+    pub fn set_leader(&self, leads: bool) {
+        self.leader.set(i64::from(leads));
+    }
+
+    /// The caches have their first full list.
+    pub fn set_primed(&self) {
+        self.primed.store(true, Ordering::Release);
+    }
+
+    /// A driver answered an observation.
+    pub fn set_observed(&self) {
+        self.observed_once.store(true, Ordering::Release);
+    }
+
+    /// Ready once the caches are primed and, for the leader, a driver has answered once.
+    pub fn ready(&self, leads: bool, topologies: usize) -> bool {
+        self.primed.load(Ordering::Acquire)
+            && (!leads || topologies == 0 || self.observed_once.load(Ordering::Acquire))
+    }
+
+    /// The registry in the Prometheus text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// What the health endpoints need to know.
+pub trait Health: Send + Sync + 'static {
+    /// Whether the operator is ready.
+    fn ready(&self) -> bool;
+    /// The metrics to serve.
+    fn metrics(&self) -> &Metrics;
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    health: Arc<dyn Health>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(health);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn metrics(State(health): State<Arc<dyn Health>>) -> Response {
+    match health.metrics().encode() {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn readyz(State(health): State<Arc<dyn Health>>) -> Response {
+    if health.ready() {
+        "ok".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+/// The address a metrics listener is bound to, for logs and tests.
+pub fn bound_address(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
