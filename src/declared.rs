@@ -1,7 +1,8 @@
-//! From the resources of one namespace to the desired state, judging what needs several objects
-//! (DESIGN section 3): one Topology, at most one CMS, a pool in one pair only, a CMS that names
-//! a declared pair and its pools, and, when there is an observation, pools that exist there in
-//! the declared site, paired as declared (SFB-DR-FACTS guard 8).
+//! From the resources of one namespace to the desired state, judging what needs several objects:
+//! one Topology, at most one CMS, a pool in one pair only, a CMS that names a declared pair and
+//! its pools, an Edge pool declared by one Site only, and, when there is an observation, pools
+//! and Edge pools that exist there in the declared site, paired as declared (Microsoft supports
+//! only 1:1, mutual pairings; see ARCHITECTURE.md, "Where each SfB rule lives").
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -150,6 +151,7 @@ pub fn desired_state(
         .iter()
         .map(|s| (site_key(&s.name_any()), s.spec.active))
         .collect();
+    let edge_next_hops = edge_next_hops(d.sites, observed, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -158,7 +160,64 @@ pub fn desired_state(
         sites,
         cms,
         allow_data_loss: d.topologies.first().is_some_and(|t| t.spec.allow_data_loss),
+        edge_next_hops,
     })
+}
+
+/// The declared next hop of every Edge pool: each declared by one Site, and, when there is an
+/// observation, an Edge pool of that site whose next hop is a Front End pool of the deployment.
+fn edge_next_hops(
+    sites: &[&Site],
+    observed: Option<&ObservedIndex>,
+    errors: &mut Vec<SpecError>,
+) -> BTreeMap<String, String> {
+    let mut hops = BTreeMap::new();
+    let mut declared_by: HashMap<String, String> = HashMap::new();
+    for site in sites {
+        let name = site.name_any();
+        for (i, e) in site.spec.edge_pools.iter().enumerate() {
+            let (edge, hop) = (fqdn_key(&e.fqdn), fqdn_key(&e.next_hop));
+            let mut error = |field: &str, message: String| {
+                errors.push(SpecError {
+                    kind: "Site",
+                    name: name.clone(),
+                    field: format!("spec.edgePools[{i}].{field}"),
+                    message,
+                })
+            };
+            if let Some(other) = declared_by.insert(edge.clone(), name.clone()) {
+                error(
+                    "fqdn",
+                    format!("Edge pool {edge} is already declared by Site {other}; an Edge pool belongs to one site"),
+                );
+                continue;
+            }
+            if let Some(observed) = observed {
+                match observed.topology.edges.iter().find(|o| o.fqdn == edge) {
+                    None => error(
+                        "fqdn",
+                        format!("Edge pool {edge} is not in the observed topology"),
+                    ),
+                    Some(o) if o.site != site_key(&name) => error(
+                        "fqdn",
+                        format!(
+                            "Edge pool {edge} is in site {} according to the deployment, not {name}",
+                            o.site
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+                if observed.pool(&hop).is_none() {
+                    error(
+                        "nextHop",
+                        format!("{hop} is not a Front End pool in the observed topology"),
+                    );
+                }
+            }
+            hops.insert(edge, hop);
+        }
+    }
+    hops
 }
 
 fn names<K: ResourceExt>(objects: &[&K]) -> String {

@@ -107,18 +107,6 @@ fn key(attempt: u32) -> OperationKey {
     OperationKey::for_step("0123456789abcdef", "s1", attempt).expect("a valid key")
 }
 
-fn two_pairs() -> World {
-    World::new()
-        .pool1_pool2()
-        .pair(
-            "pool3.contoso.com",
-            "redmond",
-            "pool4.contoso.com",
-            "dublin",
-        )
-        .cms("pool1.contoso.com", Some("pool1.contoso.com"))
-}
-
 fn fast_simulator(w: &World) -> Arc<Simulator> {
     Arc::new(Simulator::new(
         Deployment::new(w.observed.clone()).expect("consistent"),
@@ -131,7 +119,7 @@ fn fast_simulator(w: &World) -> Arc<Simulator> {
 
 #[tokio::test]
 async fn a_repeated_operation_key_executes_once_and_returns_the_first_result() {
-    let sim = fast_simulator(&two_pairs());
+    let sim = fast_simulator(&World::two_pairs());
     let driver =
         SimulatorDriver::new(&serve(sim.clone()).await, Duration::from_secs(10)).expect("client");
     let pool3 = Action::FailOverPool {
@@ -160,7 +148,7 @@ async fn a_repeated_operation_key_executes_once_and_returns_the_first_result() {
 
 #[tokio::test]
 async fn a_repeated_key_returns_a_recorded_refusal_without_acting() {
-    let sim = fast_simulator(&two_pairs());
+    let sim = fast_simulator(&World::two_pairs());
     let driver =
         SimulatorDriver::new(&serve(sim.clone()).await, Duration::from_secs(10)).expect("client");
     let cms_pool = Action::FailOverPool {
@@ -178,7 +166,7 @@ async fn a_repeated_key_returns_a_recorded_refusal_without_acting() {
 
 #[tokio::test]
 async fn a_key_names_one_command() {
-    let sim = fast_simulator(&two_pairs());
+    let sim = fast_simulator(&World::two_pairs());
     let driver =
         SimulatorDriver::new(&serve(sim.clone()).await, Duration::from_secs(10)).expect("client");
     let pool3 = Action::FailOverPool {
@@ -199,7 +187,7 @@ async fn a_key_names_one_command() {
 
 #[tokio::test]
 async fn operations_are_readable_by_key() {
-    let sim = fast_simulator(&two_pairs());
+    let sim = fast_simulator(&World::two_pairs());
     let base = serve(sim.clone()).await;
     let driver = SimulatorDriver::new(&base, Duration::from_secs(10)).expect("client");
     let pool3 = Action::FailOverPool {

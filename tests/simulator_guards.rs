@@ -1,67 +1,18 @@
-//! The simulator refuses what the real product refuses (SFB-DR-FACTS "Guards"), one test each,
-//! and accounts for time, faults and lost data.
+//! The simulator refuses what the real product refuses, one test each, judged on its own state
+//! (ARCHITECTURE.md, "Where each SfB rule lives", names the Microsoft page behind each), and
+//! accounts for lost data without overflowing. CMS refusals are in `simulator_cms.rs`, faults and
+//! latency in `simulator_faults.rs`.
 
 mod common;
 
-use std::sync::Arc;
-
-use common::{failback, failover, World};
-use sfb_dr::model::BackupSql;
-use sfb_dr::model::Health;
-use sfb_dr::model::{Action, ActionKind, BackupModule, Mode};
-use sfb_dr::simulator::{Config, Deployment, Fault, Outcome, Simulator};
-
-const P1: &str = "pool1.contoso.com";
-const P2: &str = "pool2.contoso.com";
-const P3: &str = "pool3.contoso.com";
-const P4: &str = "pool4.contoso.com";
-
-fn world() -> World {
-    World::new()
-        .pool1_pool2()
-        .pair(P3, "redmond", P4, "dublin")
-        .cms(P1, Some(P1))
-}
-
-fn deployment(w: &World) -> Deployment {
-    Deployment::new(w.observed.clone()).expect("consistent world")
-}
-
-fn cms_to(to: &str, mode: Mode, backup_sql: bool) -> Action {
-    Action::FailOverCms {
-        to: to.into(),
-        mode,
-        backup_sql: backup_sql.then(|| {
-            Box::new(BackupSql {
-                pool: to.into(),
-                sql_server_fqdn: "sql2.contoso.com".into(),
-                sql_instance_name: "rtc".into(),
-                mirror_sql_server_fqdn: None,
-                mirror_sql_instance_name: None,
-            })
-        }),
-    }
-}
-
-fn refusal(d: &mut Deployment, action: &Action) -> String {
-    match d.run(action) {
-        Err(message) => message,
-        Ok(_) => panic!("{action:?} was allowed"),
-    }
-}
-
-fn served_by(d: &Deployment, pool: &str) -> String {
-    d.observe()
-        .pools
-        .into_iter()
-        .find(|p| p.fqdn == pool)
-        .and_then(|p| p.served_by)
-        .expect("known pool")
-}
+use common::simulated::{cms_to, refusal, served_by, simulated};
+use common::{failback, failover, World, P1, P3, P4};
+use sfb_dr::model::{Action, BackupModule, Health, Mode};
+use sfb_dr::simulator::Fault;
 
 #[test]
 fn failover_and_failback_name_the_home_pool() {
-    let mut d = deployment(&world());
+    let mut d = simulated(&World::two_pairs());
     d.run(&failover(P3, Mode::Graceful)).expect("allowed");
     assert_eq!(served_by(&d, P3), P4);
     assert_eq!(
@@ -75,7 +26,7 @@ fn failover_and_failback_name_the_home_pool() {
 
 #[test]
 fn failover_refused_while_the_partner_is_failed_over() {
-    let mut d = deployment(&world().served_by(P4, P3));
+    let mut d = simulated(&World::two_pairs().served_by(P4, P3));
     let m = refusal(&mut d, &failover(P3, Mode::Graceful));
     assert!(
         m.contains("Invoke-CsPoolFailBack -PoolFqdn pool4.contoso.com first"),
@@ -84,44 +35,36 @@ fn failover_refused_while_the_partner_is_failed_over() {
 }
 
 #[test]
-fn failover_of_the_cms_pool_refused_before_the_cms_moves() {
-    let mut d = deployment(&world());
-    let m = refusal(&mut d, &failover(P1, Mode::Graceful));
-    assert!(m.contains("Central Management Store master"), "{m}");
-    d.run(&cms_to(P2, Mode::Graceful, false))
-        .expect("CMS moves");
-    d.run(&failover(P1, Mode::Graceful))
-        .expect("then the pool fails over");
-}
-
-#[test]
-fn failover_refused_while_the_cms_is_unavailable() {
-    let mut d = deployment(&world().health(P1, Health::Down));
-    let m = refusal(&mut d, &failover(P3, Mode::Graceful));
-    assert!(m.contains("Central Management Store is unavailable"), "{m}");
-}
-
-#[test]
-fn failover_refused_while_a_live_edge_points_at_the_pool() {
-    let w = world().edge("edge1.contoso.com", "redmond", P3);
-    let mut d = deployment(&w);
-    let m = refusal(&mut d, &failover(P3, Mode::Graceful));
-    assert!(m.contains("edge1.contoso.com"), "{m}");
-    let mut dead = deployment(&w.edge_health("edge1.contoso.com", Health::Down));
-    dead.run(&failover(P3, Mode::Graceful))
-        .expect("a dead Edge routes nothing");
+fn failover_refused_while_any_edge_names_the_pool_live_or_dead() {
+    // The refusal is about the topology: a dead Edge pool still names the pool as next hop.
+    let w = World::two_pairs().edge("edge1.contoso.com", "redmond", P3);
+    for w in [w.clone(), w.edge_health("edge1.contoso.com", Health::Down)] {
+        let mut d = simulated(&w);
+        let m = refusal(&mut d, &failover(P3, Mode::Graceful));
+        assert!(
+            m.contains("edge1.contoso.com") && m.contains("next hop"),
+            "{m}"
+        );
+        d.run(&Action::RepointEdge {
+            edge: "edge1.contoso.com".into(),
+            to: P4.into(),
+        })
+        .expect("Set-CsEdgeServer needs only the CMS");
+        d.run(&failover(P3, Mode::Graceful))
+            .expect("then the failover");
+    }
 }
 
 #[test]
 fn failover_into_a_pool_that_is_down_refused() {
-    let mut d = deployment(&world().health(P4, Health::Down));
+    let mut d = simulated(&World::two_pairs().health(P4, Health::Down));
     let m = refusal(&mut d, &failover(P3, Mode::Disaster));
     assert!(m.contains("not reachable"), "{m}");
 }
 
 #[test]
 fn graceful_failover_of_a_pool_that_is_down_refused() {
-    let mut d = deployment(&world().health(P3, Health::Down));
+    let mut d = simulated(&World::two_pairs().health(P3, Health::Down));
     let m = refusal(&mut d, &failover(P3, Mode::Graceful));
     assert!(m.contains("-DisasterMode"), "{m}");
     d.run(&failover(P3, Mode::Disaster))
@@ -130,7 +73,11 @@ fn graceful_failover_of_a_pool_that_is_down_refused() {
 
 #[test]
 fn failback_of_a_pool_that_is_down_refused() {
-    let mut d = deployment(&world().served_by(P3, P4).health(P3, Health::Down));
+    let mut d = simulated(
+        &World::two_pairs()
+            .served_by(P3, P4)
+            .health(P3, Health::Down),
+    );
     let m = refusal(&mut d, &failback(P3, Mode::Graceful));
     assert!(m.contains("not reachable"), "{m}");
     let m = refusal(&mut d, &failback(P3, Mode::Disaster));
@@ -139,7 +86,11 @@ fn failback_of_a_pool_that_is_down_refused() {
 
 #[test]
 fn graceful_failback_without_the_backup_pool_refused() {
-    let mut d = deployment(&world().served_by(P3, P4).health(P4, Health::Down));
+    let mut d = simulated(
+        &World::two_pairs()
+            .served_by(P3, P4)
+            .health(P4, Health::Down),
+    );
     let m = refusal(&mut d, &failback(P3, Mode::Graceful));
     assert!(m.contains("-DisasterMode"), "{m}");
     d.run(&failback(P3, Mode::Disaster))
@@ -148,59 +99,14 @@ fn graceful_failback_without_the_backup_pool_refused() {
 
 #[test]
 fn failback_of_a_pool_that_is_not_failed_over_refused() {
-    let mut d = deployment(&world());
+    let mut d = simulated(&World::two_pairs());
     let m = refusal(&mut d, &failback(P3, Mode::Graceful));
     assert!(m.contains("not failed over"), "{m}");
 }
 
 #[test]
-fn disaster_mode_cms_failover_without_backup_sql_refused() {
-    let mut d = deployment(&world().health(P1, Health::Down));
-    let m = refusal(&mut d, &cms_to(P2, Mode::Disaster, false));
-    assert!(m.contains("-BackupSqlServerFqdn"), "{m}");
-    let m = refusal(&mut d, &cms_to(P2, Mode::Graceful, false));
-    assert!(m.contains("cannot be reached"), "{m}");
-    d.run(&cms_to(P2, Mode::Disaster, true))
-        .expect("with backup SQL details");
-    d.run(&failover(P1, Mode::Disaster)).expect("then the pool");
-}
-
-#[test]
-fn cms_failover_refused_while_the_previous_one_is_unsettled() {
-    let mut d = deployment(&world().replicas_up_to_date(false));
-    let m = refusal(&mut d, &cms_to(P2, Mode::Graceful, false));
-    assert!(m.contains("has not settled"), "{m}");
-    d.inject(&Fault::Heal).expect("heal");
-    d.run(&cms_to(P2, Mode::Graceful, false))
-        .expect("settled now");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_second_cms_failover_is_refused_while_one_runs() {
-    let sim = Arc::new(Simulator::new(deployment(&world()), Config::default()));
-    let first = tokio::spawn({
-        let sim = sim.clone();
-        async move { sim.execute(cms_to(P2, Mode::Graceful, false)).await }
-    });
-    // Let the first command start and mark the CMS busy.
-    while sim.observe().expect("observable").cms.replicas_up_to_date {
-        tokio::task::yield_now().await;
-    }
-    let second = sim.execute(cms_to(P1, Mode::Graceful, false)).await;
-    assert_eq!(second.outcome, Outcome::Refused, "{second:?}");
-    assert_eq!(first.await.expect("joined").outcome, Outcome::Succeeded);
-}
-
-#[test]
-fn cms_failover_goes_only_to_the_partner_of_the_master() {
-    let mut d = deployment(&world());
-    let m = refusal(&mut d, &cms_to(P4, Mode::Graceful, false));
-    assert!(m.contains("not the backup pool"), "{m}");
-}
-
-#[test]
 fn unknown_pools_and_edges_refused() {
-    let mut d = deployment(&world());
+    let mut d = simulated(&World::two_pairs());
     for action in [
         failover("nope.contoso.com", Mode::Graceful),
         failback("nope.contoso.com", Mode::Graceful),
@@ -221,12 +127,12 @@ fn unknown_pools_and_edges_refused() {
 
 #[test]
 fn graceful_paths_lose_nothing_and_disaster_mode_loses_what_was_not_replicated() {
-    let mut d = deployment(&world());
+    let mut d = simulated(&World::two_pairs());
     d.run(&failover(P3, Mode::Graceful)).expect("graceful");
     d.run(&failback(P3, Mode::Graceful)).expect("graceful");
     assert_eq!(d.observe().data_loss, Some(0));
     // 1000 users, 30 s since the last sync, one change per user a minute: 500 changes.
-    let mut d = deployment(&world());
+    let mut d = simulated(&World::two_pairs());
     d.inject(&Fault::PoolDown { pool: P3.into() })
         .expect("known pool");
     let lost = d.run(&failover(P3, Mode::Disaster)).expect("disaster");
@@ -235,119 +141,102 @@ fn graceful_paths_lose_nothing_and_disaster_mode_loses_what_was_not_replicated()
 }
 
 #[test]
-fn site_faults_take_pools_and_edges_down_and_up() {
-    let mut d = deployment(&world().edge("edge1.contoso.com", "redmond", P1));
-    d.inject(&Fault::SiteDown {
-        site: "Redmond".into(),
-    })
-    .expect("known site");
-    let t = d.observe();
-    assert!(t
-        .pools
-        .iter()
-        .filter(|p| p.site == "redmond")
-        .all(|p| p.health == Health::Down));
-    assert_eq!(t.edges[0].health, Health::Down);
-    assert_eq!(t.cms.active_master, None, "the CMS went down with pool1");
-    d.inject(&Fault::SiteUp {
-        site: "redmond".into(),
-    })
-    .expect("known site");
-    assert_eq!(d.observe().cms.active_master.as_deref(), Some(P1));
-    assert!(d
-        .inject(&Fault::SiteDown {
-            site: "paris".into()
-        })
-        .is_err());
-    assert!(d
-        .inject(&Fault::PoolDown {
-            pool: "nope.contoso.com".into()
-        })
-        .is_err());
-}
-
-#[tokio::test(start_paused = true)]
-async fn fail_next_fails_the_action_and_changes_nothing() {
-    let sim = Simulator::new(deployment(&world()), Config::default());
-    sim.inject(&Fault::FailNext {
-        action: ActionKind::FailOverPool,
-        count: 1,
-    })
-    .expect("fault");
-    let r = sim.execute(failover(P3, Mode::Graceful)).await;
-    assert_eq!(r.outcome, Outcome::Failed);
-    let pool3 = |sim: &Simulator| {
-        sim.observe()
-            .expect("observable")
-            .pools
-            .into_iter()
-            .find(|p| p.fqdn == P3)
-    };
-    assert_eq!(pool3(&sim).and_then(|p| p.served_by).as_deref(), Some(P3));
-    let r = sim.execute(failover(P3, Mode::Graceful)).await;
-    assert_eq!(r.outcome, Outcome::Succeeded, "only the next one fails");
-    let audit = sim.audit();
-    assert_eq!(
-        audit.iter().map(|a| (a.seq, a.outcome)).collect::<Vec<_>>(),
-        vec![(1, Outcome::Failed), (2, Outcome::Succeeded)]
-    );
-}
-
-#[tokio::test(start_paused = true)]
-async fn latency_is_scaled_and_slow_next_adds_to_it() {
-    let sim = Simulator::new(
-        deployment(&world()),
-        Config {
-            time_scale: 100.0,
-            seed: 7,
-        },
-    );
-    let start = tokio::time::Instant::now();
-    sim.execute(failover(P3, Mode::Graceful)).await;
-    let scaled = start.elapsed();
-    // 900 s graceful failover with ±10% jitter, divided by 100.
-    assert!(
-        scaled.as_secs_f64() >= 8.1 && scaled.as_secs_f64() <= 9.9,
-        "{scaled:?}"
-    );
-    sim.inject(&Fault::SlowNext {
-        action: ActionKind::FailBackPool,
-        ms: 60_000,
-    })
-    .expect("fault");
-    let start = tokio::time::Instant::now();
-    sim.execute(failback(P3, Mode::Graceful)).await;
-    let slowed = start.elapsed().as_secs_f64();
-    assert!((70.8..=73.2).contains(&slowed), "{slowed}");
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_seed_makes_a_run_repeatable() {
-    async fn run(seed: u64) -> Vec<std::time::Duration> {
-        let sim = Simulator::new(
-            deployment(&world()),
-            Config {
-                time_scale: 10.0,
-                seed,
-            },
-        );
-        let mut out = vec![];
-        for a in [failover(P3, Mode::Graceful), failback(P3, Mode::Graceful)] {
-            let start = tokio::time::Instant::now();
-            sim.execute(a).await;
-            out.push(start.elapsed());
-        }
-        out
-    }
-    assert_eq!(run(42).await, run(42).await);
-    assert_ne!(run(42).await, run(43).await);
+fn a_graceful_failover_over_a_direction_in_error_state_does_not_succeed() {
+    // The graceful cmdlet waits for the Backup Service to reach its final state from the pool
+    // the users leave; ErrorState never does.
+    let mut d = simulated(&World::two_pairs().backup_error(P3));
+    let m = refusal(&mut d, &failover(P3, Mode::Graceful));
+    assert!(m.contains("ErrorState"), "{m}");
+    // Disaster mode does not wait; the other direction does not matter to this move.
+    d.inject(&Fault::PoolDown { pool: P3.into() })
+        .expect("known pool");
+    d.run(&failover(P3, Mode::Disaster)).expect("disaster mode");
+    let mut d = simulated(&World::two_pairs().backup_error(P4));
+    d.run(&failover(P3, Mode::Graceful))
+        .expect("pool4 -> pool3 is not the direction pool3's users leave by");
 }
 
 #[test]
-fn observe_partition_hides_the_topology_until_healed() {
-    let sim = Simulator::new(deployment(&world()), Config::default());
-    sim.inject(&Fault::ObservePartition).expect("fault");
-    assert!(sim.observe().is_err());
-    sim.inject(&Fault::Heal).expect("fault");
-    assert!(sim.observe().is_ok());
+fn a_graceful_failback_over_a_direction_in_error_state_does_not_succeed() {
+    let mut d = simulated(&World::two_pairs().served_by(P3, P4).backup_error(P4));
+    let m = refusal(&mut d, &failback(P3, Mode::Graceful));
+    assert!(m.contains("ErrorState"), "{m}");
+}
+
+#[test]
+fn a_pool_whose_back_end_is_down_fails_over_only_in_disaster_mode() {
+    let mut d = simulated(&World::two_pairs());
+    d.inject(&Fault::BackEndDown { pool: P3.into() })
+        .expect("known pool");
+    let observed = d.observe();
+    let p3 = observed.pools.iter().find(|p| p.fqdn == P3).expect("pool3");
+    assert_eq!((p3.health, p3.back_end), (Health::Up, Some(Health::Down)));
+    let m = refusal(&mut d, &failover(P3, Mode::Graceful));
+    assert!(m.contains("Back End") && m.contains("-DisasterMode"), "{m}");
+    d.run(&failover(P3, Mode::Disaster)).expect("disaster mode");
+    // Failback needs the home Back End up again.
+    let m = refusal(&mut d, &failback(P3, Mode::Graceful));
+    assert!(m.contains("Back End"), "{m}");
+    d.inject(&Fault::BackEndUp { pool: P3.into() })
+        .expect("known pool");
+    d.run(&failback(P3, Mode::Graceful)).expect("home again");
+}
+
+#[test]
+fn failover_into_a_pool_whose_back_end_is_down_refused() {
+    let mut d = simulated(&World::two_pairs());
+    d.inject(&Fault::BackEndDown { pool: P4.into() })
+        .expect("known pool");
+    let m = refusal(&mut d, &failover(P3, Mode::Graceful));
+    assert!(
+        m.contains("pool4.contoso.com") && m.contains("Back End"),
+        "{m}"
+    );
+}
+
+#[test]
+fn sync_into_a_pool_that_is_down_refused() {
+    // Invoke-CsBackupServiceSync -PoolFqdn pool4 copies pool4's backup into pool3.
+    let sync = Action::SyncBackup {
+        pool: P4.into(),
+        module: BackupModule::DataConf,
+    };
+    for fault in [
+        Fault::PoolDown { pool: P3.into() },
+        Fault::BackEndDown { pool: P3.into() },
+    ] {
+        let mut d = simulated(&World::two_pairs());
+        d.inject(&fault).expect("known pool");
+        let m = refusal(&mut d, &sync);
+        assert!(m.contains("pool3.contoso.com"), "{m}");
+    }
+    let mut d = simulated(&World::two_pairs().health(P4, Health::Down));
+    let m = refusal(&mut d, &sync);
+    assert!(m.contains("Cannot reach the Backup Service"), "{m}");
+    simulated(&World::two_pairs()).run(&sync).expect("both up");
+}
+
+#[test]
+fn users_and_sync_ages_near_the_largest_number_do_not_overflow() {
+    let mut w = World::two_pairs();
+    for p in &mut w.observed.pools {
+        p.users = u64::MAX;
+    }
+    for b in &mut w.observed.backup {
+        b.last_sync_age_seconds = Some(u64::MAX - 1);
+    }
+    w.observed.data_loss = Some(u64::MAX - 10);
+    let mut d = simulated(&w);
+    d.inject(&Fault::PoolDown { pool: P3.into() })
+        .expect("known pool");
+    let lost = d.run(&failover(P3, Mode::Disaster)).expect("disaster");
+    assert_eq!(lost, u64::MAX.div_ceil(60), "saturates, then per minute");
+    assert_eq!(d.observe().data_loss, Some(u64::MAX));
+    d.inject(&Fault::PoolUp { pool: P3.into() })
+        .expect("known pool");
+    d.inject(&Fault::PoolDown { pool: P4.into() })
+        .expect("known pool");
+    d.run(&failback(P3, Mode::Disaster))
+        .expect("disaster failback");
+    assert_eq!(d.observe().data_loss, Some(u64::MAX));
 }

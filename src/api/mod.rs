@@ -20,7 +20,7 @@ use kube::CustomResourceExt;
 pub use cms::{BackupSqlSpec, CentralManagementStore, CentralManagementStoreSpec, CmsStatus};
 pub use condition::{ConditionType, Reason};
 pub use pool_pair::{PoolPair, PoolPairSpec, PoolPairStatus, PoolSpec, PoolStatus};
-pub use site::{Site, SiteEdgeStatus, SitePoolStatus, SiteSpec, SiteStatus};
+pub use site::{EdgePoolSpec, Site, SiteEdgeStatus, SitePoolStatus, SiteSpec, SiteStatus};
 pub use topology::{
     ActionTimeouts, Approval, BlockedStatus, DriverSpec, Objectives, PlanOutcome, PlanRecord,
     PlanStatus, PowerShellDriver, SecretRef, SimulatorDriver, StepState, StepStatus, Topology,

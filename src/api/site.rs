@@ -35,11 +35,33 @@ use crate::model::Health;
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(validation = Rule::new(
+    "!has(self.edgePools) || self.edgePools.all(a, self.edgePools.exists_one(b, b.fqdn == a.fqdn))"
+)
+.message("edgePools lists each Edge pool once"))]
 #[serde(rename_all = "camelCase")]
 pub struct SiteSpec {
     /// Whether this site's pools should serve users. Default true.
     #[serde(default = "default_active")]
     pub active: bool,
+    /// Where each Edge pool of this site should forward (its next hop) while that Front End
+    /// pool serves its own users. An Edge pool listed here is pointed back once its next hop
+    /// serves its own users again; one not listed is only ever moved off a pool that fails over.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub edge_pools: Vec<EdgePoolSpec>,
+}
+
+/// One Edge pool of the site and the Front End pool it should forward to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EdgePoolSpec {
+    /// The Edge pool's FQDN, as in Topology Builder.
+    #[x_kube(validation = super::fqdn_rule())]
+    pub fqdn: String,
+    /// The Front End pool it should forward to (`Set-CsEdgeServer -Registrar`).
+    #[x_kube(validation = super::fqdn_rule())]
+    pub next_hop: String,
 }
 
 fn default_active() -> bool {

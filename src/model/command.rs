@@ -1,5 +1,5 @@
 //! The language of SfB commands every layer shares: the actions a plan is made of, their modes
-//! and the Backup Service modules (SFB-DR-FACTS "The procedures"). Not decisions: the planner
+//! and the Backup Service modules (Microsoft's "Failing over and failing back a pool"). Not decisions: the planner
 //! decides which actions to take, the drivers and the simulator carry them out or judge them.
 
 use std::fmt;
@@ -37,7 +37,8 @@ impl BackupModule {
     }
 }
 
-/// One action on the deployment. `pool` is always the users' home pool (SFB-DR-FACTS guard 1).
+/// One action on the deployment. `pool` is always the users' home pool, for failover and
+/// failback alike, as `Invoke-CsPoolFailOver -PoolFqdn` and `Invoke-CsPoolFailBack -PoolFqdn` take it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(tag = "action", rename_all_fields = "camelCase")]
 pub enum Action {

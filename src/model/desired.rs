@@ -1,4 +1,6 @@
-//! The desired state the resources declare, already checked across objects (DESIGN section 4).
+//! The desired state the resources declare, already checked across objects: for a pool P paired
+//! with Q, P's users are served by P while P's site is active, else by Q while Q's site is
+//! active, else the pair cannot be served (`NoActiveSite`).
 
 use std::collections::BTreeMap;
 
@@ -79,6 +81,9 @@ pub struct Desired {
     pub sites: BTreeMap<String, bool>,
     pub cms: Option<CmsSpec>,
     pub allow_data_loss: bool,
+    /// Edge pool FQDN -> the Front End pool it should forward to while that pool serves its
+    /// own users (`Site.spec.edgePools`); an Edge pool not listed is never pointed back.
+    pub edge_next_hops: BTreeMap<String, String>,
 }
 
 impl Desired {

@@ -16,7 +16,7 @@ pub use observed::{
 };
 pub use plan::{BlockReason, Blocked, Plan, Step};
 
-/// Site names compare case-insensitively (DESIGN section 7); this is the one canonical spelling.
+/// Site names compare case-insensitively (docs/observed-topology.md); this is the one canonical spelling.
 pub fn site_key(site: &str) -> String {
     site.to_ascii_lowercase()
 }

@@ -1,4 +1,4 @@
-//! The observed topology: what a driver reports about the real deployment (DESIGN section 7).
+//! The observed topology: what a driver reports about the real deployment (docs/observed-topology.md).
 
 use std::collections::HashMap;
 
@@ -56,7 +56,9 @@ pub struct ObservedPool {
     #[serde(default)]
     pub users: u64,
     /// Health of the pool's Back End SQL Server; absent when the driver does not observe it.
-    /// A Back End that is down makes a failover of the pool `-DisasterMode` (SFB-DR-FACTS).
+    /// A Back End that is down makes a failover of the pool `-DisasterMode` (the cmdlet reference
+    /// of `Invoke-CsPoolFailOver`: required when the Back End SQL services are down while the Front
+    /// Ends are still up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub back_end: Option<Health>,
 }
@@ -75,7 +77,7 @@ pub struct BackupDirection {
 
 impl BackupDirection {
     /// A direction in `ErrorState` on either end never reaches the final state a graceful move
-    /// waits for (DESIGN rule 5).
+    /// waits for.
     pub fn is_error(&self) -> bool {
         self.export_state == ExportState::ErrorState || self.import_state == ImportState::ErrorState
     }
@@ -143,6 +145,8 @@ pub struct ObservedIndex {
     backup_from: Vec<Option<usize>>,
     /// By pool index: the index of its backup pool.
     partner: Vec<Option<usize>>,
+    /// By pool index: why its pairing breaks Microsoft's support rules, if it does.
+    unsupported: Vec<Option<String>>,
     /// By pool index: the Edge pools using it as next hop, as ranges of `edge_list`.
     edge_start: Vec<usize>,
     edge_list: Vec<usize>,
@@ -150,7 +154,9 @@ pub struct ObservedIndex {
 
 impl ObservedIndex {
     /// Canonicalises names and checks that the topology is consistent: unique pools, known sites,
-    /// mutual pairings across sites of one edition, and references to known pools only.
+    /// mutual pairings, and references to known pools only. A pairing Microsoft does not support
+    /// (same site, different editions) is not an inconsistency: it is recorded for
+    /// [`ObservedIndex::unsupported_pairing`] so the planner can leave that pair alone.
     pub fn new(mut topology: ObservedTopology) -> Result<Self, ObservedError> {
         canonicalise(&mut topology);
         let t = &topology;
@@ -171,6 +177,7 @@ impl ObservedIndex {
             }
         }
         let mut partner = vec![None; t.pools.len()];
+        let mut unsupported = vec![None; t.pools.len()];
         for (i, p) in t.pools.iter().enumerate() {
             if let Some(b) = &p.backup_pool {
                 let Some(&j) = pools.get(b) else {
@@ -179,6 +186,12 @@ impl ObservedIndex {
                         format!("{b} is not a pool in this topology"),
                     ));
                 };
+                if j == i {
+                    return Err(observed_error(
+                        format!("pools[{i}].backupPool"),
+                        format!("{b} cannot be its own backup pool"),
+                    ));
+                }
                 partner[i] = Some(j);
                 let partner = &t.pools[j];
                 if partner.backup_pool.as_deref() != Some(p.fqdn.as_str()) {
@@ -190,22 +203,17 @@ impl ObservedIndex {
                         ),
                     ));
                 }
+                // Topology Builder lets these through, and Microsoft does not support them: the
+                // pair is reported and left alone, the rest of the deployment is still planned.
                 if partner.site == p.site {
-                    return Err(observed_error(
-                        format!("pools[{i}].backupPool"),
-                        format!(
-                            "{} and {b} are both in site {}; paired pools must be in different sites",
-                            p.fqdn, p.site
-                        ),
+                    unsupported[i] = Some(format!(
+                        "{} and {b} are both in site {}; paired pools must be in different sites",
+                        p.fqdn, p.site
                     ));
-                }
-                if partner.edition != p.edition {
-                    return Err(observed_error(
-                        format!("pools[{i}].backupPool"),
-                        format!(
-                            "{} ({:?}) is paired with {b} ({:?}); SfB supports pairing only pools of the same edition",
-                            p.fqdn, p.edition, partner.edition
-                        ),
+                } else if partner.edition != p.edition {
+                    unsupported[i] = Some(format!(
+                        "{} ({:?}) is paired with {b} ({:?}); SfB supports pairing only pools of the same edition",
+                        p.fqdn, p.edition, partner.edition
                     ));
                 }
             }
@@ -293,6 +301,7 @@ impl ObservedIndex {
             pools,
             backup_from,
             partner,
+            unsupported,
             edge_start,
             edge_list,
         })
@@ -317,6 +326,11 @@ impl ObservedIndex {
     /// The index of the backup pool of the pool at `index`.
     pub fn partner_index(&self, index: usize) -> Option<usize> {
         self.partner.get(index).copied().flatten()
+    }
+
+    /// Why the pairing of the pool at `index` breaks Microsoft's support rules, if it does.
+    pub fn unsupported_pairing(&self, index: usize) -> Option<&str> {
+        self.unsupported.get(index)?.as_deref()
     }
 
     /// Replication from the pool at `index` to its partner, when the driver reported it.

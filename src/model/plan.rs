@@ -48,12 +48,20 @@ pub enum BlockReason {
     CmsNotManaged,
     /// A disaster-mode CMS failover into a pool with no `backupSql` entry.
     MissingBackupSql,
-    /// The previous CMS failover has not settled (replicas not up to date).
+    /// No longer produced: replicas not up to date are verified after a CMS move, never a
+    /// reason to refuse one. Kept so a status written by an older version still reads.
     CmsUnsettled,
-    /// The CMS has no active master and no failover needs it moved.
+    /// The CMS has no active master and no other step needs it recovered.
     CmsUnavailable,
     /// The observation contradicts the ledger or the declared resources.
     ObservationDisagrees,
+    /// The CMS has no active master and the observation does not say which pool holds its
+    /// database (`cms.pool`), so no pool can be chosen for its recovery; nothing that needs the
+    /// CMS is done.
+    CmsLocationUnknown,
+    /// The pairing breaks Microsoft's support rules (same edition, different sites); the pair
+    /// is reported and left alone, the other pairs are still planned.
+    PairUnsupported,
 }
 
 impl fmt::Display for BlockReason {

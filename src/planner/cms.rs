@@ -1,9 +1,56 @@
-//! Where the Central Management Store master should be, and the CMS failover that gets it there
-//! (DESIGN section 4 and rule 2; SFB-DR-FACTS "CMS first").
+//! Where the Central Management Store master should be, and the CMS failover that gets it there.
+//!
+//! Two different moves share the cmdlet (`Invoke-CsManagementServerFailover`, run on the pool that
+//! receives the CMS): with the master up, a graceful move with no parameters, which first waits
+//! for every replication; with the master lost, a recovery from the backup SQL Server with
+//! `-Force`, which Microsoft's procedure sends to the backup pool of the pool that holds the CMS
+//! database. A blank `ActiveMasterFqdn` says the master is lost, not where it was: the planner
+//! recovers it only where the observation says the database lives (`cms.pool`).
 
-use crate::model::{BackupSql, BlockReason, CmsFailback, Desired, Health, Mode, ObservedIndex};
+use crate::model::{
+    BackupSql, BlockReason, CmsFailback, CmsSpec, Desired, Health, Mode, ObservedIndex,
+};
 
-use super::pool_pair::{PairDecision, PairView};
+use super::pool_pair::{back_end_note, serving_health, unknown_health, PairView};
+
+/// The CMS master as observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Master<'a> {
+    /// The active master's pool, which can serve.
+    Available(&'a str),
+    /// No active master (blank, or on a pool or Back End that is down); `location` is the pool
+    /// that holds the CMS database when the observation says so.
+    Lost { location: Option<&'a str> },
+}
+
+impl<'a> Master<'a> {
+    /// Reads the master from the observation: a master reported on a pool that cannot serve is
+    /// no master (the CMS lives in that pool's Back End).
+    pub fn observe(observed: &'a ObservedIndex) -> Self {
+        let cms = &observed.topology.cms;
+        match cms.active_master.as_deref() {
+            Some(m)
+                if observed
+                    .pool(m)
+                    .is_some_and(|p| serving_health(p) != Health::Down) =>
+            {
+                Master::Available(m)
+            }
+            Some(m) => Master::Lost { location: Some(m) },
+            None => Master::Lost {
+                location: cms.pool.as_deref(),
+            },
+        }
+    }
+
+    /// The pool hosting an available master.
+    pub fn available(self) -> Option<&'a str> {
+        match self {
+            Master::Available(m) => Some(m),
+            Master::Lost { .. } => None,
+        }
+    }
+}
 
 /// What the CMS needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,166 +59,210 @@ pub(super) enum CmsDecision {
     NotManaged,
     /// The master is where it should be.
     Stays,
-    /// A CMS failover into `to`.
+    /// A CMS failover into `to`; `Disaster` exactly when it recovers a lost master.
     Move {
         to: String,
         mode: Mode,
         backup_sql: Option<Box<BackupSql>>,
     },
-    /// A move is needed (or would be, for a failover) and cannot be made.
+    /// A move is needed and cannot be made.
     Blocked(BlockReason, String),
 }
 
-/// The CMS master as observed: `reported` is what the driver said, `available` the same unless
-/// that pool is down, in which case the CMS is unavailable.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Master<'a> {
-    pub available: Option<&'a str>,
-    pub reported: Option<&'a str>,
-}
+type Block = (BlockReason, String);
 
-/// Decides the CMS move. `pair` is the CMS pair's view and decision, when the pair exists;
-/// `needed_by_failover` says whether some planned failover needs an unavailable CMS moved.
+/// Decides the CMS move. `pair` is the CMS pair's view, when the pair is declared and observed;
+/// `other_steps` says whether anything else is to be done, which a lost master must precede.
 pub(super) fn decide(
     desired: &Desired,
     observed: &ObservedIndex,
     master: Master<'_>,
-    pair: Option<(&PairView<'_>, &PairDecision)>,
-    needed_by_failover: bool,
+    pair: Option<&PairView<'_>>,
+    other_steps: bool,
 ) -> CmsDecision {
     let Some(spec) = &desired.cms else {
         return CmsDecision::NotManaged;
     };
-    let Some((view, pair_decision)) = pair else {
+    let Some(view) = pair else {
         return CmsDecision::Blocked(
             BlockReason::ObservationDisagrees,
             format!("the CMS pair {} is not declared or not observed", spec.pair),
         );
     };
-    let lost = master.reported.filter(|_| master.available.is_none());
-    let master = master.available;
-    let master_i = match master.or(lost).map(|m| (m, view.spec.position(m))) {
-        Some((m, None)) => {
-            return CmsDecision::Blocked(
-                BlockReason::ObservationDisagrees,
-                format!(
-                    "the CMS active master is on {m}, which is not in the declared CMS pair {}",
-                    spec.pair
-                ),
-            )
-        }
-        Some((_, Some(i))) if master.is_some() => Some(i),
-        _ => None,
+    let decision = match master {
+        Master::Available(m) => graceful(desired, spec, observed, view, m),
+        Master::Lost { .. } if !other_steps => Err((
+            BlockReason::CmsUnavailable,
+            "the CMS has no active master; it is recovered only when another step needs it \
+             (every other step needs a working CMS)"
+                .into(),
+        )),
+        Master::Lost { location } => recovery(desired, view, location),
     };
-    let lost_i = lost.and_then(|m| view.spec.position(m));
-    let Some(pref) = view.spec.position(&spec.preferred_pool) else {
-        return CmsDecision::Blocked(
+    match decision {
+        Ok(Some((to, mode))) => {
+            if let Some(why) = observed.unsupported_pairing(view.index[0]) {
+                return CmsDecision::Blocked(
+                    BlockReason::PairUnsupported,
+                    format!("the CMS would move within an unsupported pairing: {why}"),
+                );
+            }
+            let backup_sql = match mode {
+                Mode::Graceful => None,
+                Mode::Disaster => match spec.backup_sql_for(&to) {
+                    Some(b) => Some(Box::new(b.clone())),
+                    None => {
+                        return CmsDecision::Blocked(
+                            BlockReason::MissingBackupSql,
+                            format!(
+                                "recovering the CMS into {to} needs its backup SQL Server; add a \
+                                 backupSql entry for {to} to CentralManagementStore {}",
+                                spec.name
+                            ),
+                        )
+                    }
+                },
+            };
+            CmsDecision::Move {
+                to,
+                mode,
+                backup_sql,
+            }
+        }
+        Ok(None) => CmsDecision::Stays,
+        Err((reason, message)) => CmsDecision::Blocked(reason, message),
+    }
+}
+
+/// With the master up: where it should be (the preferred pool while its site is active, else
+/// the partner; with `failback: Manual` a master that moved stays while its site is active), and
+/// the graceful move there.
+fn graceful(
+    desired: &Desired,
+    spec: &CmsSpec,
+    observed: &ObservedIndex,
+    view: &PairView<'_>,
+    master: &str,
+) -> Result<Option<(String, Mode)>, Block> {
+    let Some(master_i) = view.spec.position(master) else {
+        return Err((
             BlockReason::ObservationDisagrees,
             format!(
-                "preferredPool {} is not in pair {}",
-                spec.preferred_pool, spec.pair
-            ),
-        );
-    };
-    let other = 1 - pref;
-    let active = |i: usize| desired.pool_site_active(view.spec, i);
-    // The CMS cannot go back onto the pool it was lost with; DESIGN section 4 otherwise.
-    let usable = |i: usize| active(i) && lost_i != Some(i);
-    let target = if spec.failback == CmsFailback::Manual && master_i == Some(other) && active(other)
-    {
-        other
-    } else if usable(pref) {
-        pref
-    } else if usable(other) {
-        other
-    } else if lost_i.is_some() {
-        return CmsDecision::Blocked(
-            BlockReason::TargetDown,
-            format!(
-                "the CMS was lost with {} and the other pool of pair {} is not in an active site",
-                lost.unwrap_or_default(),
+                "the CMS active master is on {master}, which is not in the declared CMS pair {}",
                 spec.pair
             ),
-        );
+        ));
+    };
+    let pref = preferred(view, &spec.preferred_pool)?;
+    let active = |i: usize| desired.pool_site_active(view.spec, i);
+    let other = 1 - pref;
+    let target = if spec.failback == CmsFailback::Manual && master_i == other && active(other) {
+        other
+    } else if active(pref) {
+        pref
+    } else if active(other) {
+        other
     } else {
-        return CmsDecision::Blocked(
+        return Err((
             BlockReason::NoActiveSite,
             format!(
                 "neither pool of the CMS pair {} is in an active site",
                 spec.pair
             ),
-        );
+        ));
     };
-    if master_i == Some(target) {
-        return CmsDecision::Stays;
+    if target == master_i {
+        return Ok(None);
     }
-    let to = view.fqdn(target).to_owned();
-    if master_i.is_none() && !needed_by_failover {
-        return CmsDecision::Blocked(
-            BlockReason::CmsUnavailable,
+    let (from, to) = (view.pools[master_i], view.pools[target]);
+    receiving_pool_up(view, target)?;
+    if serving_health(from) == Health::Unknown {
+        return Err(unknown_health(from));
+    }
+    // The graceful cmdlet waits until every replication is done; a direction in ErrorState is
+    // never done.
+    let direction = observed
+        .backup_from_index(view.index[master_i])
+        .filter(|d| d.to == to.fqdn);
+    if let Some(d) = direction.filter(|d| d.is_error()) {
+        return Err((
+            BlockReason::BackupUnhealthy,
             format!(
-                "the CMS has no active master; it is failed over to {to} only when a pool failover needs it"
+                "cannot move the CMS gracefully: Backup Service replication {} -> {} is in \
+                 ErrorState (export {:?}, import {:?}) and the move waits for it; repair it first",
+                from.fqdn, to.fqdn, d.export_state, d.import_state
             ),
-        );
+        ));
     }
-    if master.is_some() && !observed.topology.cms.replicas_up_to_date {
-        return CmsDecision::Blocked(
-            BlockReason::CmsUnsettled,
-            "CMS replicas are not up to date; a CMS failover waits until the previous one has settled"
+    Ok(Some((to.fqdn.clone(), Mode::Graceful)))
+}
+
+/// With the master lost: the recovery into the backup pool of the pool that holds the CMS
+/// database, which the observation must name.
+fn recovery(
+    desired: &Desired,
+    view: &PairView<'_>,
+    location: Option<&str>,
+) -> Result<Option<(String, Mode)>, Block> {
+    let Some(location) = location else {
+        return Err((
+            BlockReason::CmsLocationUnknown,
+            "the CMS has no active master and the observation does not say which pool holds its \
+             database (cms.pool), so no pool can be chosen for its recovery; nothing that needs \
+             the CMS is done. Find it with Invoke-CsManagementServerFailover -WhatIf and report it"
                 .into(),
-        );
-    }
-    if let Err((reason, message)) = pair_decision {
-        return CmsDecision::Blocked(*reason, format!("the CMS pair is blocked: {message}"));
-    }
-    let target_pool = view.pools[target];
-    match target_pool.health {
-        Health::Up => {}
-        Health::Down => {
-            return CmsDecision::Blocked(
-                BlockReason::TargetDown,
-                format!("the CMS should move to {to}, which is down"),
-            )
-        }
-        Health::Unknown => {
-            return CmsDecision::Blocked(
-                BlockReason::HealthUnknown,
-                format!("the CMS should move to {to}, whose health is Unknown"),
-            )
-        }
-    }
-    let mode = match master_i.map(|i| view.pools[i].health) {
-        Some(Health::Up) => Mode::Graceful,
-        Some(Health::Down) | None => Mode::Disaster,
-        Some(Health::Unknown) => {
-            return CmsDecision::Blocked(
-                BlockReason::HealthUnknown,
-                format!(
-                    "the health of the CMS master pool {} is Unknown",
-                    master.unwrap_or_default()
-                ),
-            )
-        }
+        ));
     };
-    let backup_sql = match mode {
-        Mode::Graceful => None,
-        Mode::Disaster => match spec.backup_sql_for(&to) {
-            Some(b) => Some(Box::new(b.clone())),
-            None => {
-                return CmsDecision::Blocked(
-                    BlockReason::MissingBackupSql,
-                    format!(
-                        "a disaster-mode CMS failover into {to} needs its backup SQL Server; add a \
-                         backupSql entry for {to} to CentralManagementStore {}",
-                        spec.name
-                    ),
-                )
-            }
-        },
+    let Some(lost_i) = view.spec.position(location) else {
+        return Err((
+            BlockReason::ObservationDisagrees,
+            format!(
+                "the CMS database is on {location}, which is not in the declared CMS pair {}",
+                view.spec.name
+            ),
+        ));
     };
-    CmsDecision::Move {
-        to,
-        mode,
-        backup_sql,
+    let target = 1 - lost_i;
+    if !desired.pool_site_active(view.spec, target) {
+        return Err((
+            BlockReason::NoActiveSite,
+            format!(
+                "the CMS lost its master on {location} and can be recovered only into its backup \
+                 pool {}, whose site is not active",
+                view.fqdn(target)
+            ),
+        ));
+    }
+    receiving_pool_up(view, target)?;
+    Ok(Some((view.fqdn(target).to_owned(), Mode::Disaster)))
+}
+
+fn preferred(view: &PairView<'_>, preferred: &str) -> Result<usize, Block> {
+    view.spec.position(preferred).ok_or_else(|| {
+        (
+            BlockReason::ObservationDisagrees,
+            format!(
+                "preferredPool {preferred} is not in pair {}",
+                view.spec.name
+            ),
+        )
+    })
+}
+
+/// The pool that receives the CMS runs the cmdlet and hosts the database: Front Ends and Back
+/// End up.
+fn receiving_pool_up(view: &PairView<'_>, target: usize) -> Result<(), Block> {
+    let pool = view.pools[target];
+    match serving_health(pool) {
+        Health::Up => Ok(()),
+        Health::Down => Err((
+            BlockReason::TargetDown,
+            format!(
+                "the CMS should move to {}, which is down{}",
+                pool.fqdn,
+                back_end_note(pool)
+            ),
+        )),
+        Health::Unknown => Err(unknown_health(pool)),
     }
 }

@@ -1,53 +1,109 @@
-//! Edge pool next hops around pool moves (DESIGN rule 3; SFB-DR-FACTS "Edge next hop first").
+//! Edge pool next hops around pool moves.
 //!
-//! An Edge's next hop follows the users: a live Edge pointing at a pool whose users end up on the
-//! partner is repointed to the partner (before that pool's failover, which SfB refuses otherwise);
-//! an Edge left pointing across sites at the partner of a pool of its own site is pointed home
-//! again once that pool serves its own users.
+//! `Invoke-CsPoolFailOver` refuses while the topology names the pool as an Edge pool's next hop,
+//! and the refusal is about the topology: a dead Edge pool counts too, and `Set-CsEdgeServer`
+//! changes the topology in the CMS without needing the Edge up. So every Edge pool whose next hop
+//! fails over is repointed first. Microsoft's failback asks for no further step, so an Edge pool
+//! is pointed back only where its `Site.spec.edgePools` declares the next hop, once that pool
+//! serves its own users; an undeclared Edge pool is never moved except off a pool failing over,
+//! and a deployment at rest is never touched.
 
-use crate::model::{Health, ObservedIndex};
+use crate::model::{Desired, Health, ObservedIndex};
 
-use super::pool_pair::{PairMoves, PairView};
+use super::pool_pair::{serving_health, PairDecision, PairView};
 
-/// A repoint of one Edge pool to pool `to` (index in the pair).
+/// A repoint of one Edge pool to the pool `to`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct EdgeMove {
     pub edge: String,
-    pub to: usize,
-    /// When the pair's failback moves users onto `to`, the repoint waits for it.
-    pub after_failback: bool,
-    /// When the pair's failover moves users off the Edge's current next hop, it waits for this.
-    pub before_failover: bool,
+    pub to: String,
+    /// The pair (index in the planner's pairs) whose failback brings `to`'s users home: the
+    /// repoint waits for it.
+    pub after_failback: Option<usize>,
+    /// The pair whose failover moves users off the Edge's current next hop: it waits for this.
+    pub before_failover: Option<usize>,
 }
 
-/// Every Edge repoint the pair's moves call for.
+/// Every Edge repoint the pairs' moves and the declared next hops call for.
 pub(super) fn moves(
-    pair: &PairView<'_>,
-    moves: &PairMoves,
+    pairs: &[(Option<PairView<'_>>, PairDecision)],
+    desired: &Desired,
     observed: &ObservedIndex,
 ) -> Vec<EdgeMove> {
-    let mut out = Vec::new();
-    for i in 0..2 {
-        let partner = 1 - i;
-        for edge in observed.edges_to_index(pair.index[i]) {
-            // A dead Edge routes nothing; only live Edges block a failover (guard 4).
-            if edge.health == Health::Down || pair.pools[partner].health != Health::Up {
-                continue;
-            }
-            let users_leave = moves.final_serving[i] == partner;
-            let displaced = moves.final_serving[i] == i
-                && moves.final_serving[partner] == partner
-                && pair.pools[i].site != edge.site
-                && pair.pools[partner].site == edge.site;
-            if users_leave || displaced {
-                out.push(EdgeMove {
-                    edge: edge.fqdn.clone(),
-                    to: partner,
-                    after_failback: moves.failback.is_some_and(|m| m.pool == partner),
-                    before_failover: moves.failover.is_some_and(|m| m.pool == i),
-                });
+    if observed.topology.edges.is_empty() {
+        return Vec::new();
+    }
+    // Observed pool index -> (pair, position in the pair).
+    let mut by_pool = vec![None; observed.topology.pools.len()];
+    for (k, (view, _)) in pairs.iter().enumerate() {
+        if let Some(view) = view {
+            for (i, &p) in view.index.iter().enumerate() {
+                by_pool[p] = Some((k, i));
             }
         }
+    }
+    let place = |fqdn: &str| {
+        observed
+            .pool_index(fqdn)
+            .and_then(|p| by_pool.get(p).copied().flatten())
+    };
+    // Where a pool's users end up: `Some(failback)` when `pool` serves its own users after the
+    // plan and can take an Edge's traffic, with the pair whose failback brings them home, if any.
+    let serves_itself = |pool: &str| -> Option<Option<usize>> {
+        if observed
+            .pool(pool)
+            .is_none_or(|p| serving_health(p) != Health::Up)
+        {
+            return None;
+        }
+        match place(pool) {
+            Some((k, i)) => {
+                let moves = pairs[k].1.as_ref().ok()?;
+                (moves.final_serving[i] == i)
+                    .then_some(moves.failback.filter(|m| m.pool == i).map(|_| k))
+            }
+            None => {
+                let served = observed.pool(pool)?.served_by.as_deref();
+                served.is_none_or(|s| s == pool).then_some(None)
+            }
+        }
+    };
+    let mut out = Vec::new();
+    for edge in &observed.topology.edges {
+        let hop = edge.next_hop.as_str();
+        let failing_over = place(hop).filter(|&(k, i)| {
+            pairs[k]
+                .1
+                .as_ref()
+                .is_ok_and(|m| m.failover.is_some_and(|f| f.pool == i))
+        });
+        let declared = desired
+            .edge_next_hops
+            .get(&edge.fqdn)
+            .filter(|d| d.as_str() != hop)
+            .and_then(|d| serves_itself(d).map(|after| (d.clone(), after)));
+        let (to, after_failback, before_failover) = match (failing_over, declared) {
+            (Some((k, _)), Some((to, after))) => (to, after, Some(k)),
+            (Some((k, i)), None) => {
+                let Some(view) = &pairs[k].0 else { continue };
+                let after = pairs[k]
+                    .1
+                    .as_ref()
+                    .ok()
+                    .and_then(|m| m.failback)
+                    .filter(|m| m.pool == 1 - i)
+                    .map(|_| k);
+                (view.fqdn(1 - i).to_owned(), after, Some(k))
+            }
+            (None, Some((to, after))) => (to, after, None),
+            (None, None) => continue,
+        };
+        out.push(EdgeMove {
+            edge: edge.fqdn.clone(),
+            to,
+            after_failback,
+            before_failover,
+        });
     }
     out
 }

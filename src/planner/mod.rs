@@ -1,21 +1,21 @@
 //! The planner: a pure function from desired state, observation and ledger to an ordered plan.
 //!
 //! `plan` decides each pair on its own (`pool_pair`), then the CMS (`cms`), then the Edges around
-//! the moves (`edges`), and emits the steps in three phases that are already in dependency order:
-//! failbacks with what follows them, the CMS move, then Edge repoints and failovers.
+//! the moves (`edges`), and emits the steps in phases that are already in dependency order: the
+//! recovery of a lost CMS master (which everything else waits for, since every cmdlet needs a
+//! working CMS), failbacks with what follows them, a graceful CMS move, then Edge repoints and
+//! the failovers that wait for them.
 
 mod cms;
 mod edges;
+mod plan_id;
 mod pool_pair;
 
-use sha2::{Digest, Sha256};
-
 use crate::model::{
-    Action, BackupModule, BlockReason, Blocked, Desired, Health, Ledger, Mode, ObservedIndex, Plan,
-    Step,
+    Action, BackupModule, BlockReason, Blocked, Desired, Ledger, Mode, ObservedIndex, Plan, Step,
 };
 
-use cms::CmsDecision;
+use cms::{CmsDecision, Master};
 use pool_pair::{PairDecision, PairView};
 
 /// Plans the steps that move the observed deployment to the desired state.
@@ -32,89 +32,60 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         })
         .collect();
 
-    // A master on a pool that is down is no master: the CMS is unavailable (SFB-DR-FACTS).
-    let reported = observed.topology.cms.active_master.as_deref();
-    let master = reported.filter(|m| observed.pool(m).is_some_and(|p| p.health != Health::Down));
-    let needs_cms = |view: &PairView<'_>, decision: &PairDecision| -> Option<String> {
-        let mv = decision.as_ref().ok()?.failover?;
-        let pool = view.fqdn(mv.pool);
-        (master.is_none() || master == Some(pool)).then(|| pool.to_owned())
-    };
-    let needed_by_failover = pairs
-        .iter()
-        .any(|(view, d)| view.as_ref().is_some_and(|v| needs_cms(v, d).is_some()));
+    let master = Master::observe(observed);
     let cms_pair = desired.cms.as_ref().and_then(|c| {
         pairs
             .iter()
             .position(|(v, _)| v.as_ref().is_some_and(|v| v.spec.name == c.pair))
     });
+    // Only a lost master asks whether anything else is to be done: it is recovered for them.
+    let other_steps = master.available().is_none()
+        && (pairs.iter().any(|(_, d)| d.as_ref().is_ok_and(|m| m.any()))
+            || !edges::moves(&pairs, desired, observed).is_empty());
     let cms = cms::decide(
         desired,
         observed,
-        cms::Master {
-            available: master,
-            reported,
-        },
-        cms_pair.and_then(|i| pairs[i].0.as_ref().map(|v| (v, &pairs[i].1))),
-        needed_by_failover,
+        master,
+        cms_pair.and_then(|i| pairs[i].0.as_ref()),
+        other_steps,
     );
-
-    // Rule 2: a failover that needs the CMS moved waits for the move, or is blocked with it.
-    for (view, decision) in &mut pairs {
-        let Some(view) = view else { continue };
-        let Some(pool) = needs_cms(view, decision) else {
-            continue;
-        };
-        let blocked = match &cms {
-            CmsDecision::Move { .. } => continue,
-            CmsDecision::NotManaged => (
-                BlockReason::CmsNotManaged,
-                format!(
-                    "failing over {pool} needs the CMS moved first, and no CentralManagementStore is \
-                     declared; declare one so the operator may move it"
-                ),
-            ),
-            CmsDecision::Blocked(reason, message) => (
-                *reason,
-                format!("failing over {pool} needs the CMS moved first: {message}"),
-            ),
-            CmsDecision::Stays => (
-                BlockReason::ObservationDisagrees,
-                format!("failing over {pool} needs the CMS moved, but the CMS already is where it should be"),
-            ),
-        };
-        *decision = Err(blocked);
-    }
+    block_what_waits_for_the_cms(&mut pairs, master, &cms);
+    let recovery = master.available().is_none() && matches!(cms, CmsDecision::Move { .. });
+    // With a lost master that cannot be recovered, nothing at all can run.
+    let edge_moves = if master.available().is_none() && !recovery {
+        Vec::new()
+    } else {
+        edges::moves(&pairs, desired, observed)
+    };
 
     let mut out = Emitter {
         steps: Vec::with_capacity(2 * desired.pairs.len() + 1),
+        root: None,
     };
-    let mut blocked = Vec::new();
-    for (spec, (_, decision)) in desired.pairs.iter().zip(&pairs) {
-        if let Err((reason, message)) = decision {
-            blocked.push(Blocked {
-                pair: spec.name.clone(),
-                reason: *reason,
-                message: message.clone(),
-            });
-        }
-    }
-    if let (CmsDecision::Blocked(reason, message), Some(c)) = (&cms, &desired.cms) {
-        let pair_blocked = cms_pair.is_some_and(|i| pairs[i].1.is_err());
-        if !pair_blocked {
-            blocked.push(Blocked {
-                pair: c.pair.clone(),
-                reason: *reason,
-                message: format!("CentralManagementStore {}: {message}", c.name),
-            });
+    let blocked = blocked(desired, &pairs, &cms, cms_pair);
+    let mut cms = match cms {
+        CmsDecision::Move {
+            to,
+            mode,
+            backup_sql,
+        } => Some(Action::FailOverCms {
+            to,
+            mode,
+            backup_sql,
+        }),
+        CmsDecision::NotManaged | CmsDecision::Stays | CmsDecision::Blocked(..) => None,
+    };
+
+    // Phase 0: the recovery of a lost master, which every other step waits for.
+    if recovery {
+        if let Some(action) = cms.take() {
+            out.root = Some(out.push(action, vec![]));
         }
     }
 
-    // Phase A: failbacks, the conference-content sync after each, and Edges that follow them.
-    // Per pair: its failback step and the last step the failover must wait for.
+    // Phase A: failbacks, the conference-content copies, and Edges that only follow failbacks.
+    // Per pair: its failback step and the last step its failover must wait for.
     let mut emitted = vec![(None, None); pairs.len()];
-    // Edges that must move before a failover, in pair order: (pair, edge move).
-    let mut edges_before_failover = Vec::new();
     for (k, (view, decision)) in pairs.iter().enumerate() {
         let (Some(view), Ok(moves)) = (view, decision) else {
             continue;
@@ -129,71 +100,53 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
                 vec![],
             );
             emitted[k] = (Some(step), Some(step));
-            // Rule 5: after a failback, copy conference content home from the backup pool.
+            // After a failback, copy conference content home from the backup pool; after a
+            // disaster-mode failback that pool is down and the copy is owed in the ledger.
             if fb.mode == Mode::Graceful {
-                let backup = view.fqdn(1 - fb.pool).to_owned();
-                emitted[k].1 = Some(out.push(
-                    Action::SyncBackup {
-                        pool: backup,
-                        module: BackupModule::DataConf,
-                    },
-                    vec![step],
-                ));
+                emitted[k].1 = Some(out.push(sync_from(view.fqdn(1 - fb.pool)), vec![step]));
             }
         }
-        for e in edges::moves(view, moves, observed) {
-            if e.before_failover {
-                edges_before_failover.push((k, e));
-            } else {
-                let deps = emitted[k]
-                    .0
-                    .filter(|_| e.after_failback)
-                    .into_iter()
-                    .collect();
-                out.push(edge_action(view, &e), deps);
+        if let Some(from) = moves.owed_sync {
+            emitted[k].1 = Some(out.push(sync_from(view.fqdn(from)), vec![]));
+        }
+    }
+    let mut before_failover = vec![Vec::new(); pairs.len()];
+    for e in &edge_moves {
+        let after = e.after_failback.and_then(|m| emitted[m].0);
+        match e.before_failover {
+            Some(k) => before_failover[k].push((e, after)),
+            None => {
+                out.push(repoint(e), after.into_iter().collect());
             }
         }
     }
 
-    // Phase B: the CMS move, after the failbacks of its own pair (rule 2).
-    let cms_step = match cms {
-        CmsDecision::Move {
-            to,
-            mode,
-            backup_sql,
-        } => {
-            let deps = cms_pair.and_then(|i| emitted[i].0).into_iter().collect();
-            Some(out.push(
-                Action::FailOverCms {
-                    to,
-                    mode,
-                    backup_sql,
-                },
-                deps,
-            ))
-        }
-        _ => None,
-    };
+    // Phase B: a graceful CMS move, after the failback of its own pair (a return to the
+    // preferred pool goes where the users came home).
+    let cms_step = cms.map(|action| {
+        out.push(
+            action,
+            cms_pair.and_then(|i| emitted[i].0).into_iter().collect(),
+        )
+    });
 
     // Phase C: Edge repoints, then the failovers that wait for them, the CMS and the failback.
-    let mut edges_before_failover = edges_before_failover.iter().peekable();
     for (k, (view, decision)) in pairs.iter().enumerate() {
         let (Some(view), Ok(moves)) = (view, decision) else {
             continue;
         };
         let Some(fo) = moves.failover else { continue };
-        let (failback, tail) = emitted[k];
-        let mut deps: Vec<usize> = tail.into_iter().collect();
-        while let Some((_, e)) = edges_before_failover.next_if(|(pair, _)| *pair == k) {
-            deps.push(out.push(edge_action(view, e), failback.into_iter().collect()));
+        let mut deps: Vec<usize> = emitted[k].1.into_iter().collect();
+        for (e, after) in &before_failover[k] {
+            deps.push(out.push(repoint(e), after.iter().copied().collect()));
         }
-        if needs_cms(view, decision).is_some() {
+        let pool = view.fqdn(fo.pool);
+        if master.available() == Some(pool) {
             deps.extend(cms_step);
         }
-        let pool = view.fqdn(fo.pool).to_owned();
         out.push(
             Action::FailOverPool {
-                pool,
+                pool: pool.to_owned(),
                 mode: fo.mode,
             },
             deps,
@@ -202,20 +155,107 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     out.finish(blocked)
 }
 
-fn edge_action(view: &PairView<'_>, e: &edges::EdgeMove) -> Action {
+/// A lost master blocks everything when it cannot be recovered; an available one blocks only the
+/// failover of its own pool when it cannot be moved off it.
+fn block_what_waits_for_the_cms(
+    pairs: &mut [(Option<PairView<'_>>, PairDecision)],
+    master: Master<'_>,
+    cms: &CmsDecision,
+) {
+    let why = match cms {
+        CmsDecision::Move { .. } => return,
+        CmsDecision::NotManaged => (
+            BlockReason::CmsNotManaged,
+            "no CentralManagementStore is declared; declare one so the operator may move it"
+                .to_owned(),
+        ),
+        CmsDecision::Blocked(reason, message) => (*reason, message.clone()),
+        CmsDecision::Stays => (
+            BlockReason::ObservationDisagrees,
+            "the CMS already is where it should be".to_owned(),
+        ),
+    };
+    for (view, decision) in pairs.iter_mut() {
+        let (Some(view), Ok(moves)) = (view.as_ref(), decision.as_ref()) else {
+            continue;
+        };
+        let message = match master {
+            Master::Lost { .. } if moves.any() => format!(
+                "every step needs a working CMS, which has no active master and cannot be \
+                 recovered: {}",
+                why.1
+            ),
+            Master::Available(m) if moves.failover.is_some_and(|f| view.fqdn(f.pool) == m) => {
+                format!(
+                    "failing over {m} needs the CMS master moved off it first: {}",
+                    why.1
+                )
+            }
+            Master::Lost { .. } | Master::Available(_) => continue,
+        };
+        *decision = Err((why.0, message));
+    }
+}
+
+/// Every blocked pair, and the CMS under its pair's name when it cannot do what it should.
+fn blocked(
+    desired: &Desired,
+    pairs: &[(Option<PairView<'_>>, PairDecision)],
+    cms: &CmsDecision,
+    cms_pair: Option<usize>,
+) -> Vec<Blocked> {
+    let mut blocked: Vec<Blocked> = desired
+        .pairs
+        .iter()
+        .zip(pairs)
+        .filter_map(|(spec, (_, decision))| {
+            let (reason, message) = decision.as_ref().err()?;
+            Some(Blocked {
+                pair: spec.name.clone(),
+                reason: *reason,
+                message: message.clone(),
+            })
+        })
+        .collect();
+    if let (CmsDecision::Blocked(reason, message), Some(c)) = (cms, &desired.cms) {
+        let said = cms_pair.is_some_and(|i| matches!(&pairs[i].1, Err((r, _)) if r == reason));
+        if !said {
+            blocked.push(Blocked {
+                pair: c.pair.clone(),
+                reason: *reason,
+                message: format!("CentralManagementStore {}: {message}", c.name),
+            });
+        }
+    }
+    blocked
+}
+
+fn sync_from(pool: &str) -> Action {
+    Action::SyncBackup {
+        pool: pool.to_owned(),
+        module: BackupModule::DataConf,
+    }
+}
+
+fn repoint(e: &edges::EdgeMove) -> Action {
     Action::RepointEdge {
         edge: e.edge.clone(),
-        to: view.fqdn(e.to).to_owned(),
+        to: e.to.clone(),
     }
 }
 
 /// Collects steps in dependency order and numbers them `s1`, `s2`, ...
 struct Emitter {
     steps: Vec<Step>,
+    /// A step every later step waits for (the recovery of a lost CMS master).
+    root: Option<usize>,
 }
 
 impl Emitter {
     fn push(&mut self, action: Action, mut deps: Vec<usize>) -> usize {
+        if deps.is_empty() {
+            deps.extend(self.root);
+        }
         deps.sort_unstable();
         deps.dedup();
         let index = self.steps.len();
@@ -229,7 +269,7 @@ impl Emitter {
 
     fn finish(self, mut blocked: Vec<Blocked>) -> Plan {
         blocked.sort_by(|a, b| (&a.pair, a.reason).cmp(&(&b.pair, b.reason)));
-        let id = plan_id(&self.steps, &blocked);
+        let id = plan_id::plan_id(&self.steps, &blocked);
         Plan {
             id,
             steps: self.steps,
@@ -240,70 +280,4 @@ impl Emitter {
 
 fn step_id(index: usize) -> String {
     format!("s{}", index + 1)
-}
-
-/// Rule 8: a stable hash of what the plan will do and what it leaves blocked (not of messages,
-/// which carry ages), so an approval names exactly one plan and survives unrelated changes.
-fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
-    let mut hasher = Sha256::new();
-    let mut field = |s: &str| {
-        hasher.update(s.as_bytes());
-        hasher.update([0]);
-    };
-    for step in steps {
-        field(&step.id);
-        match &step.action {
-            Action::RepointEdge { edge, to } => ["RepointEdge", edge, to, ""].map(&mut field),
-            Action::FailOverCms {
-                to,
-                mode,
-                backup_sql,
-            } => {
-                let sql = backup_sql.as_ref().map(|b| {
-                    let mirror = (
-                        b.mirror_sql_server_fqdn.as_deref(),
-                        b.mirror_sql_instance_name.as_deref(),
-                    );
-                    format!("{} {} {:?}", b.sql_server_fqdn, b.sql_instance_name, mirror)
-                });
-                [
-                    "FailOverCms",
-                    to,
-                    mode_name(*mode),
-                    sql.as_deref().unwrap_or("-"),
-                ]
-                .map(&mut field)
-            }
-            Action::FailOverPool { pool, mode } => {
-                ["FailOverPool", pool, mode_name(*mode), ""].map(&mut field)
-            }
-            Action::FailBackPool { pool, mode } => {
-                ["FailBackPool", pool, mode_name(*mode), ""].map(&mut field)
-            }
-            Action::SyncBackup { pool, module } => {
-                ["SyncBackup", pool, module.name(), ""].map(&mut field)
-            }
-        };
-        for d in &step.depends_on {
-            field(d);
-        }
-        field("\n");
-    }
-    for b in blocked {
-        field(&b.pair);
-        field(&b.reason.to_string());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Graceful => "Graceful",
-        Mode::Disaster => "Disaster",
-    }
 }

@@ -1,5 +1,7 @@
 //! One pair on its own: who serves each pool's users now, who should, and the failback and
-//! failover that get it there (DESIGN rules 1, 4, 5 and 6).
+//! failover that get it there: failback before failover (the swap rule), the mode each takes,
+//! never into a pool that is down, and the conference content owed to a pool that failed back
+//! (ARCHITECTURE.md, "Where each SfB rule lives").
 
 use crate::model::{
     BlockReason, Desired, Health, Ledger, Mode, ObservedIndex, ObservedPool, PairSpec,
@@ -19,6 +21,16 @@ pub(super) struct PairMoves {
     pub failover: Option<Move>,
     /// For each pool of the pair, the index of the pool serving its users after the moves.
     pub final_serving: [usize; 2],
+    /// The index of the pool to copy conference content from (`SyncBackup`), when the ledger
+    /// owes one to its partner and both are up.
+    pub owed_sync: Option<usize>,
+}
+
+impl PairMoves {
+    /// Whether the pair has any step to run.
+    pub fn any(&self) -> bool {
+        self.failback.is_some() || self.failover.is_some() || self.owed_sync.is_some()
+    }
 }
 
 /// Either the pair's moves or why it stays where it is.
@@ -72,6 +84,12 @@ pub(super) fn decide(
     observed: &ObservedIndex,
     ledger: &Ledger,
 ) -> PairDecision {
+    if let Some(why) = observed.unsupported_pairing(pair.index[0]) {
+        return Err((
+            BlockReason::PairUnsupported,
+            format!("{why}; Microsoft does not support this pairing, so the pair is left alone"),
+        ));
+    }
     let serving = [serving(pair, 0, ledger)?, serving(pair, 1, ledger)?];
     if serving == [1, 0] {
         return Err((
@@ -87,7 +105,7 @@ pub(super) fn decide(
         desired.pool_site_active(pair.spec, 0),
         desired.pool_site_active(pair.spec, 1),
     ];
-    // DESIGN section 4: home when its site is active, else the partner when that site is active.
+    // Home when its site is active, else the partner when that site is active.
     let want = |i: usize| {
         if active[i] {
             Some(i)
@@ -111,6 +129,7 @@ pub(super) fn decide(
         failback: None,
         failover: None,
         final_serving: target,
+        owed_sync: None,
     };
     for i in 0..2 {
         if serving[i] == target[i] {
@@ -122,7 +141,52 @@ pub(super) fn decide(
             moves.failback = Some(failback(pair, i, desired, observed)?);
         }
     }
+    moves.owed_sync = owed_sync(pair, &moves, ledger)?;
     Ok(moves)
+}
+
+/// The conference-content copy the ledger owes a home pool, made once both pools are up and the
+/// users stay home; a failback in this plan brings its own copy, and a pool whose users move
+/// away again needs none until they return.
+fn owed_sync(
+    pair: &PairView<'_>,
+    moves: &PairMoves,
+    ledger: &Ledger,
+) -> Result<Option<usize>, (BlockReason, String)> {
+    for home in 0..2 {
+        let Some(from) = ledger.conference_content_owed.get(pair.fqdn(home)) else {
+            continue;
+        };
+        let backup = 1 - home;
+        if from != pair.fqdn(backup) {
+            return Err((
+                BlockReason::ObservationDisagrees,
+                format!(
+                    "the ledger owes {} conference content from {from}, which is not its backup \
+                     pool {}; correct the ledger",
+                    pair.fqdn(home),
+                    pair.fqdn(backup)
+                ),
+            ));
+        }
+        let stays_home = moves.final_serving[home] == home;
+        let fails_back = moves.failback.is_some_and(|m| m.pool == home);
+        let both_up = pair.pools.iter().all(|p| serving_health(p) == Health::Up);
+        if stays_home && !fails_back && both_up {
+            return Ok(Some(backup));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether a pool can serve users: its Front Ends up and its Back End not down. A Back End the
+/// driver does not observe counts as up; one it observes as `Unknown` makes the pool `Unknown`.
+pub(super) fn serving_health(pool: &ObservedPool) -> Health {
+    match (pool.health, pool.back_end) {
+        (Health::Down, _) | (_, Some(Health::Down)) => Health::Down,
+        (Health::Unknown, _) | (_, Some(Health::Unknown)) => Health::Unknown,
+        (Health::Up, Some(Health::Up) | None) => Health::Up,
+    }
 }
 
 /// Index of the pool serving pool `i`'s users: the observation checked against the ledger, the
@@ -152,28 +216,31 @@ fn serving(pair: &PairView<'_>, i: usize, ledger: &Ledger) -> Result<usize, (Blo
     })
 }
 
-/// A failover of pool `i` into its partner: never into a pool that is down (rule 6), disaster
-/// mode exactly when the home pool is down (rule 4).
+/// A failover of pool `i` into its partner: never into a pool that is down, disaster mode
+/// exactly when the home pool is down or its Back End is (`Invoke-CsPoolFailOver -DisasterMode`
+/// is required for a pool whose Back End SQL services are down while its Front Ends are up).
 fn failover(
     pair: &PairView<'_>,
     i: usize,
     observed: &ObservedIndex,
 ) -> Result<Move, (BlockReason, String)> {
     let (home, partner) = (pair.pools[i], pair.pools[1 - i]);
-    match partner.health {
+    match serving_health(partner) {
         Health::Up => {}
         Health::Down => {
             return Err((
                 BlockReason::TargetDown,
                 format!(
-                    "{} must fail over to {}, which is down; SfB never fails over into a pool that is down",
-                    home.fqdn, partner.fqdn
+                    "{} must fail over to {}, which is down{}; SfB never fails over into a pool that is down",
+                    home.fqdn,
+                    partner.fqdn,
+                    back_end_note(partner)
                 ),
             ))
         }
         Health::Unknown => return Err(unknown_health(partner)),
     }
-    let mode = match home.health {
+    let mode = match serving_health(home) {
         Health::Up => Mode::Graceful,
         Health::Down => Mode::Disaster,
         Health::Unknown => return Err(unknown_health(home)),
@@ -184,8 +251,8 @@ fn failover(
     Ok(Move { pool: i, mode })
 }
 
-/// A failback of pool `i` from its partner: needs the home pool up; disaster mode only when the
-/// partner is down and data loss is allowed (rule 4).
+/// A failback of pool `i` from its partner: needs the home pool and its Back End up; disaster
+/// mode only when the partner is down and data loss is allowed.
 fn failback(
     pair: &PairView<'_>,
     i: usize,
@@ -193,30 +260,33 @@ fn failback(
     observed: &ObservedIndex,
 ) -> Result<Move, (BlockReason, String)> {
     let (home, partner) = (pair.pools[i], pair.pools[1 - i]);
-    match home.health {
+    match serving_health(home) {
         Health::Up => {}
         Health::Down => {
             return Err((
                 BlockReason::HomeDown,
                 format!(
-                    "{} must fail back but is down; a failback needs the home pool healthy",
-                    home.fqdn
+                    "{} must fail back but is down{}; a failback needs the home pool healthy",
+                    home.fqdn,
+                    back_end_note(home)
                 ),
             ))
         }
         Health::Unknown => return Err(unknown_health(home)),
     }
-    let mode = match partner.health {
+    let mode = match serving_health(partner) {
         Health::Up => Mode::Graceful,
         Health::Down if desired.allow_data_loss => Mode::Disaster,
         Health::Down => {
             return Err((
                 BlockReason::DataLossNotAllowed,
                 format!(
-                "{} can fail back only in disaster mode because {} is down, which loses what its \
-                     users changed there; set allowDataLoss: true on the Topology to allow it",
-                home.fqdn, partner.fqdn
-            ),
+                    "{} can fail back only in disaster mode because {} is down{}, which loses what \
+                     its users changed there; set allowDataLoss: true on the Topology to allow it",
+                    home.fqdn,
+                    partner.fqdn,
+                    back_end_note(partner)
+                ),
             ))
         }
         Health::Unknown => return Err(unknown_health(partner)),
@@ -228,7 +298,7 @@ fn failback(
 }
 
 /// A graceful move waits for the direction the users leave to reach its final state, which an
-/// `ErrorState` direction never does (rule 5).
+/// `ErrorState` direction never does.
 fn backup_healthy(
     observed: &ObservedIndex,
     pair: &PairView<'_>,
@@ -252,11 +322,25 @@ fn backup_healthy(
     }
 }
 
-fn unknown_health(pool: &ObservedPool) -> (BlockReason, String) {
+/// Names the Back End when it, not the Front Ends, is what is down.
+pub(super) fn back_end_note(pool: &ObservedPool) -> &'static str {
+    if pool.health != Health::Down && pool.back_end == Some(Health::Down) {
+        " (its Back End SQL Server is down)"
+    } else {
+        ""
+    }
+}
+
+pub(super) fn unknown_health(pool: &ObservedPool) -> (BlockReason, String) {
+    let what = if pool.health == Health::Unknown {
+        "the health of"
+    } else {
+        "the health of the Back End of"
+    };
     (
         BlockReason::HealthUnknown,
         format!(
-            "the health of {} is Unknown; waiting for the probe to tell",
+            "{what} {} is Unknown; waiting for the probe to tell",
             pool.fqdn
         ),
     )

@@ -1,25 +1,34 @@
-//! The simulated deployment's state, what an observer sees of it, faults, and the effect of each
-//! action once it has been allowed by [`super::guards`].
+//! The simulated deployment's state, what an observer sees of it, and the effect of each action
+//! once [`super::guards`] has allowed it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
-
-use crate::model::{Action, ActionKind, Mode};
+use crate::model::{fqdn_key, Action, ActionKind, Mode};
 use crate::model::{
     BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
     ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
 };
 
-/// A Front End pool.
+/// A Front End pool and its Back End SQL Server.
 #[derive(Clone, Debug)]
 pub(super) struct Pool {
     pub site: String,
     pub edition: Edition,
+    /// The Front Ends.
     pub health: Health,
+    /// The Back End SQL Server, which holds the pool's databases (and the CMS, on its pool).
+    pub back_end: Health,
     pub backup_pool: Option<String>,
     pub served_by: String,
     pub users: u64,
+}
+
+impl Pool {
+    /// Whether the pool is out of reach for the pool cmdlets: its Front Ends or its Back End
+    /// are down.
+    pub fn unreachable(&self) -> bool {
+        self.health == Health::Down || self.back_end == Health::Down
+    }
 }
 
 /// One replication direction.
@@ -30,50 +39,21 @@ pub(super) struct Replication {
     pub last_sync_age_seconds: Option<u64>,
 }
 
+impl Replication {
+    /// A direction in `ErrorState` on either side never reaches the final state a graceful
+    /// cmdlet waits for.
+    pub fn stuck(&self) -> bool {
+        matches!(self.export_state, ExportState::ErrorState)
+            || matches!(self.import_state, ImportState::ErrorState)
+    }
+}
+
 /// An Edge pool.
 #[derive(Clone, Debug)]
 pub(super) struct Edge {
     pub site: String,
     pub health: Health,
     pub next_hop: String,
-}
-
-/// A fault or repair injected through `POST /faults`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(tag = "kind", deny_unknown_fields)]
-pub enum Fault {
-    PoolDown {
-        pool: String,
-    },
-    PoolUp {
-        pool: String,
-    },
-    SiteDown {
-        site: String,
-    },
-    SiteUp {
-        site: String,
-    },
-    EdgeDown {
-        edge: String,
-    },
-    EdgeUp {
-        edge: String,
-    },
-    /// Observations fail until `Heal`.
-    ObservePartition,
-    /// Clears the partition and pending `FailNext`/`SlowNext`, and settles CMS replicas.
-    Heal,
-    /// The next `count` commands of `action` fail after their latency, changing nothing.
-    FailNext {
-        action: ActionKind,
-        count: u32,
-    },
-    /// The next command of `action` takes `ms` milliseconds longer (not scaled).
-    SlowNext {
-        action: ActionKind,
-        ms: u64,
-    },
 }
 
 /// How long SfB waits between Backup Service syncs by default; used when no age was observed.
@@ -87,8 +67,10 @@ pub struct Deployment {
     pub(super) sites: Vec<String>,
     pub(super) pools: BTreeMap<String, Pool>,
     pub(super) replication: BTreeMap<(String, String), Replication>,
-    /// The pool holding the CMS master database, when known; unavailable while that pool is down.
+    /// The pool whose Back End holds the CMS database, when the start file says.
     pub(super) cms_home: Option<String>,
+    /// The master is lost although its pool may be up (`CmsMasterLost`), until a recovery.
+    pub(super) cms_master_lost: bool,
     pub(super) replicas_up_to_date: bool,
     pub(super) edges: BTreeMap<String, Edge>,
     pub(super) data_loss: u64,
@@ -101,10 +83,11 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// A deployment in the state an observed topology describes.
+    /// A deployment in the state an observed topology describes. Where the CMS lives is
+    /// `cms.activeMaster`, else `cms.pool`; a blank master on a pool that is up is a lost master.
     pub fn new(topology: ObservedTopology) -> Result<Self, ObservedError> {
         let t = ObservedIndex::new(topology)?.topology;
-        let pools = t
+        let pools: BTreeMap<String, Pool> = t
             .pools
             .iter()
             .map(|p| {
@@ -112,6 +95,7 @@ impl Deployment {
                     site: p.site.clone(),
                     edition: p.edition,
                     health: p.health,
+                    back_end: p.back_end.unwrap_or(Health::Up),
                     backup_pool: p.backup_pool.clone(),
                     served_by: p.served_by.clone().unwrap_or_else(|| p.fqdn.clone()),
                     users: p.users,
@@ -154,11 +138,18 @@ impl Deployment {
                 (e.fqdn.clone(), edge)
             })
             .collect();
+        let cms_home = t.cms.active_master.clone().or_else(|| t.cms.pool.clone());
+        let cms_master_lost = t.cms.active_master.is_none()
+            && cms_home
+                .as_ref()
+                .and_then(|h| pools.get(h))
+                .is_some_and(|p| !p.unreachable());
         Ok(Deployment {
             sites: t.sites.clone(),
             pools,
             replication,
-            cms_home: t.cms.active_master.clone(),
+            cms_home,
+            cms_master_lost,
             replicas_up_to_date: t.cms.replicas_up_to_date,
             edges,
             data_loss: t.data_loss.unwrap_or(0),
@@ -170,14 +161,17 @@ impl Deployment {
         })
     }
 
-    /// The active CMS master as `Get-CsManagementStoreReplicationStatus` reports it.
+    /// The active CMS master as `Get-CsManagementStoreReplicationStatus` reports it: none while
+    /// its pool's Front Ends or Back End are down, or the master is lost.
     pub(super) fn cms_master(&self) -> Option<&str> {
         let home = self.cms_home.as_deref()?;
-        (self.pools.get(home)?.health != Health::Down).then_some(home)
+        let up = !self.cms_master_lost && !self.pools.get(home)?.unreachable();
+        up.then_some(home)
     }
 
     /// What a driver observes, in the shared format, with the data-loss total.
     pub fn observe(&self) -> ObservedTopology {
+        let master = self.cms_master().map(str::to_owned);
         ObservedTopology {
             sites: self.sites.clone(),
             pools: self
@@ -191,7 +185,7 @@ impl Deployment {
                     backup_pool: p.backup_pool.clone(),
                     served_by: Some(p.served_by.clone()),
                     users: p.users,
-                    back_end: None,
+                    back_end: Some(p.back_end),
                 })
                 .collect(),
             backup: self
@@ -206,9 +200,10 @@ impl Deployment {
                 })
                 .collect(),
             cms: CmsState {
-                active_master: self.cms_master().map(str::to_owned),
-                replicas_up_to_date: self.replicas_up_to_date && !self.cms_busy,
-                pool: None,
+                // Replicas cannot be up to date with a master that does not answer.
+                replicas_up_to_date: self.replicas_up_to_date && !self.cms_busy && master.is_some(),
+                active_master: master,
+                pool: self.cms_home.clone(),
             },
             edges: self
                 .edges
@@ -229,60 +224,8 @@ impl Deployment {
         self.partitioned
     }
 
-    /// Applies a fault; an unknown pool, site or Edge is an error naming it.
-    pub fn inject(&mut self, fault: &Fault) -> Result<(), String> {
-        match fault {
-            Fault::PoolDown { pool } | Fault::PoolUp { pool } => {
-                let up = matches!(fault, Fault::PoolUp { .. });
-                let p = self
-                    .pools
-                    .get_mut(&crate::model::fqdn_key(pool))
-                    .ok_or_else(|| format!("unknown pool {pool}"))?;
-                p.health = if up { Health::Up } else { Health::Down };
-            }
-            Fault::SiteDown { site } | Fault::SiteUp { site } => {
-                let key = crate::model::site_key(site);
-                if !self.sites.contains(&key) {
-                    return Err(format!("unknown site {site}"));
-                }
-                let health = if matches!(fault, Fault::SiteUp { .. }) {
-                    Health::Up
-                } else {
-                    Health::Down
-                };
-                for p in self.pools.values_mut().filter(|p| p.site == key) {
-                    p.health = health;
-                }
-                for e in self.edges.values_mut().filter(|e| e.site == key) {
-                    e.health = health;
-                }
-            }
-            Fault::EdgeDown { edge } | Fault::EdgeUp { edge } => {
-                let up = matches!(fault, Fault::EdgeUp { .. });
-                let e = self
-                    .edges
-                    .get_mut(&crate::model::fqdn_key(edge))
-                    .ok_or_else(|| format!("unknown Edge pool {edge}"))?;
-                e.health = if up { Health::Up } else { Health::Down };
-            }
-            Fault::ObservePartition => self.partitioned = true,
-            Fault::Heal => {
-                self.partitioned = false;
-                self.fail_next.clear();
-                self.slow_next.clear();
-                self.replicas_up_to_date = true;
-            }
-            Fault::FailNext { action, count } => {
-                self.fail_next.insert(*action, *count);
-            }
-            Fault::SlowNext { action, ms } => {
-                self.slow_next.insert(*action, *ms);
-            }
-        }
-        Ok(())
-    }
-
-    /// Changes not yet replicated from `from` to `to` for `home`'s users.
+    /// Changes not yet replicated from `from` to `to` for `home`'s users; saturates rather
+    /// than overflow on absurd user counts or ages.
     fn pending_changes(&self, home: &str, from: &str, to: &str) -> u64 {
         let users = self.pools.get(home).map_or(0, |p| p.users);
         let age = self
@@ -290,7 +233,10 @@ impl Deployment {
             .get(&(from.to_owned(), to.to_owned()))
             .and_then(|r| r.last_sync_age_seconds)
             .unwrap_or(DEFAULT_SYNC_INTERVAL_SECONDS);
-        (users * age * CHANGES_PER_USER_MINUTE).div_ceil(60)
+        users
+            .saturating_mul(age)
+            .saturating_mul(CHANGES_PER_USER_MINUTE)
+            .div_ceil(60)
     }
 
     fn synced(&mut self, from: &str, to: &str) {
@@ -304,7 +250,7 @@ impl Deployment {
     pub(super) fn apply(&mut self, action: &Action) -> u64 {
         let lost = match action {
             Action::FailOverPool { pool, mode } | Action::FailBackPool { pool, mode } => {
-                let home = crate::model::fqdn_key(pool);
+                let home = fqdn_key(pool);
                 let Some(backup) = self.pools.get(&home).and_then(|p| p.backup_pool.clone()) else {
                     return 0;
                 };
@@ -327,25 +273,26 @@ impl Deployment {
                 lost
             }
             Action::FailOverCms { to, .. } => {
-                self.cms_home = Some(crate::model::fqdn_key(to));
+                self.cms_home = Some(fqdn_key(to));
+                self.cms_master_lost = false;
                 self.replicas_up_to_date = true;
                 0
             }
             Action::SyncBackup { pool, .. } => {
-                let pool = crate::model::fqdn_key(pool);
+                let pool = fqdn_key(pool);
                 if let Some(b) = self.pools.get(&pool).and_then(|p| p.backup_pool.clone()) {
                     self.synced(&pool, &b);
                 }
                 0
             }
             Action::RepointEdge { edge, to } => {
-                if let Some(e) = self.edges.get_mut(&crate::model::fqdn_key(edge)) {
-                    e.next_hop = crate::model::fqdn_key(to);
+                if let Some(e) = self.edges.get_mut(&fqdn_key(edge)) {
+                    e.next_hop = fqdn_key(to);
                 }
                 0
             }
         };
-        self.data_loss += lost;
+        self.data_loss = self.data_loss.saturating_add(lost);
         lost
     }
 }

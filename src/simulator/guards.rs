@@ -1,12 +1,22 @@
-//! What the real product refuses, with SfB-like messages (SFB-DR-FACTS "Guards, in one list").
+//! What the real product refuses, with SfB-like messages, judged here on the simulator's own
+//! state and never through the planner (see ARCHITECTURE.md, "Where each SfB rule lives", for the
+//! Microsoft page behind each refusal).
 
 use crate::model::{fqdn_key, Health};
 use crate::model::{Action, Mode};
 
-use super::deployment::Deployment;
+use super::deployment::{Deployment, Pool};
 
 /// Checks an action against the deployment's state; `Err` is the refusal message.
 pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
+    // Every cmdlet but the CMS failover reads or writes the Central Management Store.
+    if !matches!(action, Action::FailOverCms { .. }) && d.cms_master().is_none() {
+        return Err(format!(
+            "Cannot {}: the Central Management Store is unavailable (no active master). Recover \
+             it with Invoke-CsManagementServerFailover first.",
+            verb(action)
+        ));
+    }
     match action {
         Action::FailOverPool { pool, mode } => failover(d, &fqdn_key(pool), *mode),
         Action::FailBackPool { pool, mode } => failback(d, &fqdn_key(pool), *mode),
@@ -15,19 +25,7 @@ pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
             mode,
             backup_sql,
         } => cms_failover(d, &fqdn_key(to), *mode, backup_sql.is_some()),
-        Action::SyncBackup { pool, .. } => {
-            let pool = fqdn_key(pool);
-            let p = known_pool(d, &pool)?;
-            if p.backup_pool.is_none() {
-                return Err(format!("Pool \"{pool}\" has no backup pool to sync with."));
-            }
-            if p.health == Health::Down {
-                return Err(format!(
-                    "Cannot reach the Backup Service on pool \"{pool}\"."
-                ));
-            }
-            not_busy(d, &pool)
-        }
+        Action::SyncBackup { pool, .. } => sync(d, &fqdn_key(pool)),
         Action::RepointEdge { edge, to } => {
             let edge = fqdn_key(edge);
             if !d.edges.contains_key(&edge) {
@@ -38,10 +36,27 @@ pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
     }
 }
 
-fn known_pool<'a>(d: &'a Deployment, pool: &str) -> Result<&'a super::deployment::Pool, String> {
+fn verb(action: &Action) -> &'static str {
+    match action {
+        Action::FailOverPool { .. } => "fail over the pool",
+        Action::FailBackPool { .. } => "fail back the pool",
+        Action::SyncBackup { .. } => "start a Backup Service sync",
+        Action::RepointEdge { .. } => "change the Edge pool's next hop",
+        Action::FailOverCms { .. } => "fail over the Central Management Store",
+    }
+}
+
+fn known_pool<'a>(d: &'a Deployment, pool: &str) -> Result<&'a Pool, String> {
     d.pools
         .get(pool)
         .ok_or_else(|| format!("Cannot find pool \"{pool}\" in the topology."))
+}
+
+fn backup_of<'a>(d: &'a Deployment, pool: &str, verb: &str) -> Result<&'a str, String> {
+    known_pool(d, pool)?
+        .backup_pool
+        .as_deref()
+        .ok_or_else(|| format!("Pool \"{pool}\" does not have a backup pool; it cannot be {verb}."))
 }
 
 fn not_busy(d: &Deployment, pool: &str) -> Result<(), String> {
@@ -53,15 +68,34 @@ fn not_busy(d: &Deployment, pool: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Guards 1-5 and 7: home pool named, partner at home, CMS and Edges off the pool, target up,
-/// graceful only for a running pool.
+/// Why a pool cannot be reached, if it cannot.
+fn unreachable_because(p: &Pool) -> Option<&'static str> {
+    if p.health == Health::Down {
+        Some("its Front End servers are not reachable")
+    } else if p.back_end == Health::Down {
+        Some("its Back End SQL Server is not reachable")
+    } else {
+        None
+    }
+}
+
+/// A graceful move waits for the Backup Service to reach its final state from `from` to `to`;
+/// a direction in ErrorState never does, so the cmdlet would wait for ever.
+fn replication_final(d: &Deployment, from: &str, to: &str, what: &str) -> Result<(), String> {
+    match d.replication.get(&(from.to_owned(), to.to_owned())) {
+        Some(r) if r.stuck() => Err(format!(
+            "{what} waits for the Backup Service to finish replicating from \"{from}\" to \
+             \"{to}\", which is in ErrorState and never reaches FinalState; it does not complete."
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The home pool is named, its partner's users are home, the CMS and every Edge pool's next hop
+/// are off it, the target can be reached, and graceful only for a pool that fully runs.
 fn failover(d: &Deployment, pool: &str, mode: Mode) -> Result<(), String> {
+    let backup = backup_of(d, pool, "failed over")?;
     let p = known_pool(d, pool)?;
-    let Some(backup) = &p.backup_pool else {
-        return Err(format!(
-            "Pool \"{pool}\" does not have a backup pool; it cannot be failed over."
-        ));
-    };
     not_busy(d, pool)?;
     if p.served_by != pool {
         return Err(format!(
@@ -70,118 +104,139 @@ fn failover(d: &Deployment, pool: &str, mode: Mode) -> Result<(), String> {
         ));
     }
     let partner = known_pool(d, backup)?;
-    if partner.served_by != *backup {
+    if partner.served_by != backup {
         return Err(format!(
             "Cannot fail over pool \"{pool}\": the users of its backup pool \"{backup}\" are failed over to it. \
              Run Invoke-CsPoolFailBack -PoolFqdn {backup} first."
         ));
     }
-    match d.cms_master() {
-        None => {
+    if d.cms_master() == Some(pool) {
+        return Err(format!(
+            "Cannot fail over pool \"{pool}\": it hosts the active Central Management Store master. \
+             Fail the CMS over to \"{backup}\" with Invoke-CsManagementServerFailover first."
+        ));
+    }
+    // The refusal is about the topology: an Edge pool that is down still names the pool.
+    if let Some((edge, _)) = d.edges.iter().find(|(_, e)| e.next_hop == pool) {
+        return Err(format!(
+            "Invoke-CsPoolFailOver : This Front-end pool \"{pool}\" is specified in topology as \
+             the next hop for the Edge server \"{edge}\". Change the Edge internal next hop to \
+             point to a different Front-end pool before you proceed."
+        ));
+    }
+    if let Some(why) = unreachable_because(partner) {
+        return Err(format!(
+            "Cannot fail over pool \"{pool}\": backup pool \"{backup}\" is not usable ({why})."
+        ));
+    }
+    if mode == Mode::Graceful {
+        if let Some(why) = unreachable_because(p) {
             return Err(format!(
-                "Cannot fail over pool \"{pool}\": the Central Management Store is unavailable. \
-                 Fail it over with Invoke-CsManagementServerFailover first."
-            ))
+                "Pool \"{pool}\" cannot be failed over gracefully: {why}. Use -DisasterMode."
+            ));
         }
-        Some(m) if m == pool => {
-            return Err(format!(
-                "Cannot fail over pool \"{pool}\": it hosts the active Central Management Store master. \
-                 Fail the CMS over to \"{backup}\" with Invoke-CsManagementServerFailover first."
-            ))
-        }
-        Some(_) => {}
-    }
-    if let Some((edge, _)) = d
-        .edges
-        .iter()
-        .find(|(_, e)| e.next_hop == pool && e.health != Health::Down)
-    {
-        return Err(format!(
-            "Cannot fail over pool \"{pool}\": Edge pool \"{edge}\" uses it as its next hop. \
-             Point the Edge pool at \"{backup}\" first."
-        ));
-    }
-    if partner.health == Health::Down {
-        return Err(format!(
-            "Cannot fail over pool \"{pool}\": backup pool \"{backup}\" is not reachable."
-        ));
-    }
-    if mode == Mode::Graceful && p.health == Health::Down {
-        return Err(format!(
-            "Pool \"{pool}\" is not reachable; a graceful failover needs it running. Use -DisasterMode."
-        ));
+        replication_final(d, pool, backup, "The graceful failover")?;
     }
     Ok(())
 }
 
-/// Guard 6: the home pool must be healthy; graceful failback needs the backup pool too.
+/// The home pool must be healthy; a graceful failback needs the backup pool and its replication
+/// home too.
 fn failback(d: &Deployment, pool: &str, mode: Mode) -> Result<(), String> {
+    let backup = backup_of(d, pool, "failed back")?;
     let p = known_pool(d, pool)?;
-    let Some(backup) = &p.backup_pool else {
-        return Err(format!(
-            "Pool \"{pool}\" does not have a backup pool; it cannot be failed back."
-        ));
-    };
     not_busy(d, pool)?;
     if p.served_by == pool {
         return Err(format!(
             "Pool \"{pool}\" is not failed over; there is nothing to fail back."
         ));
     }
-    if p.health == Health::Down {
+    if let Some(why) = unreachable_because(p) {
         return Err(format!(
-            "Cannot fail back pool \"{pool}\": it is not reachable. Fail back only when the pool is healthy."
+            "Cannot fail back pool \"{pool}\": {why}. Fail back only when the pool is healthy."
         ));
     }
-    if mode == Mode::Graceful && known_pool(d, backup)?.health == Health::Down {
-        return Err(format!(
-            "Cannot fail back pool \"{pool}\" gracefully: backup pool \"{backup}\" is not reachable. \
-             Use -DisasterMode to fail back without it (its users' recent changes there are lost)."
-        ));
+    if mode == Mode::Graceful {
+        if let Some(why) = unreachable_because(known_pool(d, backup)?) {
+            return Err(format!(
+                "Cannot fail back pool \"{pool}\" gracefully: backup pool \"{backup}\" is not usable ({why}). \
+                 Use -DisasterMode to fail back without it (its users' recent changes there are lost)."
+            ));
+        }
+        replication_final(d, backup, pool, "The graceful failback")?;
     }
     Ok(())
 }
 
-/// Guard 3's other half and the CMS procedure: one CMS failover at a time, into a running
-/// partner of the master, with backup SQL details exactly when the master is lost.
+/// `Invoke-CsBackupServiceSync -PoolFqdn <pool>` copies from the pool into its backup pool:
+/// both must be reachable.
+fn sync(d: &Deployment, pool: &str) -> Result<(), String> {
+    let p = known_pool(d, pool)?;
+    let Some(backup) = p.backup_pool.as_deref() else {
+        return Err(format!("Pool \"{pool}\" has no backup pool to sync with."));
+    };
+    if let Some(why) = unreachable_because(p) {
+        return Err(format!(
+            "Cannot reach the Backup Service on pool \"{pool}\": {why}."
+        ));
+    }
+    if let Some(why) = unreachable_because(known_pool(d, backup)?) {
+        return Err(format!(
+            "Cannot sync from \"{pool}\" into its backup pool \"{backup}\": {why}."
+        ));
+    }
+    not_busy(d, pool)
+}
+
+/// One CMS failover at a time, into the backup pool of the pool that holds the CMS, which must
+/// be reachable; graceful only with the master up (and it waits for replication), the backup SQL
+/// details and `-Force` exactly when the master is lost.
 fn cms_failover(d: &Deployment, to: &str, mode: Mode, has_backup_sql: bool) -> Result<(), String> {
     let target = known_pool(d, to)?;
-    if d.cms_busy || (d.cms_master().is_some() && !d.replicas_up_to_date) {
+    if d.cms_busy {
         return Err(
-            "A Central Management Store failover is already in progress or has not settled \
-             (replicas are not up to date). Wait for it to finish."
+            "A Central Management Store failover is already in progress. Wait for it to finish."
                 .into(),
         );
     }
-    if let Some(home) = &d.cms_home {
-        if home == to && d.cms_master().is_some() {
-            return Err(format!(
-                "\"{to}\" already hosts the active Central Management Store master."
-            ));
-        }
-        let paired = d.pools.get(home).and_then(|p| p.backup_pool.as_deref()) == Some(to);
-        if home != to && !paired {
-            return Err(format!(
-                "\"{to}\" is not the backup pool of \"{home}\", which hosts the Central Management Store."
-            ));
-        }
+    let Some(home) = d.cms_home.as_deref() else {
+        return Err(
+            "Cannot find the pool that hosts the Central Management Store in the topology.".into(),
+        );
+    };
+    let master = d.cms_master();
+    if home == to {
+        return Err(match master {
+            Some(_) => {
+                format!("\"{to}\" already hosts the active Central Management Store master.")
+            }
+            None => format!(
+                "\"{to}\" hosts the lost Central Management Store; fail it over to its backup pool."
+            ),
+        });
     }
-    if target.health == Health::Down {
+    if d.pools.get(home).and_then(|p| p.backup_pool.as_deref()) != Some(to) {
         return Err(format!(
-            "Cannot fail the Central Management Store over to \"{to}\": it is not reachable."
+            "\"{to}\" is not the backup pool of \"{home}\", which hosts the Central Management Store."
         ));
     }
-    match mode {
-        Mode::Graceful if d.cms_master().is_none() => Err(
+    if let Some(why) = unreachable_because(target) {
+        return Err(format!(
+            "Cannot fail the Central Management Store over to \"{to}\": {why}."
+        ));
+    }
+    match (mode, master) {
+        (Mode::Graceful, None) => Err(
             "The active Central Management Store master cannot be reached. Run \
              Invoke-CsManagementServerFailover with -BackupSqlServerFqdn, -BackupSqlInstanceName and -Force."
                 .into(),
         ),
-        Mode::Disaster if !has_backup_sql => Err(
+        (Mode::Graceful, Some(_)) => replication_final(d, home, to, "The Central Management Store failover"),
+        (Mode::Disaster, _) if !has_backup_sql => Err(
             "Parameters -BackupSqlServerFqdn and -BackupSqlInstanceName are required to fail over \
              the Central Management Store without its active master."
                 .into(),
         ),
-        _ => Ok(()),
+        (Mode::Disaster, _) => Ok(()),
     }
 }

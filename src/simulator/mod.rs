@@ -3,6 +3,7 @@
 //! keeps an ordered audit log. Deterministic for a given seed and sequence of commands.
 
 mod deployment;
+mod fault;
 mod guards;
 pub mod server;
 
@@ -14,7 +15,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-pub use deployment::{Deployment, Fault};
+pub use deployment::Deployment;
+pub use fault::Fault;
 
 use crate::model::{fqdn_key, ObservedTopology};
 use crate::model::{Action, Mode};
@@ -252,8 +254,10 @@ impl Simulator {
             };
             mark_busy(&mut s.deployment, &action, true);
             let scaled = base * jitter / self.config.time_scale.max(f64::MIN_POSITIVE);
-            let delay =
-                Duration::from_secs_f64(scaled.min(86_400.0)) + Duration::from_millis(extra);
+            // A NaN from a hostile time scale becomes a day, not a panic.
+            let scaled = if scaled.is_nan() { 86_400.0 } else { scaled };
+            let delay = Duration::from_secs_f64(scaled.clamp(0.0, 86_400.0))
+                .saturating_add(Duration::from_millis(extra));
             (delay, fail)
         };
         tokio::time::sleep(delay).await;
@@ -303,7 +307,9 @@ fn record(
     message: String,
     data_loss: u64,
 ) -> CommandResult {
-    let seq = s.audit.len() as u64 + 1;
+    let seq = u64::try_from(s.audit.len())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     s.audit.push(AuditEntry {
         seq,
         at: jiff::Timestamp::now().to_string(),

@@ -1,4 +1,4 @@
-//! The simulator's HTTP API (DESIGN section 9).
+//! The simulator's HTTP API (docs/simulator-api.md).
 
 use std::sync::Arc;
 

@@ -1,11 +1,18 @@
 //! Small builders for SfB worlds: a desired state and an observation, built up one fact at a time.
 #![allow(dead_code)]
 
+pub mod simulated;
+
 use std::collections::{HashMap, HashSet};
 
 use sfb_dr::model::*;
 use sfb_dr::model::{Action, Mode, Plan, Step};
 use sfb_dr::planner;
+
+pub const P1: &str = "pool1.contoso.com";
+pub const P2: &str = "pool2.contoso.com";
+pub const P3: &str = "pool3.contoso.com";
+pub const P4: &str = "pool4.contoso.com";
 
 /// A deployment in two sites (redmond, dublin), everything healthy and at home until told.
 #[derive(Clone, Debug)]
@@ -85,6 +92,15 @@ impl World {
         self
     }
 
+    /// pool1 (redmond) / pool2 (dublin) and pool3 (redmond) / pool4 (dublin), the CMS declared
+    /// on pool1 (its preferred pool) and its master there.
+    pub fn two_pairs() -> Self {
+        World::new()
+            .pool1_pool2()
+            .pair(P3, "redmond", P4, "dublin")
+            .cms(P1, Some(P1))
+    }
+
     /// The standard pair pool1 (redmond) / pool2 (dublin).
     pub fn pool1_pool2(self) -> Self {
         self.pair(
@@ -147,6 +163,12 @@ impl World {
         self
     }
 
+    /// Observes which pool's Back End holds the CMS database (`cms.pool`).
+    pub fn cms_database(mut self, pool: &str) -> Self {
+        self.observed.cms.pool = Some(pool.into());
+        self
+    }
+
     pub fn replicas_up_to_date(mut self, yes: bool) -> Self {
         self.observed.cms.replicas_up_to_date = yes;
         self
@@ -174,6 +196,33 @@ impl World {
 
     pub fn health(mut self, pool: &str, health: Health) -> Self {
         self.pool_mut(pool).health = health;
+        self
+    }
+
+    /// Observes the health of the pool's Back End SQL Server.
+    pub fn back_end(mut self, pool: &str, health: Health) -> Self {
+        self.pool_mut(pool).back_end = Some(health);
+        self
+    }
+
+    pub fn edition(mut self, pool: &str, edition: Edition) -> Self {
+        self.pool_mut(pool).edition = edition;
+        self
+    }
+
+    /// Declares, in the Edge pool's Site, the next hop it should point at (`spec.edgePools`).
+    pub fn declare_edge(mut self, edge: &str, next_hop: &str) -> Self {
+        self.desired
+            .edge_next_hops
+            .insert(edge.into(), next_hop.into());
+        self
+    }
+
+    /// The ledger owes `home` the conference content its users left on `backup`.
+    pub fn owed_conference_content(mut self, home: &str, backup: &str) -> Self {
+        self.ledger
+            .conference_content_owed
+            .insert(home.into(), backup.into());
         self
     }
 
@@ -290,6 +339,32 @@ pub fn failback(pool: &str, mode: Mode) -> Action {
         pool: pool.into(),
         mode,
     }
+}
+
+pub fn repoint(edge: &str, to: &str) -> Action {
+    Action::RepointEdge {
+        edge: edge.into(),
+        to: to.into(),
+    }
+}
+
+pub fn sync_conference_content(from: &str) -> Action {
+    Action::SyncBackup {
+        pool: from.into(),
+        module: BackupModule::DataConf,
+    }
+}
+
+/// The plan's CMS failover step, if any.
+pub fn cms_step(plan: &Plan) -> Option<&Step> {
+    plan.steps
+        .iter()
+        .find(|s| matches!(s.action, Action::FailOverCms { .. }))
+}
+
+/// The reasons of the plan's blocked entries, in order.
+pub fn block_reasons(plan: &Plan) -> Vec<BlockReason> {
+    plan.blocked.iter().map(|b| b.reason).collect()
 }
 
 /// The script `powershell.exe -EncodedCommand <encoded>` would run: base64 of UTF-16LE.

@@ -1,0 +1,127 @@
+//! Faults and repairs injected through `POST /faults`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{fqdn_key, site_key, ActionKind, Health};
+
+use super::deployment::Deployment;
+
+/// A fault or repair injected through `POST /faults`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum Fault {
+    /// The pool's Front Ends stop (or start) answering.
+    PoolDown {
+        pool: String,
+    },
+    PoolUp {
+        pool: String,
+    },
+    /// Every pool and Edge pool of the site.
+    SiteDown {
+        site: String,
+    },
+    SiteUp {
+        site: String,
+    },
+    EdgeDown {
+        edge: String,
+    },
+    EdgeUp {
+        edge: String,
+    },
+    /// The pool's Back End SQL Server stops (or starts) while its Front Ends keep running.
+    BackEndDown {
+        pool: String,
+    },
+    BackEndUp {
+        pool: String,
+    },
+    /// The CMS master goes blank while its pool stays up, until a CMS recovery.
+    CmsMasterLost,
+    /// Observations fail until `Heal`.
+    ObservePartition,
+    /// Clears the partition and pending `FailNext`/`SlowNext`, and settles CMS replicas.
+    Heal,
+    /// The next `count` commands of `action` fail after their latency, changing nothing.
+    FailNext {
+        action: ActionKind,
+        count: u32,
+    },
+    /// The next command of `action` takes `ms` milliseconds longer (not scaled).
+    SlowNext {
+        action: ActionKind,
+        ms: u64,
+    },
+}
+
+fn health(up: bool) -> Health {
+    if up {
+        Health::Up
+    } else {
+        Health::Down
+    }
+}
+
+impl Deployment {
+    /// Applies a fault; an unknown pool, site or Edge is an error naming it.
+    pub fn inject(&mut self, fault: &Fault) -> Result<(), String> {
+        match fault {
+            Fault::PoolDown { pool } | Fault::PoolUp { pool } => {
+                let up = matches!(fault, Fault::PoolUp { .. });
+                self.pool_mut(pool)?.health = health(up);
+            }
+            Fault::BackEndDown { pool } | Fault::BackEndUp { pool } => {
+                let up = matches!(fault, Fault::BackEndUp { .. });
+                self.pool_mut(pool)?.back_end = health(up);
+            }
+            Fault::SiteDown { site } | Fault::SiteUp { site } => {
+                let key = site_key(site);
+                if !self.sites.contains(&key) {
+                    return Err(format!("unknown site {site}"));
+                }
+                let h = health(matches!(fault, Fault::SiteUp { .. }));
+                for p in self.pools.values_mut().filter(|p| p.site == key) {
+                    p.health = h;
+                }
+                for e in self.edges.values_mut().filter(|e| e.site == key) {
+                    e.health = h;
+                }
+            }
+            Fault::EdgeDown { edge } | Fault::EdgeUp { edge } => {
+                let up = matches!(fault, Fault::EdgeUp { .. });
+                let e = self
+                    .edges
+                    .get_mut(&fqdn_key(edge))
+                    .ok_or_else(|| format!("unknown Edge pool {edge}"))?;
+                e.health = health(up);
+            }
+            Fault::CmsMasterLost => {
+                if self.cms_home.is_none() {
+                    return Err("the deployment does not say where its CMS is (cms.pool)".into());
+                }
+                self.cms_master_lost = true;
+            }
+            Fault::ObservePartition => self.partitioned = true,
+            Fault::Heal => {
+                self.partitioned = false;
+                self.fail_next.clear();
+                self.slow_next.clear();
+                self.replicas_up_to_date = true;
+            }
+            Fault::FailNext { action, count } => {
+                self.fail_next.insert(*action, *count);
+            }
+            Fault::SlowNext { action, ms } => {
+                self.slow_next.insert(*action, *ms);
+            }
+        }
+        Ok(())
+    }
+
+    fn pool_mut(&mut self, pool: &str) -> Result<&mut super::deployment::Pool, String> {
+        self.pools
+            .get_mut(&fqdn_key(pool))
+            .ok_or_else(|| format!("unknown pool {pool}"))
+    }
+}
