@@ -170,7 +170,7 @@ pub fn record(
                     step.state = StepState::Succeeded;
                     step.message = None;
                     step.finished_at = Some(finished);
-                    out.ledger = after(&out.ledger, &action, observed);
+                    out.ledger.record_step(&action, observed);
                     out.events.push(JournalEvent::StepSucceeded {
                         step: step.id.clone(),
                         action,
@@ -311,25 +311,6 @@ pub fn verify(action: &Action, observed: &ObservedIndex) -> Result<(), String> {
         }
         Action::SyncBackup { .. } => Ok(()),
     }
-}
-
-/// The ledger after a step succeeded: who serves the users of the pool it moved.
-fn after(ledger: &Ledger, action: &Action, observed: &ObservedIndex) -> Ledger {
-    let mut ledger = ledger.clone();
-    match action {
-        Action::FailOverPool { pool, .. } => {
-            let home = crate::model::fqdn_key(pool);
-            if let Some(b) = observed.pool(&home).and_then(|p| p.backup_pool.clone()) {
-                ledger.record(&home, &b);
-            }
-        }
-        Action::FailBackPool { pool, .. } => {
-            let home = crate::model::fqdn_key(pool);
-            ledger.record(&home, &home);
-        }
-        Action::FailOverCms { .. } | Action::RepointEdge { .. } | Action::SyncBackup { .. } => {}
-    }
-    ledger
 }
 
 /// Everything the executor decides in one pass.

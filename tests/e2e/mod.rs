@@ -1,0 +1,325 @@
+//! The end-to-end harness: kube-sandbox (a Kubernetes API in this process), a simulated SfB
+//! deployment served over HTTP, the operator, and the real kubectl, as a user would drive them.
+//! Every wait polls a condition under a deadline; nothing sleeps a fixed time.
+#![allow(dead_code)] // Each test crate uses a different subset.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube_sandbox::{Config, Sandbox, Verb};
+use sfb_dr::controller::{self, DriverSource, LeaseConfig, Operator};
+use sfb_dr::model::{Action, ObservedTopology};
+use sfb_dr::simulator::{self, AuditEntry, Deployment, Fault, Outcome, Simulator};
+use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+
+/// The real kubectl.
+pub const KUBECTL: &str = "/usr/bin/kubectl";
+/// How long one kubectl run may take.
+pub const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
+/// How long a deployment may take to converge in these tests (the simulator runs 10 000 times
+/// faster than real time, so a whole site failover takes well under a second of work).
+pub const CONVERGE: Duration = Duration::from_secs(90);
+/// The simulator's speed-up in these tests.
+pub const TIME_SCALE: f64 = 10_000.0;
+
+/// The namespace of the example deployment.
+pub const NS: &str = "sfb-contoso";
+
+/// What a kubectl run printed.
+#[derive(Debug)]
+pub struct Ran {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    /// stdout, or a panic with kubectl's output.
+    pub fn ok(self) -> String {
+        assert!(
+            self.success,
+            "kubectl failed:\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// stderr of a run that must fail.
+    pub fn failed(self) -> String {
+        assert!(
+            !self.success,
+            "kubectl unexpectedly succeeded: {}",
+            self.stdout
+        );
+        self.stderr
+    }
+}
+
+/// A sandbox, a simulator, kubectl bound to both, and the operators a test starts.
+pub struct Env {
+    pub sandbox: Sandbox,
+    pub client: Client,
+    pub sim: Arc<Simulator>,
+    pub sim_url: String,
+    cache: TempDir,
+}
+
+impl Env {
+    /// A sandbox with the CRDs installed (through kubectl, from crds/) and a simulator of
+    /// `observed`.
+    pub async fn start(observed: ObservedTopology) -> Env {
+        let sandbox = Sandbox::start(Config::default())
+            .await
+            .expect("kube-sandbox starts");
+        let client = sandbox.client().expect("a client");
+        let sim = Arc::new(Simulator::new(
+            Deployment::new(observed).expect("a consistent observed topology"),
+            simulator::Config {
+                time_scale: TIME_SCALE,
+                seed: 11,
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let sim_url = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = simulator::server::router(Arc::clone(&sim));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let env = Env {
+            sandbox,
+            client,
+            sim,
+            sim_url,
+            cache: TempDir::new().expect("a cache dir"),
+        };
+        env.kubectl(&["apply", "-f", "crds/"]).await.ok();
+        env.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=30s",
+        ])
+        .await
+        .ok();
+        env
+    }
+
+    /// The example deployment as `examples/topology.json` describes it.
+    pub async fn contoso() -> Env {
+        let observed =
+            sfb_dr::manifest::load_observed(std::path::Path::new("examples/topology.json"))
+                .expect("examples/topology.json");
+        Env::start(observed).await
+    }
+
+    /// `examples/contoso.yaml` with the Topology pointed at this simulator, applied.
+    pub async fn apply_contoso(&self) {
+        self.kubectl(&["create", "namespace", NS]).await.ok();
+        self.apply(&self.contoso_yaml()).await;
+    }
+
+    /// `examples/contoso.yaml`, pointed at this simulator.
+    pub fn contoso_yaml(&self) -> String {
+        std::fs::read_to_string("examples/contoso.yaml")
+            .expect("examples/contoso.yaml")
+            .replace("http://127.0.0.1:7070", &self.sim_url)
+    }
+
+    /// Runs kubectl against the sandbox with its own discovery cache.
+    pub async fn kubectl(&self, args: &[&str]) -> Ran {
+        self.kubectl_with_input(args, None).await
+    }
+
+    /// Runs kubectl with `input` on its standard input.
+    pub async fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Ran {
+        let mut command = tokio::process::Command::new(KUBECTL);
+        command
+            .arg("--kubeconfig")
+            .arg(self.sandbox.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("kubectl runs");
+        if let Some(text) = input {
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(text.as_bytes()).await.expect("write stdin");
+            drop(stdin);
+        }
+        let out = tokio::time::timeout(KUBECTL_DEADLINE, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?}: nothing after {KUBECTL_DEADLINE:?}"))
+            .expect("kubectl ends");
+        Ran {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `kubectl apply -f -` of some YAML, which must succeed.
+    pub async fn apply(&self, yaml: &str) {
+        self.kubectl_with_input(&["apply", "-f", "-"], Some(yaml))
+            .await
+            .ok();
+    }
+
+    /// `kubectl wait --for=condition=Ready` on `what` (such as `topology/contoso`).
+    pub async fn wait_ready(&self, what: &str) {
+        let timeout = format!("--timeout={}s", CONVERGE.as_secs());
+        self.kubectl(&["wait", "-n", NS, "--for=condition=Ready", what, &timeout])
+            .await
+            .ok();
+    }
+
+    /// `kubectl wait --for=condition=Ready --all` on each of the four kinds.
+    pub async fn wait_all_ready(&self) {
+        let timeout = format!("--timeout={}s", CONVERGE.as_secs());
+        for kind in [
+            "sites",
+            "poolpairs",
+            "centralmanagementstores",
+            "topologies",
+        ] {
+            self.kubectl(&[
+                "wait",
+                "-n",
+                NS,
+                "--for=condition=Ready",
+                kind,
+                "--all",
+                &timeout,
+            ])
+            .await
+            .ok();
+        }
+    }
+
+    /// A field of an object through `kubectl get -o jsonpath`.
+    pub async fn jsonpath(&self, what: &str, path: &str) -> String {
+        self.kubectl(&["get", "-n", NS, what, "-o", &format!("jsonpath={path}")])
+            .await
+            .ok()
+    }
+
+    /// The operator configuration for this sandbox (drivers from each Topology's spec).
+    pub fn operator_config(&self, instance: &str) -> controller::Config {
+        controller::Config {
+            client: self.client.clone(),
+            namespace: None,
+            metrics_addr: Some(([127, 0, 0, 1], 0).into()),
+            election: None,
+            drivers: DriverSource::FromSpec,
+            instance: instance.into(),
+        }
+    }
+
+    /// Starts an operator (no leader election: the only replica).
+    pub async fn operator(&self) -> Operator {
+        controller::start(self.operator_config("test-operator"))
+            .await
+            .expect("the operator starts")
+    }
+
+    /// Starts an operator that campaigns for the Lease `sfb-dr-leader` in `default`.
+    pub async fn leader_elected_operator(&self, identity: &str) -> Operator {
+        let mut config = self.operator_config(identity);
+        config.election = Some(LeaseConfig {
+            name: "sfb-dr-leader".into(),
+            namespace: "default".into(),
+            identity: identity.into(),
+        });
+        controller::start(config)
+            .await
+            .expect("the operator starts")
+    }
+
+    /// The simulator's audit log.
+    pub fn audit(&self) -> Vec<AuditEntry> {
+        self.sim.audit()
+    }
+
+    /// Injects a simulator fault.
+    pub fn fault(&self, fault: Fault) {
+        self.sim.inject(&fault).expect("the fault applies");
+    }
+
+    /// Status writes so far (PUT or PATCH of any `/status`), from kube-sandbox's counters.
+    pub fn status_writes(&self) -> u64 {
+        self.sandbox
+            .request_counts()
+            .iter()
+            .filter(|((verb, resource), _)| {
+                matches!(verb, Verb::Update | Verb::Patch) && resource.ends_with("/status")
+            })
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    /// Patches a Site's `spec.active` with kubectl, as the on-call admin would.
+    pub async fn set_site_active(&self, site: &str, active: bool) {
+        let patch = format!("{{\"spec\":{{\"active\":{active}}}}}");
+        self.kubectl(&[
+            "patch", "-n", NS, "site", site, "--type", "merge", "-p", &patch,
+        ])
+        .await
+        .ok();
+    }
+}
+
+/// Polls `check` every 50 ms until it is true, or panics with `what` after `deadline`.
+pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + deadline;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < end, "{what}: not true after {deadline:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts the audit log holds no refusal, and no command run twice under any key or twice
+/// with the same effect.
+pub fn assert_clean(audit: &[AuditEntry]) {
+    let refused: Vec<&AuditEntry> = audit
+        .iter()
+        .filter(|a| a.outcome == Outcome::Refused)
+        .collect();
+    assert!(refused.is_empty(), "the simulator refused: {refused:#?}");
+    let mut keys: Vec<&str> = audit.iter().filter_map(|a| a.key.as_deref()).collect();
+    let n = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a key ran twice: {audit:#?}");
+}
+
+/// The index in the audit of the first succeeded command equal to `action`.
+pub fn position(audit: &[AuditEntry], action: &Action) -> usize {
+    audit
+        .iter()
+        .position(|a| a.outcome == Outcome::Succeeded && a.command == *action)
+        .unwrap_or_else(|| panic!("{action} never succeeded: {audit:#?}"))
+}
+
+/// The path of the freshly built `sfb-dr` binary.
+pub fn sfb_dr_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sfb-dr"))
+}

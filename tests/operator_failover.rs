@@ -1,0 +1,265 @@
+//! The operator end to end, driven through the real kubectl: the example deployment converges,
+//! a site goes inactive and comes back, pairs swap, a site is lost in a disaster, and a pair whose
+//! target is down is left alone.
+
+mod e2e;
+
+use e2e::{assert_clean, eventually, position, Env, CONVERGE, NS};
+use sfb_dr::model::{Action, BackupModule, Mode};
+use sfb_dr::simulator::{Fault, Outcome};
+
+fn failover(pool: &str, mode: Mode) -> Action {
+    Action::FailOverPool {
+        pool: pool.into(),
+        mode,
+    }
+}
+
+fn failback(pool: &str, mode: Mode) -> Action {
+    Action::FailBackPool {
+        pool: pool.into(),
+        mode,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_become_ready_with_useful_columns() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    assert!(
+        env.audit().is_empty(),
+        "nothing to do at rest: {:?}",
+        env.audit()
+    );
+
+    let pairs = env.kubectl(&["get", "poolpairs", "-n", NS]).await.ok();
+    let header = pairs.lines().next().unwrap_or_default().to_owned();
+    for column in [
+        "POOL-A",
+        "POOL-B",
+        "A-SERVED-BY",
+        "B-SERVED-BY",
+        "BACKUP",
+        "READY",
+        "AGE",
+    ] {
+        assert!(header.contains(column), "{column} missing from {header}");
+    }
+    assert!(
+        pairs.contains(
+            "pool1.contoso.com   pool2.contoso.com   pool1.contoso.com   pool2.contoso.com"
+        ),
+        "who serves whom at a glance:\n{pairs}"
+    );
+    let topologies = env.kubectl(&["get", "topologies", "-n", NS]).await.ok();
+    assert!(topologies.contains("STEPS"), "{topologies}");
+    assert!(topologies.contains("True"), "{topologies}");
+    let sites = env.kubectl(&["get", "sites", "-n", NS]).await.ok();
+    assert!(
+        sites.contains("ACTIVE") && sites.contains("true"),
+        "{sites}"
+    );
+    let cms = env.kubectl(&["get", "cms", "-n", NS]).await.ok();
+    assert!(
+        cms.contains("pool1.contoso.com"),
+        "the CMS master column: {cms}"
+    );
+    assert_eq!(
+        env.jsonpath("site/redmond", "{.status.pools[*].fqdn}")
+            .await,
+        "pool1.contoso.com pool3.contoso.com pool6.contoso.com"
+    );
+    operator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_set_inactive_fails_over_in_order_and_fails_back_when_active_again() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    for (pair, a, b) in [
+        ("pool1-pool2", "pool2.contoso.com", "pool2.contoso.com"),
+        ("pool3-pool4", "pool4.contoso.com", "pool4.contoso.com"),
+        ("pool5-pool6", "pool5.contoso.com", "pool5.contoso.com"),
+    ] {
+        let served = env
+            .jsonpath(&format!("poolpair/{pair}"), "{.status.pools[*].servedBy}")
+            .await;
+        assert_eq!(served, format!("{a} {b}"), "{pair}");
+    }
+    let audit = env.audit();
+    assert_clean(&audit);
+    // The CMS and the live Edge leave pool1 before its failover (rules 2 and 3).
+    let cms = audit
+        .iter()
+        .position(|a| matches!(&a.command, Action::FailOverCms { to, mode: Mode::Graceful, .. } if to == "pool2.contoso.com"))
+        .expect("the CMS moved");
+    let edge = position(
+        &audit,
+        &Action::RepointEdge {
+            edge: "edge1.contoso.com".into(),
+            to: "pool2.contoso.com".into(),
+        },
+    );
+    let pool1 = position(&audit, &failover("pool1.contoso.com", Mode::Graceful));
+    assert!(cms < pool1 && edge < pool1, "{audit:#?}");
+    position(&audit, &failover("pool3.contoso.com", Mode::Graceful));
+    position(&audit, &failover("pool6.contoso.com", Mode::Graceful));
+    assert_eq!(audit.len(), 5, "exactly the five steps: {audit:#?}");
+
+    env.set_site_active("redmond", true).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    for (home, backup) in [
+        ("pool1.contoso.com", "pool2.contoso.com"),
+        ("pool3.contoso.com", "pool4.contoso.com"),
+        ("pool6.contoso.com", "pool5.contoso.com"),
+    ] {
+        let back = position(&audit, &failback(home, Mode::Graceful));
+        let sync = position(
+            &audit,
+            &Action::SyncBackup {
+                pool: backup.into(),
+                module: BackupModule::DataConf,
+            },
+        );
+        assert!(
+            back < sync,
+            "conference content is copied after {home} fails back"
+        );
+    }
+    let history = env
+        .jsonpath("topology/contoso", "{.status.history[*].outcome}")
+        .await;
+    assert_eq!(history, "Succeeded Succeeded", "both plans recorded");
+    assert_eq!(env.sim.observe().expect("observes").data_loss, Some(0));
+    operator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swapping_sites_fails_back_before_it_fails_over() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+
+    // One change: redmond back, dublin out. pool1's users come home before pool2's leave.
+    let sites = format!(
+        "apiVersion: sfbdr.io/v1alpha1\nkind: Site\nmetadata: {{name: redmond, namespace: {NS}}}\nspec: {{active: true}}\n---\n\
+         apiVersion: sfbdr.io/v1alpha1\nkind: Site\nmetadata: {{name: dublin, namespace: {NS}}}\nspec: {{active: false}}\n"
+    );
+    env.apply(&sites).await;
+    env.wait_ready("site/dublin").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    let back = position(&audit, &failback("pool1.contoso.com", Mode::Graceful));
+    let over = position(&audit, &failover("pool2.contoso.com", Mode::Graceful));
+    assert!(back < over, "the swap rule: {audit:#?}");
+    let served = env
+        .jsonpath("poolpair/pool1-pool2", "{.status.pools[*].servedBy}")
+        .await;
+    assert_eq!(served, "pool1.contoso.com pool1.contoso.com");
+    operator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_disaster_recovers_the_cms_then_fails_over_in_disaster_mode() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+
+    env.fault(Fault::SiteDown {
+        site: "redmond".into(),
+    });
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    let cms = audit
+        .iter()
+        .position(|a| {
+            matches!(&a.command, Action::FailOverCms { to, mode: Mode::Disaster, backup_sql: Some(_) } if to == "pool2.contoso.com")
+        })
+        .expect("the CMS recovered from its backup SQL Server");
+    for pool in [
+        "pool1.contoso.com",
+        "pool3.contoso.com",
+        "pool6.contoso.com",
+    ] {
+        let over = position(&audit, &failover(pool, Mode::Disaster));
+        assert!(cms < over, "nothing before the CMS recovery");
+    }
+    let lost = env.sim.observe().expect("observes").data_loss.unwrap_or(0);
+    assert!(lost > 0, "a disaster loses the changes not yet replicated");
+    let disaster = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.history[-1:].disasterModeSteps}",
+        )
+        .await;
+    assert_eq!(disaster, "4", "the history says what the plan gave up");
+    operator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pair_whose_target_is_down_is_stalled_and_left_alone() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+
+    env.fault(Fault::PoolDown {
+        pool: "pool4.contoso.com".into(),
+    });
+    env.set_site_active("redmond", false).await;
+    let kubectl = &env;
+    eventually(
+        "pool3-pool4 is Stalled with TargetDown",
+        CONVERGE,
+        || async move {
+            kubectl
+                .jsonpath(
+                    "poolpair/pool3-pool4",
+                    "{.status.conditions[?(@.type==\"Stalled\")].reason}",
+                )
+                .await
+                == "TargetDown"
+        },
+    )
+    .await;
+    env.wait_ready("poolpair/pool1-pool2").await;
+    env.wait_ready("poolpair/pool5-pool6").await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    assert!(
+        !audit.iter().any(|a| matches!(&a.command, Action::FailOverPool { pool, .. } if pool == "pool3.contoso.com")),
+        "nothing ran for the blocked pair: {audit:#?}"
+    );
+    let ready = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.conditions[?(@.type==\"Stalled\")].status}",
+        )
+        .await;
+    assert_eq!(ready, "True");
+    assert!(
+        env.audit().iter().all(|a| a.outcome == Outcome::Succeeded),
+        "every command that ran succeeded"
+    );
+    operator.shutdown().await;
+}
