@@ -4,7 +4,7 @@
 
 mod e2e;
 
-use e2e::{assert_clean, eventually, position, Env, CONVERGE, NS};
+use e2e::{assert_clean, eventually, expect_eq, position, Env, CONVERGE, NS};
 use sfb_dr::model::{Action, BackupModule, Mode};
 use sfb_dr::simulator::{Fault, Outcome};
 
@@ -232,13 +232,13 @@ async fn a_pair_whose_target_is_down_is_stalled_and_left_alone() {
         "pool3-pool4 is Stalled with TargetDown",
         CONVERGE,
         || async move {
-            kubectl
+            let reason = kubectl
                 .jsonpath(
                     "poolpair/pool3-pool4",
                     "{.status.conditions[?(@.type==\"Stalled\")].reason}",
                 )
-                .await
-                == "TargetDown"
+                .await;
+            expect_eq(&reason, "TargetDown")
         },
     )
     .await;

@@ -41,14 +41,21 @@ impl Wanted {
 }
 
 /// The conditions to write: `wanted` in order, each with `observedGeneration`, and the
-/// transition time of `previous` kept where the status did not change.
+/// transition time of `previous` kept where the status did not change. Conditions of other
+/// types in `previous` stay as they were (the last thing known), so the set of conditions on
+/// an object never shrinks when a reconcile can judge only some of them.
 pub fn render(
     previous: &[Condition],
     wanted: Vec<Wanted>,
     generation: Option<i64>,
     now: Timestamp,
 ) -> Vec<Condition> {
-    wanted
+    let kept: Vec<Condition> = previous
+        .iter()
+        .filter(|c| !wanted.iter().any(|w| w.type_.as_str() == c.type_))
+        .cloned()
+        .collect();
+    let mut out: Vec<Condition> = wanted
         .into_iter()
         .map(|w| {
             let status = if w.status { "True" } else { "False" }.to_owned();
@@ -66,7 +73,9 @@ pub fn render(
                 last_transition_time: since,
             }
         })
-        .collect()
+        .collect();
+    out.extend(kept);
+    out
 }
 
 /// `text` cut to at most `limit` bytes on a character boundary, with control characters
@@ -128,6 +137,14 @@ mod tests {
             t1,
         );
         assert_eq!(third[0].last_transition_time, Time(t1));
+        let fourth = render(
+            &third,
+            vec![Wanted::no(ConditionType::Stalled, "InvalidSpec", "")],
+            Some(2),
+            t1,
+        );
+        assert_eq!(fourth.len(), 2, "Ready is kept while only Stalled is judged");
+        assert_eq!(fourth[1].reason, "Converged");
     }
 
     #[test]

@@ -69,12 +69,18 @@ impl Executor {
         runtime.finished = outcomes;
     }
 
-    /// The operation keys whose driver call runs in this process for `topology`.
+    /// The operation keys whose driver call runs in this process for `topology`, or ended with
+    /// an outcome not yet taken: neither needs asking again.
     pub fn in_flight(&self, topology: &ObjectRef<Topology>) -> HashSet<OperationKey> {
-        self.lock()
-            .get(topology)
-            .map(|r| r.in_flight.keys().cloned().collect())
-            .unwrap_or_default()
+        let runtimes = self.lock();
+        let Some(r) = runtimes.get(topology) else {
+            return HashSet::new();
+        };
+        let queued = r
+            .finished
+            .iter()
+            .filter_map(|o| OperationKey::for_step(&o.plan, &o.step, o.attempt).ok());
+        r.in_flight.keys().cloned().chain(queued).collect()
     }
 
     /// Every operation key in flight, for the shutdown log.

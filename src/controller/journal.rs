@@ -155,9 +155,11 @@ pub fn record(
             s.id == outcome.step && s.state == StepState::Running && s.attempt == outcome.attempt
         }) else {
             // An answer for a plan or attempt the journal has moved past: nothing to record.
+            tracing::debug!(plan = %outcome.plan, step = %outcome.step, attempt = outcome.attempt, journal = %plan.id, "an outcome the journal has moved past");
             continue;
         };
         if outcome.plan != plan.id {
+            tracing::debug!(plan = %outcome.plan, step = %outcome.step, journal = %plan.id, "an outcome of another plan");
             continue;
         }
         let Ok(action) = step_action(step) else {

@@ -144,6 +144,7 @@ async fn pipeline(
     // Plan, then gate and execute.
     let fresh = planner::plan(&desired, &observed, &recorded.ledger);
     let policy = policy(topology);
+    let approved = policy.approved.clone();
     let in_flight = ctx.executor.in_flight(key);
     let situation = Situation {
         fresh: &fresh,
@@ -154,6 +155,16 @@ async fn pipeline(
         now,
     };
     let mut advanced = journal::advance(recorded.plan.clone(), situation);
+    tracing::debug!(
+        journal = ?recorded.plan.as_ref().map(|p| p.steps.iter().map(|s| format!("{}:{:?}", s.id, s.state)).collect::<Vec<_>>()),
+        fresh = %fresh.id,
+        fresh_steps = ?fresh.steps.iter().map(|s| s.action.to_string()).collect::<Vec<_>>(),
+        plan = %advanced.plan.id,
+        superseded = advanced.superseded,
+        rv = ?topology.resource_version(),
+        owed = ?recorded.ledger.conference_content_owed,
+        "advanced"
+    );
     if advanced.launch.iter().any(|l| !l.settling) && !ctx.leadership.confirm().await {
         // The lease is not (or no longer) ours: start nothing, write nothing.
         return Err(Error::NotLeader);
@@ -176,6 +187,7 @@ async fn pipeline(
             superseded: advanced.superseded,
             max_attempts: limits.max_attempts,
             rpo_seconds: u64::from(topology.spec.objectives.rpo_seconds),
+            approved: approved.as_deref(),
         }),
         now,
     );
@@ -417,12 +429,19 @@ impl Context {
             .await
         {
             Ok(written) => {
+                tracing::debug!(from = ?topology.resource_version(), to = ?written.resource_version(),
+                    owed = ?written.status.as_ref().map(|s| &s.ledger.conference_content_owed),
+                    plan = ?written.status.as_ref().and_then(|s| s.plan.as_ref()).map(|p| p.steps.iter().map(|s| format!("{}:{:?}", s.id, s.state)).collect::<Vec<_>>()),
+                    "wrote the Topology");
                 let based_on = topology.resource_version().unwrap_or_default();
                 self.written_topologies()
                     .insert(ObjectRef::from_obj(topology), (based_on, Arc::new(written)));
                 Ok(())
             }
-            Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                tracing::debug!(from = ?topology.resource_version(), "conflict writing the Topology");
+                Err(Error::Conflict)
+            }
             Err(e) => Err(Error::Write(e)),
         }
     }

@@ -52,6 +52,8 @@ pub struct Planned<'a> {
     pub superseded: bool,
     pub max_attempts: u32,
     pub rpo_seconds: u64,
+    /// The value of `sfbdr.io/approve-plan`, if any.
+    pub approved: Option<&'a str>,
 }
 
 /// The statuses to write, by object name.
@@ -167,11 +169,17 @@ pub fn compute(objects: Objects<'_>, findings: Findings<'_>, now: Timestamp) -> 
             });
             let awaiting = p.gate == Gate::AwaitingApproval && remaining(p.journal) > 0;
             wanted.push(if awaiting {
+                let stale = match p.approved {
+                    Some(other) => format!(
+                        "sfbdr.io/approve-plan names {other}, which is not the current plan; "
+                    ),
+                    None => String::new(),
+                };
                 Wanted::yes(
                     ConditionType::AwaitingApproval,
                     "AwaitingApproval",
                     format!(
-                        "approve with: kubectl annotate topology {} sfbdr.io/approve-plan={} --overwrite",
+                        "{stale}approve with: kubectl annotate topology {} sfbdr.io/approve-plan={} --overwrite",
                         topology.name_any(),
                         p.journal.id
                     ),

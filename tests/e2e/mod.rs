@@ -73,6 +73,11 @@ impl Env {
     /// A sandbox with the CRDs installed (through kubectl, from crds/) and a simulator of
     /// `observed`.
     pub async fn start(observed: ObservedTopology) -> Env {
+        // RUST_LOG=sfb_dr=debug shows what the operator does; silent otherwise.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let sandbox = Sandbox::start(Config::default())
             .await
             .expect("kube-sandbox starts");
@@ -280,19 +285,33 @@ impl Env {
     }
 }
 
-/// Polls `check` every 50 ms until it is true, or panics with `what` after `deadline`.
+/// Polls `check` every 50 ms until it holds, or panics with `what` and the last thing `check`
+/// said after `deadline`.
 pub async fn eventually<F, Fut>(what: &str, deadline: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = Result<(), String>>,
 {
     let end = Instant::now() + deadline;
     loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < end, "{what}: not true after {deadline:?}");
+        let last = match check().await {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(
+            Instant::now() < end,
+            "{what}: not true after {deadline:?}; last seen: {last}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `Ok` when `seen` equals `wanted`, else what was seen.
+pub fn expect_eq(seen: &str, wanted: &str) -> Result<(), String> {
+    if seen == wanted {
+        Ok(())
+    } else {
+        Err(format!("{seen:?}, not {wanted:?}"))
     }
 }
 
