@@ -41,7 +41,7 @@ impl Mutant {
     }
 }
 
-fn find<'a>(plan: &'a Plan, pred: impl Fn(&Action) -> bool) -> Option<&'a Step> {
+fn find(plan: &Plan, pred: impl Fn(&Action) -> bool) -> Option<&Step> {
     plan.steps.iter().find(|s| pred(&s.action))
 }
 
