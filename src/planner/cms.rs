@@ -203,9 +203,9 @@ fn recovery(
     let Some(location) = location else {
         return Err((
             BlockReason::CmsLocationUnknown,
-            "the CMS has no active master and the observation does not say which pool holds its \
-             database (cms.pool), so no pool can be chosen for its recovery; nothing that needs \
-             the CMS is done. Find it with Invoke-CsManagementServerFailover -WhatIf and report it"
+            "the observation does not say which pool holds the CMS database (cms.pool), so no \
+             pool can be chosen for its recovery and nothing that needs the CMS is done; find it \
+             with Invoke-CsManagementServerFailover -WhatIf and report it as cms.pool"
                 .into(),
         ));
     };
