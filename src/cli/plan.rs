@@ -160,12 +160,9 @@ pub fn text(plan: &Plan, desired: &Desired) -> String {
     } else if plan.steps.is_empty() {
         let _ = writeln!(out, "Plan {}: no step can run.", plan.id);
     } else {
-        let _ = writeln!(
-            out,
-            "Plan {}: {} steps, in order:",
-            plan.id,
-            plan.steps.len()
-        );
+        let n = plan.steps.len();
+        let steps = if n == 1 { "step" } else { "steps" };
+        let _ = writeln!(out, "Plan {}: {n} {steps}, in order:", plan.id);
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = write!(
                 out,

@@ -87,7 +87,7 @@ pub(super) fn decide(
     if let Some(why) = observed.unsupported_pairing(pair.index[0]) {
         return Err((
             BlockReason::PairUnsupported,
-            format!("{why}; Microsoft does not support this pairing, so the pair is left alone"),
+            format!("{why}; the pair is left alone"),
         ));
     }
     let serving = [serving(pair, 0, ledger)?, serving(pair, 1, ledger)?];
