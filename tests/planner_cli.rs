@@ -28,6 +28,11 @@ fn plan(args: &[&str], stdin: &str) -> Output {
     child.wait_with_output().expect("it ends")
 }
 
+/// `sfb-dr plan` of one manifest file against the example observation.
+fn plan_file(path: &str) -> Output {
+    plan(&["-f", path, "--observed", OBSERVED], "")
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -58,10 +63,7 @@ fn an_empty_manifest_file_is_an_error_not_an_empty_plan() {
     let dir = tempfile::tempdir().expect("tempdir");
     for text in ["", "---\n", "# nothing here\n"] {
         let empty = write(dir.path(), "empty.yaml", text);
-        bad_input(
-            &plan(&["-f", &empty, "--observed", OBSERVED], ""),
-            &["empty.yaml", "no sfb-dr objects"],
-        );
+        bad_input(&plan_file(&empty), &["empty.yaml", "no sfb-dr objects"]);
     }
 }
 
@@ -76,10 +78,7 @@ fn manifests_without_a_pool_pair_are_an_error() {
         .collect::<Vec<_>>()
         .join("\n---\n");
     let path = write(dir.path(), "no-pairs.yaml", &without);
-    bad_input(
-        &plan(&["-f", &path, "--observed", OBSERVED], ""),
-        &["no-pairs.yaml", "no PoolPair"],
-    );
+    bad_input(&plan_file(&path), &["no-pairs.yaml", "no PoolPair"]);
 }
 
 #[test]

@@ -14,7 +14,8 @@ use common::World;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sfb_dr::model::{
-    Action, BackupModule, BlockReason, ExportState, Health, ImportState, Mode, Plan, Step,
+    Action, ActionKind, BackupModule, BlockReason, ExportState, Health, ImportState, Mode, Plan,
+    Step,
 };
 use sfb_dr::planner;
 use sfb_dr::simulator::Deployment;
@@ -146,6 +147,25 @@ fn partner(w: &World, pool: &str) -> Option<String> {
         .and_then(|p| p.backup_pool.clone())
 }
 
+/// The plan with its first disaster-mode pool move of this kind made graceful.
+fn made_graceful(p: &Plan, kind: ActionKind) -> Option<Mutant> {
+    let mut out = p.clone();
+    let mode = out
+        .steps
+        .iter_mut()
+        .filter(|s| s.action.kind() == kind)
+        .find_map(|s| match &mut s.action {
+            Action::FailOverPool { mode, .. } | Action::FailBackPool { mode, .. }
+                if *mode == Mode::Disaster =>
+            {
+                Some(mode)
+            }
+            _ => None,
+        })?;
+    *mode = Mode::Graceful;
+    Some(Mutant::new(out, "-DisasterMode"))
+}
+
 type Mutation = fn(&World, &Plan) -> Option<Mutant>;
 
 const MUTATIONS: [(&str, Mutation); 12] = [
@@ -203,36 +223,10 @@ const MUTATIONS: [(&str, Mutation); 12] = [
         ))
     }),
     ("graceful failover instead of disaster", |_, p| {
-        let mut out = p.clone();
-        let s = out.steps.iter_mut().find(|s| {
-            matches!(
-                s.action,
-                Action::FailOverPool {
-                    mode: Mode::Disaster,
-                    ..
-                }
-            )
-        })?;
-        if let Action::FailOverPool { mode, .. } = &mut s.action {
-            *mode = Mode::Graceful;
-        }
-        Some(Mutant::new(out, "-DisasterMode"))
+        made_graceful(p, ActionKind::FailOverPool)
     }),
     ("graceful failback instead of disaster", |_, p| {
-        let mut out = p.clone();
-        let s = out.steps.iter_mut().find(|s| {
-            matches!(
-                s.action,
-                Action::FailBackPool {
-                    mode: Mode::Disaster,
-                    ..
-                }
-            )
-        })?;
-        if let Action::FailBackPool { mode, .. } = &mut s.action {
-            *mode = Mode::Graceful;
-        }
-        Some(Mutant::new(out, "-DisasterMode"))
+        made_graceful(p, ActionKind::FailBackPool)
     }),
     ("drop an Edge repoint before a failover", |w, p| {
         p.steps.iter().find_map(|fo| {
