@@ -16,6 +16,7 @@ fn main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+        Err(cli::Failure::Findings(code)) => ExitCode::from(code),
         Err(cli::Failure::Other(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

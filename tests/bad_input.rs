@@ -258,6 +258,129 @@ fn a_second_topology_is_refused() {
 }
 
 #[test]
+fn a_huge_integer_names_the_object_and_the_field() {
+    let c = case(
+        replace(
+            "maxParallelSteps: 4",
+            "maxParallelSteps: 99999999999999999999999",
+        ),
+        same,
+    );
+    assert_names(
+        &one_line(&c),
+        &[
+            "contoso.yaml (document 1)",
+            "Topology contoso",
+            "spec.maxParallelSteps",
+            "99999999999999999999999",
+            "out of range",
+        ],
+    );
+    // Within 64 bits but too large for the field: the typed check names it the same way.
+    let c = case(
+        replace("maxParallelSteps: 4", "maxParallelSteps: 5000000000"),
+        same,
+    );
+    assert_names(
+        &one_line(&c),
+        &["Topology contoso", "spec.maxParallelSteps", "5000000000"],
+    );
+    let c = case(same, |s| {
+        s.replacen("\"users\": 20000", "\"users\": 184467440737095516160", 1)
+    });
+    assert_names(
+        &one_line(&c),
+        &[
+            "observed.json",
+            "observed topology",
+            "pools[0].users",
+            "out of range",
+        ],
+    );
+    let c = case(same, |s| {
+        s.replacen(
+            "\"lastSyncAgeSeconds\": 40",
+            "\"lastSyncAgeSeconds\": -99999999999999999999",
+            1,
+        )
+    });
+    assert_names(
+        &one_line(&c),
+        &["backup[0].lastSyncAgeSeconds", "out of range"],
+    );
+}
+
+#[test]
+fn an_edge_pool_the_deployment_does_not_have_is_refused() {
+    let site = |edges: &'static str| {
+        move |s: &str| {
+            s.replacen(
+                "  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n",
+                edges,
+                1,
+            )
+        }
+    };
+    let c = case(
+        site("  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n  edgePools:\n    - {fqdn: edge9.contoso.com, nextHop: pool2.contoso.com}\n"),
+        same,
+    );
+    assert_names(
+        &one_line(&c),
+        &[
+            "Site dublin",
+            "spec.edgePools[0].fqdn",
+            "edge9.contoso.com is not in the observed topology",
+        ],
+    );
+    let c = case(
+        site("  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n  edgePools:\n    - {fqdn: edge1.contoso.com, nextHop: pool2.contoso.com}\n"),
+        same,
+    );
+    assert_names(
+        &one_line(&c),
+        &[
+            "Site dublin",
+            "spec.edgePools[0].fqdn",
+            "in site redmond according to the deployment",
+        ],
+    );
+    let c = case(
+        site("  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n  edgePools:\n    - {fqdn: edge2.contoso.com, nextHop: pool9.contoso.com}\n"),
+        same,
+    );
+    assert_names(
+        &one_line(&c),
+        &[
+            "Site dublin",
+            "spec.edgePools[0].nextHop",
+            "pool9.contoso.com is not a Front End pool",
+        ],
+    );
+}
+
+#[test]
+fn an_edge_pool_declared_by_two_sites_is_refused() {
+    let c = case(
+        |s: &str| {
+            s.replacen(
+                "  name: redmond\n  namespace: sfb-contoso\nspec:\n  active: true\n",
+                "  name: redmond\n  namespace: sfb-contoso\nspec:\n  active: true\n  edgePools:\n    - {fqdn: edge2.contoso.com, nextHop: pool1.contoso.com}\n",
+                1,
+            )
+            .replacen(
+                "  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n",
+                "  name: dublin\n  namespace: sfb-contoso\nspec:\n  active: true\n  edgePools:\n    - {fqdn: edge2.contoso.com, nextHop: pool2.contoso.com}\n",
+                1,
+            )
+        },
+        same,
+    );
+    let e = plan_error(&[&c.manifests], &c.observed);
+    assert_names(&e, &["Site dublin", "already declared by Site redmond"]);
+}
+
+#[test]
 fn a_missing_file_is_named() {
     let c = case(same, same);
     let missing = c.manifests.with_file_name("nope.yaml");

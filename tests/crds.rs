@@ -245,3 +245,42 @@ fn cms_backup_sql_is_checked() {
         .iter()
         .any(|e| e.contains("SQL Server instance name")));
 }
+
+fn site_errors(spec: serde_json::Value) -> Vec<String> {
+    let s: Site = serde_json::from_value(json!({
+        "apiVersion": "sfbdr.io/v1alpha1", "kind": "Site",
+        "metadata": {"name": "redmond", "namespace": "ns"}, "spec": spec
+    }))
+    .expect("deserializes");
+    match s.validate_cel() {
+        Ok(()) => vec![],
+        Err(errors) => errors.iter().map(|e| e.message.clone()).collect(),
+    }
+}
+
+#[test]
+fn site_edge_pools_declare_each_edge_once_with_fqdns() {
+    let ok = json!({"active": true, "edgePools": [
+        {"fqdn": "edge1.contoso.com", "nextHop": "pool1.contoso.com"},
+        {"fqdn": "edge3.contoso.com", "nextHop": "pool2.contoso.com"}]});
+    assert!(site_errors(ok).is_empty());
+    assert!(site_errors(json!({"active": false})).is_empty());
+    let twice = json!({"edgePools": [
+        {"fqdn": "edge1.contoso.com", "nextHop": "pool1.contoso.com"},
+        {"fqdn": "edge1.contoso.com", "nextHop": "pool3.contoso.com"}]});
+    assert!(site_errors(twice)
+        .iter()
+        .any(|e| e.contains("each Edge pool once")));
+    let bad = json!({"edgePools": [{"fqdn": "edge1.contoso.com", "nextHop": "pool1;rm"}]});
+    assert!(site_errors(bad)
+        .iter()
+        .any(|e| e.contains("fully qualified domain name")));
+}
+
+#[test]
+fn site_edge_pools_are_bounded_in_the_schema() {
+    let crd = serde_json::to_value(Site::crd()).expect("json");
+    let edge_pools = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        ["properties"]["edgePools"];
+    assert_eq!(edge_pools["maxItems"], 64);
+}

@@ -1,4 +1,4 @@
-//! The simulator binary and its HTTP API (DESIGN section 9), as a driver would use them.
+//! The simulator binary and its HTTP API (docs/simulator-api.md), as a driver would use them.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -17,18 +17,21 @@ impl Drop for Running {
 }
 
 fn start() -> (Running, String) {
+    start_on(&["--listen", "127.0.0.1:0"])
+}
+
+fn start_on(listen: &[&str]) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
         .args([
             "simulator",
             "--topology",
             "examples/topology.json",
-            "--listen",
-            "127.0.0.1:0",
             "--time-scale",
             "100000",
             "--seed",
             "1",
         ])
+        .args(listen)
         .stdout(Stdio::piped())
         .spawn()
         .expect("the binary starts");
@@ -149,4 +152,108 @@ fn simulator_rejects_a_bad_start_file_with_exit_code_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pools[0].site"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn back_end_and_cms_faults_are_served_and_observed() {
+    let (_sim, url) = start();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| http.post(format!("{url}{path}")).json(&body).send();
+    let topology = || async {
+        http.get(format!("{url}/topology"))
+            .send()
+            .await
+            .expect("topology")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    let before = topology().await;
+    assert_eq!(before["cms"]["pool"], "pool1.contoso.com");
+    assert_eq!(before["pools"][0]["backEnd"], "Up");
+
+    let down = post(
+        "/faults",
+        json!({"kind": "BackEndDown", "pool": "pool3.contoso.com"}),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(down.status(), 200);
+    let pool3 = |t: &Value| {
+        t["pools"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["fqdn"] == "pool3.contoso.com").cloned())
+            .unwrap_or_default()
+    };
+    let t = topology().await;
+    assert_eq!(
+        (pool3(&t)["health"].clone(), pool3(&t)["backEnd"].clone()),
+        (json!("Up"), json!("Down"))
+    );
+
+    let lost = post("/faults", json!({"kind": "CmsMasterLost"}))
+        .await
+        .expect("answer");
+    assert_eq!(lost.status(), 200);
+    let t = topology().await;
+    assert_eq!(t["cms"]["activeMaster"], Value::Null);
+    assert_eq!(t["cms"]["pool"], "pool1.contoso.com");
+    assert_eq!(t["cms"]["replicasUpToDate"], false);
+    let refused = post(
+        "/commands",
+        json!({"action": "RepointEdge", "edge": "edge1.contoso.com", "to": "pool2.contoso.com"}),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(refused.status(), 409);
+}
+
+#[test]
+fn the_simulator_listens_on_localhost_by_name() {
+    let (_sim, url) = start_on(&["--listen", "localhost:0"]);
+    assert!(
+        url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:"),
+        "{url}"
+    );
+}
+
+/// Runs the simulator on `listen`, which it must refuse: its output and standard error.
+fn simulator_refusing(listen: &str) -> (std::process::Output, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .args([
+            "simulator",
+            "--topology",
+            "examples/topology.json",
+            "--listen",
+            listen,
+        ])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, err)
+}
+
+#[test]
+fn the_simulator_refuses_to_listen_beyond_loopback_unless_told() {
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let (out, err) = simulator_refusing(listen);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("not a loopback address") && err.contains("--insecure-listen-anywhere"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let (_sim, url) = start_on(&["--listen", "0.0.0.0:0", "--insecure-listen-anywhere"]);
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+}
+
+#[test]
+fn a_listen_address_that_is_not_host_and_port_is_bad_input() {
+    for listen in ["localhost", "localhost:99999", ":7070", "not a host:1"] {
+        let (out, err) = simulator_refusing(listen);
+        assert_eq!(out.status.code(), Some(2), "{listen}: {err}");
+        assert!(err.contains("--listen"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }

@@ -1,4 +1,4 @@
-//! The custom resources of group `sfbdr.io`, version `v1alpha1` (DESIGN section 3).
+//! The custom resources of group `sfbdr.io`, version `v1alpha1` (README.md, "The resources").
 //!
 //! CEL rules judge what one object can; what needs several objects is judged in
 //! [`crate::manifest`] and reported by the controller as `Stalled`/`InvalidSpec`.

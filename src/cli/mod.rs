@@ -1,10 +1,10 @@
-//! Command-line parsing and the commands that need no Kubernetes API (DESIGN section 8).
+//! Command-line parsing and the commands that need no Kubernetes API (docs/cli.md).
 
+mod listen;
 mod plan;
 mod run;
 mod sandbox;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,27 +32,40 @@ enum Command {
     Crd,
     /// Plan offline from manifests and an observed topology.
     Plan {
-        /// Manifest files or directories (.yaml, .yml, .json); repeatable.
+        /// Manifest files or directories (.yaml, .yml, .json), or - for standard input; repeatable.
         #[arg(short = 'f', long = "filename", required = true)]
         files: Vec<PathBuf>,
-        /// The observed topology (JSON or YAML), as a driver or the simulator reports it.
+        /// The observed topology (JSON or YAML), as a driver or the simulator reports it, or -
+        /// for standard input.
         #[arg(long)]
         observed: PathBuf,
+        /// Plan the deployment of this namespace when the manifests hold several.
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Text)]
         output: Output,
         /// With `-o powershell`: add -WhatIf to every state-changing cmdlet of the runbook.
         #[arg(long = "whatif")]
         what_if: bool,
+        /// Exit 0 when there is nothing to do, 3 when there are steps to run, 4 when something is
+        /// blocked (4 wins over 3); bad input stays 2.
+        #[arg(long = "detailed-exitcode")]
+        detailed_exitcode: bool,
     },
     /// Serve a simulated SfB deployment over HTTP.
     Simulator {
         /// Initial state, in the observed-topology format.
         #[arg(long)]
         topology: PathBuf,
-        /// Address to listen on; port 0 picks a free port.
+        /// HOST:PORT to listen on (a loopback address such as 127.0.0.1:7070 or
+        /// localhost:7070); port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:7070")]
-        listen: SocketAddr,
+        listen: String,
+        /// Listen on an address other than loopback. The simulator has no authentication:
+        /// anyone who reaches it can fail pools over and inject faults.
+        #[arg(long = "insecure-listen-anywhere")]
+        insecure_listen_anywhere: bool,
         /// Divide every simulated latency by this (1 = real time).
         #[arg(long, default_value_t = 1.0, value_parser = positive_scale)]
         time_scale: f64,
@@ -67,7 +80,7 @@ enum Command {
 pub enum Output {
     /// A numbered list a person can follow.
     Text,
-    /// The plan format of DESIGN section 7.
+    /// The plan format (docs/plan-format.md).
     Json,
     /// A commented PowerShell runbook an admin can review or run by hand.
     Powershell,
@@ -84,6 +97,9 @@ pub(crate) fn positive_scale(s: &str) -> Result<f64, String> {
 pub enum Failure {
     BadInput(Vec<String>),
     Other(anyhow::Error),
+    /// Not a failure: `plan --detailed-exitcode` printed its plan and reports what it found
+    /// through this exit code (3: steps to run, 4: something blocked).
+    Findings(u8),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -111,19 +127,34 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Plan {
             files,
             observed,
+            namespace,
             output,
             what_if,
+            detailed_exitcode,
         } => {
-            let text = plan::run(&files, &observed, output, what_if)?;
+            let request = plan::Request {
+                files: &files,
+                observed: &observed,
+                namespace: namespace.as_deref(),
+                output,
+                what_if,
+            };
+            let (text, findings) = plan::run(&request)?;
             print!("{text}");
-            Ok(())
+            match findings.exit_code() {
+                Some(code) if detailed_exitcode => Err(Failure::Findings(code)),
+                _ => Ok(()),
+            }
         }
         Command::Simulator {
             topology,
             listen,
+            insecure_listen_anywhere,
             time_scale,
             seed,
         } => {
+            let listen = listen::addresses(&listen, insecure_listen_anywhere)
+                .map_err(|e| Failure::BadInput(vec![e]))?;
             let observed = manifest::load_observed(&topology)?;
             let deployment = Deployment::new(observed).map_err(|e| {
                 Failure::BadInput(vec![format!(
@@ -140,12 +171,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-fn serve_simulator(sim: Arc<Simulator>, listen: SocketAddr) -> anyhow::Result<()> {
+fn serve_simulator(sim: Arc<Simulator>, listen: Vec<std::net::SocketAddr>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
+        let listener = tokio::net::TcpListener::bind(&listen[..])
             .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
+            .with_context(|| format!("cannot listen on {}", listen::describe(&listen)))?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}");
         use std::io::Write;

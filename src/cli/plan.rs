@@ -1,4 +1,5 @@
 //! `sfb-dr plan`: manifests + observed topology -> plan, as text, JSON or a PowerShell runbook.
+//! Never a silent no-op: input that names no deployment, or several, is an error.
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -12,39 +13,119 @@ use sfb_dr::planner;
 
 use super::{Failure, Output};
 
-/// Reads, checks and plans; returns what to print.
-pub fn run(
-    files: &[PathBuf],
-    observed_path: &Path,
-    output: Output,
-    what_if: bool,
-) -> Result<String, Failure> {
-    if what_if && output != Output::Powershell {
-        return Err(Failure::BadInput(vec![
-            "--whatif applies to -o powershell only".into(),
-        ]));
-    }
-    let manifests = manifest::load(files, Some(observed_path))?;
-    let observed = manifest::load_observed(observed_path)?;
-    let observed = ObservedIndex::new(observed).map_err(|e| {
-        Failure::BadInput(vec![format!(
-            "{}: observed topology: {e}",
-            observed_path.display()
-        )])
-    })?;
-    let desired = desired(&manifests, &observed)?;
-    let plan = planner::plan(&desired, &observed, &Ledger::default());
-    match output {
-        Output::Json => serde_json::to_string_pretty(&plan)
-            .map(|s| s + "\n")
-            .map_err(|e| Failure::Other(e.into())),
-        Output::Text => Ok(text(&plan, &desired)),
-        Output::Powershell => {
-            let what_if = if what_if { WhatIf::Yes } else { WhatIf::No };
-            runbook(&plan, what_if)
-                .map_err(|e| Failure::BadInput(vec![format!("cannot write the runbook: {e}")]))
+/// What `sfb-dr plan` was asked.
+pub struct Request<'a> {
+    pub files: &'a [PathBuf],
+    pub observed: &'a Path,
+    pub namespace: Option<&'a str>,
+    pub output: Output,
+    pub what_if: bool,
+}
+
+/// What the plan holds, for `--detailed-exitcode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Findings {
+    NothingToDo,
+    Steps,
+    Blocked,
+}
+
+impl Findings {
+    fn of(plan: &Plan) -> Self {
+        if !plan.blocked.is_empty() {
+            Findings::Blocked
+        } else if !plan.steps.is_empty() {
+            Findings::Steps
+        } else {
+            Findings::NothingToDo
         }
     }
+
+    /// The exit code `--detailed-exitcode` gives: none for 0, 3 for steps, 4 for blocked.
+    pub fn exit_code(self) -> Option<u8> {
+        match self {
+            Findings::NothingToDo => None,
+            Findings::Steps => Some(3),
+            Findings::Blocked => Some(4),
+        }
+    }
+}
+
+fn bad(line: impl Into<String>) -> Failure {
+    Failure::BadInput(vec![line.into()])
+}
+
+/// Reads, checks and plans; returns what to print and what the plan holds.
+pub fn run(r: &Request<'_>) -> Result<(String, Findings), Failure> {
+    if r.what_if && r.output != Output::Powershell {
+        return Err(bad("--whatif applies to -o powershell only"));
+    }
+    if manifest::is_stdin(r.observed) && r.files.iter().any(|f| manifest::is_stdin(f)) {
+        return Err(bad(
+            "standard input (-) can be read once: give either -f - or --observed -, not both",
+        ));
+    }
+    let skip = (!manifest::is_stdin(r.observed)).then_some(r.observed);
+    let manifests = one_deployment(manifest::load(r.files, skip)?, r)?;
+    let observed = manifest::load_observed(r.observed)?;
+    let observed = ObservedIndex::new(observed)
+        .map_err(|e| bad(format!("{}: observed topology: {e}", r.observed.display())))?;
+    let desired = desired(&manifests, &observed)?;
+    let plan = planner::plan(&desired, &observed, &Ledger::default());
+    let findings = Findings::of(&plan);
+    let text = match r.output {
+        Output::Json => serde_json::to_string_pretty(&plan)
+            .map(|s| s + "\n")
+            .map_err(|e| Failure::Other(e.into()))?,
+        Output::Text => text(&plan, &desired),
+        Output::Powershell => {
+            let what_if = if r.what_if { WhatIf::Yes } else { WhatIf::No };
+            runbook(&plan, what_if).map_err(|e| bad(format!("cannot write the runbook: {e}")))?
+        }
+    };
+    Ok((text, findings))
+}
+
+/// The objects of exactly one deployment: one namespace (chosen with `--namespace` when the
+/// manifests hold several), with at least one `PoolPair`.
+fn one_deployment(m: Manifests, r: &Request<'_>) -> Result<Manifests, Failure> {
+    let files = r
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if m.is_empty() {
+        return Err(bad(format!(
+            "{files}: no sfb-dr objects (Topology, Site, PoolPair, CentralManagementStore) found; \
+             nothing to plan"
+        )));
+    }
+    let namespaces = m.namespaces();
+    let list = namespaces.iter().cloned().collect::<Vec<_>>().join(", ");
+    let m = match r.namespace {
+        Some(ns) => m.in_namespace(ns),
+        None if namespaces.len() > 1 => {
+            return Err(bad(format!(
+                "{files}: the objects belong to several namespaces ({list}), each its own \
+                 deployment; pick one with --namespace"
+            )))
+        }
+        None => m,
+    };
+    if m.pairs.is_empty() {
+        let place = match r.namespace {
+            Some(ns) if namespaces.contains(ns) || namespaces.is_empty() => {
+                format!(" in namespace {ns}")
+            }
+            Some(ns) => format!(" in namespace {ns} (the manifests name {list})"),
+            None => String::new(),
+        };
+        return Err(bad(format!(
+            "{files}: no PoolPair{place}; a plan needs at least one pool pair"
+        )));
+    }
+    Ok(m)
 }
 
 fn desired(m: &Manifests, observed: &ObservedIndex) -> Result<sfb_dr::model::Desired, Failure> {
@@ -74,15 +155,14 @@ fn desired(m: &Manifests, observed: &ObservedIndex) -> Result<sfb_dr::model::Des
 /// A numbered list a person can follow, with dependencies and each blocked pair's reason.
 pub fn text(plan: &Plan, desired: &Desired) -> String {
     let mut out = String::new();
-    if plan.steps.is_empty() {
+    if plan.steps.is_empty() && plan.blocked.is_empty() {
         let _ = writeln!(out, "Plan {}: nothing to do.", plan.id);
+    } else if plan.steps.is_empty() {
+        let _ = writeln!(out, "Plan {}: no step can run.", plan.id);
     } else {
-        let _ = writeln!(
-            out,
-            "Plan {}: {} steps, in order:",
-            plan.id,
-            plan.steps.len()
-        );
+        let n = plan.steps.len();
+        let steps = if n == 1 { "step" } else { "steps" };
+        let _ = writeln!(out, "Plan {}: {n} {steps}, in order:", plan.id);
         for (i, step) in plan.steps.iter().enumerate() {
             let _ = write!(
                 out,

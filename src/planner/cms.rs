@@ -9,6 +9,7 @@
 
 use crate::model::{
     BackupSql, BlockReason, CmsFailback, CmsSpec, Desired, Health, Mode, ObservedIndex,
+    ObservedPool,
 };
 
 use super::pool_pair::{back_end_note, serving_health, unknown_health, PairView};
@@ -24,18 +25,13 @@ pub(super) enum Master<'a> {
 }
 
 impl<'a> Master<'a> {
-    /// Reads the master from the observation: a master reported on a pool that cannot serve is
-    /// no master (the CMS lives in that pool's Back End).
+    /// Reads the master from the observation: a master reported on a pool whose Front Ends or
+    /// Back End (where the CMS database lives) are down is no master.
     pub fn observe(observed: &'a ObservedIndex) -> Self {
         let cms = &observed.topology.cms;
+        let down = |p: &ObservedPool| p.health == Health::Down || p.back_end == Some(Health::Down);
         match cms.active_master.as_deref() {
-            Some(m)
-                if observed
-                    .pool(m)
-                    .is_some_and(|p| serving_health(p) != Health::Down) =>
-            {
-                Master::Available(m)
-            }
+            Some(m) if observed.pool(m).is_some_and(|p| !down(p)) => Master::Available(m),
             Some(m) => Master::Lost { location: Some(m) },
             None => Master::Lost {
                 location: cms.pool.as_deref(),
@@ -207,9 +203,9 @@ fn recovery(
     let Some(location) = location else {
         return Err((
             BlockReason::CmsLocationUnknown,
-            "the CMS has no active master and the observation does not say which pool holds its \
-             database (cms.pool), so no pool can be chosen for its recovery; nothing that needs \
-             the CMS is done. Find it with Invoke-CsManagementServerFailover -WhatIf and report it"
+            "the observation does not say which pool holds the CMS database (cms.pool), so no \
+             pool can be chosen for its recovery and nothing that needs the CMS is done; find it \
+             with Invoke-CsManagementServerFailover -WhatIf and report it as cms.pool"
                 .into(),
         ));
     };

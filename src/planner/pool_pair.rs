@@ -87,7 +87,7 @@ pub(super) fn decide(
     if let Some(why) = observed.unsupported_pairing(pair.index[0]) {
         return Err((
             BlockReason::PairUnsupported,
-            format!("{why}; Microsoft does not support this pairing, so the pair is left alone"),
+            format!("{why}; the pair is left alone"),
         ));
     }
     let serving = [serving(pair, 0, ledger)?, serving(pair, 1, ledger)?];
@@ -180,11 +180,15 @@ fn owed_sync(
 }
 
 /// Whether a pool can serve users: its Front Ends up and its Back End not down. A Back End the
-/// driver does not observe counts as up; one it observes as `Unknown` makes the pool `Unknown`.
+/// driver does not observe counts as up; one it observes as `Unknown` makes the pool `Unknown`,
+/// and so do Front Ends of unknown health whatever the Back End (nothing is done to a pool the
+/// probe cannot read).
 pub(super) fn serving_health(pool: &ObservedPool) -> Health {
     match (pool.health, pool.back_end) {
-        (Health::Down, _) | (_, Some(Health::Down)) => Health::Down,
-        (Health::Unknown, _) | (_, Some(Health::Unknown)) => Health::Unknown,
+        (Health::Down, _) => Health::Down,
+        (Health::Unknown, _) => Health::Unknown,
+        (Health::Up, Some(Health::Down)) => Health::Down,
+        (Health::Up, Some(Health::Unknown)) => Health::Unknown,
         (Health::Up, Some(Health::Up) | None) => Health::Up,
     }
 }

@@ -1,6 +1,7 @@
 //! Small builders for SfB worlds: a desired state and an observation, built up one fact at a time.
 #![allow(dead_code)]
 
+pub mod random;
 pub mod simulated;
 
 use std::collections::{HashMap, HashSet};
@@ -20,6 +21,8 @@ pub struct World {
     pub observed: ObservedTopology,
     pub desired: Desired,
     pub ledger: Ledger,
+    /// Where the CMS database really is when the observation does not say (property tests).
+    pub truth_cms_database: Option<String>,
 }
 
 impl Default for World {
@@ -45,6 +48,7 @@ impl World {
             },
             desired: Desired::default(),
             ledger: Ledger::default(),
+            truth_cms_database: None,
         }
     }
 

@@ -4,17 +4,20 @@
 //! (strict field validation), the CRD's CEL rules, then the typed fields. Every error is one line
 //! naming the file, the object and the field.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{CentralManagementStore, PoolPair, Site, Topology, GROUP, VERSION};
 use crate::model::ObservedTopology;
+
+mod document;
+mod schema;
+
+use document::Document;
+use schema::checked;
 
 /// A bad input file, with where and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +61,38 @@ pub struct Manifests {
 }
 
 impl Manifests {
+    /// Whether no sfb-dr object was found at all.
+    pub fn is_empty(&self) -> bool {
+        self.topologies.is_empty()
+            && self.sites.is_empty()
+            && self.pairs.is_empty()
+            && self.cms.is_empty()
+    }
+
+    /// The namespaces the objects name (an object without one belongs to whichever is chosen).
+    pub fn namespaces(&self) -> BTreeSet<String> {
+        fn of<T: kube::ResourceExt>(v: &[Sourced<T>]) -> impl Iterator<Item = String> + '_ {
+            v.iter().filter_map(|s| s.object.namespace())
+        }
+        of(&self.topologies)
+            .chain(of(&self.sites))
+            .chain(of(&self.pairs))
+            .chain(of(&self.cms))
+            .collect()
+    }
+
+    /// Only the objects of `namespace`, and those that name none.
+    pub fn in_namespace(mut self, namespace: &str) -> Manifests {
+        fn keep<T: kube::ResourceExt>(v: &mut Vec<Sourced<T>>, ns: &str) {
+            v.retain(|s| s.object.namespace().is_none_or(|n| n == ns));
+        }
+        keep(&mut self.topologies, namespace);
+        keep(&mut self.sites, namespace);
+        keep(&mut self.pairs, namespace);
+        keep(&mut self.cms, namespace);
+        self
+    }
+
     /// Where the object `kind`/`name` was read from, for error messages.
     pub fn source_of(&self, kind: &str, name: &str) -> Option<&str> {
         fn find<'a, T: kube::ResourceExt>(v: &'a [Sourced<T>], name: &str) -> Option<&'a str> {
@@ -76,24 +111,60 @@ impl Manifests {
     }
 }
 
-/// Reads manifests from files and directories (`.yaml`, `.yml`, `.json`, not recursing), skipping
-/// `skip` (the observed topology may sit beside the manifests). An object given twice replaces
-/// the earlier one, as a second `kubectl apply` would.
+/// The path that means standard input, as `-f -` and `--observed -` take it.
+pub const STDIN: &str = "-";
+
+/// Whether `path` means standard input.
+pub fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// Reads a file, or standard input for [`STDIN`]; returns the name to report and the text.
+fn read_source(path: &Path) -> Result<(String, String), ManifestError> {
+    let (name, text) = if is_stdin(path) {
+        let mut text = String::new();
+        let read = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text);
+        ("<stdin>".to_owned(), read.map(|_| text))
+    } else {
+        (path.display().to_string(), std::fs::read_to_string(path))
+    };
+    let text = text.map_err(|e| ManifestError {
+        file: name.clone(),
+        object: None,
+        field: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok((name, text))
+}
+
+/// Reads manifests from files and directories (`.yaml`, `.yml`, `.json`, not recursing) and
+/// standard input ([`STDIN`], once), skipping `skip` (the observed topology may sit beside the
+/// manifests). An object given twice in one namespace replaces the earlier one, as a second
+/// `kubectl apply` would.
 pub fn load(paths: &[PathBuf], skip: Option<&Path>) -> Result<Manifests, ManifestError> {
     let skip = skip.and_then(|p| p.canonicalize().ok());
     let mut manifests = Manifests::default();
+    let mut stdin_read = false;
     for path in paths {
-        for file in files(path)? {
+        let files = if is_stdin(path) {
+            if std::mem::replace(&mut stdin_read, true) {
+                return Err(ManifestError {
+                    file: "<stdin>".into(),
+                    object: None,
+                    field: None,
+                    message: "standard input (-) can be read once only".into(),
+                });
+            }
+            vec![path.clone()]
+        } else {
+            files(path)?
+        };
+        for file in files {
             if skip.is_some() && file.canonicalize().ok() == skip {
                 continue;
             }
-            let text = std::fs::read_to_string(&file).map_err(|e| ManifestError {
-                file: file.display().to_string(),
-                object: None,
-                field: None,
-                message: format!("cannot read: {e}"),
-            })?;
-            parse_into(&mut manifests, &text, &file.display().to_string())?;
+            let (name, text) = read_source(&file)?;
+            parse_into(&mut manifests, &text, &name)?;
         }
     }
     Ok(manifests)
@@ -148,35 +219,39 @@ pub fn parse_into(manifests: &mut Manifests, text: &str, file: &str) -> Result<(
 }
 
 /// Splits a YAML stream (JSON is YAML) into JSON values, dropping empty documents.
-fn documents(text: &str, file: &str) -> Result<Vec<Value>, ManifestError> {
-    let error = |message: String| ManifestError {
-        file: file.to_owned(),
-        object: None,
-        field: None,
-        message,
-    };
+fn documents(text: &str, file: &str) -> Result<Vec<Document>, ManifestError> {
     let mut out = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(de)
-            .map_err(|e| error(format!("document {}: not valid YAML or JSON: {e}", i + 1)))?;
-        if value.is_null() {
-            continue;
+        let doc = document::read(de).map_err(|e| ManifestError {
+            file: file.to_owned(),
+            object: None,
+            field: None,
+            message: format!("document {}: not valid YAML or JSON: {e}", i + 1),
+        })?;
+        if !doc.value.is_null() || !doc.out_of_range.is_empty() {
+            out.push(doc);
         }
-        let json = serde_json::to_value(&value)
-            .map_err(|e| error(format!("document {}: cannot be read as JSON: {e}", i + 1)))?;
-        out.push(json);
     }
     Ok(out)
 }
 
-fn add_object(m: &mut Manifests, doc: Value, source: String) -> Result<(), ManifestError> {
+/// The error for the first number no field can hold, once the object is known.
+fn out_of_range(doc: &Document) -> Option<(String, String)> {
+    let (path, text) = doc.out_of_range.first()?;
+    Some((
+        path.clone(),
+        format!("{text} is out of range: sfb-dr's numbers fit in 64 bits"),
+    ))
+}
+
+fn add_object(m: &mut Manifests, doc: Document, source: String) -> Result<(), ManifestError> {
     let mut error = ManifestError {
         file: source,
         object: None,
         field: None,
         message: String::new(),
     };
-    let (kind, name) = match identify(&doc) {
+    let (kind, name) = match identify(&doc.value) {
         Ok(id) => id,
         Err((object, field, message)) => {
             error.object = object;
@@ -186,6 +261,12 @@ fn add_object(m: &mut Manifests, doc: Value, source: String) -> Result<(), Manif
         }
     };
     error.object = Some(format!("{kind} {name}"));
+    if let Some((field, message)) = out_of_range(&doc) {
+        error.field = Some(field);
+        error.message = message;
+        return Err(error);
+    }
+    let doc = doc.value;
     let source = error.file.clone();
     let result = match kind.as_str() {
         "Topology" => checked(&doc).map(|o| replace(&mut m.topologies, source, o)),
@@ -243,116 +324,15 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
 }
 
 fn replace<T: kube::ResourceExt>(list: &mut Vec<Sourced<T>>, source: String, object: T) {
-    let name = object.name_any();
-    list.retain(|s| s.object.name_any() != name);
+    let (name, namespace) = (object.name_any(), object.namespace());
+    list.retain(|s| s.object.name_any() != name || s.object.namespace() != namespace);
     list.push(Sourced { source, object });
 }
 
-/// A kind's openAPIV3Schema and its compiled CEL rules, built once per process.
-struct KindSchema {
-    schema: Value,
-    compiled: kube::core::cel::CompiledSchema,
-}
-
-fn kind_schema<K: kube::CustomResourceExt>() -> &'static KindSchema {
-    static SCHEMAS: OnceLock<Mutex<HashMap<String, &'static KindSchema>>> = OnceLock::new();
-    let mut map = SCHEMAS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    map.entry(K::crd_name().to_owned()).or_insert_with(|| {
-        let schema = serde_json::to_value(K::crd())
-            .ok()
-            .and_then(|crd| {
-                crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
-                    .cloned()
-            })
-            .unwrap_or(Value::Null);
-        let compiled = kube::core::cel::compile_schema(&schema);
-        // Leaked once per kind: four small schemas for the life of the process.
-        Box::leak(Box::new(KindSchema { schema, compiled }))
-    })
-}
-
-/// Checks a document as the API server would: unknown fields, required fields and types, then
-/// the CEL rules.
-fn checked<K>(doc: &Value) -> Result<K, (Option<String>, String)>
-where
-    K: kube::CustomResourceExt + DeserializeOwned,
-{
-    let KindSchema { schema, compiled } = kind_schema::<K>();
-    for key in ["spec", "status"] {
-        if let (Some(v), Some(s)) = (doc.get(key), schema.pointer(&format!("/properties/{key}"))) {
-            if let Some(path) = unknown_field(v, s, key.to_owned()) {
-                return Err((Some(path), "unknown field".into()));
-            }
-        }
-    }
-    if let Some(top) = doc.as_object() {
-        if let Some(k) = top
-            .keys()
-            .find(|k| !["apiVersion", "kind", "metadata", "spec", "status"].contains(&k.as_str()))
-        {
-            return Err((Some(k.clone()), "unknown field".into()));
-        }
-    }
-    let object = serde_path_to_error::deserialize::<_, K>(doc).map_err(|e| {
-        let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        (field, e.into_inner().to_string())
-    })?;
-    if let Err(errors) = kube::core::cel::Validator::new().validate_compiled(compiled, doc, None) {
-        if let Some(e) = errors.iter().next() {
-            let field = (!e.field_path.is_empty()).then(|| e.field_path.clone());
-            return Err((field, e.message.clone()));
-        }
-    }
-    Ok(object)
-}
-
-/// The path of the first field the schema does not declare, if any.
-pub(crate) fn unknown_field(value: &Value, schema: &Value, path: String) -> Option<String> {
-    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
-        return None;
-    }
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
-            for (k, v) in map {
-                let child = format!("{path}.{k}");
-                match (props.and_then(|p| p.get(k)), additional) {
-                    (Some(s), _) | (None, Some(s)) => {
-                        if let Some(found) = unknown_field(v, s, child) {
-                            return Some(found);
-                        }
-                    }
-                    (None, None) if props.is_some() => return Some(child),
-                    (None, None) => {}
-                }
-            }
-            None
-        }
-        Value::Array(items) => {
-            let item_schema = schema.get("items")?;
-            items
-                .iter()
-                .enumerate()
-                .find_map(|(i, v)| unknown_field(v, item_schema, format!("{path}[{i}]")))
-        }
-        _ => None,
-    }
-}
-
-/// Reads an observed topology (JSON or YAML), naming the field at fault.
+/// Reads an observed topology (JSON or YAML) from a file or standard input ([`STDIN`]), naming
+/// the field at fault.
 pub fn load_observed(path: &Path) -> Result<ObservedTopology, ManifestError> {
-    let source = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
-        file: source.clone(),
-        object: None,
-        field: None,
-        message: format!("cannot read: {e}"),
-    })?;
+    let (source, text) = read_source(path)?;
     parse_observed(&text, &source)
 }
 
@@ -372,7 +352,10 @@ pub fn parse_observed(text: &str, source: &str) -> Result<ObservedTopology, Mani
         ));
     }
     let doc = docs.remove(0);
-    serde_path_to_error::deserialize(&doc).map_err(|e| {
+    if let Some((field, message)) = out_of_range(&doc) {
+        return Err(error(Some(field), message));
+    }
+    serde_path_to_error::deserialize(&doc.value).map_err(|e| {
         let path = e.path().to_string();
         error((path != ".").then_some(path), e.into_inner().to_string())
     })

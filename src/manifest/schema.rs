@@ -1,0 +1,104 @@
+//! Checking a manifest as the API server would: unknown fields (strict field validation), the
+//! typed fields, then the CRD's CEL rules, each error naming the field.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A kind's openAPIV3Schema and its compiled CEL rules, built once per process.
+struct KindSchema {
+    schema: Value,
+    compiled: kube::core::cel::CompiledSchema,
+}
+
+fn kind_schema<K: kube::CustomResourceExt>() -> &'static KindSchema {
+    static SCHEMAS: OnceLock<Mutex<HashMap<String, &'static KindSchema>>> = OnceLock::new();
+    let mut map = SCHEMAS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    map.entry(K::crd_name().to_owned()).or_insert_with(|| {
+        let schema = serde_json::to_value(K::crd())
+            .ok()
+            .and_then(|crd| {
+                crd.pointer("/spec/versions/0/schema/openAPIV3Schema")
+                    .cloned()
+            })
+            .unwrap_or(Value::Null);
+        let compiled = kube::core::cel::compile_schema(&schema);
+        // Leaked once per kind: four small schemas for the life of the process.
+        Box::leak(Box::new(KindSchema { schema, compiled }))
+    })
+}
+
+/// Checks a document as the API server would: unknown fields, required fields and types, then
+/// the CEL rules.
+pub(super) fn checked<K>(doc: &Value) -> Result<K, (Option<String>, String)>
+where
+    K: kube::CustomResourceExt + DeserializeOwned,
+{
+    let KindSchema { schema, compiled } = kind_schema::<K>();
+    for key in ["spec", "status"] {
+        if let (Some(v), Some(s)) = (doc.get(key), schema.pointer(&format!("/properties/{key}"))) {
+            if let Some(path) = unknown_field(v, s, key.to_owned()) {
+                return Err((Some(path), "unknown field".into()));
+            }
+        }
+    }
+    if let Some(top) = doc.as_object() {
+        if let Some(k) = top
+            .keys()
+            .find(|k| !["apiVersion", "kind", "metadata", "spec", "status"].contains(&k.as_str()))
+        {
+            return Err((Some(k.clone()), "unknown field".into()));
+        }
+    }
+    let object = serde_path_to_error::deserialize::<_, K>(doc).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        (field, e.into_inner().to_string())
+    })?;
+    if let Err(errors) = kube::core::cel::Validator::new().validate_compiled(compiled, doc, None) {
+        if let Some(e) = errors.iter().next() {
+            let field = (!e.field_path.is_empty()).then(|| e.field_path.clone());
+            return Err((field, e.message.clone()));
+        }
+    }
+    Ok(object)
+}
+
+/// The path of the first field the schema does not declare, if any.
+pub(crate) fn unknown_field(value: &Value, schema: &Value, path: String) -> Option<String> {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return None;
+    }
+    match value {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, v) in map {
+                let child = format!("{path}.{k}");
+                match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(s), _) | (None, Some(s)) => {
+                        if let Some(found) = unknown_field(v, s, child) {
+                            return Some(found);
+                        }
+                    }
+                    (None, None) if props.is_some() => return Some(child),
+                    (None, None) => {}
+                }
+            }
+            None
+        }
+        Value::Array(items) => {
+            let item_schema = schema.get("items")?;
+            items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| unknown_field(v, item_schema, format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}

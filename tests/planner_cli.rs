@@ -1,0 +1,275 @@
+//! `sfb-dr plan` is never a silent no-op: input that names no deployment, or several, is an
+//! error; `--detailed-exitcode` tells a pipeline what the plan holds; `-f -` and `--observed -`
+//! read standard input.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const CONTOSO: &str = include_str!("../examples/contoso.yaml");
+const INACTIVE: &str = "examples/drills/redmond-inactive.yaml";
+const OBSERVED: &str = "examples/topology.json";
+const DOWN: &str = "examples/drills/topology-redmond-down.json";
+
+/// Runs `sfb-dr plan` with `args`, feeding `stdin`.
+fn plan(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .arg("plan")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(mut input) = child.stdin.take() {
+        // A command that never reads its input closes the pipe first; that is not a failure here.
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("it ends")
+}
+
+/// `sfb-dr plan` of one manifest file against the example observation.
+fn plan_file(path: &str) -> Output {
+    plan(&["-f", path, "--observed", OBSERVED], "")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One error line naming what is wrong, exit code 2, nothing on standard output.
+fn bad_input(out: &Output, parts: &[&str]) {
+    let e = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    for p in parts {
+        assert!(e.contains(p), "{p:?} missing from {e:?}");
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+#[test]
+fn an_empty_manifest_file_is_an_error_not_an_empty_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for text in ["", "---\n", "# nothing here\n"] {
+        let empty = write(dir.path(), "empty.yaml", text);
+        bad_input(&plan_file(&empty), &["empty.yaml", "no sfb-dr objects"]);
+    }
+}
+
+#[test]
+fn manifests_without_a_pool_pair_are_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let without: String = CONTOSO
+        .split("\n---\n")
+        .filter(|doc| {
+            !doc.contains("kind: PoolPair") && !doc.contains("kind: CentralManagementStore")
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let path = write(dir.path(), "no-pairs.yaml", &without);
+    bad_input(&plan_file(&path), &["no-pairs.yaml", "no PoolPair"]);
+}
+
+#[test]
+fn objects_from_several_namespaces_are_an_error_unless_one_is_picked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = write(
+        dir.path(),
+        "other.yaml",
+        &CONTOSO.replace("namespace: sfb-contoso", "namespace: sfb-fabrikam"),
+    );
+    let both = [
+        "-f",
+        "examples/contoso.yaml",
+        "-f",
+        &other,
+        "--observed",
+        OBSERVED,
+    ];
+    bad_input(
+        &plan(&both, ""),
+        &[
+            "several namespaces",
+            "sfb-contoso",
+            "sfb-fabrikam",
+            "--namespace",
+        ],
+    );
+    let picked = plan(&[&both[..], &["--namespace", "sfb-fabrikam"]].concat(), "");
+    assert_eq!(picked.status.code(), Some(0), "{}", stderr(&picked));
+    assert!(String::from_utf8_lossy(&picked.stdout).contains("nothing to do"));
+    bad_input(
+        &plan(&[&both[..], &["-n", "sfb-nowhere"]].concat(), ""),
+        &[
+            "no PoolPair in namespace sfb-nowhere",
+            "sfb-contoso, sfb-fabrikam",
+        ],
+    );
+}
+
+#[test]
+fn detailed_exitcode_tells_nothing_steps_blocked_and_bad_input_apart() {
+    let code = |args: &[&str]| {
+        plan(&[args, &["--detailed-exitcode"]].concat(), "")
+            .status
+            .code()
+    };
+    assert_eq!(
+        code(&["-f", "examples/contoso.yaml", "--observed", OBSERVED]),
+        Some(0)
+    );
+    assert_eq!(
+        code(&[
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            INACTIVE,
+            "--observed",
+            OBSERVED
+        ]),
+        Some(3)
+    );
+    // Steps to run and a pair blocked at once: 4 wins.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let observed = std::fs::read_to_string(OBSERVED).expect("example");
+    let unknown = write(
+        dir.path(),
+        "unknown.json",
+        &observed.replacen("\"health\": \"Up\"", "\"health\": \"Unknown\"", 1),
+    );
+    let mixed = plan(
+        &[
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            INACTIVE,
+            "--observed",
+            &unknown,
+            "--detailed-exitcode",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&mixed.stdout);
+    assert!(
+        text.contains("steps, in order") && text.contains("Blocked"),
+        "{text}"
+    );
+    assert_eq!(mixed.status.code(), Some(4));
+    assert_eq!(
+        code(&["-f", "examples/nope.yaml", "--observed", OBSERVED]),
+        Some(2)
+    );
+    // Without the flag any plan exits 0.
+    let plain = plan(
+        &[
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            INACTIVE,
+            "--observed",
+            &unknown,
+        ],
+        "",
+    );
+    assert_eq!(plain.status.code(), Some(0));
+}
+
+#[test]
+fn a_deployment_whose_cms_location_is_unknown_exits_4_with_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let down = std::fs::read_to_string(DOWN).expect("example");
+    let hidden = write(
+        dir.path(),
+        "hidden.json",
+        &down.replace(",\n    \"pool\": \"pool1.contoso.com\"", ""),
+    );
+    let out = plan(
+        &[
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            INACTIVE,
+            "--observed",
+            &hidden,
+            "--detailed-exitcode",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("no step can run") && text.contains("CmsLocationUnknown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn manifests_and_the_observation_read_from_standard_input() {
+    let from_stdin = plan(
+        &[
+            "-f",
+            "-",
+            "-f",
+            INACTIVE,
+            "--observed",
+            OBSERVED,
+            "-o",
+            "json",
+        ],
+        CONTOSO,
+    );
+    let from_file = plan(
+        &[
+            "-f",
+            "examples/contoso.yaml",
+            "-f",
+            INACTIVE,
+            "--observed",
+            OBSERVED,
+            "-o",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+    assert_eq!(from_stdin.stdout, from_file.stdout);
+    let observed = std::fs::read_to_string(OBSERVED).expect("example");
+    let observed_stdin = plan(
+        &["-f", "examples/contoso.yaml", "--observed", "-"],
+        &observed,
+    );
+    assert_eq!(
+        observed_stdin.status.code(),
+        Some(0),
+        "{}",
+        stderr(&observed_stdin)
+    );
+    // Errors in what came from standard input say so.
+    bad_input(
+        &plan(&["-f", "-", "--observed", OBSERVED], "kind: Sight\n"),
+        &["<stdin>", "apiVersion"],
+    );
+}
+
+#[test]
+fn standard_input_is_read_once() {
+    bad_input(
+        &plan(&["-f", "-", "--observed", "-"], CONTOSO),
+        &["standard input", "once"],
+    );
+    bad_input(
+        &plan(&["-f", "-", "-f", "-", "--observed", OBSERVED], CONTOSO),
+        &["standard input", "once"],
+    );
+}
