@@ -1,0 +1,101 @@
+//! How healthy a pool is, judged from what the observe script saw: which of its servers accept
+//! a TCP connection on the SIP port, and what SfB says of its Back End's user databases.
+
+use serde::Deserialize;
+
+use crate::model::Health;
+
+/// How many Front Ends must run for a pool to run, and among how many of its first servers
+/// (in topology order) they must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quorum {
+    pub needed: usize,
+    pub among_first: usize,
+}
+
+/// Microsoft's Front End quorum ("Front End pool high availability and management", Skype for
+/// Business Server): a pool of 2 Front Ends runs with 1, 3-4 with any 2, 5-6 with 3, 7 with 4,
+/// 8-9 with 4 of the first 7, 10-12 with 5 of the first 9. A pool of one server (Standard
+/// Edition) needs it. Outside 1-12 (the most a pool may have) there is no rule: None.
+pub fn front_end_quorum(front_ends: usize) -> Option<Quorum> {
+    let (needed, among_first) = match front_ends {
+        1 => (1, 1),
+        2 => (1, 2),
+        3 | 4 => (2, front_ends),
+        5 | 6 => (3, front_ends),
+        7 => (4, 7),
+        8 | 9 => (4, 7),
+        10..=12 => (5, 9),
+        _ => return None,
+    };
+    Some(Quorum {
+        needed,
+        among_first,
+    })
+}
+
+/// A Front End pool's health from its servers' answers, in topology order: Up at or above its
+/// quorum, Down below it (a pool that lost quorum stops; SFB-DR-FACTS "Front End pool health"),
+/// Unknown when there is no rule for its size (none listed, or more than 12).
+pub fn front_end_pool(answers: &[bool]) -> Health {
+    let Some(q) = front_end_quorum(answers.len()) else {
+        return Health::Unknown;
+    };
+    let running = answers.iter().take(q.among_first).filter(|a| **a).count();
+    if running >= q.needed {
+        Health::Up
+    } else {
+        Health::Down
+    }
+}
+
+/// An Edge pool's health: its servers work alone (no quorum), so it is Up while any answers,
+/// Down when none does, Unknown with none listed.
+pub fn edge_pool(answers: &[bool]) -> Health {
+    if answers.is_empty() {
+        Health::Unknown
+    } else if answers.iter().any(|a| *a) {
+        Health::Up
+    } else {
+        Health::Down
+    }
+}
+
+/// One user database of a pool's Back End, from `Get-CsUserDatabaseState -RegistrarPool`.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RawUserDatabase {
+    /// `Online`, as PowerShell writes a boolean in a string: `True` or `False`.
+    pub online: String,
+}
+
+/// The Back End's health from its user databases: Up when SfB reports every one online, Down
+/// when it reports every one offline, Unknown when it reports a mix, none, or could not be asked
+/// (an error reading them is not taken for a dead Back End, which would choose a disaster-mode,
+/// data-losing failover). Err names a value that is neither True nor False.
+pub fn back_end(databases: &[RawUserDatabase], error: Option<&str>) -> Result<Health, String> {
+    if error.is_some() || databases.is_empty() {
+        return Ok(Health::Unknown);
+    }
+    let mut online = 0usize;
+    for db in databases {
+        match db.online.trim() {
+            s if s.eq_ignore_ascii_case("true") => online = online.saturating_add(1),
+            s if s.eq_ignore_ascii_case("false") => {}
+            other => {
+                return Err(format!(
+                    "Online {:?} of a user database is neither True nor False",
+                    super::remote_text::RemoteText::new(other, super::remote_text::EXCERPT_LIMIT)
+                        .as_str()
+                ))
+            }
+        }
+    }
+    Ok(if online == databases.len() {
+        Health::Up
+    } else if online == 0 {
+        Health::Down
+    } else {
+        Health::Unknown
+    })
+}
