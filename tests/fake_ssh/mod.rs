@@ -71,7 +71,7 @@ if [ -e "$root/server" ] && [ -n "$key" ]; then
   while :; do
     read state pid < "$rec"
     alive=false
-    if [ "$state" = Running ] && kill -0 "$pid" 2>/dev/null; then alive=true; fi
+    if [ "$state" = Running ] && kill -0 "$pid" 2>/dev/null; then alive=true; : > "$call/waited"; fi
     if [ "$state" != Running ] || [ "$alive" = false ] || [ "$(date +%s)" -ge "$deadline" ]; then
       printf '{"record":{"State":"%s","Alive":%s,"Pid":"%s","Cmdlet":"Invoke-CsPoolFailOver","Message":"","Started":"2024-05-01T10:00:00Z","Finished":""}}\n' "$state" "$alive" "$pid"
       exit 0
@@ -164,6 +164,14 @@ impl FakeSsh {
     pub fn seed_record(&self, key: &str, state: &str, pid: u32) {
         std::fs::create_dir_all(self.path("records")).expect("records");
         std::fs::write(self.path("records").join(key), format!("{state} {pid}\n")).expect("record");
+    }
+
+    /// Whether call `n` found its key held by a live first call and waited for it.
+    pub fn waited(&self, n: usize) -> bool {
+        self.path("calls")
+            .join(n.to_string())
+            .join("waited")
+            .exists()
     }
 
     /// The record of `key` as "State Pid", if there is one.
