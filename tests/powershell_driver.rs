@@ -522,3 +522,75 @@ async fn the_real_ssh_client_accepts_the_drivers_arguments() {
 fn key() -> OperationKey {
     OperationKey::parse("0123456789abcdef-s1").expect("a valid key")
 }
+
+#[tokio::test]
+async fn remote_text_reaches_errors_and_logs_escaped_and_bounded() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // A message that forges a log line, flips the text direction and goes on for 1 MB.
+    let hostile = format!(
+        "bad\n2024-01-01T00:00:00Z  INFO sfb_dr: succeeded\u{202E}\u{1b}[2J{}",
+        "y".repeat(1_000_000)
+    );
+    let line = serde_json::to_string(&json!({
+        "error": {"cmdlet": "Invoke-CsPoolFailOver\nforged", "message": hostile, "acted": true},
+        "recorded": true
+    }))
+    .expect("json");
+    let fake = FakeSsh::new();
+    fake.reply(0, &format!("sfb-dr: started\n{line}\n"), 1);
+    fake.stderr(1, &format!("{hostile}\nPermission denied (publickey).\n"));
+    fake.reply(1, "", 255);
+    let d = driver(&fake);
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        errors.push(d.execute(&key(), &failover()).await.expect_err("fails"));
+    }
+    assert!(
+        matches!(errors[0], DriverError::Failed(_)),
+        "{:?}",
+        errors[0]
+    );
+    assert!(
+        matches!(errors[1], DriverError::Unreachable(_)),
+        "{:?}",
+        errors[1]
+    );
+    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    // The cmdlet's message keeps its line break as \n; ssh's stderr is shown line by line.
+    assert!(
+        errors[0].to_string().contains("bad\\n2024-01-01"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].to_string().contains("bad / 2024-01-01"),
+        "{}",
+        errors[1]
+    );
+    for e in &errors {
+        let m = e.to_string();
+        assert!(
+            !m.chars().any(|c| c.is_control() || c == '\u{202E}'),
+            "{m:?}"
+        );
+        assert!(
+            m.chars().count() <= 2_100,
+            "{} characters",
+            m.chars().count()
+        );
+    }
+    assert!(
+        !logs.contains("\n2024-01-01T00:00:00Z  INFO sfb_dr: succeeded"),
+        "a forged line in the logs"
+    );
+    assert!(!logs.contains('\u{202E}') && !logs.contains('\u{1b}'));
+    assert!(logs.len() < 100_000, "{} bytes of logs", logs.len());
+}

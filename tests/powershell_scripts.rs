@@ -500,3 +500,99 @@ fn fqdns_follow_rfc_1123_and_compare_lowercase() {
         assert!(Fqdn::parse("pool FQDN", bad).is_err(), "{bad}");
     }
 }
+
+/// The lines of the disaster-mode CMS recovery into pool2 with `backup`.
+fn cms_recovery(backup: BackupSql) -> (Vec<String>, String) {
+    let s = script(&cms(Mode::Disaster, Some(backup))).expect("renders");
+    (s.lines().map(str::to_owned).collect(), s)
+}
+
+fn line_at(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle}"))
+}
+
+#[test]
+fn a_disaster_cms_recovery_refuses_a_backup_sql_the_topology_does_not_name() {
+    let (lines, _) = cms_recovery(sql(false));
+    let stores = line_at(&lines, "Get-CsService -CentralManagementDatabase");
+    let check = &lines[stores + 1];
+    // The declared server and instance must be the one CMS database the topology names in the
+    // receiving pool's site; anything else throws, naming what the topology does name.
+    assert!(
+        check.contains("$_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq 'rtc' -and $_.Site -eq [string]$receivingPool.Site")
+            && check.contains(".Count -ne 1) { throw (")
+            && check.contains("The topology names: "),
+        "{check}"
+    );
+    // Before anything changes: the check throws before the cmdlet may run.
+    assert!(stores < line_at(&lines, "$sfbdrActed = $true"));
+    assert!(
+        stores
+            > line_at(
+                &lines,
+                "$receivingPool = Get-CsPool -Identity 'pool2.contoso.com'"
+            )
+    );
+}
+
+#[test]
+fn the_principal_of_a_mirrored_back_end_is_chosen_at_run_time() {
+    let (lines, _) = cms_recovery(sql(true));
+    let state = line_at(
+        &lines,
+        "Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn 'pool2.contoso.com'",
+    );
+    let primary = line_at(&lines, "if ($primaryLeads) {");
+    let mirror = line_at(&lines, "elseif ($mirrorLeads) {");
+    assert!(state < primary && primary < mirror);
+    // The principal is named as the backup SQL Server, the other as its mirror.
+    assert!(lines[primary].contains(
+        "BackupSqlServerFqdn = 'sql2.contoso.com'; BackupSqlInstanceName = 'rtc'; BackupMirrorSqlServerFqdn = 'sql2m.contoso.com'"
+    ));
+    assert!(lines[mirror].contains(
+        "BackupSqlServerFqdn = 'sql2m.contoso.com'; BackupSqlInstanceName = 'rtc'; BackupMirrorSqlServerFqdn = 'sql2.contoso.com'"
+    ));
+    // Neither reported principal: no guess.
+    assert!(lines[mirror + 1].starts_with("else { throw ("));
+    assert!(mirror < line_at(&lines, "$sfbdrActed = $true"));
+    // The cmdlet takes what was chosen, here and over remoting.
+    let calls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("Invoke-CsManagementServerFailover"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(calls
+        .iter()
+        .all(|l| l.starts_with("Invoke-CsManagementServerFailover @cmsFailover -Force ")));
+    // Without a declared mirror, a mirror that is now the principal is refused, not ignored.
+    let (lines, _) = cms_recovery(sql(false));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("if ($mirrorLeads) { throw ")));
+    assert!(lines.iter().any(|l| l
+        == "$cmsFailover = @{ BackupSqlServerFqdn = 'sql2.contoso.com'; BackupSqlInstanceName = 'rtc' }"));
+}
+
+#[test]
+fn response_group_data_is_synced_by_its_module_names() {
+    for (module, name) in [
+        (BackupModule::RgsDataStore, "ApplicationServer.RGSDataStore"),
+        (BackupModule::RgsFileStore, "ApplicationServer.RGSFileStore"),
+    ] {
+        let c = command(
+            &Action::SyncBackup {
+                pool: "pool1.contoso.com".into(),
+                module,
+            },
+            WhatIf::No,
+        )
+        .expect("renders");
+        assert_eq!(
+            c.body,
+            format!("Invoke-CsBackupServiceSync -PoolFqdn 'pool1.contoso.com' -BackupModule '{name}' -ErrorAction Stop\n")
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! One Backup Service direction from a pool's own status (`Get-CsBackupServiceStatus -PoolFqdn
-//! <pool>` describes that pool's export to its partner; SFB-DR-FACTS "Backup status is
-//! one-directional"): its modules, user data and CMS by default and, on Skype for Business
+//! <pool>` describes that pool's export to its partner, per the cmdlet reference and
+//! Microsoft's "Configuring and monitoring the Backup Service"): its modules, user data and CMS by default and, on Skype for Business
 //! Server 2019 with Response Group backup on, `-Category RGS` too.
 
 use serde::Deserialize;
@@ -57,7 +57,7 @@ fn export_rank(s: ExportState) -> u8 {
 /// asked or failed to answer). A pool that is down cannot answer and gives no direction. A pool
 /// that is not down yet reports nothing, no module at all, or only a CMS standby, is in error:
 /// no graceful move may wait for a final state it cannot show. `CentralMgmt.CMSMaster` in `NotInitialized` is normal
-/// on the pool that does not host the master and is left out (SFB-DR-FACTS).
+/// on the pool that does not host the master and is left out.
 pub fn direction(
     modules: Option<&[RawModule]>,
     from: &str,

@@ -1,4 +1,4 @@
-//! `Invoke-CsManagementServerFailover` as PowerShell (SFB-DR-FACTS "CMS first"): run on a
+//! `Invoke-CsManagementServerFailover` as PowerShell (Microsoft, "Failing over and failing back a pool"): run on a
 //! server of the pool that receives the CMS; with the master up, no parameters; with the master
 //! lost, the receiving pool's backup SQL Server and `-Force`.
 //!

@@ -35,7 +35,7 @@ pub fn front_end_quorum(front_ends: usize) -> Option<Quorum> {
 }
 
 /// A Front End pool's health from its servers' answers, in topology order: Up at or above its
-/// quorum, Down below it (a pool that lost quorum stops; SFB-DR-FACTS "Front End pool health"),
+/// quorum, Down below it (a pool that lost its quorum stops),
 /// Unknown when there is no rule for its size (none listed, or more than 12).
 pub fn front_end_pool(answers: &[bool]) -> Health {
     let Some(q) = front_end_quorum(answers.len()) else {

@@ -1,5 +1,5 @@
 //! The driver for a real Skype for Business deployment: SfB cmdlets run on a Windows management
-//! server reached over OpenSSH (DESIGN section 2, issue 4).
+//! server reached over OpenSSH (README, "Connecting to a real deployment").
 //!
 //! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
 //! [`runbook`]), with [`cms_failover`] for the CMS; [`operation`] runs a step at most once per
@@ -39,7 +39,7 @@ use remote_text::{RemoteText, ERROR_LIMIT};
 use value::Fqdn;
 
 /// How long each kind of call may run before ssh is killed. Microsoft's failback of 20,000
-/// users can take about an hour; a CMS failover targets 5 minutes (SFB-DR-FACTS "Targets").
+/// users can take about an hour; a CMS failover targets 5 minutes (Microsoft's documented RTOs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// `Invoke-CsPoolFailOver`.

@@ -47,7 +47,7 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
     # A pool none of whose Front Ends answers cannot report its Backup Service or Back End: not asked.
     if (($probe -contains $true) -or $probe.Count -eq 0) {
         try {
-            # One direction per query: this pool's export to its backup pool (SFB-DR-FACTS).
+            # One direction per query: this pool's export to its backup pool.
             $modules = @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn))
             if ($rgsBackup) { $modules = @($modules) + @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn -Category RGS)) }
         } catch { $modules = $null; $statusError = [string]$_ }

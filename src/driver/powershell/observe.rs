@@ -1,5 +1,5 @@
 //! Observing a real deployment: one script gathers what the cmdlets report, under their own
-//! field names, and this module turns that report into the observed topology (DESIGN section 7).
+//! field names, and this module turns that report into the observed topology (the format of `sfb-dr plan --observed`).
 //!
 //! The SfB rules of interpretation live here and in [`super::health`] and
 //! [`super::backup_status`], in Rust, where they are tested: how a pool's and its Back End's
@@ -191,7 +191,7 @@ fn answers<'a>(
 }
 
 /// The pool whose readable relation names `fqdn` as its backup pool, when exactly one does:
-/// pairings are mutual (SFB-DR-FACTS "Pool pairing"), so a pool whose own relation could not be
+/// pairings are mutual (Topology Builder pairs both ways), so a pool whose own relation could not be
 /// read is still paired with it, and the partner's pairing still checks.
 fn paired_with(report: &Report, fqdn: &str) -> Option<String> {
     let mut naming = report
@@ -279,7 +279,7 @@ fn pool(
         edition,
         health,
         backup_pool,
-        // No cmdlet reports who serves a pool's users (SFB-DR-FACTS, "unconfirmed").
+        // No cmdlet reports who serves a pool's users (Microsoft documents none).
         served_by: None,
         // Counting users would enumerate every user at each observation; not done.
         users: 0,
@@ -348,7 +348,7 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
 /// names its SQL Server (`Get-CsConfigurationStoreLocation`, `server\instance`), and the
 /// published topology names the one Front End pool whose Back End that SQL Server is (the
 /// services depending on its user database). Anything less certain is None: where the CMS is
-/// is never guessed (SFB-DR-FACTS guard 9).
+/// is never guessed: a CMS recovered without knowing where it was could go to the wrong pool.
 fn cms_pool(report: &Report, pool_fqdns: &[&str]) -> Option<String> {
     let unknown = |why: &str| {
         tracing::info!(

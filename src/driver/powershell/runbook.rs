@@ -179,7 +179,7 @@ fn why(earlier: &Action, later: &Action) -> String {
     }
 }
 
-/// What the step does, and what it costs in its mode (SFB-DR-FACTS "The procedures").
+/// What the step does, and what it costs in its mode (Microsoft, "Failing over and failing back a pool").
 fn effect(action: &Action) -> String {
     match action {
         Action::RepointEdge { edge, to } => {

@@ -102,7 +102,7 @@ fn disaster(mode: Mode) -> &'static str {
     }
 }
 
-/// Renders one action (SFB-DR-FACTS "The procedures"): `-PoolFqdn` always names the users' home
+/// Renders one action as Microsoft's "Failing over and failing back a pool" runs it: `-PoolFqdn` always names the users' home
 /// pool (guard 1).
 pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError> {
     let suffix = confirmed(what_if);
