@@ -385,6 +385,20 @@ fn bad_connection_settings_are_rejected() {
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
+impl Capture {
+    /// Captures everything this thread logs until the guard is dropped.
+    fn logs() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (capture, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("lock").extend_from_slice(buf);
@@ -397,14 +411,7 @@ impl Write for Capture {
 
 #[tokio::test]
 async fn no_key_material_reaches_logs_errors_or_debug_output() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::logs();
 
     let fake = FakeSsh::new();
     let d = driver(&fake);
@@ -525,14 +532,7 @@ fn key() -> OperationKey {
 
 #[tokio::test]
 async fn remote_text_reaches_errors_and_logs_escaped_and_bounded() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::logs();
 
     // A message that forges a log line, flips the text direction and goes on for 1 MB.
     let hostile = format!(
