@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::model::{BackupDirection, ExportState, Health, ImportState};
 
-use super::remote_text::{RemoteText, EXCERPT_LIMIT};
+use super::remote_text::RemoteText;
 
 /// One entry of `.BackupModules`.
 #[derive(Deserialize, Debug)]
@@ -18,16 +18,12 @@ pub struct RawModule {
     pub import_status: String,
 }
 
-fn shown(text: &str) -> RemoteText {
-    RemoteText::new(text, EXCERPT_LIMIT)
-}
-
 fn export_state(pool: &str, m: &RawModule) -> Result<ExportState, String> {
     serde_json::from_value(serde_json::Value::String(m.export_status.clone())).map_err(|_| {
         format!(
             "pool {pool}, module {}: ExportStatus \"{}\" is not FinalState, SteadyState, NonSteadyState, NotInitialized or ErrorState",
-            shown(&m.identity),
-            shown(&m.export_status)
+            RemoteText::excerpt(&m.identity),
+            RemoteText::excerpt(&m.export_status)
         )
     })
 }
@@ -36,8 +32,8 @@ fn import_state(pool: &str, m: &RawModule) -> Result<ImportState, String> {
     serde_json::from_value(serde_json::Value::String(m.import_status.clone())).map_err(|_| {
         format!(
             "pool {pool}, module {}: ImportStatus \"{}\" is not NormalState or ErrorState",
-            shown(&m.identity),
-            shown(&m.import_status)
+            RemoteText::excerpt(&m.identity),
+            RemoteText::excerpt(&m.import_status)
         )
     })
 }

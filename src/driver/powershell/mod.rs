@@ -3,14 +3,15 @@
 //!
 //! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
 //! [`runbook`]), with [`cms_failover`] for the CMS; [`operation`] runs a step at most once per
-//! operation key; [`observe`] gathers and reads the deployment, judging [`health`] and the
-//! [`backup_status`]; [`transport`] carries a script over ssh with the [`credentials`] and
+//! operation key; [`observe`] gathers and reads the deployment, judging [`health`], the
+//! [`backup_status`] and the [`cms_location`]; [`transport`] carries a script over ssh with the [`credentials`] and
 //! reads the answer with caps ([`capture`]); [`value`] keeps every value that enters a script
 //! inert and [`remote_text`] every text that comes back harmless.
 
 pub mod backup_status;
 pub mod capture;
 pub mod cms_failover;
+pub mod cms_location;
 pub mod credentials;
 pub mod health;
 pub mod observe;

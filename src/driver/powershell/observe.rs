@@ -11,14 +11,15 @@ use serde::Deserialize;
 
 use crate::driver::DriverError;
 use crate::model::{
-    fqdn_key, site_key, BackupDirection, CmsState, Edition, Health, ObservedEdge, ObservedIndex,
+    fqdn_key, site_key, BackupDirection, Edition, Health, ObservedEdge, ObservedIndex,
     ObservedPool, ObservedTopology,
 };
 
 use super::backup_status::{direction, RawModule};
+use super::cms_location::{self, RawCms, RawReplica, RawUserStore};
 use super::health::{self, RawUserDatabase};
 use super::outcome::{parse_outcome, OneOrMany, Outcome};
-use super::remote_text::{RemoteText, EXCERPT_LIMIT, MESSAGE_LIMIT};
+use super::remote_text::RemoteText;
 use super::script::guarded;
 
 /// The script `observe` runs; it prints one JSON document (`ConvertTo-Json -Depth 8 -Compress`).
@@ -55,15 +56,6 @@ struct Report {
     rgs_backup: Option<bool>,
 }
 
-/// A Back End's user database service and the services (`Role:pool`) that depend on it.
-#[derive(Deserialize, Debug)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct RawUserStore {
-    pool_fqdn: String,
-    #[serde(default)]
-    dependent_service_list: OneOrMany<String>,
-}
-
 /// A Front End pool from `Get-CsPool`, with its pairing and Backup Service status.
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -90,24 +82,6 @@ struct RawPool {
     back_end_error: Option<String>,
     /// Whether each computer, in the order listed, answered on the SIP port.
     probe: OneOrMany<bool>,
-}
-
-/// `Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus`.
-#[derive(Deserialize, Debug)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct RawCms {
-    #[serde(default)]
-    active_master_fqdn: Option<String>,
-    #[serde(default)]
-    active_file_transfer_agents: OneOrMany<String>,
-}
-
-/// One replica from `Get-CsManagementStoreReplicationStatus`.
-#[derive(Deserialize, Debug)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct RawReplica {
-    replica_fqdn: String,
-    up_to_date: bool,
 }
 
 /// An Edge pool from `Get-CsService -EdgeServer`.
@@ -139,8 +113,8 @@ pub fn parse_observation(host: &str, stdout: &str) -> Result<ObservedTopology, D
     let report: Report = serde_path_to_error::deserialize(value).map_err(|e| {
         DriverError::BadOutput(format!(
             "{host}: the observe report does not have the expected shape at {}: {}",
-            RemoteText::new(&e.path().to_string(), EXCERPT_LIMIT),
-            RemoteText::new(&e.inner().to_string(), EXCERPT_LIMIT)
+            RemoteText::excerpt(&e.path().to_string()),
+            RemoteText::excerpt(&e.inner().to_string())
         ))
     })?;
     tracing::debug!(host, rgs_backup = ?report.rgs_backup, "observe report read");
@@ -167,11 +141,6 @@ fn strip_prefix<'a>(value: &'a str, prefix: &str) -> &'a str {
         Some((p, rest)) if p.eq_ignore_ascii_case(prefix) => rest,
         _ => value,
     }
-}
-
-/// Remote text for a log line.
-fn shown(text: &str) -> RemoteText {
-    RemoteText::new(text, MESSAGE_LIMIT)
 }
 
 /// The probe's answers, one per computer listed.
@@ -242,7 +211,7 @@ fn pool(
         Some(error) => {
             tracing::warn!(
                 pool = %fqdn,
-                error = %shown(error),
+                error = %RemoteText::message(error),
                 "Get-CsPoolBackupRelationship failed; the pool's health counts as Unknown"
             );
             health = Health::Unknown;
@@ -251,7 +220,7 @@ fn pool(
     };
     if raw.backup_modules.is_none() {
         if let Some(error) = &raw.backup_status_error {
-            tracing::debug!(pool = %fqdn, error = %shown(error), "Backup Service status unreadable");
+            tracing::debug!(pool = %fqdn, error = %RemoteText::message(error), "Backup Service status unreadable");
         }
     }
     let modules = raw.backup_modules.as_ref().map(|m| m.0.as_slice());
@@ -260,7 +229,7 @@ fn pool(
         None => None,
     };
     if let Some(error) = &raw.back_end_error {
-        tracing::warn!(pool = %fqdn, error = %shown(error), "Get-CsUserDatabaseState failed; the Back End counts as Unknown");
+        tracing::warn!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsUserDatabaseState failed; the Back End counts as Unknown");
     }
     let back_end = match (&raw.user_databases, &raw.back_end_error) {
         // Not asked: no Front End answered, so the pool is down whatever its Back End.
@@ -332,8 +301,18 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
             next_hop,
         });
     }
-    let mut cms = cms(report, &computers_of)?;
-    cms.pool = cms_pool(report, &pool_fqdns);
+    let mut cms = cms_location::master(
+        report.cms.as_ref(),
+        report.cms_error.as_deref(),
+        &report.replicas,
+        &computers_of,
+    )?;
+    cms.pool = cms_location::database_pool(
+        report.cms_store.as_deref(),
+        report.cms_store_error.as_deref(),
+        &report.user_stores,
+        &pool_fqdns,
+    );
     Ok(ObservedTopology {
         sites,
         pools,
@@ -341,96 +320,5 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         cms,
         edges,
         data_loss: None,
-    })
-}
-
-/// The pool whose Back End holds the CMS database: the Active Directory service control point
-/// names its SQL Server (`Get-CsConfigurationStoreLocation`, `server\instance`), and the
-/// published topology names the one Front End pool whose Back End that SQL Server is (the
-/// services depending on its user database). Anything less certain is None: where the CMS is
-/// is never guessed: a CMS recovered without knowing where it was could go to the wrong pool.
-fn cms_pool(report: &Report, pool_fqdns: &[&str]) -> Option<String> {
-    let unknown = |why: &str| {
-        tracing::info!(
-            why,
-            error = %shown(report.cms_store_error.as_deref().unwrap_or("none given")),
-            "the pool holding the CMS database is unknown"
-        );
-        None
-    };
-    let store = report.cms_store.as_deref().map(str::trim).unwrap_or("");
-    let server = fqdn_key(store.split(['\\', '/']).next().unwrap_or(""));
-    if server.is_empty() {
-        return unknown("Get-CsConfigurationStoreLocation named no SQL Server");
-    }
-    let mut found: Vec<String> = Vec::new();
-    for s in report
-        .user_stores
-        .iter()
-        .filter(|s| fqdn_key(&s.pool_fqdn) == server)
-    {
-        for service in s.dependent_service_list.iter() {
-            let pool = fqdn_key(service.split_once(':').map_or("", |(_, p)| p));
-            if pool_fqdns.contains(&pool.as_str()) && !found.contains(&pool) {
-                found.push(pool);
-            }
-        }
-    }
-    match found.as_slice() {
-        [one] => Some(one.clone()),
-        [] => unknown("no Front End pool's Back End is the CMS SQL Server"),
-        _ => unknown("several Front End pools use the CMS SQL Server as their Back End"),
-    }
-}
-
-/// The CMS master is reported as a computer; it lives in the pool that lists that computer. A
-/// blank master or no file transfer agent means the CMS is unavailable. Replicas on computers
-/// whose pool is down cannot catch up until it returns and do not count against "settled".
-fn cms(
-    report: &Report,
-    computers_of: &[(String, Vec<String>, Health)],
-) -> Result<CmsState, String> {
-    let unavailable = CmsState {
-        active_master: None,
-        replicas_up_to_date: false,
-        pool: None,
-    };
-    let Some(raw) = &report.cms else {
-        tracing::debug!(
-            error = %shown(report.cms_error.as_deref().unwrap_or("none given")),
-            "CMS status unreadable; the CMS counts as unavailable"
-        );
-        return Ok(unavailable);
-    };
-    let master = raw
-        .active_master_fqdn
-        .as_deref()
-        .map(fqdn_key)
-        .filter(|m| !m.is_empty());
-    let Some(master) = master.filter(|_| !raw.active_file_transfer_agents.is_empty()) else {
-        return Ok(unavailable);
-    };
-    let pool_of = |computer: &str| {
-        computers_of.iter().find(|(pool, computers, _)| {
-            pool == computer || computers.iter().any(|c| c == computer)
-        })
-    };
-    let Some((master_pool, _, _)) = pool_of(&master) else {
-        return Err(format!(
-            "the CMS active master {} is not a computer of any Front End pool observed",
-            RemoteText::new(&master, EXCERPT_LIMIT)
-        ));
-    };
-    let replicas_up_to_date = report.replicas.iter().all(|r| {
-        r.up_to_date
-            || matches!(
-                pool_of(&fqdn_key(&r.replica_fqdn)),
-                Some((_, _, Health::Down))
-            )
-    });
-    Ok(CmsState {
-        active_master: Some(master_pool.clone()),
-        replicas_up_to_date,
-        pool: None,
     })
 }

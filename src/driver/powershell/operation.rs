@@ -20,7 +20,7 @@ use crate::driver::DriverError;
 use crate::model::Action;
 
 use super::outcome::{parse_outcome, Outcome};
-use super::remote_text::{RemoteText, EXCERPT_LIMIT, MESSAGE_LIMIT};
+use super::remote_text::RemoteText;
 use super::script::{command, compact, ScriptError, WhatIf, PRELUDE, SFB_MODULE, STARTED};
 use super::value::{quote, RecordKey};
 
@@ -139,16 +139,16 @@ pub fn read_result(
     let Some(record) = value.get("record") else {
         return Err(DriverError::BadOutput(format!(
             "{host}: {what} printed {} instead of its result",
-            RemoteText::new(&value.to_string(), EXCERPT_LIMIT)
+            RemoteText::excerpt(&value.to_string())
         )));
     };
     let record: Record = serde_json::from_value(record.clone()).map_err(|e| {
         DriverError::BadOutput(format!(
             "{host}: the record of operation {key} is malformed: {}",
-            RemoteText::new(&e.to_string(), EXCERPT_LIMIT)
+            RemoteText::excerpt(&e.to_string())
         ))
     })?;
-    let shown = |s: &str| RemoteText::new(s, EXCERPT_LIMIT);
+    let shown = RemoteText::excerpt;
     let first = format!(
         "operation {key} already ran on {host} (process {}, started {}",
         shown(&record.pid),
@@ -162,12 +162,12 @@ pub fn read_result(
         (RecordState::Failed, _) => Err(DriverError::Failed(format!(
             "{first}): {} failed: {}",
             shown(&record.cmdlet),
-            RemoteText::new(&record.message, MESSAGE_LIMIT)
+            RemoteText::message(&record.message)
         ))),
         (RecordState::Refused, _) => Err(DriverError::Refused(format!(
             "{first}): {} refused before changing anything: {}",
             shown(&record.cmdlet),
-            RemoteText::new(&record.message, MESSAGE_LIMIT)
+            RemoteText::message(&record.message)
         ))),
         (RecordState::Running, false) => Err(DriverError::OutcomeUnknown(format!(
             "{first}) and its record still says Running, but that process is gone: the step may or may not have run; observe before deciding"

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::driver::DriverError;
 
-use super::remote_text::{RemoteText, EXCERPT_LIMIT, MESSAGE_LIMIT};
+use super::remote_text::RemoteText;
 
 /// A script's result line, read.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +69,12 @@ pub fn parse_outcome(host: &str, stdout: &str) -> Result<Outcome, DriverError> {
             let f: Failure = serde_json::from_value(error.clone()).map_err(|e| {
                 DriverError::BadOutput(format!(
                     "{host}: the script's error object is malformed: {}",
-                    RemoteText::new(&e.to_string(), EXCERPT_LIMIT)
+                    RemoteText::excerpt(&e.to_string())
                 ))
             })?;
             Ok(Outcome::Failed {
-                cmdlet: RemoteText::new(f.cmdlet.trim(), EXCERPT_LIMIT).into_string(),
-                message: RemoteText::new(f.message.trim(), MESSAGE_LIMIT).into_string(),
+                cmdlet: RemoteText::excerpt(f.cmdlet.trim()).into_string(),
+                message: RemoteText::message(f.message.trim()).into_string(),
                 acted: f.acted,
             })
         }
@@ -90,7 +90,7 @@ pub fn last_line(text: &str) -> RemoteText {
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    RemoteText::new(line.trim(), EXCERPT_LIMIT)
+    RemoteText::excerpt(line.trim())
 }
 
 /// A list as `ConvertTo-Json` prints it: PowerShell unrolls one-element arrays into the element

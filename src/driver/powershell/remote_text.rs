@@ -40,6 +40,16 @@ impl RemoteText {
         RemoteText(out)
     }
 
+    /// A cmdlet's message, in at most [`MESSAGE_LIMIT`] characters.
+    pub fn message(raw: &str) -> Self {
+        Self::new(raw, MESSAGE_LIMIT)
+    }
+
+    /// A value or a line, in at most [`EXCERPT_LIMIT`] characters.
+    pub fn excerpt(raw: &str) -> Self {
+        Self::new(raw, EXCERPT_LIMIT)
+    }
+
     /// The safe text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -23,7 +23,7 @@ use crate::driver::DriverError;
 
 use super::capture::{capture, Captured, STDERR_CAPS, STDOUT_CAPS};
 use super::credentials::Credentials;
-use super::remote_text::{RemoteText, MESSAGE_LIMIT};
+use super::remote_text::RemoteText;
 use super::value::Fqdn;
 
 /// Where to log in.
@@ -323,7 +323,7 @@ pub fn tail(stderr: &str) -> String {
     if text.is_empty() {
         "no message".into()
     } else {
-        RemoteText::new(&text, MESSAGE_LIMIT).into_string()
+        RemoteText::message(&text).into_string()
     }
 }
 
