@@ -180,7 +180,15 @@ fn pool_health_follows_microsofts_front_end_quorum_table() {
             "{total}: the last {quorum} up"
         );
     }
-    for (total, quorum, among) in [(8, 4, 7), (9, 4, 7), (10, 5, 9), (11, 5, 9), (12, 5, 9)] {
+    for (total, quorum, among) in [
+        (8, 4, 7),
+        (9, 4, 7),
+        (10, 5, 9),
+        (11, 5, 9),
+        // Skype for Business Server 2019 pools of up to 16.
+        (13, 7, 12),
+        (16, 7, 12),
+    ] {
         assert_eq!(pool1_health(total, &first(quorum)), Health::Up, "{total}");
         assert_eq!(
             pool1_health(total, &first(quorum - 1)),
@@ -194,11 +202,32 @@ fn pool_health_follows_microsofts_front_end_quorum_table() {
         up.push(among - 1);
         assert_eq!(pool1_health(total, &up), Health::Up, "{total}: {up:?}");
     }
-    // One server (Standard Edition) needs itself; no rule for none or more than twelve.
+    // Twelve falls under "5 of the first 9" (2015) and "7 of the first 12" (2019): Up when both
+    // are met, Down when neither is, Unknown in between, since the version is not observed.
+    assert_eq!(pool1_health(12, &first(7)), Health::Up);
+    assert_eq!(pool1_health(12, &first(5)), Health::Unknown);
+    assert_eq!(pool1_health(12, &first(4)), Health::Down);
+    // The order of the servers is Get-CsComputer's; without it a large pool cannot be judged.
+    let mut r = report();
+    let (computers, answers) = probe(8, &first(8));
+    r["Pools"][0]["Computers"] = computers;
+    r["Pools"][0]["Probe"] = answers;
+    r["Pools"][0]["ComputerError"] = json!("Get-CsComputer: access denied");
+    r["Cms"]["ActiveMasterFqdn"] = json!("fe2a.contoso.com");
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").health,
+        Health::Unknown
+    );
+    r["Pools"][0]["ComputerError"] = Value::Null;
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").health,
+        Health::Up
+    );
+    // One server (Standard Edition) needs itself; no rule for none or more than sixteen.
     assert_eq!(pool1_health(1, &[0]), Health::Up);
     assert_eq!(pool1_health(1, &[]), Health::Down);
     assert_eq!(pool1_health(0, &[]), Health::Unknown);
-    assert_eq!(pool1_health(13, &first(13)), Health::Unknown);
+    assert_eq!(pool1_health(17, &first(17)), Health::Unknown);
 }
 
 #[test]

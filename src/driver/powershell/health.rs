@@ -13,39 +13,83 @@ pub struct Quorum {
     pub among_first: usize,
 }
 
-/// Microsoft's Front End quorum ("Front End pool high availability and management", Skype for
-/// Business Server): a pool of 2 Front Ends runs with 1, 3-4 with any 2, 5-6 with 3, 7 with 4,
-/// 8-9 with 4 of the first 7, 10-12 with 5 of the first 9. A pool of one server (Standard
-/// Edition) needs it. Outside 1-12 (the most a pool may have) there is no rule: None.
-pub fn front_end_quorum(front_ends: usize) -> Option<Quorum> {
-    let (needed, among_first) = match front_ends {
-        1 => (1, 1),
-        2 => (1, 2),
-        3 | 4 => (2, front_ends),
-        5 | 6 => (3, front_ends),
-        7 => (4, 7),
-        8 | 9 => (4, 7),
-        10..=12 => (5, 9),
-        _ => return None,
-    };
-    Some(Quorum {
-        needed,
-        among_first,
-    })
+/// Microsoft's Front End quorum ("Front End Pool high availability and management", pool-level
+/// quorum loss): a pool of 2 Front Ends runs with 1, 3-4 with any 2, 5-6 with 3, 7 with 4, 8-9
+/// with 4 of the first 7, 10-12 with 5 of the first 9 and, on Skype for Business Server 2019,
+/// 12-16 with 7 of the first 12 ("first" in topology order). A pool of one server (Standard
+/// Edition) needs it. A pool of 12 falls under both of the last rules, and which one applies
+/// depends on the product version, which the observation does not tell: both are returned.
+/// Outside 1-16 there is no rule.
+pub fn front_end_quorums(front_ends: usize) -> &'static [Quorum] {
+    match front_ends {
+        1 => &[Quorum {
+            needed: 1,
+            among_first: 1,
+        }],
+        2 => &[Quorum {
+            needed: 1,
+            among_first: 2,
+        }],
+        3 => &[Quorum {
+            needed: 2,
+            among_first: 3,
+        }],
+        4 => &[Quorum {
+            needed: 2,
+            among_first: 4,
+        }],
+        5 => &[Quorum {
+            needed: 3,
+            among_first: 5,
+        }],
+        6 => &[Quorum {
+            needed: 3,
+            among_first: 6,
+        }],
+        7 | 8 | 9 => &[Quorum {
+            needed: 4,
+            among_first: 7,
+        }],
+        10 | 11 => &[Quorum {
+            needed: 5,
+            among_first: 9,
+        }],
+        12 => &[
+            Quorum {
+                needed: 5,
+                among_first: 9,
+            },
+            Quorum {
+                needed: 7,
+                among_first: 12,
+            },
+        ],
+        13..=16 => &[Quorum {
+            needed: 7,
+            among_first: 12,
+        }],
+        _ => &[],
+    }
 }
 
-/// A Front End pool's health from its servers' answers, in topology order: Up at or above its
-/// quorum, Down below it (a pool that lost its quorum stops),
-/// Unknown when there is no rule for its size (none listed, or more than 12).
+/// A Front End pool's health from its servers' answers, in topology order: Up when it meets its
+/// quorum, Down below it (a pool that lost its quorum stops all its services), Unknown when there
+/// is no rule for its size (none listed, or more than 16) or, for a pool of 12, when the two
+/// versions' rules disagree.
 pub fn front_end_pool(answers: &[bool]) -> Health {
-    let Some(q) = front_end_quorum(answers.len()) else {
-        return Health::Unknown;
-    };
-    let running = answers.iter().take(q.among_first).filter(|a| **a).count();
-    if running >= q.needed {
+    let rules = front_end_quorums(answers.len());
+    let met = rules
+        .iter()
+        .filter(|q| answers.iter().take(q.among_first).filter(|a| **a).count() >= q.needed)
+        .count();
+    if rules.is_empty() {
+        Health::Unknown
+    } else if met == rules.len() {
         Health::Up
-    } else {
+    } else if met == 0 {
         Health::Down
+    } else {
+        Health::Unknown
     }
 }
 

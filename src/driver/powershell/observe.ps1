@@ -33,7 +33,10 @@ try {
 $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
     $fqdn = [string]$p.Fqdn
     # @() everywhere a list may hold one item: strict mode forbids .Count on a lone value.
-    $computers = @(Get-SfbDrNames $p.Computers)
+    # Get-CsComputer -Pool lists the servers in topology order, which pools of 8 or more need
+    # (their quorum counts among their first servers); Get-CsPool's list when it fails.
+    $computerError = $null
+    try { $computers = @(Get-SfbDrNames (Get-CsComputer -Pool $fqdn)) } catch { $computerError = [string]$_; $computers = @(Get-SfbDrNames $p.Computers) }
     $probe = @(Get-SfbDrProbe $computers 5061)
     # One pool's failure marks that pool, not the whole observation. No relation is an unpaired
     # pool; a relation without BackupPoolFqdn is an error (strict mode), not "unpaired".
@@ -59,7 +62,7 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
         } catch { $backEndError = [string]$_ }
     }
     @{
-        Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; Probe = $probe
+        Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
         BackupPoolFqdn = $backupPool; RelationError = $relationError
         BackupModules = $modules; BackupStatusError = $statusError
         UserDatabases = $userDatabases; BackEndError = $backEndError

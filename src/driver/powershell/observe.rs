@@ -82,6 +82,10 @@ struct RawPool {
     back_end_error: Option<String>,
     /// Whether each computer, in the order listed, answered on the SIP port.
     probe: OneOrMany<bool>,
+    /// Why `Get-CsComputer -Pool` failed, so that `Computers` is `Get-CsPool`'s list, whose
+    /// order is not known to be the topology's.
+    #[serde(default)]
+    computer_error: Option<String>,
 }
 
 /// An Edge pool from `Get-CsService -EdgeServer`.
@@ -194,6 +198,15 @@ fn pool(
     }
     let computers = names(&raw.computers);
     let mut health = health::front_end_pool(answers(&fqdn, &raw.probe, computers.len())?);
+    // Below 8 servers any of them count; from 8 only the first in topology order do.
+    if let Some(error) = raw
+        .computer_error
+        .as_deref()
+        .filter(|_| computers.len() >= 8)
+    {
+        tracing::warn!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsComputer failed; the pool's servers are not in a known order, its health counts as Unknown");
+        health = Health::Unknown;
+    }
     // A Standard Edition pool is its one server: the pool's FQDN is the computer's.
     let edition = if computers.len() == 1 && computers[0] == fqdn {
         Edition::Standard

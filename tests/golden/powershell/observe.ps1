@@ -28,7 +28,8 @@ if ($null -ne $setting) { $rgsBackup = [bool]($setting.Value -eq $true) }
 } catch { $rgsBackup = $null }
 $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
 $fqdn = [string]$p.Fqdn
-$computers = @(Get-SfbDrNames $p.Computers)
+$computerError = $null
+try { $computers = @(Get-SfbDrNames (Get-CsComputer -Pool $fqdn)) } catch { $computerError = [string]$_; $computers = @(Get-SfbDrNames $p.Computers) }
 $probe = @(Get-SfbDrProbe $computers 5061)
 $backupPool = ''
 $relationError = $null
@@ -49,7 +50,7 @@ $userDatabases = @(Get-CsUserDatabaseState -RegistrarPool $fqdn | ForEach-Object
 } catch { $backEndError = [string]$_ }
 }
 @{
-Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; Probe = $probe
+Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
 BackupPoolFqdn = $backupPool; RelationError = $relationError
 BackupModules = $modules; BackupStatusError = $statusError
 UserDatabases = $userDatabases; BackEndError = $backEndError
