@@ -46,7 +46,7 @@ pub fn front_end_quorums(front_ends: usize) -> &'static [Quorum] {
             needed: 3,
             among_first: 6,
         }],
-        7 | 8 | 9 => &[Quorum {
+        7..=9 => &[Quorum {
             needed: 4,
             among_first: 7,
         }],
