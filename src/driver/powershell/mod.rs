@@ -2,11 +2,12 @@
 //! server reached over OpenSSH (README, "Connecting to a real deployment").
 //!
 //! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
-//! [`runbook`](mod@runbook)), with [`cms_failover`] for the CMS; [`operation`] runs a step at most once per
-//! operation key; [`observe`] gathers and reads the deployment, judging [`health`], the
-//! [`backup_status`] and the [`cms_location`]; [`transport`] carries a script over ssh with the [`credentials`] and
-//! reads the answer with caps ([`capture`]); [`value`] keeps every value that enters a script
-//! inert and [`remote_text`] every text that comes back harmless.
+//! [`runbook`](mod@runbook)), with [`cms_failover`] for the CMS; [`operation`] runs a step at
+//! most once per operation key; [`observe`] gathers and reads the deployment, judging
+//! [`health`], the [`backup_status`] and the [`cms_location`]; [`transport`] carries a script
+//! over ssh with the [`credentials`] and reads the answer with caps ([`capture`]); [`value`]
+//! keeps every value that enters a script inert and [`remote_text`] every text that comes back
+//! harmless.
 
 pub mod backup_status;
 pub mod capture;
