@@ -121,3 +121,67 @@ fn credentials_come_from_the_secrets_two_keys() {
     let e = Credentials::from_secret(&binary).expect_err("not text");
     assert!(e.to_string().contains("ssh-privatekey is not text"), "{e}");
 }
+
+/// Whether the CRD's CEL rules accept a Topology with this `user` and Secret name.
+fn cel_accepts(user: &str, secret: &str) -> bool {
+    let mut p = base();
+    p["user"] = json!(user);
+    p["credentialsSecretRef"] = json!({ "name": secret });
+    topology(p).validate_cel().is_ok()
+}
+
+#[test]
+fn the_cel_rule_for_user_is_as_strict_as_the_drivers_check() {
+    let long = "a".repeat(104);
+    let too_long = "a".repeat(105);
+    for user in [
+        "CONTOSO\\svc-sfbdr",
+        "svc-sfbdr@contoso.com",
+        "svc",
+        "_svc",
+        ".svc",
+        "svc-",
+        long.as_str(),
+        too_long.as_str(),
+        "",
+        "-oProxyCommand=x",
+        "svc sfbdr",
+        "svc;rm",
+        "svc'x",
+        "svc\n",
+        "sv\u{0441}",
+        "svc$",
+    ] {
+        let rust = sfb_dr::driver::powershell::transport::check_user(user).is_ok();
+        assert_eq!(cel_accepts(user, "sfb-mgmt-ssh"), rust, "{user:?}");
+    }
+}
+
+#[test]
+fn the_cel_rule_for_the_secret_name_is_as_strict_as_the_drivers_check() {
+    let long = "a".repeat(253);
+    let too_long = "a".repeat(254);
+    for name in [
+        "sfb-mgmt-ssh",
+        "a",
+        "1abc",
+        "a.b",
+        "a-b.c-d",
+        long.as_str(),
+        too_long.as_str(),
+        "",
+        "a..b",
+        "-a",
+        "a-",
+        "a.-b",
+        ".abc",
+        "abc.",
+        "A",
+        "a_b",
+        "ab\nc",
+        "a b",
+    ] {
+        let rust = sfb_dr::driver::powershell::credentials::check_secret_name(name).is_ok();
+        assert_eq!(cel_accepts("svc", name), rust, "{name:?}");
+    }
+}

@@ -8,15 +8,17 @@
 //! then can the timeout fire. Every other call has a timeout of minutes.
 
 mod common;
+mod fake_ssh;
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::World;
+use fake_ssh::{fixture, wait_until, FakeSsh, KEY, KEY_BODY, KNOWN_HOSTS};
 use serde_json::json;
+use sfb_dr::driver::powershell::operation::wait_seconds;
 use sfb_dr::driver::powershell::{execute_script, Credentials, PowerShellDriver, Timeouts};
 use sfb_dr::driver::OperationKey;
 use sfb_dr::driver::{Driver, DriverError};
@@ -24,157 +26,11 @@ use sfb_dr::model::{Action, Mode};
 use sfb_dr::model::{Health, ObservedIndex};
 use sfb_dr::planner;
 
-const KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\n\
-b3BlbnNzaC1rZXktdjEAAAAAU0VDUkVUS0VZTUFURVJJQUxub3RhcmVhbGtleQ==\n\
------END OPENSSH PRIVATE KEY-----\n";
-const KEY_BODY: &str = "b3BlbnNzaC1rZXktdjEAAAAAU0VDUkVUS0VZTUFURVJJQUxub3RhcmVhbGtleQ==";
-const KNOWN_HOSTS: &str =
-    "mgmt.contoso.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTests\n";
-
-const FAKE_SSH: &str = r#"#!/bin/sh
-root="$(dirname "$0")"
-n=$(cat "$root/count" 2>/dev/null || echo 0)
-echo $((n + 1)) > "$root/count"
-call="$root/calls/$n"
-mkdir -p "$call"
-prev=''
-for a in "$@"; do
-  printf '%s\n' "$a" >> "$call/args"
-  case "$prev" in
-    -i) cp "$a" "$call/key"; stat -c %a "$a" > "$call/key.mode"
-        stat -c %a "$(dirname "$a")" > "$call/dir.mode"; printf '%s' "$a" > "$call/key.path" ;;
-    -o) case "$a" in UserKnownHostsFile=*) cp "${a#UserKnownHostsFile=}" "$call/known_hosts" ;; esac ;;
-  esac
-  prev="$a"
-done
-reply="$root/replies/$n"
-echo $$ > "$call/pid"
-# Everything is recorded: a test may now let this call time out.
-: > "$call/ready"
-if [ -e "$reply.hang" ]; then exec sleep 600; fi
-if [ -e "$reply.err" ]; then cat "$reply.err" >&2; fi
-if [ -e "$reply.out" ]; then cat "$reply.out"; fi
-exit "$(cat "$reply.code" 2>/dev/null || echo 0)"
-"#;
-
-/// A fake ssh in its own directory, with the answers for each call in turn.
-struct FakeSsh {
-    root: tempfile::TempDir,
-}
-
-impl FakeSsh {
-    fn new() -> Self {
-        let root = tempfile::tempdir().expect("tempdir");
-        let program = root.path().join("ssh");
-        std::fs::write(&program, FAKE_SSH).expect("write fake ssh");
-        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        std::fs::create_dir(root.path().join("replies")).expect("replies");
-        FakeSsh { root }
-    }
-
-    fn program(&self) -> PathBuf {
-        self.root.path().join("ssh")
-    }
-
-    fn reply(&self, call: usize, stdout: &str, code: i32) {
-        let base = self.root.path().join("replies").join(call.to_string());
-        std::fs::write(base.with_extension("out"), stdout).expect("reply");
-        std::fs::write(base.with_extension("code"), code.to_string()).expect("code");
-    }
-
-    fn stderr(&self, call: usize, text: &str) {
-        let base = self.root.path().join("replies").join(call.to_string());
-        std::fs::write(base.with_extension("err"), text).expect("stderr");
-    }
-
-    fn hang(&self, call: usize) {
-        let base = self.root.path().join("replies").join(call.to_string());
-        std::fs::write(base.with_extension("hang"), "").expect("hang");
-    }
-
-    /// Waits, on a blocking thread, until call `n` has recorded everything and blocks. Started
-    /// before the call and awaited after it: while it waits, a paused clock stands still, so the
-    /// call's timeout cannot fire before the fake ssh is ready.
-    fn when_ready(&self, n: usize) -> tokio::task::JoinHandle<()> {
-        let ready = self
-            .root
-            .path()
-            .join("calls")
-            .join(n.to_string())
-            .join("ready");
-        tokio::task::spawn_blocking(move || {
-            wait_until(&format!("fake ssh call {n} ready"), || ready.exists())
-        })
-    }
-
-    fn calls(&self) -> usize {
-        std::fs::read_to_string(self.root.path().join("count"))
-            .map(|s| s.trim().parse().expect("count"))
-            .unwrap_or(0)
-    }
-
-    fn call(&self, n: usize, file: &str) -> String {
-        std::fs::read_to_string(
-            self.root
-                .path()
-                .join("calls")
-                .join(n.to_string())
-                .join(file),
-        )
-        .unwrap_or_else(|e| panic!("call {n} {file}: {e}"))
-    }
-
-    fn args(&self, n: usize) -> Vec<String> {
-        self.call(n, "args").lines().map(str::to_owned).collect()
-    }
-
-    /// The script `powershell.exe -EncodedCommand` would have run.
-    fn script(&self, n: usize) -> String {
-        let args = self.args(n);
-        common::decode_encoded_command(args.last().expect("the encoded command"))
-    }
-
-    /// Checks how call `n` handled the credentials, and that the key is gone afterwards.
-    fn assert_credentials_handled(&self, n: usize) {
-        assert_eq!(self.call(n, "key.mode").trim(), "600", "key file mode");
-        assert_eq!(self.call(n, "dir.mode").trim(), "700", "key directory mode");
-        assert_eq!(self.call(n, "key"), KEY);
-        assert_eq!(self.call(n, "known_hosts"), KNOWN_HOSTS);
-        let key = PathBuf::from(self.call(n, "key.path"));
-        assert!(!key.exists(), "{} is removed after the call", key.display());
-        assert!(!key.parent().is_some_and(Path::exists), "its directory too");
-    }
-}
-
-/// Polls `done` until it holds, failing with `what` after a minute. A blocking wait (not a tokio
-/// sleep), so that it also holds a paused clock still.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: not within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn driver(fake: &FakeSsh) -> PowerShellDriver {
-    let spec: sfb_dr::api::PowerShellDriver = serde_json::from_value(json!({
-        "host": "mgmt.contoso.com", "port": 2222, "user": "CONTOSO\\svc-sfbdr",
-        "credentialsSecretRef": {"name": "sfb-mgmt-ssh"}
-    }))
-    .expect("spec");
-    PowerShellDriver::new(&spec, Credentials::new(KEY, KNOWN_HOSTS))
-        .expect("valid config")
-        .with_ssh_program(fake.program())
+    fake.driver()
 }
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("tests/fixtures/powershell/{name}")).expect("fixture")
-}
-
-const OK: &str = "{\"ok\":true}\n";
+const OK: &str = "{\"ok\":true,\"recorded\":true}\n";
 
 #[tokio::test]
 async fn a_site_failover_runs_through_ssh_step_by_step() {
@@ -214,8 +70,9 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
 
     for (i, step) in plan.steps.iter().enumerate() {
         fake.reply(i + 1, &format!("WARNING: chatty cmdlet\n{OK}"), 0);
+        let key = OperationKey::for_step(&plan.id, &step.id, 1).expect("key");
         driver
-            .execute(&key(), &step.action)
+            .execute(&key, &step.action)
             .await
             .expect("step succeeds");
         let n = i + 1;
@@ -240,6 +97,7 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
             args.iter().filter(|a| a.contains("KnownHostsFile")).count() == 2,
             "{args:?}"
         );
+        // Each step's script outgrows the command line: a bootstrap on it, the script on stdin.
         let tail: Vec<&str> = args[args.len() - 8..].iter().map(String::as_str).collect();
         assert_eq!(
             tail[..7],
@@ -255,10 +113,14 @@ async fn a_site_failover_runs_through_ssh_step_by_step() {
         );
         assert_eq!(args[args.len() - 9], "-p");
         assert!(args.iter().any(|a| a == "-i"));
+        let wait = wait_seconds(Timeouts::default().for_action(&step.action));
         assert_eq!(
-            fake.script(n),
-            execute_script(&step.action).expect("renders")
+            fake.stdin(n),
+            execute_script(key.as_str(), &step.action, wait).expect("renders")
         );
+        assert!(fake
+            .encoded_command(n)
+            .contains("[scriptblock]::Create($sfbdrScript)"));
         fake.assert_credentials_handled(n);
     }
     assert_eq!(fake.calls(), 1 + plan.steps.len());
@@ -330,6 +192,11 @@ async fn a_connection_lost_after_the_script_was_sent_leaves_the_outcome_unknown(
         // Once the script had started, even a message that looks like a connect failure.
         (
             "sfb-dr: started\n",
+            "ssh: connect to host mgmt.contoso.com port 2222: Connection refused\n",
+        ),
+        // Windows PowerShell may put a byte-order mark before the first line it prints.
+        (
+            "\u{feff}sfb-dr: started\r\n",
             "ssh: connect to host mgmt.contoso.com port 2222: Connection refused\n",
         ),
     ] {
@@ -500,6 +367,9 @@ fn bad_connection_settings_are_rejected() {
         ("port", json!(70000)),
         ("user", json!("-oProxyCommand=x")),
         ("user", json!("svc sfbdr")),
+        ("credentialsSecretRef", json!({"name": "Sfb_Mgmt"})),
+        ("credentialsSecretRef", json!({"name": "a..b"})),
+        ("credentialsSecretRef", json!({"name": ""})),
     ] {
         let mut spec = json!({"host": "mgmt.contoso.com", "user": "svc", "credentialsSecretRef": {"name": "s"}});
         spec[field] = value;
@@ -515,6 +385,20 @@ fn bad_connection_settings_are_rejected() {
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
+impl Capture {
+    /// Captures everything this thread logs until the guard is dropped.
+    fn logs() -> (Self, tracing::subscriber::DefaultGuard) {
+        let capture = Capture::default();
+        let writer = capture.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (capture, tracing::subscriber::set_default(subscriber))
+    }
+}
+
 impl Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().expect("lock").extend_from_slice(buf);
@@ -527,14 +411,7 @@ impl Write for Capture {
 
 #[tokio::test]
 async fn no_key_material_reaches_logs_errors_or_debug_output() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = Capture::logs();
 
     let fake = FakeSsh::new();
     let d = driver(&fake);
@@ -651,4 +528,69 @@ async fn the_real_ssh_client_accepts_the_drivers_arguments() {
 /// it is the driver's business; these tests check what reaches the server).
 fn key() -> OperationKey {
     OperationKey::parse("0123456789abcdef-s1").expect("a valid key")
+}
+
+#[tokio::test]
+async fn remote_text_reaches_errors_and_logs_escaped_and_bounded() {
+    let (capture, _guard) = Capture::logs();
+
+    // A message that forges a log line, flips the text direction and goes on for 1 MB.
+    let hostile = format!(
+        "bad\n2024-01-01T00:00:00Z  INFO sfb_dr: succeeded\u{202E}\u{1b}[2J{}",
+        "y".repeat(1_000_000)
+    );
+    let line = serde_json::to_string(&json!({
+        "error": {"cmdlet": "Invoke-CsPoolFailOver\nforged", "message": hostile, "acted": true},
+        "recorded": true
+    }))
+    .expect("json");
+    let fake = FakeSsh::new();
+    fake.reply(0, &format!("sfb-dr: started\n{line}\n"), 1);
+    fake.stderr(1, &format!("{hostile}\nPermission denied (publickey).\n"));
+    fake.reply(1, "", 255);
+    let d = driver(&fake);
+    let mut errors = Vec::new();
+    for _ in 0..2 {
+        errors.push(d.execute(&key(), &failover()).await.expect_err("fails"));
+    }
+    assert!(
+        matches!(errors[0], DriverError::Failed(_)),
+        "{:?}",
+        errors[0]
+    );
+    assert!(
+        matches!(errors[1], DriverError::Unreachable(_)),
+        "{:?}",
+        errors[1]
+    );
+    let logs = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    // The cmdlet's message keeps its line break as \n; ssh's stderr is shown line by line.
+    assert!(
+        errors[0].to_string().contains("bad\\n2024-01-01"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[1].to_string().contains("bad / 2024-01-01"),
+        "{}",
+        errors[1]
+    );
+    for e in &errors {
+        let m = e.to_string();
+        assert!(
+            !m.chars().any(|c| c.is_control() || c == '\u{202E}'),
+            "{m:?}"
+        );
+        assert!(
+            m.chars().count() <= 2_100,
+            "{} characters",
+            m.chars().count()
+        );
+    }
+    assert!(
+        !logs.contains("\n2024-01-01T00:00:00Z  INFO sfb_dr: succeeded"),
+        "a forged line in the logs"
+    );
+    assert!(!logs.contains('\u{202E}') && !logs.contains('\u{1b}'));
+    assert!(logs.len() < 100_000, "{} bytes of logs", logs.len());
 }

@@ -73,9 +73,10 @@ fn a_healthy_report_becomes_the_observed_topology() {
         CmsState {
             active_master: Some("pool1.contoso.com".into()),
             replicas_up_to_date: true,
-            pool: None,
+            pool: Some("pool1.contoso.com".into()),
         }
     );
+    assert_eq!(p1.back_end, Some(Health::Up));
     let edges: Vec<(&str, &str)> = t
         .edges
         .iter()
@@ -130,32 +131,128 @@ fn replicas_on_a_pool_that_is_down_do_not_unsettle_the_cms() {
     let mut r = report();
     r["Replicas"][2]["UpToDate"] = json!(false); // fe2a, in pool2
     assert!(!observe(&r).expect("parses").cms.replicas_up_to_date);
-    r["Pools"][1]["Probe"]["Answered"] = json!(0);
+    r["Pools"][1]["Probe"] = json!([false, false, false]);
     r["Pools"][1]["BackupModules"] = Value::Null;
+    r["Pools"][1]["UserDatabases"] = Value::Null;
     let t = observe(&r).expect("parses");
     assert_eq!(pool(&t, "pool2.contoso.com").health, Health::Down);
     assert!(t.cms.replicas_up_to_date);
 }
 
+/// A pool of `total` Front Ends whose servers at `up` (0-based, topology order) answer.
+fn probe(total: usize, up: &[usize]) -> (Value, Value) {
+    let computers: Vec<String> = (0..total).map(|i| format!("fe1-{i}.contoso.com")).collect();
+    let answers: Vec<bool> = (0..total).map(|i| up.contains(&i)).collect();
+    (json!(computers), json!(answers))
+}
+
+fn pool1_health(total: usize, up: &[usize]) -> Health {
+    let mut r = report();
+    let (computers, answers) = probe(total, up);
+    r["Pools"][0]["Computers"] = computers;
+    r["Pools"][0]["Probe"] = answers;
+    // The fixture's master is a pool1 computer; these pools have others.
+    r["Cms"]["ActiveMasterFqdn"] = json!("fe2a.contoso.com");
+    pool(&observe(&r).expect("parses"), "pool1.contoso.com").health
+}
+
 #[test]
-fn pool_health_needs_a_majority_of_front_ends_answering() {
-    for (answered, total, health) in [
-        (3, 3, Health::Up),
-        (2, 3, Health::Up),
-        (1, 3, Health::Unknown),
-        (0, 3, Health::Down),
-        (1, 2, Health::Unknown),
-        (0, 0, Health::Unknown),
-    ] {
-        let mut r = report();
-        r["Pools"][0]["Probe"] = json!({"Total": total, "Answered": answered});
-        let t = observe(&r).expect("parses");
+fn pool_health_follows_microsofts_front_end_quorum_table() {
+    // Front Ends -> how many must run (among the first n for 8 and more).
+    let first = |n: usize| (0..n).collect::<Vec<_>>();
+    for (total, quorum) in [(2, 1), (3, 2), (4, 2), (5, 3), (6, 3), (7, 4)] {
         assert_eq!(
-            pool(&t, "pool1.contoso.com").health,
-            health,
-            "{answered}/{total}"
+            pool1_health(total, &first(quorum)),
+            Health::Up,
+            "{total}: {quorum} up"
+        );
+        assert_eq!(
+            pool1_health(total, &first(quorum - 1)),
+            Health::Down,
+            "{total}: {} up",
+            quorum - 1
+        );
+        // Which servers run does not matter below 8.
+        let last: Vec<usize> = (total - quorum..total).collect();
+        assert_eq!(
+            pool1_health(total, &last),
+            Health::Up,
+            "{total}: the last {quorum} up"
         );
     }
+    for (total, quorum, among) in [
+        (8, 4, 7),
+        (9, 4, 7),
+        (10, 5, 9),
+        (11, 5, 9),
+        // Skype for Business Server 2019 pools of up to 16.
+        (13, 7, 12),
+        (16, 7, 12),
+    ] {
+        assert_eq!(pool1_health(total, &first(quorum)), Health::Up, "{total}");
+        assert_eq!(
+            pool1_health(total, &first(quorum - 1)),
+            Health::Down,
+            "{total}"
+        );
+        // Servers beyond the first `among` do not count towards the quorum.
+        let mut up: Vec<usize> = (0..quorum - 1).collect();
+        up.extend(among..total);
+        assert_eq!(pool1_health(total, &up), Health::Down, "{total}: {up:?}");
+        up.push(among - 1);
+        assert_eq!(pool1_health(total, &up), Health::Up, "{total}: {up:?}");
+    }
+    // Twelve falls under "5 of the first 9" (2015) and "7 of the first 12" (2019): Up when both
+    // are met, Down when neither is, Unknown in between, since the version is not observed.
+    assert_eq!(pool1_health(12, &first(7)), Health::Up);
+    assert_eq!(pool1_health(12, &first(5)), Health::Unknown);
+    assert_eq!(pool1_health(12, &first(4)), Health::Down);
+    // The order of the servers is Get-CsComputer's; without it a large pool cannot be judged.
+    let mut r = report();
+    let (computers, answers) = probe(8, &first(8));
+    r["Pools"][0]["Computers"] = computers;
+    r["Pools"][0]["Probe"] = answers;
+    r["Pools"][0]["ComputerError"] = json!("Get-CsComputer: access denied");
+    r["Cms"]["ActiveMasterFqdn"] = json!("fe2a.contoso.com");
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").health,
+        Health::Unknown
+    );
+    r["Pools"][0]["ComputerError"] = Value::Null;
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").health,
+        Health::Up
+    );
+    // One server (Standard Edition) needs itself; no rule for none or more than sixteen.
+    assert_eq!(pool1_health(1, &[0]), Health::Up);
+    assert_eq!(pool1_health(1, &[]), Health::Down);
+    assert_eq!(pool1_health(0, &[]), Health::Unknown);
+    assert_eq!(pool1_health(17, &first(17)), Health::Unknown);
+}
+
+#[test]
+fn hostile_probe_values_are_refused_without_overflow() {
+    for probe in [
+        json!({"Total": u32::MAX, "Answered": u32::MAX}),
+        json!([1, 2, 3]),
+        json!([true, true]),
+        json!([true, true, true, true]),
+    ] {
+        let mut r = report();
+        r["Pools"][0]["Probe"] = probe.clone();
+        let m = bad_output(observe(&r));
+        assert!(m.contains("Probe") || m.contains("answers"), "{probe}: {m}");
+    }
+    // A list of thousands of answers costs a count, not arithmetic.
+    let mut r = report();
+    let (computers, answers) = probe(100_000, &[0]);
+    r["Pools"][0]["Computers"] = computers;
+    r["Pools"][0]["Probe"] = answers;
+    r["Cms"]["ActiveMasterFqdn"] = json!("fe2a.contoso.com");
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").health,
+        Health::Unknown
+    );
 }
 
 #[test]
@@ -164,7 +261,7 @@ fn a_standard_edition_pool_is_its_one_server() {
     for i in 0..2 {
         let fqdn = r["Pools"][i]["Fqdn"].clone();
         r["Pools"][i]["Computers"] = fqdn;
-        r["Pools"][i]["Probe"] = json!({"Total": 1, "Answered": 1});
+        r["Pools"][i]["Probe"] = json!([true]);
     }
     r["Cms"]["ActiveMasterFqdn"] = json!("pool1.contoso.com");
     let t = observe(&r).expect("parses");
@@ -231,11 +328,17 @@ fn one_pools_unreadable_pairing_marks_that_pool_not_the_observation() {
 #[test]
 fn a_pool_whose_front_ends_are_all_down_is_not_asked_for_its_backup_status() {
     let mut r = report();
-    r["Pools"][0]["Probe"] = json!({"Total": 3, "Answered": 0});
+    r["Pools"][0]["Probe"] = json!([false, false, false]);
     r["Pools"][0]["BackupModules"] = Value::Null;
     r["Pools"][0]["BackupStatusError"] = Value::Null;
+    r["Pools"][0]["UserDatabases"] = Value::Null;
     let t = observe(&r).expect("parses");
     assert_eq!(pool(&t, "pool1.contoso.com").health, Health::Down);
+    assert_eq!(
+        pool(&t, "pool1.contoso.com").back_end,
+        None,
+        "not asked either"
+    );
     assert!(
         t.backup.iter().all(|d| d.from != "pool1.contoso.com"),
         "{:?}",
@@ -323,13 +426,175 @@ fn powershell_unrolled_lists_are_read_as_lists() {
     r["Pools"][0]["BackupModules"] = only;
     r["Replicas"] = r["Replicas"][0].clone();
     r["Edges"] = Value::Null;
+    // Windows PowerShell 5.1 prints an array it holds wrapped as {"value": [...], "Count": n}.
+    let computers = r["Pools"][1]["Computers"].clone();
+    r["Pools"][1]["Computers"] = json!({"value": computers, "Count": 3});
+    r["Pools"][1]["Probe"] = json!({"value": [true, true, false], "Count": 3});
     let t = observe(&r).expect("parses");
     assert_eq!(t.backup[0].export_state, ExportState::SteadyState);
     assert!(t.edges.is_empty());
+    assert_eq!(pool(&t, "pool2.contoso.com").health, Health::Up);
 }
 
 #[test]
 fn a_byte_order_mark_before_the_result_is_ignored() {
     let text = format!("\u{feff}{}\r\n", report());
     assert!(parse_observation(HOST, &text).is_ok());
+}
+
+#[test]
+fn the_back_end_is_judged_from_what_sfb_says_of_its_user_databases() {
+    for (databases, error, back_end) in [
+        (json!([{"Online": "True"}]), Value::Null, Some(Health::Up)),
+        (
+            json!([{"Online": "True"}, {"Online": "true"}]),
+            Value::Null,
+            Some(Health::Up),
+        ),
+        (json!({"Online": "False"}), Value::Null, Some(Health::Down)),
+        (
+            json!([{"Online": "True"}, {"Online": "False"}]),
+            Value::Null,
+            Some(Health::Unknown),
+        ),
+        (json!([]), Value::Null, Some(Health::Unknown)),
+        // An error reading the databases is not taken for a dead Back End: Down would choose
+        // a disaster-mode, data-losing failover.
+        (
+            Value::Null,
+            json!("Cannot open database \"rtcxds\"."),
+            Some(Health::Unknown),
+        ),
+        // Not asked (no Front End answered): not observed.
+        (Value::Null, Value::Null, None),
+    ] {
+        let mut r = report();
+        r["Pools"][0]["UserDatabases"] = databases.clone();
+        r["Pools"][0]["BackEndError"] = error;
+        let t = observe(&r).expect("parses");
+        assert_eq!(
+            pool(&t, "pool1.contoso.com").back_end,
+            back_end,
+            "{databases}"
+        );
+    }
+    let mut r = report();
+    r["Pools"][1]["UserDatabases"] = json!([{"Online": "Maybe"}]);
+    let m = bad_output(observe(&r));
+    assert!(
+        m.contains("pool2.contoso.com") && m.contains("Maybe"),
+        "{m}"
+    );
+}
+
+#[test]
+fn the_cms_pool_is_the_front_end_pool_whose_back_end_holds_the_cms_database() {
+    for (store, cms_pool) in [
+        (json!("sql1.contoso.com\\rtc"), Some("pool1.contoso.com")),
+        (json!("SQL2.contoso.com\\rtc"), Some("pool2.contoso.com")),
+        (json!("sql2.contoso.com/rtc"), Some("pool2.contoso.com")),
+        (json!("sql2.contoso.com"), Some("pool2.contoso.com")),
+        // A SQL Server no Front End pool uses as its Back End, or none named: unknown.
+        (json!("sql9.contoso.com\\rtc"), None),
+        (json!(""), None),
+        (Value::Null, None),
+    ] {
+        let mut r = report();
+        r["CmsStore"] = store.clone();
+        let t = observe(&r).expect("parses");
+        assert_eq!(t.cms.pool.as_deref(), cms_pool, "{store}");
+    }
+    // With the master lost, where the CMS database lives is still known.
+    let mut r = report();
+    r["Cms"]["ActiveMasterFqdn"] = json!("");
+    let t = observe(&r).expect("parses");
+    assert_eq!(t.cms.active_master, None);
+    assert_eq!(t.cms.pool.as_deref(), Some("pool1.contoso.com"));
+    // Two Front End pools on one SQL Server: which holds the CMS cannot be told.
+    let mut r = report();
+    r["UserStores"][1]["PoolFqdn"] = json!("sql1.contoso.com");
+    assert_eq!(observe(&r).expect("parses").cms.pool, None);
+    // Services of pools that are not Front End pools (a Director) do not count.
+    let mut r = report();
+    r["UserStores"][0]["DependentServiceList"] = json!(["Registrar:dir1.contoso.com"]);
+    assert_eq!(observe(&r).expect("parses").cms.pool, None);
+    // The topology unreadable: unknown, never guessed.
+    let mut r = report();
+    r["CmsStore"] = Value::Null;
+    r["UserStores"] = json!([]);
+    r["CmsStoreError"] = json!("Cannot reach the Central Management Store.");
+    assert_eq!(observe(&r).expect("parses").cms.pool, None);
+}
+
+#[test]
+fn an_empty_module_list_on_a_live_pool_is_an_error_state() {
+    for modules in [
+        json!([]),
+        json!([{"Identity": "CentralMgmt.CMSMaster", "ExportStatus": "NotInitialized", "ImportStatus": "NormalState"}]),
+    ] {
+        let mut r = report();
+        r["Pools"][0]["BackupModules"] = modules.clone();
+        let t = observe(&r).expect("parses");
+        let d = t
+            .backup
+            .iter()
+            .find(|d| d.from == "pool1.contoso.com")
+            .expect("a direction from the live pool");
+        assert_eq!(d.export_state, ExportState::ErrorState, "{modules}");
+        assert!(d.is_error());
+    }
+}
+
+#[test]
+fn response_group_modules_count_in_their_pools_direction() {
+    let mut r = report();
+    r["RgsBackup"] = json!(true);
+    let modules = r["Pools"][0]["BackupModules"]
+        .as_array_mut()
+        .expect("modules");
+    modules.push(json!({"Identity": "ApplicationServer.RGSDataStore", "ExportStatus": "NonSteadyState", "ImportStatus": "NormalState"}));
+    modules.push(json!({"Identity": "ApplicationServer.RGSFileStore", "ExportStatus": "SteadyState", "ImportStatus": "ErrorState"}));
+    let t = observe(&r).expect("parses");
+    let d = &t.backup[0];
+    assert_eq!(
+        (d.export_state, d.import_state),
+        (ExportState::NonSteadyState, ImportState::ErrorState)
+    );
+    // Their names are the ones Invoke-CsBackupServiceSync takes.
+    for (module, name) in [
+        (BackupModule::RgsDataStore, "ApplicationServer.RGSDataStore"),
+        (BackupModule::RgsFileStore, "ApplicationServer.RGSFileStore"),
+    ] {
+        assert_eq!(module.name(), name);
+        assert_eq!(
+            serde_json::to_value(module).expect("serializes"),
+            json!(name)
+        );
+    }
+}
+
+#[test]
+fn remote_text_in_observe_errors_is_escaped_and_bounded() {
+    let hostile = format!(
+        "Exporting\n2024-01-01 ERROR forged log line\u{202E}\u{1b}[2J{}",
+        "x".repeat(100_000)
+    );
+    let mut r = report();
+    r["Pools"][1]["BackupModules"][0]["ExportStatus"] = json!(hostile);
+    let m = bad_output(observe(&r));
+    assert!(m.contains("Exporting\\n2024-01-01"), "{m}");
+    assert!(
+        !m.chars()
+            .any(|c| c.is_control() || matches!(c, '\u{202E}' | '\u{2028}')),
+        "{m:?}"
+    );
+    assert!(
+        m.chars().count() < 2_500,
+        "{} characters",
+        m.chars().count()
+    );
+    // The same for the last line shown when no result came.
+    let m = bad_output(parse_observation(HOST, &format!("{hostile}\r\n")));
+    assert!(!m.chars().any(char::is_control), "{m:?}");
+    assert!(m.chars().count() < 2_500);
 }

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use sfb_dr::driver::powershell::observe::observe_script;
 use sfb_dr::driver::powershell::script::{command, ScriptError};
+use sfb_dr::driver::powershell::transport::{delivery, stdin_bootstrap, COMMAND_LINE_LIMIT};
 use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
-use sfb_dr::driver::powershell::{encode_command, execute_script, WhatIf};
+use sfb_dr::driver::powershell::{encode_command, execute_script, Delivery, WhatIf};
 use sfb_dr::model::BackupSql;
 use sfb_dr::model::{Action, BackupModule, Mode};
 
@@ -38,12 +39,29 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
-/// The script for `action` as it travels, decoded back.
+/// The key and the wait every step script of these tests is rendered with.
+const KEY: &str = "0123456789abcdef-s1";
+const WAIT: u64 = 2700;
+
+fn script(action: &Action) -> Result<String, ScriptError> {
+    execute_script(KEY, action, WAIT)
+}
+
+/// `script` as it travels: decoded back from its EncodedCommand, or as it goes on standard input.
+fn travelled(script: &str) -> String {
+    match delivery(script) {
+        Delivery::EncodedCommand => {
+            let decoded = decode(&encode_command(script));
+            assert_eq!(decoded, script, "encoding round-trips");
+            decoded
+        }
+        Delivery::StandardInput => script.to_owned(),
+    }
+}
+
+/// The script for `action` as it travels.
 fn wire(action: &Action) -> String {
-    let script = execute_script(action).expect("renders");
-    let decoded = decode(&encode_command(&script));
-    assert_eq!(decoded, script, "encoding round-trips");
-    decoded
+    travelled(&script(action).expect("renders"))
 }
 
 fn pool(p: &str, mode: Mode, failover: bool) -> Action {
@@ -129,20 +147,60 @@ fn every_step_script_matches_its_golden() {
 #[test]
 fn the_observe_script_matches_its_golden() {
     let script = observe_script();
-    assert_eq!(decode(&encode_command(&script)), script);
-    golden("observe.ps1", &script);
+    golden("observe.ps1", &travelled(&script));
+}
+
+/// The remote command line for an `-EncodedCommand` of `encoded`.
+fn command_line(encoded: &str) -> usize {
+    "powershell.exe -NoProfile -NonInteractive -EncodedCommand ".len() + encoded.len()
 }
 
 #[test]
-fn every_script_fits_the_windows_command_line() {
+fn a_script_too_long_for_the_command_line_travels_on_standard_input() {
     // Windows OpenSSH runs the remote command through cmd.exe: 8191 characters at most.
-    let prefix = "powershell.exe -NoProfile -NonInteractive -EncodedCommand ";
+    let short = "Write-Output 1\n";
+    assert_eq!(delivery(short), Delivery::EncodedCommand);
+    assert!(command_line(&encode_command(short)) <= COMMAND_LINE_LIMIT);
     let mut scripts = vec![observe_script()];
-    scripts.push(execute_script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
+    scripts.push(script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
+    scripts.push(script(&pool("pool1.contoso.com", Mode::Graceful, true)).expect("renders"));
     for s in scripts {
-        let length = prefix.len() + encode_command(&s).len();
-        assert!(length < 8191, "{length} characters");
+        assert!(command_line(&encode_command(&s)) > COMMAND_LINE_LIMIT);
+        assert_eq!(delivery(&s), Delivery::StandardInput);
+        // What goes on the command line instead is the bootstrap, which fits.
+        let bootstrap = stdin_bootstrap(s.encode_utf16().count());
+        assert!(command_line(&encode_command(&bootstrap)) <= COMMAND_LINE_LIMIT);
     }
+    // Exactly at the limit still fits; one character more does not.
+    let prefix = command_line("");
+    let fits = (COMMAND_LINE_LIMIT - prefix) / 4 * 3 / 2;
+    let at_limit = "x".repeat(fits);
+    assert_eq!(
+        delivery(&at_limit),
+        Delivery::EncodedCommand,
+        "{}",
+        command_line(&encode_command(&at_limit))
+    );
+    assert_eq!(delivery(&"x".repeat(fits + 2)), Delivery::StandardInput);
+}
+
+#[test]
+fn the_bootstrap_runs_only_a_script_that_arrived_whole() {
+    let s = script(&pool("pool1.contoso.com", Mode::Graceful, true)).expect("renders");
+    let units = s.encode_utf16().count();
+    let bootstrap = stdin_bootstrap(units);
+    let lines: Vec<&str> = bootstrap.lines().collect();
+    let check = lines
+        .iter()
+        .position(|l| l.contains(&format!("$sfbdrScript.Length -ne {units}")))
+        .expect("a length check");
+    let run = lines
+        .iter()
+        .position(|l| l.contains("[scriptblock]::Create($sfbdrScript)"))
+        .expect("runs the script");
+    assert!(check < run);
+    assert!(lines[check].contains("exit 1") && lines[check].contains("\"acted\":false"));
+    golden("stdin_bootstrap.ps1", &bootstrap);
 }
 
 #[test]
@@ -206,11 +264,12 @@ fn the_observe_script_asks_a_pool_down_nothing_and_survives_one_pools_failure() 
             .unwrap_or_else(|| panic!("no line with {needle}"))
     };
     // The probe comes first, and a pool no Front End answers is not asked for its status.
-    assert!(at("$probe = Get-SfbDrProbe") < at("if ($probe.Answered -or -not $probe.Total)"));
-    assert!(
-        at("if ($probe.Answered -or -not $probe.Total)")
-            < at("Get-CsBackupServiceStatus -PoolFqdn")
-    );
+    let asked = at("if (($probe -contains $true) -or $probe.Count -eq 0)");
+    assert!(at("$probe = @(Get-SfbDrProbe") < asked);
+    assert!(asked < at("Get-CsBackupServiceStatus -PoolFqdn"));
+    // Nor for its Back End, which needs a Front End that answers.
+    let back_end = at("Get-CsUserDatabaseState -RegistrarPool $fqdn");
+    assert!(lines[back_end - 2].starts_with("if ($probe -contains $true)"));
     // The relation is read inside its own try, whose catch records that pool's error.
     let relation = at("Get-CsPoolBackupRelationship -PoolFqdn");
     assert_eq!(lines[relation - 1], "try {");
@@ -220,7 +279,7 @@ fn the_observe_script_asks_a_pool_down_nothing_and_survives_one_pools_failure() 
 #[test]
 fn every_script_runs_in_strict_mode_and_prints_its_error() {
     let mut scripts = vec![observe_script()];
-    scripts.push(execute_script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
+    scripts.push(script(&cms(Mode::Disaster, Some(sql(true)))).expect("renders"));
     for s in scripts {
         assert!(s.starts_with("Set-StrictMode -Version Latest\n"), "{s}");
         // Under strict mode `.Name` of a null MyCommand (a `throw`) would fail inside the catch.
@@ -239,7 +298,7 @@ fn half_a_mirror_sql_server_is_an_error_not_no_mirror() {
         ..sql(true)
     };
     for (half, missing) in [(only_server, "the instance"), (only_instance, "the server")] {
-        match execute_script(&cms(Mode::Disaster, Some(half))) {
+        match script(&cms(Mode::Disaster, Some(half))) {
             Err(e @ ScriptError::HalfMirror { .. }) => {
                 let m = e.to_string();
                 assert!(
@@ -255,7 +314,8 @@ fn half_a_mirror_sql_server_is_an_error_not_no_mirror() {
 #[test]
 fn a_cms_failover_over_remoting_tries_each_computer_but_runs_once() {
     let c = command(&cms(Mode::Graceful, None), WhatIf::No).expect("renders");
-    let lines: Vec<&str> = c.body.lines().map(str::trim).collect();
+    let text = c.text();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
     let each = lines
         .iter()
         .find(|l| l.starts_with("foreach ($computer in $receiving)"))
@@ -269,7 +329,9 @@ fn a_cms_failover_over_remoting_tries_each_computer_but_runs_once() {
     assert!(lines
         .iter()
         .any(|l| l.starts_with("Invoke-Command -Session $session")));
-    assert!(!c.body.contains("$receiving[0]"), "{}", c.body);
+    assert!(!text.contains("$receiving[0]"), "{text}");
+    // Opening the session is a check; the failover itself is the body.
+    assert!(c.checks.contains("New-PSSession") && !c.body.contains("New-PSSession"));
     let none = lines
         .iter()
         .find(|l| l.contains("accepted PowerShell remoting"))
@@ -285,7 +347,7 @@ fn a_cms_failover_over_remoting_tries_each_computer_but_runs_once() {
 #[test]
 fn disaster_mode_cms_failover_without_backup_sql_is_not_rendered() {
     assert_eq!(
-        execute_script(&cms(Mode::Disaster, None)),
+        script(&cms(Mode::Disaster, None)),
         Err(ScriptError::MissingBackupSql {
             to: "pool2.contoso.com".into()
         })
@@ -338,7 +400,7 @@ fn hostile_pool_names_are_rejected_before_rendering() {
                 backup_sql: None,
             },
         ] {
-            match execute_script(&action) {
+            match script(&action) {
                 Err(ScriptError::Value(e)) => {
                     // The message stays one printable line, whatever the value held.
                     let shown = e.to_string();
@@ -367,7 +429,7 @@ fn hostile_sql_values_are_rejected_before_rendering() {
         )
     };
     for bad in HOSTILE {
-        assert!(execute_script(&with(bad, "rtc")).is_err(), "{bad:?}");
+        assert!(script(&with(bad, "rtc")).is_err(), "{bad:?}");
     }
     for bad in [
         "rtc'; drop",
@@ -380,15 +442,15 @@ fn hostile_sql_values_are_rejected_before_rendering() {
         "",
         "r".repeat(17).as_str(),
     ] {
-        assert!(
-            execute_script(&with("sql2.contoso.com", bad)).is_err(),
-            "{bad:?}"
-        );
+        assert!(script(&with("sql2.contoso.com", bad)).is_err(), "{bad:?}");
     }
     // `$` and `#` are legal in instance names, and inert in a single-quoted literal.
     assert!(SqlInstance::parse("rtc$1#").is_ok());
-    let rendered = execute_script(&with("sql2.contoso.com", "rtc$1#")).expect("renders");
-    assert!(rendered.contains("-BackupSqlInstanceName 'rtc$1#'"));
+    let rendered = script(&with("sql2.contoso.com", "rtc$1#")).expect("renders");
+    assert!(
+        rendered.contains("BackupSqlInstanceName = 'rtc$1#'"),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -436,5 +498,101 @@ fn fqdns_follow_rfc_1123_and_compare_lowercase() {
         "pool_1.contoso.com",
     ] {
         assert!(Fqdn::parse("pool FQDN", bad).is_err(), "{bad}");
+    }
+}
+
+/// The lines of the disaster-mode CMS recovery into pool2 with `backup`.
+fn cms_recovery(backup: BackupSql) -> (Vec<String>, String) {
+    let s = script(&cms(Mode::Disaster, Some(backup))).expect("renders");
+    (s.lines().map(str::to_owned).collect(), s)
+}
+
+fn line_at(lines: &[String], needle: &str) -> usize {
+    lines
+        .iter()
+        .position(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle}"))
+}
+
+#[test]
+fn a_disaster_cms_recovery_refuses_a_backup_sql_the_topology_does_not_name() {
+    let (lines, _) = cms_recovery(sql(false));
+    let stores = line_at(&lines, "Get-CsService -CentralManagementDatabase");
+    let check = &lines[stores + 1];
+    // The declared server and instance must be the one CMS database the topology names in the
+    // receiving pool's site; anything else throws, naming what the topology does name.
+    assert!(
+        check.contains("$_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq 'rtc' -and $_.Site -eq [string]$receivingPool.Site")
+            && check.contains(".Count -ne 1) { throw (")
+            && check.contains("The topology names: "),
+        "{check}"
+    );
+    // Before anything changes: the check throws before the cmdlet may run.
+    assert!(stores < line_at(&lines, "$sfbdrActed = $true"));
+    assert!(
+        stores
+            > line_at(
+                &lines,
+                "$receivingPool = Get-CsPool -Identity 'pool2.contoso.com'"
+            )
+    );
+}
+
+#[test]
+fn the_principal_of_a_mirrored_back_end_is_chosen_at_run_time() {
+    let (lines, _) = cms_recovery(sql(true));
+    let state = line_at(
+        &lines,
+        "Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn 'pool2.contoso.com'",
+    );
+    let primary = line_at(&lines, "if ($primaryLeads) {");
+    let mirror = line_at(&lines, "elseif ($mirrorLeads) {");
+    assert!(state < primary && primary < mirror);
+    // The principal is named as the backup SQL Server, the other as its mirror.
+    assert!(lines[primary].contains(
+        "BackupSqlServerFqdn = 'sql2.contoso.com'; BackupSqlInstanceName = 'rtc'; BackupMirrorSqlServerFqdn = 'sql2m.contoso.com'"
+    ));
+    assert!(lines[mirror].contains(
+        "BackupSqlServerFqdn = 'sql2m.contoso.com'; BackupSqlInstanceName = 'rtc'; BackupMirrorSqlServerFqdn = 'sql2.contoso.com'"
+    ));
+    // Neither reported principal: no guess.
+    assert!(lines[mirror + 1].starts_with("else { throw ("));
+    assert!(mirror < line_at(&lines, "$sfbdrActed = $true"));
+    // The cmdlet takes what was chosen, here and over remoting.
+    let calls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("Invoke-CsManagementServerFailover"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert!(calls
+        .iter()
+        .all(|l| l.starts_with("Invoke-CsManagementServerFailover @cmsFailover -Force ")));
+    // Without a declared mirror, a mirror that is now the principal is refused, not ignored.
+    let (lines, _) = cms_recovery(sql(false));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("if ($mirrorLeads) { throw ")));
+    assert!(lines.iter().any(|l| l
+        == "$cmsFailover = @{ BackupSqlServerFqdn = 'sql2.contoso.com'; BackupSqlInstanceName = 'rtc' }"));
+}
+
+#[test]
+fn response_group_data_is_synced_by_its_module_names() {
+    for (module, name) in [
+        (BackupModule::RgsDataStore, "ApplicationServer.RGSDataStore"),
+        (BackupModule::RgsFileStore, "ApplicationServer.RGSFileStore"),
+    ] {
+        let c = command(
+            &Action::SyncBackup {
+                pool: "pool1.contoso.com".into(),
+                module,
+            },
+            WhatIf::No,
+        )
+        .expect("renders");
+        assert_eq!(
+            c.body,
+            format!("Invoke-CsBackupServiceSync -PoolFqdn 'pool1.contoso.com' -BackupModule '{name}' -ErrorAction Stop\n")
+        );
     }
 }

@@ -133,8 +133,9 @@ pub struct PowerShellDriver {
     #[serde(default = "default_ssh_port")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("must be a TCP port"))]
     pub port: u32,
-    /// The account to log in as, such as `CONTOSO\svc-sfbdr`.
-    #[x_kube(validation = super::non_empty_rule())]
+    /// The account to log in as, such as `CONTOSO\svc-sfbdr` or `svc-sfbdr@contoso.com`: up to
+    /// 104 letters, digits, `.`, `_`, `-`, `\` or `@`, not starting with `-` (never an ssh option).
+    #[x_kube(validation = user_rule())]
     pub user: String,
     /// A Secret with `ssh-privatekey` and `known_hosts`; host keys are always checked against it.
     pub credentials_secret_ref: SecretRef,
@@ -197,11 +198,29 @@ fn minutes_rule() -> kube::core::Rule {
     kube::core::Rule::new("self >= 1 && self <= 1440").message("must be between 1 and 1440 minutes")
 }
 
+/// The CEL rule for `driver.powershell.user`, as strict as the driver's own check
+/// (`driver::powershell::transport::check_user`).
+fn user_rule() -> kube::core::Rule {
+    kube::core::Rule::new(r"self.size() <= 104 && self.matches('^[A-Za-z0-9._@\\\\][-A-Za-z0-9._@\\\\]*$')")
+        .message("must be an account name of up to 104 letters, digits, '.', '_', '-', '\\' or '@', not starting with '-'")
+}
+
 /// A Secret in the Topology's namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct SecretRef {
-    #[x_kube(validation = super::non_empty_rule())]
+    /// The Secret's name: lowercase letters, digits, `-` and `.`, each dot-separated part
+    /// starting and ending with a letter or digit, at most 253 characters.
+    #[x_kube(validation = secret_name_rule())]
     pub name: String,
+}
+
+/// The CEL rule for a Secret's name, as strict as the driver's own check
+/// (`driver::powershell::credentials::check_secret_name`) and Kubernetes' (DNS-1123 subdomain).
+fn secret_name_rule() -> kube::core::Rule {
+    kube::core::Rule::new(
+        "self.size() <= 253 && self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+    )
+    .message("must be a Secret name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most 253 characters")
 }
 
 /// Recovery point and time objectives (Microsoft documents 5 and 20 minutes).

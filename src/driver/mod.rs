@@ -23,7 +23,10 @@ pub trait Driver: Send + Sync {
     ///
     /// The action is performed at most once per key: a call with a key already seen performs
     /// nothing and answers with the first call's outcome, waiting for it while it runs. This is
-    /// what keeps a step from running twice across operator crashes and two leaders.
+    /// what keeps a step from running twice across operator crashes and two leaders. The wait is
+    /// bounded by the step's timeout: a first call still running then gives
+    /// [`DriverError::Timeout`] (ask again with the same key later), and one whose process died
+    /// before recording an outcome gives [`DriverError::OutcomeUnknown`].
     fn execute<'a>(&'a self, key: &'a OperationKey, action: &'a Action) -> DriverFuture<'a, ()>;
 }
 

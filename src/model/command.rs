@@ -24,6 +24,13 @@ pub enum BackupModule {
     DataConf,
     #[serde(rename = "CentralMgmt.CMSMaster")]
     CmsMaster,
+    /// Response Group configuration (Skype for Business Server 2019 CU1 and later, with
+    /// `EnableRgsBackupService` on).
+    #[serde(rename = "ApplicationServer.RGSDataStore")]
+    RgsDataStore,
+    /// Response Group files (audio, as for the data store).
+    #[serde(rename = "ApplicationServer.RGSFileStore")]
+    RgsFileStore,
 }
 
 impl BackupModule {
@@ -33,6 +40,8 @@ impl BackupModule {
             BackupModule::PresenceFocus => "UserServices.PresenceFocus",
             BackupModule::DataConf => "ConfServices.DataConf",
             BackupModule::CmsMaster => "CentralMgmt.CMSMaster",
+            BackupModule::RgsDataStore => "ApplicationServer.RGSDataStore",
+            BackupModule::RgsFileStore => "ApplicationServer.RGSFileStore",
         }
     }
 }

@@ -30,6 +30,31 @@ impl Credentials {
     }
 }
 
+/// The longest Secret name Kubernetes accepts.
+pub const SECRET_NAME_MAX: usize = 253;
+
+/// Checks a Secret's name as Kubernetes does (a DNS-1123 subdomain: lowercase letters, digits,
+/// `-` and `.`, each dot-separated part starting and ending with a letter or digit, at most 253
+/// characters); the CRD's CEL rule on `credentialsSecretRef.name` says the same.
+pub fn check_secret_name(name: &str) -> Result<(), String> {
+    let part_ok = |p: &str| {
+        let b = p.as_bytes();
+        !b.is_empty()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b.first().is_some_and(u8::is_ascii_alphanumeric)
+            && b.last().is_some_and(u8::is_ascii_alphanumeric)
+    };
+    if name.len() <= SECRET_NAME_MAX && name.split('.').all(part_ok) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} is not a Secret name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most {SECRET_NAME_MAX} characters",
+            name.chars().take(80).collect::<String>()
+        ))
+    }
+}
+
 /// Why a Secret cannot serve as the driver's credentials; never carries the Secret's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {

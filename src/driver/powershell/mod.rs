@@ -1,13 +1,24 @@
 //! The driver for a real Skype for Business deployment: SfB cmdlets run on a Windows management
-//! server reached over OpenSSH (DESIGN section 2, issue 4).
+//! server reached over OpenSSH (README, "Connecting to a real deployment").
 //!
 //! [`script`] renders plan steps as cmdlets (also for `sfb-dr plan -o powershell`, through
-//! [`runbook`]); [`observe`] gathers and reads the deployment; [`transport`] carries a script
-//! over ssh with the [`credentials`]; [`value`] keeps every value that enters a script inert.
+//! [`runbook`](mod@runbook)), with [`cms_failover`] for the CMS; [`operation`] runs a step at
+//! most once per operation key; [`observe`] gathers and reads the deployment, judging
+//! [`health`], the [`backup_status`] and the [`cms_location`]; [`transport`] carries a script
+//! over ssh with the [`credentials`] and reads the answer with caps ([`capture`]); [`value`]
+//! keeps every value that enters a script inert and [`remote_text`] every text that comes back
+//! harmless.
 
+pub mod backup_status;
+pub mod capture;
+pub mod cms_failover;
+pub mod cms_location;
 pub mod credentials;
+pub mod health;
 pub mod observe;
+pub mod operation;
 pub mod outcome;
+pub mod remote_text;
 pub mod runbook;
 pub mod script;
 pub mod transport;
@@ -17,18 +28,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use credentials::{Credentials, CredentialsError};
+pub use operation::execute_script;
 pub use runbook::runbook;
-pub use script::{execute_script, ScriptError, WhatIf};
-pub use transport::{encode_command, Target};
+pub use script::{ScriptError, WhatIf};
+pub use transport::{encode_command, Delivery, Target};
 
 use super::{Driver, DriverError, DriverFuture, OperationKey};
 use crate::model::Action;
 use crate::model::ObservedTopology;
-use outcome::{parse_outcome, Outcome};
+use operation::Recorded;
+use remote_text::{RemoteText, ERROR_LIMIT};
 use value::Fqdn;
 
 /// How long each kind of call may run before ssh is killed. Microsoft's failback of 20,000
-/// users can take about an hour; a CMS failover targets 5 minutes (SFB-DR-FACTS "Targets").
+/// users can take about an hour; a CMS failover targets 5 minutes (Microsoft's documented RTOs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// `Invoke-CsPoolFailOver`.
@@ -66,7 +79,8 @@ impl Timeouts {
         }
     }
 
-    fn for_action(&self, action: &Action) -> Duration {
+    /// The timeout of `action`'s kind.
+    pub fn for_action(&self, action: &Action) -> Duration {
         match action {
             Action::FailOverPool { .. } => self.pool_failover,
             Action::FailBackPool { .. } => self.pool_failback,
@@ -88,6 +102,9 @@ pub enum ConfigError {
     /// The user could be read as an ssh option or is not an account name.
     #[error("driver.powershell.user: {0}")]
     User(String),
+    /// The Secret's name is not a Kubernetes object name.
+    #[error("driver.powershell.credentialsSecretRef.name: {0}")]
+    SecretName(String),
 }
 
 /// Runs SfB cmdlets on one Windows management server.
@@ -112,6 +129,8 @@ impl PowerShellDriver {
             .filter(|p| *p != 0)
             .ok_or(ConfigError::Port(spec.port))?;
         transport::check_user(&spec.user).map_err(ConfigError::User)?;
+        credentials::check_secret_name(&spec.credentials_secret_ref.name)
+            .map_err(ConfigError::SecretName)?;
         Ok(PowerShellDriver {
             target: Target {
                 host,
@@ -154,72 +173,99 @@ fn with_stderr(e: DriverError, out: &transport::Output) -> DriverError {
     }
 }
 
+/// Every error leaves the driver escaped and bounded: parts of it came from the server.
+fn safe(e: DriverError) -> DriverError {
+    let clean = |m: String| RemoteText::new(&m, ERROR_LIMIT).into_string();
+    match e {
+        DriverError::Refused(m) => DriverError::Refused(clean(m)),
+        DriverError::Failed(m) => DriverError::Failed(clean(m)),
+        DriverError::Unreachable(m) => DriverError::Unreachable(clean(m)),
+        DriverError::BadOutput(m) => DriverError::BadOutput(clean(m)),
+        DriverError::Timeout { what, seconds } => DriverError::Timeout {
+            what: clean(what),
+            seconds,
+        },
+        DriverError::OutcomeUnknown(m) => DriverError::OutcomeUnknown(clean(m)),
+    }
+}
+
+impl PowerShellDriver {
+    async fn observe_once(&self) -> Result<ObservedTopology, DriverError> {
+        let script = observe::observe_script();
+        let out = transport::run(
+            &self.ssh,
+            &self.target,
+            &self.credentials,
+            &script,
+            self.timeouts.other,
+            "observe",
+        )
+        .await
+        .map_err(|e| match e {
+            // Observing changes nothing: a lost connection just means no observation.
+            DriverError::OutcomeUnknown(m) => DriverError::Unreachable(m),
+            other => other,
+        })?;
+        observe::parse_observation(self.host(), &out.stdout).map_err(|e| with_stderr(e, &out))
+    }
+
+    async fn execute_once(&self, key: &OperationKey, action: &Action) -> Result<(), DriverError> {
+        let timeout = self.timeouts.for_action(action);
+        let wait = operation::wait_seconds(timeout);
+        // An unsafe value or key refuses the step before anything reaches the server.
+        let script = execute_script(key.as_str(), action, wait)
+            .map_err(|e| DriverError::Refused(format!("not sent to {}: {e}", self.host())))?;
+        let cmdlet = script::command(action, WhatIf::No)
+            .map(|c| c.cmdlet)
+            .unwrap_or("step");
+        tracing::info!(host = self.host(), %key, step = %action, cmdlet, "executing");
+        let out = transport::run(
+            &self.ssh,
+            &self.target,
+            &self.credentials,
+            &script,
+            timeout,
+            cmdlet,
+        )
+        .await?;
+        let recorded = operation::read_result(self.host(), key.as_str(), cmdlet, &out.stdout, wait)
+            .map_err(|e| with_stderr(e, &out))?;
+        match recorded {
+            Recorded::Yes | Recorded::Replayed => {}
+            Recorded::NotRewritten => tracing::warn!(
+                host = self.host(), %key,
+                "the step succeeded but its operation record could not be rewritten; a repeat of this key will read as outcome unknown"
+            ),
+        }
+        tracing::info!(host = self.host(), %key, step = %action, ?recorded, "succeeded");
+        Ok(())
+    }
+}
+
 impl Driver for PowerShellDriver {
     fn observe(&self) -> DriverFuture<'_, ObservedTopology> {
         Box::pin(async move {
-            let script = observe::observe_script();
-            let out = transport::run(
-                &self.ssh,
-                &self.target,
-                &self.credentials,
-                &script,
-                self.timeouts.other,
-                "observe",
-            )
-            .await
-            .map_err(|e| match e {
-                // Observing changes nothing: a lost connection just means no observation.
-                DriverError::OutcomeUnknown(m) => DriverError::Unreachable(m),
-                other => other,
-            })?;
-            observe::parse_observation(self.host(), &out.stdout)
-                .map_err(|e| with_stderr(e, &out))
+            self.observe_once()
+                .await
+                .map_err(safe)
                 .inspect_err(|e| tracing::warn!(host = self.host(), error = %e, "observe failed"))
         })
     }
 
     fn execute<'a>(&'a self, key: &'a OperationKey, action: &'a Action) -> DriverFuture<'a, ()> {
         Box::pin(async move {
-            // An unsafe value refuses the step before anything reaches the server.
-            let script = execute_script(action)
-                .map_err(|e| DriverError::Refused(format!("not sent to {}: {e}", self.host())))?;
-            let cmdlet = script::command(action, WhatIf::No)
-                .map(|c| c.cmdlet)
-                .unwrap_or("step");
-            tracing::info!(host = self.host(), %key, step = %action, cmdlet, "executing");
-            let out = transport::run(
-                &self.ssh,
-                &self.target,
-                &self.credentials,
-                &script,
-                self.timeouts.for_action(action),
-                cmdlet,
-            )
-            .await
-            .inspect_err(|e| {
-                if e.may_have_acted() {
-                    tracing::warn!(host = self.host(), step = %action, error = %e,
-                        "the step may have run: observe before retrying");
-                }
-            })?;
-            match parse_outcome(self.host(), &out.stdout).map_err(|e| with_stderr(e, &out))? {
-                Outcome::Succeeded(v) if v.get("ok") == Some(&serde_json::Value::Bool(true)) => {
-                    tracing::info!(host = self.host(), step = %action, "succeeded");
-                    Ok(())
-                }
-                Outcome::Succeeded(v) => Err(DriverError::BadOutput(format!(
-                    "{}: {cmdlet} printed {} instead of its result",
-                    self.host(),
-                    v.to_string().chars().take(200).collect::<String>()
-                ))),
-                Outcome::Failed { cmdlet, message } => {
-                    tracing::warn!(host = self.host(), step = %action, cmdlet, "failed: {message}");
-                    Err(DriverError::Failed(format!(
-                        "{cmdlet} on {}: {message}",
-                        self.host()
-                    )))
-                }
-            }
+            self.execute_once(key, action)
+                .await
+                .map_err(safe)
+                .inspect_err(|e| {
+                    if e.may_have_acted() {
+                        tracing::warn!(host = self.host(), %key, step = %action, error = %e,
+                            "the step may have run: observe before retrying");
+                    } else {
+                        tracing::warn!(host = self.host(), %key, step = %action, error = %e,
+                            "the step did not run");
+                    }
+                })
         })
     }
 }

@@ -1,25 +1,43 @@
 # sfb-dr observe: one pass over the deployment, printed as one JSON document with the cmdlets' own
 # field names (in no particular order); sfb-dr turns it into the observed topology. No value is
 # interpolated here.
-# Health probe: a TCP connect to each computer's SIP port (Front End 5061, Edge its internal SIP port), 2 s each.
+# Health probe: for each computer in the order listed, whether it accepts a TCP connection on the
+# SIP port (Front End 5061, Edge its internal SIP port) within 2 s. The order matters: large
+# pools need their quorum among their first servers.
 function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
-    $answered = 0
-    foreach ($c in $Computers) {
+    , @(foreach ($c in $Computers) {
         $client = New-Object Net.Sockets.TcpClient
-        try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
-    }
-    @{ Total = @($Computers).Count; Answered = $answered }
+        $answered = $false
+        try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
+        $answered
+    })
 }
 # A computer is listed as its FQDN or as an object with an Fqdn (strict mode forbids .Fqdn on a string).
 function Get-SfbDrNames($Items) {
     , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
 }
+function Get-SfbDrModules($Status) {
+    , @($Status.BackupModules | ForEach-Object {
+        @{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
+    })
+}
+# Response Group data is backed up only on Skype for Business Server 2019 (CU1 and later) with
+# EnableRgsBackupService on; its modules are asked for separately (-Category RGS).
+$rgsBackup = $false
+try {
+    $setting = (Get-CsBackupServiceConfiguration).PSObject.Properties['EnableRgsBackupService']
+    if ($null -ne $setting) { $rgsBackup = [bool]($setting.Value -eq $true) }
+} catch { $rgsBackup = $null }
 # Front End pools are the pools that run the User Services (Directors run only a Registrar).
 # (-like on an array keeps the matches; no match is an empty array, which is false.)
 $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
     $fqdn = [string]$p.Fqdn
-    $computers = Get-SfbDrNames $p.Computers
-    $probe = Get-SfbDrProbe $computers 5061
+    # @() everywhere a list may hold one item: strict mode forbids .Count on a lone value.
+    # Get-CsComputer -Pool lists the servers in topology order, which pools of 8 or more need
+    # (their quorum counts among their first servers); Get-CsPool's list when it fails.
+    $computerError = $null
+    try { $computers = @(Get-SfbDrNames (Get-CsComputer -Pool $fqdn)) } catch { $computerError = [string]$_; $computers = @(Get-SfbDrNames $p.Computers) }
+    $probe = @(Get-SfbDrProbe $computers 5061)
     # One pool's failure marks that pool, not the whole observation. No relation is an unpaired
     # pool; a relation without BackupPoolFqdn is an error (strict mode), not "unpaired".
     $backupPool = ''
@@ -28,20 +46,26 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
         $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
         if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
     } catch { $relationError = [string]$_ }
-    $modules = $statusError = $null
-    # A pool none of whose Front Ends answers cannot report its Backup Service: not asked.
-    if ($probe.Answered -or -not $probe.Total) {
+    $modules = $statusError = $userDatabases = $backEndError = $null
+    # A pool none of whose Front Ends answers cannot report its Backup Service or Back End: not asked.
+    if (($probe -contains $true) -or $probe.Count -eq 0) {
         try {
-            # One direction per query: this pool's export to its backup pool (SFB-DR-FACTS).
-            $modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach-Object {
-                @{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
-            })
-        } catch { $statusError = [string]$_ }
+            # One direction per query: this pool's export to its backup pool.
+            $modules = @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn))
+            if ($rgsBackup) { $modules = @($modules) + @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn -Category RGS)) }
+        } catch { $modules = $null; $statusError = [string]$_ }
+    }
+    if ($probe -contains $true) {
+        # The Back End, as SfB sees its user databases: online or not.
+        try {
+            $userDatabases = @(Get-CsUserDatabaseState -RegistrarPool $fqdn | ForEach-Object { @{ Online = [string]$_.Online } })
+        } catch { $backEndError = [string]$_ }
     }
     @{
-        Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
+        Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
         BackupPoolFqdn = $backupPool; RelationError = $relationError
-        BackupModules = $modules; BackupStatusError = $statusError; Probe = $probe
+        BackupModules = $modules; BackupStatusError = $statusError
+        UserDatabases = $userDatabases; BackEndError = $backEndError
     }
 })
 $cms = $cmsError = $null
@@ -51,13 +75,26 @@ try {
     $cms = @{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
     $replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
 } catch { $cmsError = [string]$_ }
+# Where the CMS database lives: the SQL Server the Active Directory service control point names
+# (readable with the master lost), and which Front End pool uses that SQL Server as its Back End.
+$cmsStore = $cmsStoreError = $null
+$userStores = @()
+try {
+    $location = Get-CsConfigurationStoreLocation
+    $named = $location.PSObject.Properties['BackEndServer']
+    if ($null -ne $named) { $cmsStore = [string]$named.Value } else { $cmsStore = [string]$location }
+    $userStores = @(Get-CsService -UserDatabase | ForEach-Object { @{ PoolFqdn = [string]$_.PoolFqdn; DependentServiceList = @($_.DependentServiceList | ForEach-Object { [string]$_ }) } })
+} catch { $cmsStoreError = [string]$_ }
 $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
-    $computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers
+    $computers = @(Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers)
     $port = [int]$e.AccessEdgeInternalSipPort
     if (-not $port) { $port = 5061 }
     @{
         PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
-        Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
+        Registrar = [string]$e.Registrar; Computers = $computers; Probe = @(Get-SfbDrProbe $computers $port)
     }
 })
-$report = @{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
+$report = @{
+    Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges
+    CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
+}

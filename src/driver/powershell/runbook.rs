@@ -45,7 +45,7 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
                 let _ = writeln!(out, "{wrapped}");
             }
         }
-        out.push_str(&command(&step.action, what_if)?.body);
+        out.push_str(&command(&step.action, what_if)?.text());
         if let Action::FailOverCms { to, mode, .. } = &step.action {
             out.push_str(&cms_settled(&Fqdn::parse("pool FQDN", to)?, *mode, what_if));
         }
@@ -179,7 +179,7 @@ fn why(earlier: &Action, later: &Action) -> String {
     }
 }
 
-/// What the step does, and what it costs in its mode (SFB-DR-FACTS "The procedures").
+/// What the step does, and what it costs in its mode (Microsoft, "Failing over and failing back a pool").
 fn effect(action: &Action) -> String {
     match action {
         Action::RepointEdge { edge, to } => {
@@ -192,6 +192,8 @@ fn effect(action: &Action) -> String {
             ),
             Mode::Disaster => format!(
                 "Does: recovers the CMS on {to} from its backup SQL Server (-Force); changes not yet replicated are lost. \
+                 First checks that backupSql is the Central Management database the topology names for {to} and, \
+                 with a mirror, uses whichever of primary and mirror is the principal now. \
                  Runs on a server of {to}; then the runbook waits for ActiveMasterFqdn on {to}."
             ),
         },

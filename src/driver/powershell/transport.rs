@@ -1,10 +1,15 @@
 //! Running a script on the Windows management server through the OpenSSH client.
 //!
-//! The script travels as `-EncodedCommand` (base64 of UTF-16LE), so no quoting passes through
-//! the remote shell. Host keys are always checked against the given `known_hosts` and nothing
-//! else (no global known_hosts file); the private
-//! key is written to a 0600 file in a private directory that is removed when the call ends,
-//! whether it succeeded, failed or timed out.
+//! Windows OpenSSH runs the remote command through cmd.exe, whose command line holds 8191
+//! characters. A script that fits travels as `-EncodedCommand` (base64 of UTF-16LE), so no
+//! quoting passes through the remote shell. A longer one travels on standard input, as UTF-8,
+//! behind a short `-EncodedCommand` bootstrap that reads all of it, checks that all of it
+//! arrived, and only then runs it: a script cut short by a lost connection never runs half-way.
+//!
+//! Host keys are always checked against the given `known_hosts` and nothing else (no global
+//! known_hosts file); the private key is written to a 0600 file in a private directory that is
+//! removed when the call ends, whether it succeeded, failed or timed out. What the remote side
+//! prints is read with caps ([`super::capture`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,11 +17,13 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use base64::Engine;
+use tokio::io::AsyncWriteExt;
 
 use crate::driver::DriverError;
 
+use super::capture::{capture, Captured, STDERR_CAPS, STDOUT_CAPS};
 use super::credentials::Credentials;
-use super::script::STARTED;
+use super::remote_text::RemoteText;
 use super::value::Fqdn;
 
 /// Where to log in.
@@ -52,15 +59,102 @@ pub fn encode_command(script: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// How a script reaches PowerShell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The whole script as `-EncodedCommand`: it fits on the command line.
+    EncodedCommand,
+    /// A bootstrap as `-EncodedCommand`, the script on standard input.
+    StandardInput,
+}
+
+/// The longest command line cmd.exe accepts, in characters.
+pub const COMMAND_LINE_LIMIT: usize = 8191;
+
+/// What the remote shell is asked to run, before the encoded script.
+const POWERSHELL: [&str; 4] = [
+    "powershell.exe",
+    "-NoProfile",
+    "-NonInteractive",
+    "-EncodedCommand",
+];
+
+/// The remote command line's length for an encoded command of `encoded` characters.
+fn command_line_length(encoded: usize) -> usize {
+    POWERSHELL
+        .iter()
+        .map(|w| w.len().saturating_add(1))
+        .fold(encoded, usize::saturating_add)
+}
+
+/// How `script` would travel: on the command line when it fits, else on standard input.
+pub fn delivery(script: &str) -> Delivery {
+    // base64 of UTF-16LE: 4 characters for every 3 bytes, 2 bytes a UTF-16 unit.
+    let units = script.encode_utf16().count();
+    let encoded = units.saturating_mul(2).div_ceil(3).saturating_mul(4);
+    if command_line_length(encoded) <= COMMAND_LINE_LIMIT {
+        Delivery::EncodedCommand
+    } else {
+        Delivery::StandardInput
+    }
+}
+
+/// The short script that reads a script from standard input as UTF-8 and runs it, but only if
+/// all `units` UTF-16 units of it arrived: a script cut short is refused whole, never run in part.
+pub fn stdin_bootstrap(units: usize) -> String {
+    format!(
+        "$ErrorActionPreference = 'Stop'\n\
+         $sfbdrIn = New-Object System.IO.StreamReader([Console]::OpenStandardInput(), (New-Object System.Text.UTF8Encoding $false))\n\
+         $sfbdrScript = $sfbdrIn.ReadToEnd()\n\
+         if ($sfbdrScript.Length -ne {units}) {{ [Console]::Out.WriteLine('{{\"error\":{{\"cmdlet\":\"sfb-dr\",\"message\":\"the script arrived incomplete; nothing was run\",\"acted\":false}}}}'); exit 1 }}\n\
+         & ([scriptblock]::Create($sfbdrScript))\n"
+    )
+}
+
+/// What travels for `script`: the `-EncodedCommand` argument, and the bytes for standard input
+/// when the script goes there.
+fn wire(script: &str) -> (String, Option<Vec<u8>>) {
+    match delivery(script) {
+        Delivery::EncodedCommand => (encode_command(script), None),
+        Delivery::StandardInput => (
+            encode_command(&stdin_bootstrap(script.encode_utf16().count())),
+            Some(script.as_bytes().to_vec()),
+        ),
+    }
+}
+
 /// What the remote side printed and how it ended.
 #[derive(Debug, Clone)]
 pub struct Output {
     /// The exit status; None when a signal ended ssh.
     pub status: Option<i32>,
-    /// Where the script's result line is.
+    /// Where the script's result line is: the start and the end of standard output, whole
+    /// lines only (see [`Captured::text`]).
     pub stdout: String,
-    /// PowerShell's error stream and ssh's own messages.
+    /// PowerShell's error stream and ssh's own messages, likewise capped.
     pub stderr: String,
+    /// Whether the script printed its "started" line.
+    pub started: bool,
+    /// Bytes the remote side wrote to standard output, kept or not.
+    pub stdout_bytes: u64,
+    /// The most bytes of output held in memory at once while reading.
+    pub peak_buffered: usize,
+    /// How the script travelled.
+    pub delivery: Delivery,
+}
+
+impl Output {
+    fn new(status: Option<i32>, stdout: &Captured, stderr: &Captured, delivery: Delivery) -> Self {
+        Output {
+            status,
+            stdout: stdout.text(),
+            stderr: stderr.text(),
+            started: stdout.started(),
+            stdout_bytes: stdout.total(),
+            peak_buffered: stdout.peak().saturating_add(stderr.peak()),
+            delivery,
+        }
+    }
 }
 
 /// The ssh exit status for its own failures (connection, authentication, host key).
@@ -95,6 +189,11 @@ pub async fn run(
         .map_err(|e| local("write the SSH key file", e))?;
     let known_hosts = private_file(dir.path(), "known_hosts", credentials.known_hosts())
         .map_err(|e| local("write the known_hosts file", e))?;
+    let (encoded, input) = wire(script);
+    let delivery = match input {
+        Some(_) => Delivery::StandardInput,
+        None => Delivery::EncodedCommand,
+    };
     let mut command = tokio::process::Command::new(program);
     command
         .args(["-F", "none", "-T"])
@@ -111,31 +210,47 @@ pub async fn run(
         .arg(target.port.to_string())
         .arg("--")
         .arg(format!("{}@{}", target.user, host))
-        .args([
-            "powershell.exe",
-            "-NoProfile",
-            "-NonInteractive",
-            "-EncodedCommand",
-        ])
-        .arg(encode_command(script))
+        .args(POWERSHELL)
+        .arg(encoded)
         // ssh's messages in English, whatever the locale, so `before_session` can read them.
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    tracing::debug!(host = %host, port = target.port, what, "running over ssh");
-    let child = command
+    tracing::debug!(host = %host, port = target.port, what, ?delivery, "running over ssh");
+    let mut child = command
         .spawn()
         .map_err(|e| local(&format!("start {}", program.display()), e))?;
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let (Some(stdout), Some(stderr)) = (stdout, stderr) else {
+        return Err(local("read ssh's output", std::io::Error::other("no pipe")));
+    };
+    let feed = async move {
+        if let (Some(mut pipe), Some(bytes)) = (stdin, input) {
+            // A failed write shows as ssh's own failure or as an incomplete script, which the
+            // bootstrap refuses to run; closing the pipe is what lets the bootstrap finish reading.
+            let _ = pipe.write_all(&bytes).await;
+            let _ = pipe.shutdown().await;
+        }
+    };
+    let work = async {
+        let (_, out, err, status) = tokio::join!(
+            feed,
+            capture(stdout, STDOUT_CAPS),
+            capture(stderr, STDERR_CAPS),
+            child.wait()
+        );
+        (out, err, status)
+    };
     // On timeout the child is dropped, and kill_on_drop kills it. That stops only the local
     // ssh: the script may already run on the server, and may go on running.
-    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(result) => result.map_err(|e| {
-            DriverError::OutcomeUnknown(format!(
-                "{what} on {host}: cannot read the ssh output after sending the script: {e}"
-            ))
-        })?,
+    let (out, err, status) = match tokio::time::timeout(timeout, work).await {
+        Ok(done) => done,
         Err(_) => {
             tracing::warn!(
                 host = %host,
@@ -149,11 +264,12 @@ pub async fn run(
             });
         }
     };
-    let output = Output {
-        status: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let status = status.map_err(|e| {
+        DriverError::OutcomeUnknown(format!(
+            "{what} on {host}: cannot learn how ssh ended after sending the script: {e}"
+        ))
+    })?;
+    let output = Output::new(status.code(), &out, &err, delivery);
     drop(dir);
     if output.status == Some(SSH_FAILED) {
         let message = format!(
@@ -162,8 +278,7 @@ pub async fn run(
             target.port,
             tail(&output.stderr)
         );
-        let started = output.stdout.lines().any(|l| l.trim() == STARTED);
-        return Err(if !started && before_session(&output.stderr) {
+        return Err(if !output.started && before_session(&output.stderr) {
             DriverError::Unreachable(message)
         } else {
             DriverError::OutcomeUnknown(format!(
@@ -171,7 +286,7 @@ pub async fn run(
             ))
         });
     }
-    tracing::debug!(host = %host, what, status = ?output.status, "ssh finished");
+    tracing::debug!(host = %host, what, status = ?output.status, bytes = output.stdout_bytes, "ssh finished");
     Ok(output)
 }
 
@@ -195,7 +310,8 @@ fn before_session(stderr: &str) -> bool {
     BEFORE_SESSION.iter().any(|m| stderr.contains(m))
 }
 
-/// The last lines of ssh's stderr, enough to say what failed (ssh never prints key material).
+/// The last lines of ssh's stderr, enough to say what failed (ssh never prints key material),
+/// escaped and bounded: PowerShell's error stream is remote text too.
 pub fn tail(stderr: &str) -> String {
     let lines: Vec<&str> = stderr
         .lines()
@@ -207,7 +323,7 @@ pub fn tail(stderr: &str) -> String {
     if text.is_empty() {
         "no message".into()
     } else {
-        text.chars().take(400).collect()
+        RemoteText::message(&text).into_string()
     }
 }
 

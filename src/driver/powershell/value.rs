@@ -153,6 +153,44 @@ impl ModuleName {
     }
 }
 
+/// An operation key as the management server stores it: the name of its record file
+/// (`op-<key>.json`) and a literal in the script. Checked again here, whatever the caller
+/// checked, because it becomes a file name on Windows: lowercase ASCII letters, digits and
+/// inner `-` only, since NTFS ignores case and two keys differing only in case would share one
+/// record (plan ids are lowercase hex and step ids `s<n>`, so real keys always pass).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordKey(String);
+
+impl RecordKey {
+    /// The longest key accepted, as [`crate::driver::OperationKey::MAX_LEN`].
+    pub const MAX_LEN: usize = 128;
+
+    /// Checks `value`.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        let bytes = value.as_bytes();
+        let ok = (1..=Self::MAX_LEN).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes.first() != Some(&b'-')
+            && bytes.last() != Some(&b'-');
+        if ok {
+            Ok(RecordKey(value.to_owned()))
+        } else {
+            Err(invalid(
+                "operation key",
+                value,
+                "must be 1 to 128 lowercase ASCII letters, digits or inner '-' (it names a file on the management server)",
+            ))
+        }
+    }
+
+    /// The key itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The characters PowerShell accepts as a single quote: `'` and the four typographic quotes.
 const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
 

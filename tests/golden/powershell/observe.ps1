@@ -6,38 +6,54 @@ $ProgressPreference = 'SilentlyContinue'
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
-$answered = 0
-foreach ($c in $Computers) {
+, @(foreach ($c in $Computers) {
 $client = New-Object Net.Sockets.TcpClient
-try { if ($client.ConnectAsync($c, $Port).Wait(2000)) { $answered++ } } catch { } finally { $client.Dispose() }
-}
-@{ Total = @($Computers).Count; Answered = $answered }
+$answered = $false
+try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
+$answered
+})
 }
 function Get-SfbDrNames($Items) {
 , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
 }
+function Get-SfbDrModules($Status) {
+, @($Status.BackupModules | ForEach-Object {
+@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
+})
+}
+$rgsBackup = $false
+try {
+$setting = (Get-CsBackupServiceConfiguration).PSObject.Properties['EnableRgsBackupService']
+if ($null -ne $setting) { $rgsBackup = [bool]($setting.Value -eq $true) }
+} catch { $rgsBackup = $null }
 $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services) -like 'UserServer:*' })) {
 $fqdn = [string]$p.Fqdn
-$computers = Get-SfbDrNames $p.Computers
-$probe = Get-SfbDrProbe $computers 5061
+$computerError = $null
+try { $computers = @(Get-SfbDrNames (Get-CsComputer -Pool $fqdn)) } catch { $computerError = [string]$_; $computers = @(Get-SfbDrNames $p.Computers) }
+$probe = @(Get-SfbDrProbe $computers 5061)
 $backupPool = ''
 $relationError = $null
 try {
 $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
 if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
 } catch { $relationError = [string]$_ }
-$modules = $statusError = $null
-if ($probe.Answered -or -not $probe.Total) {
+$modules = $statusError = $userDatabases = $backEndError = $null
+if (($probe -contains $true) -or $probe.Count -eq 0) {
 try {
-$modules = @((Get-CsBackupServiceStatus -PoolFqdn $fqdn).BackupModules | ForEach-Object {
-@{ Identity = [string]$_.Identity; ExportStatus = [string]$_.ExportStatus; ImportStatus = [string]$_.ImportStatus }
-})
-} catch { $statusError = [string]$_ }
+$modules = @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn))
+if ($rgsBackup) { $modules = @($modules) + @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn -Category RGS)) }
+} catch { $modules = $null; $statusError = [string]$_ }
+}
+if ($probe -contains $true) {
+try {
+$userDatabases = @(Get-CsUserDatabaseState -RegistrarPool $fqdn | ForEach-Object { @{ Online = [string]$_.Online } })
+} catch { $backEndError = [string]$_ }
 }
 @{
-Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers
+Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
 BackupPoolFqdn = $backupPool; RelationError = $relationError
-BackupModules = $modules; BackupStatusError = $statusError; Probe = $probe
+BackupModules = $modules; BackupStatusError = $statusError
+UserDatabases = $userDatabases; BackEndError = $backEndError
 }
 })
 $cms = $cmsError = $null
@@ -47,16 +63,27 @@ $status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
 $cms = @{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
 $replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
 } catch { $cmsError = [string]$_ }
+$cmsStore = $cmsStoreError = $null
+$userStores = @()
+try {
+$location = Get-CsConfigurationStoreLocation
+$named = $location.PSObject.Properties['BackEndServer']
+if ($null -ne $named) { $cmsStore = [string]$named.Value } else { $cmsStore = [string]$location }
+$userStores = @(Get-CsService -UserDatabase | ForEach-Object { @{ PoolFqdn = [string]$_.PoolFqdn; DependentServiceList = @($_.DependentServiceList | ForEach-Object { [string]$_ }) } })
+} catch { $cmsStoreError = [string]$_ }
 $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
-$computers = Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers
+$computers = @(Get-SfbDrNames (Get-CsPool -Identity ([string]$e.PoolFqdn)).Computers)
 $port = [int]$e.AccessEdgeInternalSipPort
 if (-not $port) { $port = 5061 }
 @{
 PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
-Registrar = [string]$e.Registrar; Computers = $computers; Probe = Get-SfbDrProbe $computers $port
+Registrar = [string]$e.Registrar; Computers = $computers; Probe = @(Get-SfbDrProbe $computers $port)
 }
 })
-$report = @{ Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges }
+$report = @{
+Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges
+CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
+}
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
 $name = 'observe'

@@ -13,22 +13,35 @@ Import-Module SkypeForBusiness
 # --- Step s1: fail the CMS over to pool2.contoso.com (disaster mode)
 # Waits for: nothing.
 # Does: recovers the CMS on pool2.contoso.com from its backup SQL Server (-Force); changes not yet
-#   replicated are lost. Runs on a server of pool2.contoso.com; then the runbook waits for
+#   replicated are lost. First checks that backupSql is the Central Management database the topology
+#   names for pool2.contoso.com and, with a mirror, uses whichever of primary and mirror is the
+#   principal now. Runs on a server of pool2.contoso.com; then the runbook waits for
 #   ActiveMasterFqdn on pool2.contoso.com.
-$receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
+$receivingPool = Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop
+$receiving = @($receivingPool.Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
+$cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId } })
+if (@($cmsStores | Where-Object { $_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq 'rtc' -and $_.Site -eq [string]$receivingPool.Site }).Count -ne 1) { throw ('The backupSql sql2.contoso.com\rtc of pool2.contoso.com is not the Central Management database that the published topology names in the site of pool2.contoso.com, so Invoke-CsManagementServerFailover cannot use it. The topology names: ' + (($cmsStores | ForEach-Object { $_.Server + '\' + $_.Instance + ' in ' + $_.Site }) -join ', ')) }
+$mirrorStates = @(Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn 'pool2.contoso.com' -ErrorAction Stop)
+$primaryLeads = $mirrorStates.Count -gt 0 -and @($mirrorStates | Where-Object { [string]$_.StateOnPrimary -ne 'Principal' }).Count -eq 0
+$mirrorLeads = $mirrorStates.Count -gt 0 -and @($mirrorStates | Where-Object { [string]$_.StateOnMirror -ne 'Principal' }).Count -eq 0
+if ($mirrorLeads) { throw 'The CMS database of pool2.contoso.com runs on its mirror now, which the backupSql of pool2.contoso.com does not name: declare mirrorSqlServerFqdn and mirrorSqlInstanceName' }
+$cmsFailover = @{ BackupSqlServerFqdn = 'sql2.contoso.com'; BackupSqlInstanceName = 'rtc' }
 $here = [System.Net.Dns]::GetHostEntry('').HostName
-if ($receiving -contains $here) {
-    Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
-} else {
-    $session = $null
+$session = $null
+if ($receiving -notcontains $here) {
     $tried = @()
     foreach ($computer in $receiving) { try { $session = New-PSSession -ComputerName $computer -ErrorAction Stop; break } catch { $tried += $computer + ': ' + $_.Exception.Message } }
     if ($null -eq $session) { throw ('No computer of ' + 'pool2.contoso.com' + ' accepted PowerShell remoting. Tried ' + ($tried -join '; ')) }
+}
+if ($null -eq $session) {
+    Invoke-CsManagementServerFailover @cmsFailover -Force -Confirm:$false -ErrorAction Stop -WhatIf
+} else {
     try {
-        Invoke-Command -Session $session -ErrorAction Stop -ScriptBlock {
+        Invoke-Command -Session $session -ErrorAction Stop -ArgumentList $cmsFailover -ScriptBlock {
+            param($cmsFailover)
             Import-Module SkypeForBusiness -ErrorAction Stop
-            Invoke-CsManagementServerFailover -BackupSqlServerFqdn 'sql2.contoso.com' -BackupSqlInstanceName 'rtc' -Force -Confirm:$false -ErrorAction Stop -WhatIf
+            Invoke-CsManagementServerFailover @cmsFailover -Force -Confirm:$false -ErrorAction Stop -WhatIf
         }
     } finally { Remove-PSSession -Session $session -ErrorAction SilentlyContinue }
 }

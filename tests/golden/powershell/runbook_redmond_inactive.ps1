@@ -14,20 +14,25 @@ Import-Module SkypeForBusiness
 # Does: moves the CMS master to pool2.contoso.com; waits for replication and makes the old master
 #   read-only. Runs on a server of pool2.contoso.com; then the runbook waits for ActiveMasterFqdn on
 #   pool2.contoso.com and every replica UpToDate.
-$receiving = @((Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop).Computers | ForEach-Object { [string]$_ })
+$receivingPool = Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop
+$receiving = @($receivingPool.Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
+$cmsFailover = @{}
 $here = [System.Net.Dns]::GetHostEntry('').HostName
-if ($receiving -contains $here) {
-    Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
-} else {
-    $session = $null
+$session = $null
+if ($receiving -notcontains $here) {
     $tried = @()
     foreach ($computer in $receiving) { try { $session = New-PSSession -ComputerName $computer -ErrorAction Stop; break } catch { $tried += $computer + ': ' + $_.Exception.Message } }
     if ($null -eq $session) { throw ('No computer of ' + 'pool2.contoso.com' + ' accepted PowerShell remoting. Tried ' + ($tried -join '; ')) }
+}
+if ($null -eq $session) {
+    Invoke-CsManagementServerFailover @cmsFailover -Confirm:$false -ErrorAction Stop
+} else {
     try {
-        Invoke-Command -Session $session -ErrorAction Stop -ScriptBlock {
+        Invoke-Command -Session $session -ErrorAction Stop -ArgumentList $cmsFailover -ScriptBlock {
+            param($cmsFailover)
             Import-Module SkypeForBusiness -ErrorAction Stop
-            Invoke-CsManagementServerFailover -Confirm:$false -ErrorAction Stop
+            Invoke-CsManagementServerFailover @cmsFailover -Confirm:$false -ErrorAction Stop
         }
     } finally { Remove-PSSession -Session $session -ErrorAction SilentlyContinue }
 }
