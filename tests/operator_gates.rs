@@ -31,22 +31,45 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
     env.set_site_active("redmond", false).await;
     let e = &env;
     eventually("the Topology awaits approval", CONVERGE, || async move {
-        expect_eq(&get(e, condition("topology/contoso", "AwaitingApproval", "status")).await, "True")
+        expect_eq(
+            &get(
+                e,
+                condition("topology/contoso", "AwaitingApproval", "status"),
+            )
+            .await,
+            "True",
+        )
     })
     .await;
     let plan = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
     assert_eq!(plan.len(), 16, "a plan id: {plan}");
-    let message = get(&env, condition("topology/contoso", "AwaitingApproval", "message")).await;
-    assert!(message.contains(&plan), "the condition says how to approve: {message}");
+    let message = get(
+        &env,
+        condition("topology/contoso", "AwaitingApproval", "message"),
+    )
+    .await;
+    assert!(
+        message.contains(&plan),
+        "the condition says how to approve: {message}"
+    );
     // A stale id approves nothing.
     env.kubectl(&[
-        "annotate", "-n", NS, "topology", "contoso", "sfbdr.io/approve-plan=0123456789abcdef",
+        "annotate",
+        "-n",
+        NS,
+        "topology",
+        "contoso",
+        "sfbdr.io/approve-plan=0123456789abcdef",
     ])
     .await
     .ok();
     let e = &env;
     eventually("the stale approval is reported", CONVERGE, || async move {
-        let m = get(e, condition("topology/contoso", "AwaitingApproval", "message")).await;
+        let m = get(
+            e,
+            condition("topology/contoso", "AwaitingApproval", "message"),
+        )
+        .await;
         if m.contains("names 0123456789abcdef, which is not the current plan") {
             Ok(())
         } else {
@@ -54,16 +77,31 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
         }
     })
     .await;
-    assert!(env.audit().is_empty(), "nothing runs without approval: {:?}", env.audit());
+    assert!(
+        env.audit().is_empty(),
+        "nothing runs without approval: {:?}",
+        env.audit()
+    );
 
     env.kubectl(&[
-        "annotate", "-n", NS, "topology", "contoso", &format!("sfbdr.io/approve-plan={plan}"), "--overwrite",
+        "annotate",
+        "-n",
+        NS,
+        "topology",
+        "contoso",
+        &format!("sfbdr.io/approve-plan={plan}"),
+        "--overwrite",
     ])
     .await
     .ok();
     env.wait_ready("site/redmond").await;
     env.wait_all_ready().await;
-    assert_eq!(env.audit().len(), 5, "the approved plan ran: {:?}", env.audit());
+    assert_eq!(
+        env.audit().len(),
+        5,
+        "the approved plan ran: {:?}",
+        env.audit()
+    );
     assert_clean(&env.audit());
     operator.shutdown().await;
 }
@@ -74,22 +112,59 @@ async fn paused_stops_every_step_until_resumed() {
     let operator = env.operator().await;
     env.apply_contoso().await;
     env.wait_all_ready().await;
-    env.kubectl(&["patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", r#"{"spec":{"paused":true}}"#])
-        .await
-        .ok();
+    env.kubectl(&[
+        "patch",
+        "-n",
+        NS,
+        "topology",
+        "contoso",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ])
+    .await
+    .ok();
     env.set_site_active("redmond", false).await;
     let e = &env;
-    eventually("the Topology says it is paused with work waiting", CONVERGE, || async move {
-        expect_eq(&get(e, condition("topology/contoso", "Paused", "status")).await, "True")?;
-        expect_eq(&get(e, condition("topology/contoso", "Ready", "reason")).await, "Paused")?;
-        expect_eq(&get(e, condition("site/redmond", "Ready", "reason")).await, "Paused")
-    })
+    eventually(
+        "the Topology says it is paused with work waiting",
+        CONVERGE,
+        || async move {
+            expect_eq(
+                &get(e, condition("topology/contoso", "Paused", "status")).await,
+                "True",
+            )?;
+            expect_eq(
+                &get(e, condition("topology/contoso", "Ready", "reason")).await,
+                "Paused",
+            )?;
+            expect_eq(
+                &get(e, condition("site/redmond", "Ready", "reason")).await,
+                "Paused",
+            )
+        },
+    )
     .await;
-    assert!(env.audit().is_empty(), "paused runs nothing: {:?}", env.audit());
+    assert!(
+        env.audit().is_empty(),
+        "paused runs nothing: {:?}",
+        env.audit()
+    );
 
-    env.kubectl(&["patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", r#"{"spec":{"paused":false}}"#])
-        .await
-        .ok();
+    env.kubectl(&[
+        "patch",
+        "-n",
+        NS,
+        "topology",
+        "contoso",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"paused":false}}"#,
+    ])
+    .await
+    .ok();
     env.wait_ready("topology/contoso").await;
     env.wait_all_ready().await;
     assert_eq!(env.audit().len(), 5);
@@ -104,13 +179,26 @@ async fn specs_wrong_across_objects_are_stalled_and_run_nothing() {
     env.apply_contoso().await;
     env.wait_all_ready().await;
     // Paused, then redmond inactive: any slip would show as a command in the audit.
-    env.kubectl(&["patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", r#"{"spec":{"paused":true}}"#])
-        .await
-        .ok();
+    env.kubectl(&[
+        "patch",
+        "-n",
+        NS,
+        "topology",
+        "contoso",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ])
+    .await
+    .ok();
     env.set_site_active("redmond", false).await;
     let e = &env;
     eventually("paused", CONVERGE, || async move {
-        expect_eq(&get(e, condition("topology/contoso", "Paused", "status")).await, "True")
+        expect_eq(
+            &get(e, condition("topology/contoso", "Paused", "status")).await,
+            "True",
+        )
     })
     .await;
 
@@ -144,31 +232,65 @@ async fn specs_wrong_across_objects_are_stalled_and_run_nothing() {
         env.apply(yaml).await;
         let e = &env;
         eventually(what, CONVERGE, || async move {
-            expect_eq(&get(e, condition(at_fault, "Stalled", "reason")).await, "InvalidSpec")?;
+            expect_eq(
+                &get(e, condition(at_fault, "Stalled", "reason")).await,
+                "InvalidSpec",
+            )?;
             let m = get(e, condition(at_fault, "Stalled", "message")).await;
             if !m.contains(field) {
                 return Err(format!("the message does not name {field}: {m}"));
             }
-            expect_eq(&get(e, condition("topology/contoso", "Stalled", "reason")).await, "InvalidSpec")
+            expect_eq(
+                &get(e, condition("topology/contoso", "Stalled", "reason")).await,
+                "InvalidSpec",
+            )
         })
         .await;
         // Undo: the original objects, and no extra ones.
-        env.kubectl(&["delete", "-n", NS, "poolpair", "pool1-pool4", "--ignore-not-found"]).await.ok();
-        env.kubectl(&["delete", "-n", NS, "topology", "fabrikam", "--ignore-not-found"]).await.ok();
+        env.kubectl(&[
+            "delete",
+            "-n",
+            NS,
+            "poolpair",
+            "pool1-pool4",
+            "--ignore-not-found",
+        ])
+        .await
+        .ok();
+        env.kubectl(&[
+            "delete",
+            "-n",
+            NS,
+            "topology",
+            "fabrikam",
+            "--ignore-not-found",
+        ])
+        .await
+        .ok();
         let original = env
             .contoso_yaml()
             .replace("paused: false", "paused: true")
-            .replace("name: redmond\n  namespace: sfb-contoso\nspec:\n  active: true", "name: redmond\n  namespace: sfb-contoso\nspec:\n  active: false");
+            .replace(
+                "name: redmond\n  namespace: sfb-contoso\nspec:\n  active: true",
+                "name: redmond\n  namespace: sfb-contoso\nspec:\n  active: false",
+            );
         env.apply(&original).await;
         let e = &env;
         eventually("valid again", CONVERGE, || async move {
             let r = get(e, condition("topology/contoso", "Ready", "message")).await;
-            expect_eq(&get(e, condition("topology/contoso", "Ready", "reason")).await, "Paused")
-                .map_err(|seen| format!("{what}: {seen}: {r}"))
+            expect_eq(
+                &get(e, condition("topology/contoso", "Ready", "reason")).await,
+                "Paused",
+            )
+            .map_err(|seen| format!("{what}: {seen}: {r}"))
         })
         .await;
     }
-    assert!(env.audit().is_empty(), "an invalid spec runs nothing: {:?}", env.audit());
+    assert!(
+        env.audit().is_empty(),
+        "an invalid spec runs nothing: {:?}",
+        env.audit()
+    );
     operator.shutdown().await;
 }
 

@@ -111,11 +111,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
                 .clone()
                 .or_else(|| std::env::var("POD_NAMESPACE").ok().filter(|n| !n.is_empty()))
                 .unwrap_or_else(|| client.default_namespace().to_owned());
-            Some(LeaseConfig {
-                name: args.lease_name.clone(),
-                namespace,
-                identity: identity(),
-            })
+            Some(LeaseConfig::new(&args.lease_name, &namespace, &identity()))
         } else {
             None
         };

@@ -143,7 +143,11 @@ mod tests {
             Some(2),
             t1,
         );
-        assert_eq!(fourth.len(), 2, "Ready is kept while only Stalled is judged");
+        assert_eq!(
+            fourth.len(),
+            2,
+            "Ready is kept while only Stalled is judged"
+        );
         assert_eq!(fourth[1].reason, "Converged");
     }
 

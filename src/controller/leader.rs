@@ -12,9 +12,8 @@ use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{oneshot, watch};
 
-/// How long a lease lasts without renewal, and how long before expiry it is renewed.
+/// How long a lease lasts without renewal, by default.
 pub const LEASE_SECONDS: u64 = 15;
-const GRACE_SECONDS: u64 = 5;
 
 /// Where the lease lives and who asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +22,21 @@ pub struct LeaseConfig {
     pub namespace: String,
     /// This replica's identity (its pod name, or the host name).
     pub identity: String,
+    /// How long the lease lasts without renewal (at least 3 s); a third of it before expiry,
+    /// the holder renews.
+    pub seconds: u64,
+}
+
+impl LeaseConfig {
+    /// A lease of the default duration.
+    pub fn new(name: &str, namespace: &str, identity: &str) -> Self {
+        LeaseConfig {
+            name: name.into(),
+            namespace: namespace.into(),
+            identity: identity.into(),
+            seconds: LEASE_SECONDS,
+        }
+    }
 }
 
 /// Whether this process may call the driver now.
@@ -135,11 +149,14 @@ pub async fn elect(
     client: Client,
     config: LeaseConfig,
 ) -> Result<(Leadership, Election), ElectionError> {
+    // kube-lease-manager panics unless 0 < grace < duration.
+    let duration = config.seconds.max(3);
+    let grace = (duration / 3).max(1);
     let manager = LeaseManagerBuilder::new(client.clone(), config.name.clone())
         .with_namespace(config.namespace.clone())
         .with_identity(config.identity.clone())
-        .with_duration(LEASE_SECONDS)
-        .with_grace(GRACE_SECONDS)
+        .with_duration(duration)
+        .with_grace(grace)
         .with_field_manager(format!("sfb-dr-{}", config.identity))
         .build()
         .await

@@ -73,6 +73,11 @@ impl Env {
     /// A sandbox with the CRDs installed (through kubectl, from crds/) and a simulator of
     /// `observed`.
     pub async fn start(observed: ObservedTopology) -> Env {
+        Env::start_scaled(observed, TIME_SCALE).await
+    }
+
+    /// As [`Env::start`], with the simulator's latencies divided by `time_scale`.
+    pub async fn start_scaled(observed: ObservedTopology, time_scale: f64) -> Env {
         // RUST_LOG=sfb_dr=debug shows what the operator does; silent otherwise.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -85,7 +90,7 @@ impl Env {
         let sim = Arc::new(Simulator::new(
             Deployment::new(observed).expect("a consistent observed topology"),
             simulator::Config {
-                time_scale: TIME_SCALE,
+                time_scale,
                 seed: 11,
             },
         ));
@@ -239,13 +244,12 @@ impl Env {
             .expect("the operator starts")
     }
 
-    /// Starts an operator that campaigns for the Lease `sfb-dr-leader` in `default`.
+    /// Starts an operator that campaigns for a 3-second Lease `sfb-dr-leader` in `default`.
     pub async fn leader_elected_operator(&self, identity: &str) -> Operator {
         let mut config = self.operator_config(identity);
         config.election = Some(LeaseConfig {
-            name: "sfb-dr-leader".into(),
-            namespace: "default".into(),
-            identity: identity.into(),
+            seconds: 3,
+            ..LeaseConfig::new("sfb-dr-leader", "default", identity)
         });
         controller::start(config)
             .await
@@ -341,4 +345,19 @@ pub fn position(audit: &[AuditEntry], action: &Action) -> usize {
 /// The path of the freshly built `sfb-dr` binary.
 pub fn sfb_dr_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sfb-dr"))
+}
+
+/// `examples/topology.json`.
+pub fn contoso_observed() -> ObservedTopology {
+    sfb_dr::manifest::load_observed(std::path::Path::new("examples/topology.json"))
+        .expect("examples/topology.json")
+}
+
+/// The commands that succeeded, each with how many times it did.
+pub fn executions(audit: &[AuditEntry]) -> Vec<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in audit.iter().filter(|a| a.outcome == Outcome::Succeeded) {
+        *counts.entry(a.command.to_string()).or_default() += 1;
+    }
+    counts.into_iter().collect()
 }

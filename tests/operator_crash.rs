@@ -1,0 +1,263 @@
+//! Crash safety: the operator killed at step boundaries and in the middle of steps, two
+//! operators at once with and without leader election. Whatever happens, the deployment
+//! converges, the simulator refuses nothing, and no command runs twice.
+
+mod e2e;
+
+use std::time::Duration;
+
+use e2e::{assert_clean, contoso_observed, eventually, executions, Env, CONVERGE, NS};
+use sfb_dr::api::{StepState, Topology};
+
+/// Slow enough that a kill lands in the middle of a step (a pool failover takes 0.9 s).
+const CRASH_SCALE: f64 = 1000.0;
+
+/// Whether everything is Ready for the current generations (the Site's included).
+async fn converged(env: &Env, site: &str) -> bool {
+    let ready = |what: String| async move {
+        env.jsonpath(
+            &what,
+            "{.metadata.generation} {.status.conditions[?(@.type==\"Ready\")].observedGeneration} {.status.conditions[?(@.type==\"Ready\")].status}",
+        )
+        .await
+    };
+    let site = ready(format!("site/{site}")).await;
+    let parts: Vec<&str> = site.split_whitespace().collect();
+    if parts.len() != 3 || parts[0] != parts[1] || parts[2] != "True" {
+        return false;
+    }
+    for what in [
+        "topology/contoso",
+        "poolpair/pool1-pool2",
+        "poolpair/pool3-pool4",
+        "poolpair/pool5-pool6",
+        "cms/cms",
+    ] {
+        if !ready(what.into()).await.ends_with("True") {
+            return false;
+        }
+    }
+    true
+}
+
+async fn running_step(env: &Env) -> bool {
+    let api: kube::Api<Topology> = kube::Api::namespaced(env.client.clone(), NS);
+    api.get("contoso").await.is_ok_and(|t| {
+        t.status
+            .and_then(|s| s.plan)
+            .is_some_and(|p| p.steps.iter().any(|s| s.state == StepState::Running))
+    })
+}
+
+/// Kills the operator again and again, alternately just after a command ended and while a step
+/// is journalled `Running`, until the site change has converged. Returns the number of kills.
+async fn converge_through_crashes(env: &Env, site: &str) -> usize {
+    let mut kills = 0;
+    let deadline = std::time::Instant::now() + CONVERGE;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no convergence after {kills} kills"
+        );
+        let operator = env.operator().await;
+        let before = env.audit().len();
+        let mid_step = kills % 2 == 1;
+        let done = std::cell::Cell::new(false);
+        eventually("a kill point", CONVERGE, || {
+            let done = &done;
+            async move {
+                if converged(env, site).await {
+                    done.set(true);
+                    return Ok(());
+                }
+                let at_point = if mid_step {
+                    running_step(env).await
+                } else {
+                    env.audit().len() > before
+                };
+                if at_point {
+                    Ok(())
+                } else {
+                    Err("no step ended or started yet".into())
+                }
+            }
+        })
+        .await;
+        if done.get() {
+            operator.shutdown().await;
+            return kills;
+        }
+        operator.abort();
+        kills += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_at_step_boundaries_and_mid_step_never_repeats_a_command() {
+    let env = Env::start_scaled(contoso_observed(), CRASH_SCALE).await;
+    env.apply_contoso().await;
+    let operator = env.operator().await;
+    env.wait_all_ready().await;
+    operator.shutdown().await;
+
+    env.set_site_active("redmond", false).await;
+    let kills = converge_through_crashes(&env, "redmond").await;
+    assert!(kills >= 2, "the failover survived only {kills} kills");
+    let audit = env.audit();
+    assert_clean(&audit);
+    let runs = executions(&audit);
+    assert_eq!(runs.len(), 5, "the five steps of the failover: {runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
+
+    env.set_site_active("redmond", true).await;
+    let kills = converge_through_crashes(&env, "redmond").await;
+    assert!(kills >= 2, "the failback survived only {kills} kills");
+    let audit = env.audit();
+    assert_clean(&audit);
+    let runs = executions(&audit);
+    assert_eq!(
+        runs.len(),
+        11,
+        "five steps out, three failbacks and three syncs back: {runs:?}"
+    );
+    assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_without_leader_election_still_run_each_command_once() {
+    let env = Env::start_scaled(contoso_observed(), CRASH_SCALE).await;
+    env.apply_contoso().await;
+    let one = sfb_dr::controller::start(env.operator_config("one"))
+        .await
+        .expect("starts");
+    let two = sfb_dr::controller::start(env.operator_config("two"))
+        .await
+        .expect("starts");
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", true).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    let runs = executions(&audit);
+    assert_eq!(runs.len(), 11, "{runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+async fn leader_metric(operator: &sfb_dr::controller::Operator) -> Option<String> {
+    let addr = operator.metrics_addr()?;
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("sfbdr_leader "))
+        .map(|l| l.trim_start_matches("sfbdr_leader ").to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it_dies() {
+    let env = Env::start_scaled(contoso_observed(), CRASH_SCALE).await;
+    env.apply_contoso().await;
+    let first = env.leader_elected_operator("first").await;
+    let e = &env;
+    eventually("first holds the lease", CONVERGE, || async move {
+        let holder = e
+            .kubectl(&[
+                "get",
+                "lease",
+                "sfb-dr-leader",
+                "-n",
+                "default",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ])
+            .await;
+        if holder.success && holder.stdout == "first" {
+            Ok(())
+        } else {
+            Err(holder.stdout)
+        }
+    })
+    .await;
+    let second = env.leader_elected_operator("second").await;
+    env.wait_all_ready().await;
+    assert_eq!(leader_metric(&first).await.as_deref(), Some("1"));
+
+    // The leader dies without releasing the lease, in the middle of the failover.
+    env.set_site_active("redmond", false).await;
+    let e = &env;
+    eventually("a step runs", CONVERGE, || async move {
+        if running_step(e).await || !e.audit().is_empty() {
+            Ok(())
+        } else {
+            Err("nothing started".into())
+        }
+    })
+    .await;
+    first.abort();
+    let e = &env;
+    eventually(
+        "second takes the lease",
+        Duration::from_secs(30),
+        || async move {
+            let holder = e
+                .kubectl(&[
+                    "get",
+                    "lease",
+                    "sfb-dr-leader",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ])
+                .await;
+            if holder.stdout == "second" {
+                Ok(())
+            } else {
+                Err(holder.stdout)
+            }
+        },
+    )
+    .await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    let runs = executions(&audit);
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
+    assert_eq!(leader_metric(&second).await.as_deref(), Some("1"));
+    second.shutdown().await;
+    let e = &env;
+    eventually(
+        "the lease is released on shutdown",
+        CONVERGE,
+        || async move {
+            let holder = e
+                .kubectl(&[
+                    "get",
+                    "lease",
+                    "sfb-dr-leader",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.spec.holderIdentity}",
+                ])
+                .await;
+            if holder.stdout.is_empty() {
+                Ok(())
+            } else {
+                Err(holder.stdout)
+            }
+        },
+    )
+    .await;
+}
