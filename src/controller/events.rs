@@ -10,18 +10,25 @@ use super::journal::JournalEvent;
 
 /// A real API server refuses an Event note over 1 KiB.
 pub const NOTE_LIMIT: usize = 1024;
+/// ... and an action or reason over 128 characters.
+pub const ACTION_LIMIT: usize = 128;
 
 /// One Event to publish, before it meets the Recorder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
     pub warning: bool,
     pub reason: &'static str,
-    pub action: &'static str,
+    /// What was acted on, distinct per step and attempt: kube's Recorder folds Events with the
+    /// same reason, action and objects into one series and keeps the first note only.
+    pub action: String,
     pub note: String,
 }
 
 /// The Event a journal transition deserves.
 pub fn notice(event: &JournalEvent) -> Notice {
+    let step_action = |action: &crate::model::Action, plan: &str, step: &str, attempt: u32| {
+        format!("{:?} {plan}/{step} attempt {attempt}", action.kind())
+    };
     let (warning, reason, action, note) = match event {
         JournalEvent::PlanPublished {
             plan,
@@ -30,66 +37,71 @@ pub fn notice(event: &JournalEvent) -> Notice {
         } => (
             *blocked > 0,
             "PlanPublished",
-            "Plan",
+            format!("Plan {plan}"),
             format!("plan {plan}: {steps} steps, {blocked} pairs blocked"),
         ),
         JournalEvent::AwaitingApproval { plan } => (
             false,
             "AwaitingApproval",
-            "Plan",
+            format!("Plan {plan}"),
             format!("plan {plan} waits for the annotation sfbdr.io/approve-plan={plan}"),
         ),
         JournalEvent::StepStarted {
+            plan,
             step,
             action,
             attempt,
         } => (
             false,
             "StepStarted",
-            "Execute",
+            step_action(action, plan, step, *attempt),
             format!("step {step} (attempt {attempt}): {action}"),
         ),
-        JournalEvent::StepSucceeded { step, action } => (
+        JournalEvent::StepSucceeded { plan, step, action } => (
             false,
             "StepSucceeded",
-            "Execute",
+            step_action(action, plan, step, 0),
             format!("step {step}: {action}"),
         ),
         JournalEvent::StepFailed {
+            plan,
             step,
             action,
+            attempt,
             message,
             retry: true,
         } => (
             true,
             "StepFailed",
-            "Execute",
+            step_action(action, plan, step, *attempt),
             format!("step {step}: {action}: {message}; it will be retried"),
         ),
         JournalEvent::StepFailed {
+            plan,
             step,
             action,
+            attempt,
             message,
             retry: false,
         } => (
             true,
             "Stalled",
-            "Execute",
+            step_action(action, plan, step, *attempt),
             format!(
-                "step {step}: {action}: {message}; no more attempts: fix the cause, then annotate sfbdr.io/retry=<plan id>"
+                "step {step}: {action}: {message}; no more attempts: fix the cause, then annotate sfbdr.io/retry={plan}"
             ),
         ),
         JournalEvent::PlanFinished { plan, outcome } => (
             false,
             "PlanFinished",
-            "Plan",
+            format!("Plan {plan}"),
             format!("plan {plan}: {outcome:?}"),
         ),
     };
     Notice {
         warning,
         reason,
-        action,
+        action: bound(&action, ACTION_LIMIT),
         note: bound(&note, NOTE_LIMIT),
     }
 }
@@ -109,7 +121,7 @@ pub async fn publish(
         },
         reason: notice.reason.into(),
         note: Some(notice.note),
-        action: notice.action.into(),
+        action: notice.action,
         secondary: related,
     };
     if let Err(error) = recorder.publish(&event, regarding).await {
@@ -125,6 +137,8 @@ mod tests {
     #[test]
     fn a_long_driver_message_fits_an_event_note() {
         let n = notice(&JournalEvent::StepFailed {
+            plan: "0123456789abcdef".into(),
+            attempt: 3,
             step: "s1".into(),
             action: Action::FailOverPool {
                 pool: "pool1.contoso.com".into(),
@@ -134,6 +148,7 @@ mod tests {
             retry: false,
         });
         assert!(n.note.len() <= NOTE_LIMIT);
+        assert_eq!(n.action, "FailOverPool 0123456789abcdef/s1 attempt 3");
         assert_eq!(n.reason, "Stalled");
         assert!(n.warning);
     }

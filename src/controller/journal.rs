@@ -104,18 +104,22 @@ pub enum JournalEvent {
         plan: String,
     },
     StepStarted {
+        plan: String,
         step: String,
         action: Action,
         attempt: u32,
     },
     StepSucceeded {
+        plan: String,
         step: String,
         action: Action,
     },
     /// `retry` is false once the step has failed `maxAttempts` times: its pair is stalled.
     StepFailed {
+        plan: String,
         step: String,
         action: Action,
+        attempt: u32,
         message: String,
         retry: bool,
     },
@@ -165,106 +169,102 @@ pub fn record(
         let Ok(action) = step_action(step) else {
             continue;
         };
-        let finished = outcome.finished_at.to_string();
-        match outcome.result {
-            Ok(()) => match verify(&action, observed) {
-                Ok(()) => {
-                    step.state = StepState::Succeeded;
-                    step.message = None;
-                    step.finished_at = Some(finished);
-                    out.ledger.record_step(&action, observed);
-                    out.events.push(JournalEvent::StepSucceeded {
-                        step: step.id.clone(),
-                        action,
-                    });
+        let verdict = judge(outcome.result, outcome.settling, &action, observed);
+        let finished = Some(outcome.finished_at.to_string());
+        match verdict {
+            Verdict::Succeeded => {
+                step.state = StepState::Succeeded;
+                step.message = None;
+                step.finished_at = finished;
+                out.ledger.record_step(&action, observed);
+                out.events.push(JournalEvent::StepSucceeded {
+                    plan: plan.id.clone(),
+                    step: step.id.clone(),
+                    action,
+                });
+            }
+            Verdict::AskAgain(message) => {
+                // Still `Running`: [`orphans`] asks again under the same key.
+                step.message = Some(message);
+            }
+            Verdict::Failed { message, counts } => {
+                step.state = StepState::Failed;
+                if counts {
+                    step.failures = step.failures.saturating_add(1);
                 }
-                Err(disagreement) => {
-                    let message = format!(
-                        "the driver reported success, but the observation disagrees: {disagreement}"
-                    );
-                    fail(
-                        step,
-                        &mut out.events,
-                        limits,
-                        action,
-                        message,
-                        true,
-                        finished,
-                    );
-                }
-            },
-            Err(e) => match e {
-                DriverError::Unreachable(_) => {
-                    // Nothing was sent: try again later, without counting it against the step.
-                    fail(
-                        step,
-                        &mut out.events,
-                        limits,
-                        action,
-                        e.to_string(),
-                        false,
-                        finished,
-                    );
-                }
-                DriverError::Refused(_) | DriverError::Failed(_) => {
-                    fail(
-                        step,
-                        &mut out.events,
-                        limits,
-                        action,
-                        e.to_string(),
-                        true,
-                        finished,
-                    );
-                }
-                DriverError::Timeout { .. }
-                | DriverError::OutcomeUnknown(_)
-                | DriverError::BadOutput(_) => {
-                    if outcome.settling {
-                        let message = format!("{e}; the outcome could not be learned");
-                        fail(
-                            step,
-                            &mut out.events,
-                            limits,
-                            action,
-                            message,
-                            true,
-                            finished,
-                        );
-                    } else {
-                        // Still `Running`: [`orphans`] asks again under the same key.
-                        step.message = Some(format!(
-                            "{e}; asking for the outcome again under the same operation key"
-                        ));
-                    }
-                }
-            },
+                step.message = Some(message.clone());
+                step.finished_at = finished;
+                out.events.push(JournalEvent::StepFailed {
+                    plan: plan.id.clone(),
+                    step: step.id.clone(),
+                    action,
+                    attempt: step.attempt,
+                    message,
+                    retry: step.failures < limits.max_attempts,
+                });
+            }
         }
     }
     out
 }
 
-fn fail(
-    step: &mut StepStatus,
-    events: &mut Vec<JournalEvent>,
-    limits: Limits,
-    action: Action,
-    message: String,
-    counts: bool,
-    finished_at: String,
-) {
-    step.state = StepState::Failed;
-    if counts {
-        step.failures = step.failures.saturating_add(1);
+/// What one driver answer means for its step.
+enum Verdict {
+    Succeeded,
+    /// The outcome is unknown: ask again under the same key.
+    AskAgain(String),
+    /// `counts` says whether it counts against `maxAttempts` (nothing sent: it does not).
+    Failed {
+        message: String,
+        counts: bool,
+    },
+}
+
+fn judge(
+    result: Result<(), DriverError>,
+    settling: bool,
+    action: &Action,
+    observed: &ObservedIndex,
+) -> Verdict {
+    let e = match result {
+        Ok(()) => {
+            return match verify(action, observed) {
+                Ok(()) => Verdict::Succeeded,
+                Err(disagreement) => Verdict::Failed {
+                    message: format!(
+                        "the driver reported success, but the observation disagrees: {disagreement}"
+                    ),
+                    counts: true,
+                },
+            }
+        }
+        Err(e) => e,
+    };
+    match e {
+        // Nothing was sent: try again later, without counting it against the step.
+        DriverError::Unreachable(_) => Verdict::Failed {
+            message: e.to_string(),
+            counts: false,
+        },
+        DriverError::Refused(_) | DriverError::Failed(_) => Verdict::Failed {
+            message: e.to_string(),
+            counts: true,
+        },
+        DriverError::Timeout { .. }
+        | DriverError::OutcomeUnknown(_)
+        | DriverError::BadOutput(_) => {
+            if settling {
+                Verdict::Failed {
+                    message: format!("{e}; the outcome could not be learned"),
+                    counts: true,
+                }
+            } else {
+                Verdict::AskAgain(format!(
+                    "{e}; asking for the outcome again under the same operation key"
+                ))
+            }
+        }
     }
-    step.message = Some(message.clone());
-    step.finished_at = Some(finished_at);
-    events.push(JournalEvent::StepFailed {
-        step: step.id.clone(),
-        action,
-        message,
-        retry: step.failures < limits.max_attempts,
-    });
 }
 
 /// Whether a fresh observation shows what a step that succeeded should have done. Effects the
@@ -469,6 +469,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
             step.finished_at = None;
             step.data_loss_window_seconds = data_loss_window(&action, s.observed);
             events.push(JournalEvent::StepStarted {
+                plan: plan_id.clone(),
                 step: step.id.clone(),
                 action: action.clone(),
                 attempt,

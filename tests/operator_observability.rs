@@ -1,0 +1,144 @@
+//! What people watching the operator see: Events in `kubectl describe`, `/metrics` in the
+//! Prometheus format, health endpoints, and how little it writes: at most four status writes
+//! per step, none at rest.
+
+mod e2e;
+
+use e2e::{eventually, Env, CONVERGE, NS};
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("the operator answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+fn reconciles(metrics: &str) -> f64 {
+    let scrape =
+        prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "sfbdr_reconciles_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_metrics_health_and_writes_tell_the_truth() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    let base = format!(
+        "http://{}",
+        operator.metrics_addr().expect("metrics served")
+    );
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+    // Observe every 5 s, so the test sees reconciles at rest without waiting long.
+    env.kubectl(&["create", "namespace", NS]).await.ok();
+    env.apply(
+        &env.contoso_yaml()
+            .replace("observeIntervalSeconds: 30", "observeIntervalSeconds: 5"),
+    )
+    .await;
+    env.wait_all_ready().await;
+    let base_ref = &base;
+    eventually(
+        "ready once caches are primed and the driver answered",
+        CONVERGE,
+        || async move {
+            match get(&format!("{base_ref}/readyz")).await {
+                (200, _) => Ok(()),
+                (code, body) => Err(format!("{code} {body}")),
+            }
+        },
+    )
+    .await;
+
+    let writes_before = env.status_writes();
+    let counts_before = env.sandbox.request_counts();
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let steps = env.audit().len() as u64;
+    assert_eq!(steps, 5);
+    let writes = env.status_writes() - writes_before;
+    println!("{writes} status writes for {steps} steps");
+    for (k, v) in env.sandbox.request_counts() {
+        let b = counts_before.get(&k).copied().unwrap_or(0);
+        if v > b && k.1.ends_with("/status") {
+            println!("  {:?} {}: {}", k.0, k.1, v - b);
+        }
+    }
+    assert!(
+        writes <= 4 * steps,
+        "{writes} status writes for {steps} steps: more than four a step"
+    );
+
+    // At rest: two more reconciles, each observing, and not one status write.
+    let at_rest = env.status_writes();
+    let (_, text) = get(&format!("{base}/metrics")).await;
+    let seen = reconciles(&text);
+    eventually("two reconciles at rest", CONVERGE, || async move {
+        let (_, text) = get(&format!("{base_ref}/metrics")).await;
+        let now = reconciles(&text);
+        if now >= seen + 2.0 {
+            Ok(())
+        } else {
+            Err(format!("{now} reconciles, from {seen}"))
+        }
+    })
+    .await;
+    assert_eq!(env.status_writes(), at_rest, "no status write at rest");
+
+    let (_, text) = get(&format!("{base}/metrics")).await;
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("/metrics parses as Prometheus text");
+    let has = |name: &str| scrape.samples.iter().any(|s| s.metric == name);
+    for family in [
+        "sfbdr_reconciles_total",
+        "sfbdr_steps_total",
+        "sfbdr_step_duration_seconds",
+        "sfbdr_steps_pending",
+        "sfbdr_backup_sync_age_seconds",
+        "sfbdr_rpo_met",
+        "sfbdr_leader",
+    ] {
+        assert!(has(family), "{family} missing from /metrics:\n{text}");
+    }
+    let failovers = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "sfbdr_steps_total"
+                && s.labels.get("action") == Some("FailOverPool")
+                && s.labels.get("result") == Some("Succeeded")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        });
+    assert_eq!(failovers, Some(3.0), "three pools failed over");
+
+    let described = env
+        .kubectl(&["describe", "topology", "contoso", "-n", NS])
+        .await
+        .ok();
+    for reason in [
+        "PlanPublished",
+        "StepStarted",
+        "StepSucceeded",
+        "PlanFinished",
+    ] {
+        assert!(
+            described.contains(reason),
+            "{reason} missing from kubectl describe:\n{described}"
+        );
+    }
+    assert!(
+        described.contains("fail over pool pool1.contoso.com"),
+        "events say what ran:\n{described}"
+    );
+    operator.shutdown().await;
+}
