@@ -413,7 +413,9 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
         let mut granted = false;
         for step in &mut plan.steps {
             if step.state == StepState::Failed && step.failures >= s.limits.max_attempts {
+                // A person asked: another round of attempts, the first one at once.
                 step.failures = 0;
+                step.finished_at = None;
                 granted = true;
             }
         }

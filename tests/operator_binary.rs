@@ -1,0 +1,214 @@
+//! The `sfb-dr` binary as people run it: `sfb-dr run` against a cluster (here kube-sandbox),
+//! stopped with SIGTERM or killed with SIGKILL, `sfb-dr sandbox --drill`, and the help.
+
+mod e2e;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::{assert_clean, contoso_observed, eventually, executions, Env, CONVERGE, NS};
+use sfb_dr::api::{StepState, Topology};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+fn run_operator(env: &Env, extra: &[&str]) -> Child {
+    Command::new(e2e::sfb_dr_binary())
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(env.sandbox.kubeconfig_path())
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sfb-dr runs")
+}
+
+fn signal(child: &Child, signal: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+async fn exit(mut child: Child, limit: Duration) -> (i32, String) {
+    let mut stderr = child.stderr.take().expect("stderr");
+    let status = tokio::time::timeout(limit, child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("sfb-dr did not exit within {limit:?}"))
+        .expect("waits");
+    let mut text = String::new();
+    let _ = stderr.read_to_string(&mut text).await;
+    (status.code().unwrap_or(-1), text)
+}
+
+async fn lease_holder(env: &Env) -> String {
+    env.kubectl(&["get", "lease", "sfb-dr-leader", "-n", "default", "-o", "jsonpath={.spec.holderIdentity}"])
+        .await
+        .stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_says_how_to_install_missing_crds() {
+    let sandbox = kube_sandbox::Sandbox::start(kube_sandbox::Config::default())
+        .await
+        .expect("starts");
+    let child = Command::new(e2e::sfb_dr_binary())
+        .args(["run", "--leader-election=false", "--metrics-addr", "127.0.0.1:0", "--kubeconfig"])
+        .arg(sandbox.kubeconfig_path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("runs");
+    let (code, stderr) = exit(child, CONVERGE).await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("topologies.sfbdr.io is not installed") && stderr.contains("kubectl apply -f crds/"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_operates_logs_json_and_stops_on_sigterm_releasing_its_lease() {
+    let env = Env::contoso().await;
+    let child = run_operator(&env, &["--lease-namespace", "default", "--log-format", "json"]);
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    assert_clean(&env.audit());
+    assert_eq!(env.audit().len(), 5);
+    assert!(!lease_holder(&env).await.is_empty(), "the operator took the lease");
+
+    signal(&child, "-TERM");
+    let (code, stderr) = exit(child, Duration::from_secs(20)).await;
+    assert_eq!(code, 0, "a clean exit on SIGTERM: {stderr}");
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert_eq!(lease_holder(&env).await, "", "the lease is released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_killed_mid_step_is_settled_by_its_successor() {
+    let env = Env::start_scaled(contoso_observed(), 1000.0).await;
+    let first = run_operator(&env, &["--leader-election=false"]);
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    let client = env.client.clone();
+    eventually("a step is Running", CONVERGE, || {
+        let api: kube::Api<Topology> = kube::Api::namespaced(client.clone(), NS);
+        async move {
+            let t = api.get("contoso").await.map_err(|e| e.to_string())?;
+            let running = t
+                .status
+                .and_then(|s| s.plan)
+                .is_some_and(|p| p.steps.iter().any(|s| s.state == StepState::Running));
+            if running {
+                Ok(())
+            } else {
+                Err("no step Running".into())
+            }
+        }
+    })
+    .await;
+    signal(&first, "-KILL");
+    let _ = exit(first, Duration::from_secs(10)).await;
+    let second = run_operator(&env, &["--leader-election=false"]);
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    let runs = executions(&audit);
+    assert_eq!(runs.len(), 5, "{runs:?}");
+    assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
+    signal(&second, "-TERM");
+    let (code, _) = exit(second, Duration::from_secs(20)).await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_logs_status_or_events() {
+    const MARKER: &str = "NOT-FOR-ANY-LOG-3f9a";
+    let env = Env::contoso().await;
+    let child = run_operator(&env, &["--leader-election=false"]);
+    env.kubectl(&["create", "namespace", NS]).await.ok();
+    let key = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{MARKER}\n-----END OPENSSH PRIVATE KEY-----\n"
+    );
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "sfb-mgmt-ssh", "namespace": NS},
+        "stringData": {"ssh-privatekey": key, "known_hosts": format!("sfbmgmt.invalid ssh-ed25519 {MARKER}\n")}
+    });
+    env.apply(&secret.to_string()).await;
+    let powershell = env.contoso_yaml().replace(
+        &format!("simulator:\n      url: \"{}\"", env.sim_url),
+        "powershell:\n      host: sfbmgmt.invalid\n      user: svc-sfbdr\n      credentialsSecretRef: {name: sfb-mgmt-ssh}",
+    );
+    assert!(powershell.contains("sfbmgmt.invalid"), "the driver was replaced");
+    env.apply(&powershell).await;
+    let e = &env;
+    eventually("the failed observation is reported", CONVERGE, || async move {
+        let reason = e
+            .jsonpath("topology/contoso", "{.status.conditions[?(@.type==\"Ready\")].reason}")
+            .await;
+        e2e::expect_eq(&reason, "ObserveFailed")
+    })
+    .await;
+    let status = env.kubectl(&["get", "topology", "contoso", "-n", NS, "-o", "yaml"]).await.ok();
+    let events = env.kubectl(&["get", "events", "-n", NS, "-o", "yaml"]).await.ok();
+    signal(&child, "-TERM");
+    let (_, logs) = exit(child, Duration::from_secs(20)).await;
+    for (what, text) in [("status", &status), ("events", &events), ("logs", &logs)] {
+        assert!(!text.contains(MARKER), "the Secret leaked into {what}:\n{text}");
+    }
+    assert!(status.contains("sfbmgmt.invalid"), "the status says what failed:\n{status}");
+}
+
+#[test]
+fn the_drill_runs_a_site_failover_and_failback_and_passes() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = std::process::Command::new(e2e::sfb_dr_binary())
+        .args(["sandbox", "--drill", "--time-scale", "1000", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("drill: PASSED"), "{stdout}");
+    assert!(stdout.contains("refusals          0"), "{stdout}");
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("sandbox.json")).expect("sandbox.json"),
+    )
+    .expect("JSON");
+    for field in ["kubeconfig", "apiServer", "simulator"] {
+        assert!(state[field].is_string(), "sandbox.json has {field}: {state}");
+    }
+}
+
+#[test]
+fn the_help_names_only_commands_that_exist() {
+    let help = std::process::Command::new(e2e::sfb_dr_binary())
+        .arg("--help")
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for command in ["run", "sandbox", "crd", "plan", "simulator"] {
+        assert!(text.contains(&format!("  {command}")), "{command} missing:\n{text}");
+        let sub = std::process::Command::new(e2e::sfb_dr_binary())
+            .args([command, "--help"])
+            .output()
+            .expect("runs");
+        assert!(sub.status.success(), "{command} --help");
+    }
+}
