@@ -46,19 +46,19 @@ async fn exit(mut child: Child, limit: Duration) -> (i32, String) {
     (status.code().unwrap_or(-1), text)
 }
 
-async fn lease_holder(env: &Env) -> String {
-    env.kubectl(&["get", "lease", "sfb-dr-leader", "-n", "default", "-o", "jsonpath={.spec.holderIdentity}"])
-        .await
-        .stdout
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_says_how_to_install_missing_crds() {
     let sandbox = kube_sandbox::Sandbox::start(kube_sandbox::Config::default())
         .await
         .expect("starts");
     let child = Command::new(e2e::sfb_dr_binary())
-        .args(["run", "--leader-election=false", "--metrics-addr", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "run",
+            "--leader-election=false",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--kubeconfig",
+        ])
         .arg(sandbox.kubeconfig_path())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -68,7 +68,8 @@ async fn run_says_how_to_install_missing_crds() {
     let (code, stderr) = exit(child, CONVERGE).await;
     assert_ne!(code, 0);
     assert!(
-        stderr.contains("topologies.sfbdr.io is not installed") && stderr.contains("kubectl apply -f crds/"),
+        stderr.contains("topologies.sfbdr.io is not installed")
+            && stderr.contains("kubectl apply -f crds/"),
         "{stderr}"
     );
 }
@@ -76,7 +77,10 @@ async fn run_says_how_to_install_missing_crds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_operates_logs_json_and_stops_on_sigterm_releasing_its_lease() {
     let env = Env::contoso().await;
-    let child = run_operator(&env, &["--lease-namespace", "default", "--log-format", "json"]);
+    let child = run_operator(
+        &env,
+        &["--lease-namespace", "default", "--log-format", "json"],
+    );
     env.apply_contoso().await;
     env.wait_all_ready().await;
     env.set_site_active("redmond", false).await;
@@ -84,7 +88,10 @@ async fn run_operates_logs_json_and_stops_on_sigterm_releasing_its_lease() {
     env.wait_all_ready().await;
     assert_clean(&env.audit());
     assert_eq!(env.audit().len(), 5);
-    assert!(!lease_holder(&env).await.is_empty(), "the operator took the lease");
+    assert!(
+        !env.lease_holder().await.is_empty(),
+        "the operator took the lease"
+    );
 
     signal(&child, "-TERM");
     let (code, stderr) = exit(child, Duration::from_secs(20)).await;
@@ -94,7 +101,7 @@ async fn run_operates_logs_json_and_stops_on_sigterm_releasing_its_lease() {
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
     assert!(stderr.contains("shutting down"), "{stderr}");
-    assert_eq!(lease_holder(&env).await, "", "the lease is released");
+    assert_eq!(env.lease_holder().await, "", "the lease is released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,24 +162,46 @@ async fn secrets_never_reach_logs_status_or_events() {
         &format!("simulator:\n      url: \"{}\"", env.sim_url),
         "powershell:\n      host: sfbmgmt.invalid\n      user: svc-sfbdr\n      credentialsSecretRef: {name: sfb-mgmt-ssh}",
     );
-    assert!(powershell.contains("sfbmgmt.invalid"), "the driver was replaced");
+    assert!(
+        powershell.contains("sfbmgmt.invalid"),
+        "the driver was replaced"
+    );
     env.apply(&powershell).await;
     let e = &env;
-    eventually("the failed observation is reported", CONVERGE, || async move {
-        let reason = e
-            .jsonpath("topology/contoso", "{.status.conditions[?(@.type==\"Ready\")].reason}")
-            .await;
-        e2e::expect_eq(&reason, "ObserveFailed")
-    })
+    eventually(
+        "the failed observation is reported",
+        CONVERGE,
+        || async move {
+            let reason = e
+                .jsonpath(
+                    "topology/contoso",
+                    "{.status.conditions[?(@.type==\"Ready\")].reason}",
+                )
+                .await;
+            e2e::expect_eq(&reason, "ObserveFailed")
+        },
+    )
     .await;
-    let status = env.kubectl(&["get", "topology", "contoso", "-n", NS, "-o", "yaml"]).await.ok();
-    let events = env.kubectl(&["get", "events", "-n", NS, "-o", "yaml"]).await.ok();
+    let status = env
+        .kubectl(&["get", "topology", "contoso", "-n", NS, "-o", "yaml"])
+        .await
+        .ok();
+    let events = env
+        .kubectl(&["get", "events", "-n", NS, "-o", "yaml"])
+        .await
+        .ok();
     signal(&child, "-TERM");
     let (_, logs) = exit(child, Duration::from_secs(20)).await;
     for (what, text) in [("status", &status), ("events", &events), ("logs", &logs)] {
-        assert!(!text.contains(MARKER), "the Secret leaked into {what}:\n{text}");
+        assert!(
+            !text.contains(MARKER),
+            "the Secret leaked into {what}:\n{text}"
+        );
     }
-    assert!(status.contains("sfbmgmt.invalid"), "the status says what failed:\n{status}");
+    assert!(
+        status.contains("sfbmgmt.invalid"),
+        "the status says what failed:\n{status}"
+    );
 }
 
 #[test]
@@ -184,7 +213,11 @@ fn the_drill_runs_a_site_failover_and_failback_and_passes() {
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("drill: PASSED"), "{stdout}");
     assert!(stdout.contains("refusals          0"), "{stdout}");
     let state: serde_json::Value = serde_json::from_str(
@@ -192,7 +225,10 @@ fn the_drill_runs_a_site_failover_and_failback_and_passes() {
     )
     .expect("JSON");
     for field in ["kubeconfig", "apiServer", "simulator"] {
-        assert!(state[field].is_string(), "sandbox.json has {field}: {state}");
+        assert!(
+            state[field].is_string(),
+            "sandbox.json has {field}: {state}"
+        );
     }
 }
 
@@ -204,11 +240,129 @@ fn the_help_names_only_commands_that_exist() {
         .expect("runs");
     let text = String::from_utf8_lossy(&help.stdout);
     for command in ["run", "sandbox", "crd", "plan", "simulator"] {
-        assert!(text.contains(&format!("  {command}")), "{command} missing:\n{text}");
+        assert!(
+            text.contains(&format!("  {command}")),
+            "{command} missing:\n{text}"
+        );
         let sub = std::process::Command::new(e2e::sfb_dr_binary())
             .args([command, "--help"])
             .output()
             .expect("runs");
         assert!(sub.status.success(), "{command} --help");
     }
+}
+
+/// The lines of the first `sh` block after `heading` in the README.
+fn readme_block(heading: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string("README.md").expect("README.md");
+    let after = readme
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("the README lost its {heading:?} section"))
+        .1;
+    let block = after
+        .split_once("```sh\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .map(|(block, _)| block)
+        .expect("an sh block");
+    block.lines().map(str::to_owned).collect()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy");
+        }
+    }
+}
+
+/// The README's set-up command, then its quick start line by line, verbatim, as a new user would
+/// run them (the debug build stands in for `cargo run --release --`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_quick_start_runs_verbatim() {
+    let setup = readme_block("## Set-up");
+    assert_eq!(
+        setup[0], "cargo run --release -- sandbox",
+        "the README's first command"
+    );
+    let root = tempfile::tempdir().expect("a directory");
+    copy_dir(
+        std::path::Path::new("examples"),
+        &root.path().join("examples"),
+    );
+    let mut sandbox = Command::new(e2e::sfb_dr_binary())
+        .arg("sandbox")
+        .current_dir(root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
+    let state = root.path().join(".sfb-dr/sandbox.json");
+    eventually("the sandbox writes sandbox.json", CONVERGE, || {
+        let state = state.clone();
+        async move {
+            if state.exists() {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        }
+    })
+    .await;
+    let home = tempfile::tempdir().expect("a home for kubectl's cache");
+    for line in readme_block("## Quick start") {
+        let out = tokio::time::timeout(
+            Duration::from_secs(180),
+            Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .current_dir(root.path())
+                .env("HOME", home.path())
+                .env("KUBECONFIG", root.path().join(".sfb-dr/kubeconfig"))
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{line}: no end after 180 s"))
+        .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{line}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if line.starts_with("kubectl get poolpairs") {
+            let table = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                table.contains(
+                    "pool1.contoso.com   pool2.contoso.com   pool2.contoso.com   pool2.contoso.com"
+                ),
+                "pool1's users are served by pool2:\n{table}"
+            );
+        }
+        if line.contains(".status.history") {
+            let history = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(history.matches("Succeeded").count(), 2, "{history}");
+        }
+    }
+    signal(&sandbox, "-INT");
+    let status = tokio::time::timeout(Duration::from_secs(20), sandbox.wait())
+        .await
+        .expect("the sandbox stops on Ctrl-C")
+        .expect("waits");
+    assert!(status.success());
+    let mut banner = String::new();
+    let _ = sandbox
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut banner)
+        .await;
+    assert!(
+        banner.contains("export KUBECONFIG="),
+        "the banner shows what to try:\n{banner}"
+    );
 }

@@ -169,21 +169,11 @@ async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it
     let first = env.leader_elected_operator("first").await;
     let e = &env;
     eventually("first holds the lease", CONVERGE, || async move {
-        let holder = e
-            .kubectl(&[
-                "get",
-                "lease",
-                "sfb-dr-leader",
-                "-n",
-                "default",
-                "-o",
-                "jsonpath={.spec.holderIdentity}",
-            ])
-            .await;
-        if holder.success && holder.stdout == "first" {
+        let holder = e.lease_holder().await;
+        if holder == "first" {
             Ok(())
         } else {
-            Err(holder.stdout)
+            Err(holder)
         }
     })
     .await;
@@ -208,21 +198,11 @@ async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it
         "second takes the lease",
         Duration::from_secs(30),
         || async move {
-            let holder = e
-                .kubectl(&[
-                    "get",
-                    "lease",
-                    "sfb-dr-leader",
-                    "-n",
-                    "default",
-                    "-o",
-                    "jsonpath={.spec.holderIdentity}",
-                ])
-                .await;
-            if holder.stdout == "second" {
+            let holder = e.lease_holder().await;
+            if holder == "second" {
                 Ok(())
             } else {
-                Err(holder.stdout)
+                Err(holder)
             }
         },
     )
@@ -241,21 +221,11 @@ async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it
         "the lease is released on shutdown",
         CONVERGE,
         || async move {
-            let holder = e
-                .kubectl(&[
-                    "get",
-                    "lease",
-                    "sfb-dr-leader",
-                    "-n",
-                    "default",
-                    "-o",
-                    "jsonpath={.spec.holderIdentity}",
-                ])
-                .await;
-            if holder.stdout.is_empty() {
+            let holder = e.lease_holder().await;
+            if holder.is_empty() {
                 Ok(())
             } else {
-                Err(holder.stdout)
+                Err(holder)
             }
         },
     )

@@ -53,16 +53,8 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
         "the condition says how to approve: {message}"
     );
     // A stale id approves nothing.
-    env.kubectl(&[
-        "annotate",
-        "-n",
-        NS,
-        "topology",
-        "contoso",
-        "sfbdr.io/approve-plan=0123456789abcdef",
-    ])
-    .await
-    .ok();
+    env.annotate_topology("sfbdr.io/approve-plan=0123456789abcdef")
+        .await;
     let e = &env;
     eventually("the stale approval is reported", CONVERGE, || async move {
         let m = get(
@@ -83,17 +75,8 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
         env.audit()
     );
 
-    env.kubectl(&[
-        "annotate",
-        "-n",
-        NS,
-        "topology",
-        "contoso",
-        &format!("sfbdr.io/approve-plan={plan}"),
-        "--overwrite",
-    ])
-    .await
-    .ok();
+    env.annotate_topology(&format!("sfbdr.io/approve-plan={plan}"))
+        .await;
     env.wait_ready("site/redmond").await;
     env.wait_all_ready().await;
     assert_eq!(

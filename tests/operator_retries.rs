@@ -22,7 +22,10 @@ async fn a_failed_step_is_retried_under_a_new_key_and_the_plan_converges() {
     env.wait_all_ready().await;
     let audit = env.audit();
     assert_clean(&audit);
-    let failed: Vec<_> = audit.iter().filter(|a| a.outcome == Outcome::Failed).collect();
+    let failed: Vec<_> = audit
+        .iter()
+        .filter(|a| a.outcome == Outcome::Failed)
+        .collect();
     assert_eq!(failed.len(), 1, "{audit:#?}");
     let retried = audit
         .iter()
@@ -33,7 +36,10 @@ async fn a_failed_step_is_retried_under_a_new_key_and_the_plan_converges() {
         "the second attempt runs under its own key: {retried:?}"
     );
     assert!(executions(&audit).iter().all(|(_, n)| *n == 1));
-    let described = env.kubectl(&["describe", "topology", "contoso", "-n", NS]).await.ok();
+    let described = env
+        .kubectl(&["describe", "topology", "contoso", "-n", NS])
+        .await
+        .ok();
     assert!(described.contains("StepFailed"), "{described}");
     operator.shutdown().await;
 }
@@ -43,8 +49,11 @@ async fn a_step_out_of_attempts_stalls_its_pair_until_retry_is_annotated() {
     let env = Env::contoso().await;
     let operator = env.operator().await;
     env.kubectl(&["create", "namespace", NS]).await.ok();
-    env.apply(&env.contoso_yaml().replace("maxParallelSteps: 4", "maxParallelSteps: 4\n  maxAttempts: 1"))
-        .await;
+    env.apply(&env.contoso_yaml().replace(
+        "maxParallelSteps: 4",
+        "maxParallelSteps: 4\n  maxAttempts: 1",
+    ))
+    .await;
     env.wait_all_ready().await;
     env.fault(Fault::FailNext {
         action: ActionKind::FailOverPool,
@@ -52,18 +61,31 @@ async fn a_step_out_of_attempts_stalls_its_pair_until_retry_is_annotated() {
     });
     env.set_site_active("redmond", false).await;
     let e = &env;
-    eventually("the Topology is stalled on the failed step", CONVERGE, || async move {
-        let reason = e
-            .jsonpath("topology/contoso", "{.status.conditions[?(@.type==\"Stalled\")].reason}")
-            .await;
-        expect_eq(&reason, "StepFailed")
-    })
+    eventually(
+        "the Topology is stalled on the failed step",
+        CONVERGE,
+        || async move {
+            let reason = e
+                .jsonpath(
+                    "topology/contoso",
+                    "{.status.conditions[?(@.type==\"Stalled\")].reason}",
+                )
+                .await;
+            expect_eq(&reason, "StepFailed")
+        },
+    )
     .await;
     let message = env
-        .jsonpath("topology/contoso", "{.status.conditions[?(@.type==\"Stalled\")].message}")
+        .jsonpath(
+            "topology/contoso",
+            "{.status.conditions[?(@.type==\"Stalled\")].message}",
+        )
         .await;
     let plan = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
-    assert!(message.contains(&format!("sfbdr.io/retry={plan}")), "{message}");
+    assert!(
+        message.contains(&format!("sfbdr.io/retry={plan}")),
+        "{message}"
+    );
     let failed = env
         .audit()
         .into_iter()
@@ -79,15 +101,21 @@ async fn a_step_out_of_attempts_stalls_its_pair_until_retry_is_annotated() {
         _ => "pool5-pool6",
     };
     let stalled = env
-        .jsonpath(&format!("poolpair/{pair}"), "{.status.conditions[?(@.type==\"Stalled\")].reason}")
+        .jsonpath(
+            &format!("poolpair/{pair}"),
+            "{.status.conditions[?(@.type==\"Stalled\")].reason}",
+        )
         .await;
     assert_eq!(stalled, "StepFailed", "{pair} is stalled on {pool}");
-    let attempts = env.audit().iter().filter(|a| a.command == failed.command).count();
+    let attempts = env
+        .audit()
+        .iter()
+        .filter(|a| a.command == failed.command)
+        .count();
     assert_eq!(attempts, 1, "no more attempts without a person");
 
-    env.kubectl(&["annotate", "-n", NS, "topology", "contoso", &format!("sfbdr.io/retry={plan}")])
-        .await
-        .ok();
+    env.annotate_topology(&format!("sfbdr.io/retry={plan}"))
+        .await;
     env.wait_ready("site/redmond").await;
     env.wait_all_ready().await;
     let audit = env.audit();

@@ -278,6 +278,36 @@ impl Env {
             .sum()
     }
 
+    /// `kubectl annotate --overwrite` on the example Topology.
+    pub async fn annotate_topology(&self, annotation: &str) {
+        self.kubectl(&[
+            "annotate",
+            "-n",
+            NS,
+            "topology",
+            "contoso",
+            annotation,
+            "--overwrite",
+        ])
+        .await
+        .ok();
+    }
+
+    /// Who holds the Lease `sfb-dr-leader` in `default` (empty when nobody does).
+    pub async fn lease_holder(&self) -> String {
+        self.kubectl(&[
+            "get",
+            "lease",
+            "sfb-dr-leader",
+            "-n",
+            "default",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .await
+        .stdout
+    }
+
     /// Patches a Site's `spec.active` with kubectl, as the on-call admin would.
     pub async fn set_site_active(&self, site: &str, active: bool) {
         let patch = format!("{{\"spec\":{{\"active\":{active}}}}}");
