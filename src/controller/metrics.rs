@@ -50,6 +50,13 @@ struct DirectionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    namespace: String,
+    topology: String,
+    condition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PairLabels {
     namespace: String,
     pair: String,
@@ -65,6 +72,8 @@ pub struct Metrics {
     steps_pending: Family<TopologyLabels, Gauge>,
     sync_age: Family<DirectionLabels, Gauge>,
     rpo_met: Family<PairLabels, Gauge>,
+    rpo_objective: Family<TopologyLabels, Gauge>,
+    conditions: Family<ConditionLabels, Gauge>,
     leader: Gauge,
     primed: AtomicBool,
     observed_once: AtomicBool,
@@ -125,6 +134,18 @@ impl Metrics {
             "1 when both directions of a pair synced within the recovery point objective",
             rpo_met.clone(),
         );
+        let rpo_objective = Family::<TopologyLabels, Gauge>::default();
+        registry.register(
+            "rpo_objective_seconds",
+            "The Topology's recovery point objective (spec.objectives.rpoSeconds)",
+            rpo_objective.clone(),
+        );
+        let conditions = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "topology_condition",
+            "1 while the Topology's condition (Ready, Reconciling, Stalled, ...) is True",
+            conditions.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "leader",
@@ -140,6 +161,8 @@ impl Metrics {
             steps_pending,
             sync_age,
             rpo_met,
+            rpo_objective,
+            conditions,
             leader,
             primed: AtomicBool::new(false),
             observed_once: AtomicBool::new(false),
@@ -224,6 +247,31 @@ impl Metrics {
                 pair: pair.into(),
             })
             .set(i64::from(met));
+    }
+
+    /// The Topology's objective and its conditions, as last written.
+    pub fn topology(
+        &self,
+        namespace: &str,
+        topology: &str,
+        rpo_seconds: u32,
+        conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    ) {
+        self.rpo_objective
+            .get_or_create(&TopologyLabels {
+                namespace: namespace.into(),
+                topology: topology.into(),
+            })
+            .set(i64::from(rpo_seconds));
+        for c in conditions {
+            self.conditions
+                .get_or_create(&ConditionLabels {
+                    namespace: namespace.into(),
+                    topology: topology.into(),
+                    condition: c.type_.clone(),
+                })
+                .set(i64::from(c.status == "True"));
+        }
     }
 
     /// Whether this replica leads.

@@ -209,6 +209,12 @@ async fn pipeline(
         .filter(|s| s.state != crate::api::StepState::Succeeded)
         .count();
     ctx.metrics.pending(&ns, &topology.name_any(), pending);
+    ctx.metrics.topology(
+        &ns,
+        &topology.name_any(),
+        topology.spec.objectives.rpo_seconds,
+        &statuses.topology.conditions,
+    );
     for (pair, s) in &statuses.pairs {
         let met = s
             .conditions
