@@ -15,6 +15,7 @@ pub mod executor;
 pub mod journal;
 pub mod leader;
 pub mod metrics;
+pub mod observation;
 pub mod reconcile;
 pub mod status;
 
@@ -104,6 +105,7 @@ pub struct Context {
     topologies_written: Mutex<WrittenTopologies>,
     /// The child statuses this process last applied, with the resourceVersion they replaced.
     children_written: Mutex<HashMap<String, (String, serde_json::Value)>>,
+    observations: observation::Publisher,
 }
 
 impl Context {
@@ -248,6 +250,7 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
         leadership: leadership.clone(),
         topologies_written: Mutex::new(HashMap::new()),
         children_written: Mutex::new(HashMap::new()),
+        observations: observation::Publisher::default(),
     });
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -191,12 +191,25 @@ async fn pipeline(
         }),
         now,
     );
-    let next = TopologyStatus {
+    let mut next = TopologyStatus {
         plan: Some(advanced.plan.clone()),
         history,
         ledger: recorded.ledger.clone(),
         ..with_conditions(&stored, &statuses)
     };
+    // Published between steps only: mid-plan the deployment changes at every step.
+    let idle = !advanced.plan.steps.iter().any(|s| s.state == crate::api::StepState::Running)
+        && advanced.launch.is_empty();
+    if idle {
+        match ctx
+            .observations
+            .publish(&ctx.client, topology, &observed.topology, &now.to_string())
+            .await
+        {
+            Ok(name) => next.observation = Some(name),
+            Err(error) => tracing::warn!(%error, "could not publish the observation"),
+        }
+    }
     // The write-ahead record: `Running` is stored before any driver call starts.
     ctx.write_topology(topology, next, &stored).await?;
     let launch = std::mem::take(&mut advanced.launch);
