@@ -41,7 +41,11 @@ pub async fn topology(client: &Client, namespace: &str) -> Result<Topology, Fail
         )])),
         n => Err(Failure::BadInput(vec![format!(
             "namespace {namespace} holds {n} Topologies ({}); a namespace holds one deployment",
-            items.iter().map(|t| t.name_any()).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|t| t.name_any())
+                .collect::<Vec<_>>()
+                .join(", ")
         )])),
     }
 }

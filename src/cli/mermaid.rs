@@ -19,7 +19,12 @@ pub fn flowchart(plan: &Plan) -> String {
         label(&format!("plan {}: {} steps", plan.id, plan.steps.len()))
     );
     for step in &plan.steps {
-        let _ = writeln!(out, "  {}[\"{}\"]", node(&step.id), label(&describe(&step.id, &step.action)));
+        let _ = writeln!(
+            out,
+            "  {}[\"{}\"]",
+            node(&step.id),
+            label(&describe(&step.id, &step.action))
+        );
         if let Action::FailOverPool {
             mode: Mode::Disaster,
             ..
@@ -45,7 +50,10 @@ pub fn flowchart(plan: &Plan) -> String {
         }
     }
     if !plan.blocked.is_empty() {
-        let _ = writeln!(out, "  subgraph blocked[\"Blocked: nothing is done for these pairs\"]");
+        let _ = writeln!(
+            out,
+            "  subgraph blocked[\"Blocked: nothing is done for these pairs\"]"
+        );
         for (i, b) in plan.blocked.iter().enumerate() {
             let _ = writeln!(
                 out,
@@ -145,10 +153,18 @@ mod tests {
         let chart = flowchart(&plan);
         assert!(chart.starts_with("```mermaid\nflowchart TD\n"), "{chart}");
         assert!(chart.contains("step_s1[\"s1: Invoke-CsManagementServerFailover<br/>CMS to pool2.contoso.com, graceful\"]"), "{chart}");
-        assert!(chart.contains("step_s2[\"s2: Invoke-CsPoolFailOver<br/>pool1.contoso.com, disaster mode\"]"), "{chart}");
+        assert!(
+            chart.contains(
+                "step_s2[\"s2: Invoke-CsPoolFailOver<br/>pool1.contoso.com, disaster mode\"]"
+            ),
+            "{chart}"
+        );
         assert!(chart.contains("step_s1 --> step_s2"), "{chart}");
         assert!(chart.contains("class step_s2 disaster"), "{chart}");
-        assert!(chart.contains("blocked1[\"pair pool3-pool4: TargetDown\"]"), "{chart}");
+        assert!(
+            chart.contains("blocked1[\"pair pool3-pool4: TargetDown\"]"),
+            "{chart}"
+        );
         assert!(!chart.contains("<b>"), "{chart}");
     }
 

@@ -40,7 +40,11 @@ enum Command {
         files: Vec<PathBuf>,
         /// The observed topology (JSON or YAML), as a driver or the simulator reports it, or -
         /// for standard input.
-        #[arg(long, required_unless_present = "kubeconfig", conflicts_with = "kubeconfig")]
+        #[arg(
+            long,
+            required_unless_present = "kubeconfig",
+            conflicts_with = "kubeconfig"
+        )]
         observed: Option<PathBuf>,
         /// Plan against the live deployment instead: the observation and ledger the operator
         /// published in this cluster (the namespace from --namespace, else the manifests').

@@ -198,7 +198,11 @@ async fn pipeline(
         ..with_conditions(&stored, &statuses)
     };
     // Published between steps only: mid-plan the deployment changes at every step.
-    let idle = !advanced.plan.steps.iter().any(|s| s.state == crate::api::StepState::Running)
+    let idle = !advanced
+        .plan
+        .steps
+        .iter()
+        .any(|s| s.state == crate::api::StepState::Running)
         && advanced.launch.is_empty();
     if idle {
         match ctx

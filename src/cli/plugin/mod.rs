@@ -167,7 +167,12 @@ fn as_plan(topology: &Topology) -> Result<Plan, Failure> {
         .status
         .as_ref()
         .and_then(|s| s.plan.as_ref())
-        .ok_or_else(|| Failure::Other(anyhow::anyhow!("Topology {} has no plan yet", topology.name_any())))?;
+        .ok_or_else(|| {
+            Failure::Other(anyhow::anyhow!(
+                "Topology {} has no plan yet",
+                topology.name_any()
+            ))
+        })?;
     let steps = journal
         .steps
         .iter()
@@ -222,7 +227,11 @@ async fn annotate(
         .as_ref()
         .and_then(|s| s.plan.as_ref())
         .filter(|p| p.steps.iter().any(|s| s.state != StepState::Succeeded))
-        .ok_or_else(|| Failure::Other(anyhow::anyhow!("Topology {name} has no plan with steps left")))?;
+        .ok_or_else(|| {
+            Failure::Other(anyhow::anyhow!(
+                "Topology {name} has no plan with steps left"
+            ))
+        })?;
     print!("{}", screen::plan_lines(Some(journal)));
     if let Some(reviewed) = reviewed.filter(|r| *r != journal.id) {
         return Err(Failure::BadInput(vec![format!(
@@ -230,7 +239,8 @@ async fn annotate(
             journal.id
         )]));
     }
-    let api: Api<Topology> = Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
+    let api: Api<Topology> =
+        Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
     api.patch(
         &name,
         &PatchParams::default(),
@@ -244,7 +254,8 @@ async fn annotate(
 
 async fn set_paused(client: &Client, topology: &Topology, paused: bool) -> Result<(), Failure> {
     let name = topology.name_any();
-    let api: Api<Topology> = Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
+    let api: Api<Topology> =
+        Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
     api.patch(
         &name,
         &PatchParams::default(),

@@ -5,9 +5,7 @@ use std::fmt::Write;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{Api, Client, ResourceExt};
 
-use sfb_dr::api::{
-    CentralManagementStore, PlanStatus, PoolPair, Site, StepState, Topology,
-};
+use sfb_dr::api::{CentralManagementStore, PlanStatus, PoolPair, Site, StepState, Topology};
 use sfb_dr::controller::journal::step_action;
 
 use super::super::{live, Failure};
@@ -104,7 +102,8 @@ impl Screen {
         );
         for type_ in ["Ready", "Stalled", "AwaitingApproval"] {
             if let Some(c) = condition(&status.conditions, type_) {
-                if (type_ == "Ready" && c.status != "True" || type_ != "Ready" && c.status == "True")
+                if (type_ == "Ready" && c.status != "True"
+                    || type_ != "Ready" && c.status == "True")
                     && !c.message.is_empty()
                 {
                     let _ = writeln!(out, "  {type_}: {}", c.message);
@@ -149,8 +148,8 @@ impl Screen {
         let _ = writeln!(out, "Pairs (backup lag against the RPO of {rpo} s):");
         let _ = writeln!(
             out,
-            "  {:<16} {:<24} {:<8} {:<24} {:<24} {}",
-            "PAIR", "POOL", "HEALTH", "SERVED BY", "SHOULD BE SERVED BY", "BACKUP FROM THIS POOL"
+            "  {:<16} {:<24} {:<8} {:<24} {:<24} BACKUP FROM THIS POOL",
+            "PAIR", "POOL", "HEALTH", "SERVED BY", "SHOULD BE SERVED BY"
         );
         for p in &self.pairs {
             let st = p.status.clone().unwrap_or_default();
@@ -161,10 +160,12 @@ impl Screen {
                     .iter()
                     .find(|b| b.from == pool.fqdn)
                     .map(|b| {
-                        let age = b.last_sync_age_seconds.map_or("age unknown".to_owned(), |a| {
-                            let late = if a > u64::from(rpo) { " OVER RPO" } else { "" };
-                            format!("{a} s ago{late}")
-                        });
+                        let age = b
+                            .last_sync_age_seconds
+                            .map_or("age unknown".to_owned(), |a| {
+                                let late = if a > u64::from(rpo) { " OVER RPO" } else { "" };
+                                format!("{a} s ago{late}")
+                            });
                         format!("{:?}/{:?}, {age}", b.export_state, b.import_state)
                     })
                     .unwrap_or_else(|| "not observed".into());
@@ -175,7 +176,9 @@ impl Screen {
                     pool.fqdn,
                     format!("{:?}", pool.health),
                     pool.served_by.as_deref().unwrap_or("?"),
-                    pool.desired_served_by.as_deref().unwrap_or("(no active site)"),
+                    pool.desired_served_by
+                        .as_deref()
+                        .unwrap_or("(no active site)"),
                 );
             }
         }
@@ -215,7 +218,12 @@ pub fn plan_lines(plan: Option<&PlanStatus>) -> String {
     if plan.steps.is_empty() {
         let _ = writeln!(out, "Plan {}: nothing to do.", plan.id);
     } else {
-        let _ = writeln!(out, "Plan {}: {done}/{} steps done", plan.id, plan.steps.len());
+        let _ = writeln!(
+            out,
+            "Plan {}: {done}/{} steps done",
+            plan.id,
+            plan.steps.len()
+        );
     }
     for s in &plan.steps {
         let what = step_action(s).map_or_else(|e| e, |a| a.to_string());
@@ -224,8 +232,17 @@ pub fn plan_lines(plan: Option<&PlanStatus>) -> String {
         } else {
             format!("  (after {})", s.depends_on.join(", "))
         };
-        let _ = writeln!(out, "  [{}] {:<9} {what}{after}", s.id, format!("{:?}", s.state));
-        if let Some(m) = s.message.as_deref().filter(|_| s.state != StepState::Succeeded) {
+        let _ = writeln!(
+            out,
+            "  [{}] {:<9} {what}{after}",
+            s.id,
+            format!("{:?}", s.state)
+        );
+        if let Some(m) = s
+            .message
+            .as_deref()
+            .filter(|_| s.state != StepState::Succeeded)
+        {
             let _ = writeln!(out, "        {m}");
         }
     }
