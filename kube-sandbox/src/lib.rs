@@ -11,9 +11,11 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod admission;
 mod api_error;
 mod apply;
+mod bootstrap;
 mod builtins;
 mod cluster;
 mod config_data;
@@ -22,6 +24,7 @@ mod deletion;
 mod discovery;
 mod events;
 mod garbage;
+mod identity;
 mod jsonpath;
 mod kubeconfig;
 mod managed_fields;
@@ -30,6 +33,7 @@ mod names;
 mod openapi;
 mod patch;
 mod protobuf;
+mod rbac;
 mod registry;
 mod request;
 mod rest;
@@ -43,10 +47,13 @@ mod server;
 mod store;
 mod table;
 mod termination;
+mod tls;
+mod token_request;
 mod traffic;
 mod validation;
 mod watch;
 
+pub use access::{Authorization, UnknownAuthorization};
 pub use kubeconfig::KubeconfigError;
 pub use sandbox::{Config, Error, Sandbox};
-pub use traffic::{UnknownVerb, Verb};
+pub use traffic::{Denial, UnknownVerb, Verb};

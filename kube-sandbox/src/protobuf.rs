@@ -16,7 +16,7 @@ pub enum ProtobufError {
     #[error("malformed protobuf body: {0}")]
     Malformed(&'static str),
     /// The kind is not one the sandbox decodes.
-    #[error("protobuf bodies are only understood for Namespace, ConfigMap, Secret and ServiceAccount, not {0}")]
+    #[error("protobuf bodies are only understood for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest and the access reviews, not {0}")]
     UnsupportedKind(String),
     /// A field the decoder does not know, which it refuses to drop silently.
     #[error("unknown protobuf field {field} in {message}")]
@@ -40,6 +40,8 @@ enum Kind {
     RepeatedStr,
     Message(&'static Message),
     RepeatedMessage(&'static Message),
+    /// A field the server computes (a review's or TokenRequest's status): read and dropped.
+    Ignored,
 }
 
 /// A message's fields: (number, JSON name, kind).
@@ -154,6 +156,122 @@ static SERVICE_ACCOUNT: Message = Message {
             Kind::RepeatedMessage(&LOCAL_OBJECT_REFERENCE),
         ),
         (4, "automountServiceAccountToken", Kind::Bool),
+    ],
+};
+
+static SELECTOR_REQUIREMENT: Message = Message {
+    name: "SelectorRequirement",
+    fields: &[
+        (1, "key", Kind::Str),
+        (2, "operator", Kind::Str),
+        (3, "values", Kind::RepeatedStr),
+    ],
+};
+
+static SELECTOR_ATTRIBUTES: Message = Message {
+    name: "SelectorAttributes",
+    fields: &[
+        (1, "rawSelector", Kind::Str),
+        (
+            2,
+            "requirements",
+            Kind::RepeatedMessage(&SELECTOR_REQUIREMENT),
+        ),
+    ],
+};
+
+static RESOURCE_ATTRIBUTES: Message = Message {
+    name: "ResourceAttributes",
+    fields: &[
+        (1, "namespace", Kind::Str),
+        (2, "verb", Kind::Str),
+        (3, "group", Kind::Str),
+        (4, "version", Kind::Str),
+        (5, "resource", Kind::Str),
+        (6, "subresource", Kind::Str),
+        (7, "name", Kind::Str),
+        (8, "fieldSelector", Kind::Message(&SELECTOR_ATTRIBUTES)),
+        (9, "labelSelector", Kind::Message(&SELECTOR_ATTRIBUTES)),
+    ],
+};
+
+static NON_RESOURCE_ATTRIBUTES: Message = Message {
+    name: "NonResourceAttributes",
+    fields: &[(1, "path", Kind::Str), (2, "verb", Kind::Str)],
+};
+
+/// The spec of every access review (the self reviews use only the first two fields).
+static ACCESS_REVIEW_SPEC: Message = Message {
+    name: "SubjectAccessReviewSpec",
+    fields: &[
+        (1, "resourceAttributes", Kind::Message(&RESOURCE_ATTRIBUTES)),
+        (
+            2,
+            "nonResourceAttributes",
+            Kind::Message(&NON_RESOURCE_ATTRIBUTES),
+        ),
+        (3, "user", Kind::Str),
+        (4, "groups", Kind::RepeatedStr),
+        (6, "uid", Kind::Str),
+    ],
+};
+
+static ACCESS_REVIEW: Message = Message {
+    name: "SubjectAccessReview",
+    fields: &[
+        (1, "metadata", Kind::Message(&OBJECT_META)),
+        (2, "spec", Kind::Message(&ACCESS_REVIEW_SPEC)),
+        (3, "status", Kind::Ignored),
+    ],
+};
+
+static RULES_REVIEW_SPEC: Message = Message {
+    name: "SelfSubjectRulesReviewSpec",
+    fields: &[(1, "namespace", Kind::Str)],
+};
+
+static RULES_REVIEW: Message = Message {
+    name: "SelfSubjectRulesReview",
+    fields: &[
+        (1, "metadata", Kind::Message(&OBJECT_META)),
+        (2, "spec", Kind::Message(&RULES_REVIEW_SPEC)),
+        (3, "status", Kind::Ignored),
+    ],
+};
+
+static SELF_SUBJECT_REVIEW: Message = Message {
+    name: "SelfSubjectReview",
+    fields: &[
+        (1, "metadata", Kind::Message(&OBJECT_META)),
+        (2, "status", Kind::Ignored),
+    ],
+};
+
+static BOUND_OBJECT_REFERENCE: Message = Message {
+    name: "BoundObjectReference",
+    fields: &[
+        (1, "kind", Kind::Str),
+        (2, "apiVersion", Kind::Str),
+        (3, "name", Kind::Str),
+        (4, "uid", Kind::Str),
+    ],
+};
+
+static TOKEN_REQUEST_SPEC: Message = Message {
+    name: "TokenRequestSpec",
+    fields: &[
+        (1, "audiences", Kind::RepeatedStr),
+        (3, "boundObjectRef", Kind::Message(&BOUND_OBJECT_REFERENCE)),
+        (4, "expirationSeconds", Kind::Int),
+    ],
+};
+
+static TOKEN_REQUEST: Message = Message {
+    name: "TokenRequest",
+    fields: &[
+        (1, "metadata", Kind::Message(&OBJECT_META)),
+        (2, "spec", Kind::Message(&TOKEN_REQUEST_SPEC)),
+        (3, "status", Kind::Ignored),
     ],
 };
 
@@ -314,6 +432,7 @@ fn decode(message: &'static Message, bytes: &[u8]) -> Result<Value, ProtobufErro
                     list.push(json!(text(b)?));
                 }
             }
+            (Kind::Ignored, _) => {}
             (Kind::Message(inner), Payload::Bytes(b)) => {
                 out.insert(name, decode(inner, b)?);
             }
@@ -357,15 +476,14 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
             _ => {}
         }
     }
-    // Reviews are answered "allowed" whatever they ask, so their spec need not be decoded.
-    if matches!(
-        api_version.as_str(),
-        "authorization.k8s.io/v1" | "authentication.k8s.io/v1"
-    ) && kind.ends_with("Review")
-    {
-        return Ok(json!({"apiVersion": api_version, "kind": kind}));
-    }
     let message = match (api_version.as_str(), kind.as_str()) {
+        (
+            "authorization.k8s.io/v1",
+            "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview",
+        ) => &ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => &RULES_REVIEW,
+        ("authentication.k8s.io/v1", "SelfSubjectReview") => &SELF_SUBJECT_REVIEW,
+        ("authentication.k8s.io/v1", "TokenRequest") => &TOKEN_REQUEST,
         ("v1", "Namespace") => &NAMESPACE,
         ("v1", "ConfigMap") => &CONFIG_MAP,
         ("v1", "Secret") => &SECRET,

@@ -257,9 +257,6 @@ pub fn create(
             "create is only allowed on a collection".into(),
         ));
     }
-    if target.rt.shape == Shape::Review {
-        return Ok(crate::review::answer(&target.rt, body));
-    }
     admission::prepare_create(
         &target.rt,
         target.namespace.as_deref(),

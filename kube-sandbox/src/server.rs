@@ -12,23 +12,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::access;
 use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::deletion;
+use crate::identity::User;
 use crate::patch::PatchType;
+use crate::rbac::{Action, Attributes};
 use crate::registry::Shape;
 use crate::request::{header_value, ResourceRequest};
 use crate::rest::{self, Target};
 use crate::route::{self, Route};
 use crate::table;
+use crate::traffic::Denial;
 use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi, scale};
 
 /// The version reported by `/version`; kubectl's dispatcher picks its client from it.
 pub const GIT_VERSION: &str = "v1.33.0";
-/// Largest request body accepted.
-const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
+const BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// Watch length when the client gives no `timeoutSeconds`.
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -78,6 +82,95 @@ fn not_found() -> ApiError {
     ApiError::NoRoute
 }
 
+/// Records a refused request where tests can read it, and counts it like any other.
+fn refuse(
+    cluster: &Cluster,
+    user: Option<&User>,
+    attributes: &Attributes,
+    path: &str,
+    error: ApiError,
+) -> ApiError {
+    let (group, resource, namespace, name) = match &attributes.action {
+        Action::Resource(r) => {
+            if let Ok(verb) = attributes.verb.parse::<Verb>() {
+                cluster.traffic.count_request(verb, &r.combined());
+            }
+            (
+                r.group.clone(),
+                r.combined(),
+                r.namespace.clone(),
+                r.name.clone(),
+            )
+        }
+        Action::NonResource { .. } => Default::default(),
+    };
+    cluster.traffic.deny(Denial {
+        code: error.code(),
+        user: user.map(|u| u.name.clone()),
+        verb: attributes.verb.clone(),
+        group,
+        resource,
+        namespace,
+        name,
+        path: path.to_string(),
+        message: error.to_string(),
+    });
+    error
+}
+
+/// Authentication, impersonation and authorization, in the real server's order.
+fn admit(
+    cluster: &Cluster,
+    headers: &axum::http::HeaderMap,
+    attributes: &Attributes,
+    path: &str,
+) -> Result<User, ApiError> {
+    let state = cluster.lock();
+    let user = access::authenticate(&state.tokens, &state.store, headers)
+        .map_err(|e| refuse(cluster, None, attributes, path, e))?;
+    let mode = cluster.authorization;
+    let user = match access::impersonate(mode, &state.store, user.clone(), headers) {
+        Ok(acting) => acting,
+        Err(refused) => {
+            let (denied, reason) = *refused;
+            let error = access::forbidden(&user, &denied, &reason);
+            return Err(refuse(cluster, Some(&user), &denied, path, error));
+        }
+    };
+    let decision = access::decide(mode, &state.store, &user, attributes);
+    if !decision.allowed {
+        let error = access::forbidden(&user, attributes, &decision.reason);
+        return Err(refuse(cluster, Some(&user), attributes, path, error));
+    }
+    Ok(user)
+}
+
+/// The body, refused with 413 past the real server's limit.
+async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT) {
+        return Err(ApiError::TooLarge(BODY_LIMIT));
+    }
+    match to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(error) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(e) = source {
+                if e.to_string().contains("length limit exceeded") {
+                    return Err(ApiError::TooLarge(BODY_LIMIT));
+                }
+                source = e.source();
+            }
+            Err(ApiError::BadRequest(format!(
+                "could not read the body: {error}"
+            )))
+        }
+    }
+}
+
 async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
@@ -85,7 +178,10 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
     let accept = header_value(&parts.headers, header::ACCEPT);
     let cluster = &server.cluster;
-    match route::parse(parts.uri.path()) {
+    let route = route::parse(parts.uri.path());
+    let attributes = access::attributes(&parts.method, parts.uri.path(), &route, &query);
+    let user = admit(cluster, &parts.headers, &attributes, parts.uri.path())?;
+    match route {
         Route::Version => Ok(ok(&json!({
             "major": "1", "minor": "33", "gitVersion": GIT_VERSION, "gitCommit": "kube-sandbox",
             "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.0",
@@ -132,17 +228,15 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             Ok(ok(&openapi::document(&state.registry, &group, &version)))
         }
         Route::Object(path) => {
-            let body = to_bytes(body, BODY_LIMIT)
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+            let body = read_body(&parts.headers, body).await?;
             let request = ResourceRequest {
                 method: parts.method,
                 headers: parts.headers,
                 query,
                 accept,
-                body: body.to_vec(),
+                body,
             };
-            serve_resource(cluster, path, request)
+            serve_resource(cluster, &user, path, request)
         }
         Route::Unknown => Err(not_found()),
     }
@@ -150,6 +244,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
 
 fn serve_resource(
     cluster: &Arc<Cluster>,
+    user: &User,
     path: route::ObjectPath,
     request: ResourceRequest,
 ) -> Result<Response, ApiError> {
@@ -162,6 +257,7 @@ fn serve_resource(
         None => {}
         Some("status") if rt.status_subresource => {}
         Some("scale") if rt.scale.is_some() => {}
+        Some("token") if rt.group.is_empty() && rt.plural == "serviceaccounts" => {}
         Some(_) => return Err(not_found()),
     }
     if !rt.namespaced && path.namespace.is_some() {
@@ -179,6 +275,8 @@ fn serve_resource(
         (&Method::GET, true, false) => Verb::Get,
         (&Method::GET, false, false) => Verb::List,
         (&Method::POST, false, _) => Verb::Create,
+        // Creating through a subresource (a TokenRequest) names the parent object.
+        (&Method::POST, true, _) if target.subresource.is_some() => Verb::Create,
         (&Method::PUT, true, _) => Verb::Update,
         (&Method::PATCH, true, _) => Verb::Patch,
         (&Method::DELETE, true, _) => Verb::Delete,
@@ -199,8 +297,45 @@ fn serve_resource(
         Some(sub) => format!("{}/{sub}", target.rt.plural),
         None => target.rt.plural.clone(),
     };
-    if let Some(code) = cluster.traffic.observe(verb, &label) {
+    cluster.traffic.count_request(verb, &label);
+    if let Some(code) = cluster.traffic.injected_failure(verb, &label) {
         return Err(ApiError::Injected(code));
+    }
+    if target.rt.shape == Shape::Review {
+        let state = cluster.lock();
+        let review = crate::review::answer(
+            cluster.authorization,
+            &state.store,
+            user,
+            &target.rt,
+            target.namespace.as_deref(),
+            request.body_json()?,
+        )?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            "application/json",
+            &review,
+        ));
+    }
+    if target.subresource.as_deref() == Some("token") {
+        if verb != Verb::Create {
+            return Err(ApiError::MethodNotAllowed(
+                "the token subresource can only be created".into(),
+            ));
+        }
+        let name = target.name.clone().unwrap_or_default();
+        let namespace = target.namespace.clone().unwrap_or_default();
+        let issued = crate::token_request::create(
+            &mut cluster.lock(),
+            &namespace,
+            &name,
+            request.body_json()?,
+        )?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            "application/json",
+            &issued,
+        ));
     }
     if target.subresource.as_deref() == Some("scale") {
         let patch_type = (verb == Verb::Patch)

@@ -33,7 +33,7 @@ async fn the_binary_prints_its_url_and_serves_kubectl_until_terminated() {
     .expect("a first line in time")
     .expect("readable")
     .expect("a line");
-    assert!(first.starts_with("http://127.0.0.1:"), "{first}");
+    assert!(first.starts_with("https://127.0.0.1:"), "{first}");
 
     let kubectl = Command::new(KUBECTL)
         .arg("--kubeconfig")

@@ -278,7 +278,7 @@ async fn kubectl_create_generators_work_although_they_send_protobuf() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_auth_reports_an_anonymous_user_allowed_everything() {
+async fn kubectl_auth_reports_the_kubeconfig_administrator_allowed_everything() {
     let sb = sandbox().await;
     let kubectl = Kubectl::new(&sb);
     assert_eq!(
@@ -290,7 +290,8 @@ async fn kubectl_auth_reports_an_anonymous_user_allowed_everything() {
         "yes"
     );
     let whoami = kubectl.run(&["auth", "whoami"]).await.ok();
-    assert!(whoami.contains("system:anonymous"), "{whoami}");
+    assert!(whoami.contains("kube-sandbox-admin"), "{whoami}");
+    assert!(whoami.contains("system:masters"), "{whoami}");
     let listing = kubectl
         .run(&["get", "selfsubjectaccessreviews"])
         .await

@@ -1,0 +1,336 @@
+//! The gate every request passes, in the real server's order: authentication (a bearer token,
+//! or anonymous), impersonation (`Impersonate-User`, `-Group`, `-Uid`, `-Extra-*` headers, each
+//! checked with the `impersonate` verb), then authorization of the request's attributes.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::http::{HeaderMap, Method};
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::api_error::ApiError;
+use crate::identity::Tokens;
+use crate::identity::{self, Grant, User, AUTHENTICATED, UNAUTHENTICATED};
+use crate::rbac::{self, Action, Attributes, Decision, ResourceAttributes};
+use crate::registry::StorageKey;
+use crate::route::Route;
+use crate::store::{ObjectKey, Store};
+
+/// How requests are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authorization {
+    /// Every request is allowed, anonymous ones included (tokens are still checked).
+    #[default]
+    AlwaysAllow,
+    /// Roles, ClusterRoles and their bindings decide, as on a real cluster.
+    Rbac,
+}
+
+/// Authorization names a `--authorization` value does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown authorization mode {0:?}: expected always-allow or rbac")]
+pub struct UnknownAuthorization(String);
+
+impl FromStr for Authorization {
+    type Err = UnknownAuthorization;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "always-allow" | "alwaysallow" => Ok(Authorization::AlwaysAllow),
+            "rbac" => Ok(Authorization::Rbac),
+            _ => Err(UnknownAuthorization(s.to_string())),
+        }
+    }
+}
+
+/// Decides one request for `user` under `mode`.
+pub fn decide(
+    mode: Authorization,
+    store: &Store,
+    user: &User,
+    attributes: &Attributes,
+) -> Decision {
+    match mode {
+        Authorization::AlwaysAllow => Decision {
+            allowed: true,
+            reason: String::new(),
+        },
+        Authorization::Rbac => rbac::authorize(store, user, attributes),
+    }
+}
+
+/// Who sent the request: 401 for a token this sandbox did not issue, has expired, or whose
+/// ServiceAccount is gone; anonymous without one.
+pub fn authenticate(tokens: &Tokens, store: &Store, headers: &HeaderMap) -> Result<User, ApiError> {
+    let Some(header) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Ok(User::anonymous());
+    };
+    let token = identity::bearer(header).ok_or(ApiError::Unauthorized)?;
+    match tokens.grant(token).ok_or(ApiError::Unauthorized)? {
+        Grant::Admin => Ok(User::admin()),
+        Grant::ServiceAccount {
+            namespace,
+            name,
+            uid,
+            expires,
+        } => {
+            let key = ObjectKey {
+                storage: StorageKey {
+                    group: String::new(),
+                    resource: "serviceaccounts".into(),
+                },
+                namespace: namespace.clone(),
+                name: name.clone(),
+            };
+            let current_uid = store
+                .get(&key)
+                .and_then(|sa| sa.pointer("/metadata/uid"))
+                .and_then(Value::as_str);
+            if current_uid != Some(uid.as_str()) || *expires <= Utc::now() {
+                return Err(ApiError::Unauthorized);
+            }
+            Ok(User::service_account(namespace, name, uid))
+        }
+    }
+}
+
+/// The attributes of a request, as the real server's `RequestInfoResolver` derives them:
+/// the verb from the method (list and watch for collections, named by a
+/// `metadata.name=` field selector when there is one), non-resource paths by URL.
+pub fn attributes(
+    method: &Method,
+    path: &str,
+    route: &Route,
+    query: &HashMap<String, String>,
+) -> Attributes {
+    let Route::Object(object) = route else {
+        return Attributes {
+            verb: method.as_str().to_ascii_lowercase(),
+            action: Action::NonResource { path: path.into() },
+        };
+    };
+    let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    let named = object.name.is_some();
+    let verb = match *method {
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        Method::GET | Method::HEAD if watching => "watch",
+        Method::GET | Method::HEAD if named => "get",
+        Method::GET | Method::HEAD => "list",
+        _ => {
+            return Attributes {
+                verb: method.as_str().to_ascii_lowercase(),
+                action: Action::NonResource { path: path.into() },
+            }
+        }
+    };
+    let mut name = object.name.clone().unwrap_or_default();
+    if name.is_empty() && matches!(verb, "list" | "watch") {
+        name = query
+            .get("fieldSelector")
+            .and_then(|selector| name_from_field_selector(selector))
+            .unwrap_or_default();
+    }
+    // A namespace's own path names the namespace as the object, not as the scope.
+    let namespace = match (
+        &object.namespace,
+        object.plural.as_str(),
+        object.group.is_empty(),
+    ) {
+        (None, "namespaces", true) => object.name.clone().unwrap_or_default(),
+        (namespace, _, _) => namespace.clone().unwrap_or_default(),
+    };
+    Attributes {
+        verb: verb.into(),
+        action: Action::Resource(ResourceAttributes {
+            group: object.group.clone(),
+            version: object.version.clone(),
+            resource: object.plural.clone(),
+            subresource: object.subresource.clone().unwrap_or_default(),
+            namespace,
+            name,
+        }),
+    }
+}
+
+/// `metadata.name=x` (or `==`) in a field selector, the way list and watch name one object.
+fn name_from_field_selector(selector: &str) -> Option<String> {
+    selector.split(',').find_map(|term| {
+        let value = term
+            .strip_prefix("metadata.name==")
+            .or_else(|| term.strip_prefix("metadata.name="))?;
+        (!value.contains('!')).then(|| value.to_string())
+    })
+}
+
+/// The user a request acts as: itself, or the one its impersonation headers name once every
+/// part of the impersonation is authorized.
+pub fn impersonate(
+    mode: Authorization,
+    store: &Store,
+    user: User,
+    headers: &HeaderMap,
+) -> Result<User, Box<(Attributes, String)>> {
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    };
+    let Some(name) = values("impersonate-user").into_iter().next() else {
+        return Ok(user);
+    };
+    let groups = values("impersonate-group");
+    let uid = values("impersonate-uid").into_iter().next();
+    let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (header, value) in headers {
+        if let Some(key) = header.as_str().strip_prefix("impersonate-extra-") {
+            if let Ok(value) = value.to_str() {
+                extra
+                    .entry(key.to_string())
+                    .or_default()
+                    .push(value.to_string());
+            }
+        }
+    }
+    let check = |verb_on: ResourceAttributes| -> Result<(), Box<(Attributes, String)>> {
+        let attributes = Attributes {
+            verb: "impersonate".into(),
+            action: Action::Resource(verb_on),
+        };
+        let decision = decide(mode, store, &user, &attributes);
+        if decision.allowed {
+            Ok(())
+        } else {
+            Err(Box::new((attributes, decision.reason)))
+        }
+    };
+    let core = |resource: &str, namespace: &str, name: &str| ResourceAttributes {
+        resource: resource.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+        ..ResourceAttributes::default()
+    };
+    match identity::service_account_of(&name) {
+        Some((namespace, account)) => check(core("serviceaccounts", namespace, account))?,
+        None => check(core("users", "", &name))?,
+    }
+    for group in &groups {
+        check(core("groups", "", group))?;
+    }
+    if let Some(uid) = &uid {
+        check(ResourceAttributes {
+            group: "authentication.k8s.io".into(),
+            ..core("uids", "", uid)
+        })?;
+    }
+    for (key, values) in &extra {
+        for value in values {
+            check(ResourceAttributes {
+                group: "authentication.k8s.io".into(),
+                subresource: key.clone(),
+                ..core("userextras", "", value)
+            })?;
+        }
+    }
+    let mut groups = groups;
+    if groups.is_empty() {
+        if let Some((namespace, _)) = identity::service_account_of(&name) {
+            groups = identity::service_account_groups(namespace);
+        }
+    }
+    let marker = if name == identity::ANONYMOUS {
+        UNAUTHENTICATED
+    } else {
+        AUTHENTICATED
+    };
+    if !groups.iter().any(|g| g == marker) {
+        groups.push(marker.into());
+    }
+    Ok(User {
+        name,
+        uid: uid.unwrap_or_default(),
+        groups,
+        extra,
+    })
+}
+
+/// The 403 the real server answers for a denied request.
+pub fn forbidden(user: &User, attributes: &Attributes, reason: &str) -> ApiError {
+    let mut message = attributes.forbidden_message(user);
+    if !reason.is_empty() {
+        message = format!("{message}: {reason}");
+    }
+    let (resource, name) = match &attributes.action {
+        Action::Resource(r) if r.group.is_empty() => (r.resource.clone(), r.name.clone()),
+        Action::Resource(r) => (format!("{}.{}", r.resource, r.group), r.name.clone()),
+        Action::NonResource { .. } => (String::new(), String::new()),
+    };
+    ApiError::Denied {
+        resource,
+        name,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(method: Method, uri: &str) -> Attributes {
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let query: HashMap<String, String> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        attributes(&method, path, &crate::route::parse(path), &query)
+    }
+
+    #[test]
+    fn a_status_patch_is_the_patch_verb_on_the_status_subresource() {
+        let a = parse(
+            Method::PATCH,
+            "/apis/sandbox.test/v1/namespaces/default/widgets/w1/status",
+        );
+        assert_eq!(a.verb, "patch");
+        let Action::Resource(r) = a.action else {
+            panic!("a resource request")
+        };
+        assert_eq!(r.combined(), "widgets/status");
+        assert_eq!((r.namespace.as_str(), r.name.as_str()), ("default", "w1"));
+    }
+
+    #[test]
+    fn a_watch_narrowed_to_one_name_is_authorized_for_that_name() {
+        let a = parse(
+            Method::GET,
+            "/api/v1/namespaces/default/configmaps?watch=true&fieldSelector=metadata.name=c1",
+        );
+        assert_eq!(a.verb, "watch");
+        let Action::Resource(r) = a.action else {
+            panic!("a resource request")
+        };
+        assert_eq!(r.name, "c1");
+    }
+
+    #[test]
+    fn discovery_paths_are_non_resource_requests() {
+        let a = parse(Method::GET, "/apis/apps/v1");
+        assert_eq!(
+            a.action,
+            Action::NonResource {
+                path: "/apis/apps/v1".into()
+            }
+        );
+    }
+}
