@@ -160,6 +160,21 @@ pub fn attributes(
     }
 }
 
+/// The attributes of the create an apply patch performs when its object does not exist yet.
+pub fn creating(target: &crate::rest::Target) -> Attributes {
+    Attributes {
+        verb: "create".into(),
+        action: Action::Resource(ResourceAttributes {
+            group: target.rt.group.clone(),
+            version: target.rt.version.clone(),
+            resource: target.rt.plural.clone(),
+            subresource: String::new(),
+            namespace: target.namespace.clone().unwrap_or_default(),
+            name: target.name.clone().unwrap_or_default(),
+        }),
+    }
+}
+
 /// `metadata.name=x` (or `==`) in a field selector, the way list and watch name one object.
 fn name_from_field_selector(selector: &str) -> Option<String> {
     selector.split(',').find_map(|term| {

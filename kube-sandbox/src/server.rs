@@ -458,6 +458,19 @@ fn serve_resource(
             let body = request.body_json()?;
             let mut state = cluster.lock();
             let existed = rest::get(&state, &target).is_ok();
+            if kind == PatchType::Apply && !existed && target.subresource.is_none() {
+                // An apply that creates needs `create` too, as the real patch handler checks.
+                let attributes = access::creating(&target);
+                let decision =
+                    access::decide(cluster.authorization, &state.store, user, &attributes);
+                if !decision.allowed {
+                    return Err(ApiError::Denied {
+                        resource: target.rt.qualified_resource(),
+                        name: target.name.clone().unwrap_or_default(),
+                        message: decision.reason,
+                    });
+                }
+            }
             let patched = rest::patch(&mut state, &target, kind, body, &options)?;
             Ok(respond(
                 if existed {

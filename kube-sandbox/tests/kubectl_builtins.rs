@@ -121,6 +121,14 @@ apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata: {name: operator}
 spec: {maxUnavailable: 1, selector: {matchLabels: {app: operator}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: operator}
+spec:
+  podSelector: {matchLabels: {app: operator}}
+  policyTypes: [Ingress]
+  ingress: [{ports: [{port: 8080}]}]
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +158,7 @@ async fn kubectl_apply_k_installs_and_updates_a_kustomization() {
         "role.rbac.authorization.k8s.io/operator-leases created",
         "rolebinding.rbac.authorization.k8s.io/operator-leases created",
         "poddisruptionbudget.policy/operator created",
+        "networkpolicy.networking.k8s.io/operator created",
     ] {
         assert!(created.contains(kind), "missing {kind:?} in:\n{created}");
     }

@@ -486,3 +486,154 @@ async fn a_cluster_starts_with_the_kubernetes_service_and_the_bootstrap_roles() 
         .await
         .ok();
 }
+
+/// An operator's deploy/: every kind it holds, namespace included, as `kubectl apply -k` sees it.
+const DEPLOY: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: ops}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator, namespace: ops}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: widget-operator}
+rules:
+- {apiGroups: [sandbox.test], resources: [widgets], verbs: [get, list, watch]}
+- {apiGroups: [events.k8s.io], resources: [events], verbs: [create, patch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: widget-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widget-operator}
+subjects: [{kind: ServiceAccount, name: operator, namespace: ops}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: operator-leases, namespace: ops}
+rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update, patch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator-leases, namespace: ops}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: operator-leases}
+subjects: [{kind: ServiceAccount, name: operator}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: operator, namespace: ops}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: operator}}
+  template:
+    metadata: {labels: {app: operator}}
+    spec:
+      serviceAccountName: operator
+      containers: [{name: operator, image: "operator:1"}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: operator, namespace: ops}
+spec: {selector: {app: operator}, ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: operator, namespace: ops}
+spec: {maxUnavailable: 1, selector: {matchLabels: {app: operator}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: operator, namespace: ops}
+spec:
+  podSelector: {matchLabels: {app: operator}}
+  policyTypes: [Ingress]
+  ingress: [{ports: [{port: 8080}]}]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_kustomization_applies_under_rbac_and_its_account_meets_no_denial_within_its_rules(
+) {
+    let sb = rbac_sandbox().await;
+    let admin = Kubectl::new(&sb);
+    admin.install_widgets().await;
+    admin.apply(&support::widget("w1", 3), &[]).await.ok();
+    admin.write("deploy/kustomization.yaml", "resources: [deploy.yaml]\n");
+    admin.write("deploy/deploy.yaml", DEPLOY);
+    let applied = admin.run(&["apply", "-k", "deploy"]).await.ok();
+    assert_eq!(applied.lines().count(), 10, "{applied}");
+    assert!(
+        applied.contains("networkpolicy.networking.k8s.io/operator created"),
+        "{applied}"
+    );
+
+    let token = sb.token_for("ops", "operator").expect("a token");
+    let client = sb.client_with_token(&token, "ops").expect("client");
+    let widgets: Api<kube::api::DynamicObject> =
+        Api::default_namespaced_with(client.clone(), &widget_resource());
+    widgets
+        .list(&Default::default())
+        .await
+        .expect("list widgets");
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client, "ops");
+    let lease = serde_json::from_value(
+        json!({"metadata": {"name": "operator"}, "spec": {"holderIdentity": "a"}}),
+    )
+    .expect("a lease");
+    leases
+        .create(&PostParams::default(), &lease)
+        .await
+        .expect("create the lease");
+    leases
+        .patch("operator", &PatchParams::apply("operator"), &Patch::Apply(json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+        })))
+        .await
+        .expect("apply the lease");
+    assert!(sb.denials().is_empty(), "{:?}", sb.denials());
+    let err = widgets
+        .patch_status(
+            "w1",
+            &PatchParams::apply("operator").force(),
+            &status_patch(),
+        )
+        .await
+        .expect_err("status is not in the rules");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403),
+        "{err:?}"
+    );
+    assert_eq!(sb.denial_count(Verb::Patch, "widgets/status"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_that_creates_needs_create_as_well_as_patch() {
+    let sb = rbac_sandbox().await;
+    operator_with_rules(
+        &sb,
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "patch"]}]),
+    )
+    .await;
+    let token = sb.token_for("default", "operator").expect("a token");
+    let configmaps: Api<ConfigMap> =
+        Api::default_namespaced(sb.client_with_token(&token, "default").expect("client"));
+    let apply = Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "1"}}));
+    let err = configmaps
+        .patch("c1", &PatchParams::apply("operator"), &apply)
+        .await
+        .expect_err("no create");
+    // The real patch handler's create check reports RBAC's (here empty) reason alone.
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 403 && s.message == "configmaps \"c1\" is forbidden: "),
+        "{err:?}"
+    );
+    Api::<ConfigMap>::default_namespaced(sb.client().expect("admin"))
+        .create(&PostParams::default(), &configmap("c1", "0"))
+        .await
+        .expect("created by the admin");
+    configmaps
+        .patch("c1", &PatchParams::apply("operator").force(), &apply)
+        .await
+        .expect("patching an existing object needs patch only");
+}
