@@ -60,10 +60,12 @@ pub enum ApiError {
         detail: String,
     },
     /// Server-side apply found fields owned by other managers.
-    #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" }, causes.iter().map(|c| c.message.clone()).collect::<Vec<_>>().join("\n"))]
+    #[error("{message}")]
     ApplyConflict {
         /// One `FieldManagerConflict` per contested field.
         causes: Vec<Cause>,
+        /// The whole message, grouped by manager as the real server words it.
+        message: String,
     },
     /// The object breaks its schema or a validation rule.
     #[error("{kind} \"{name}\" is invalid: {}", render_causes(causes))]
@@ -214,7 +216,9 @@ impl ApiError {
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name, .. } => Some(details_for(resource, name, &[])),
             ApiError::Invalid { kind, name, causes } => Some(details_for(kind, name, causes)),
-            ApiError::ApplyConflict { causes } => Some(json!({ "causes": causes_json(causes) })),
+            ApiError::ApplyConflict { causes, .. } => {
+                Some(json!({ "causes": causes_json(causes) }))
+            }
             ApiError::Denied { resource, name, .. } if !resource.is_empty() => {
                 let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
                 Some(json!({ "name": name, "group": group, "kind": kind }))

@@ -68,8 +68,6 @@ impl Target {
 pub struct WriteOptions {
     /// `fieldManager`, or the manager derived from the User-Agent.
     pub field_manager: String,
-    /// Whether `fieldManager` was given explicitly (apply requires it).
-    pub explicit_manager: bool,
     /// `fieldValidation`.
     pub validation: FieldValidation,
     /// `dryRun=All`: compute the result but store nothing.
@@ -365,9 +363,10 @@ pub fn patch(
 ) -> Result<Value, ApiError> {
     let now = admission::now();
     if kind == PatchType::Apply {
-        if !options.explicit_manager {
+        // Options were validated with the request (a missing fieldManager is a 422 there).
+        if body.pointer("/metadata/managedFields").is_some() {
             return Err(ApiError::BadRequest(
-                "PATCH requests with apply-patch content type must specify a fieldManager".into(),
+                "metadata.managedFields must be nil".into(),
             ));
         }
         let applier = Applier {

@@ -344,13 +344,17 @@ fn serve_resource(
             })
             .transpose()?;
         let body = request.body_json()?;
+        let options = match verb {
+            Verb::Get => Default::default(),
+            _ => request.write_options(verb, patch_type)?,
+        };
         let scale = scale::serve(
             &mut cluster.lock(),
             verb,
             &target,
             body,
             patch_type,
-            &request.write_options(),
+            &options,
         )?;
         return Ok(ok(&scale));
     }
@@ -436,7 +440,7 @@ fn serve_resource(
                 &mut cluster.lock(),
                 &target,
                 request.body_json()?,
-                &request.write_options(),
+                &request.write_options(verb, None)?,
             )?;
             Ok(respond(StatusCode::CREATED, created))
         }
@@ -445,7 +449,7 @@ fn serve_resource(
                 &mut cluster.lock(),
                 &target,
                 request.body_json()?,
-                &request.write_options(),
+                &request.write_options(verb, None)?,
             )?;
             Ok(respond(StatusCode::OK, updated))
         }
@@ -454,7 +458,7 @@ fn serve_resource(
                 &request.headers,
                 header::CONTENT_TYPE,
             ))?;
-            let options = request.write_options();
+            let options = request.write_options(verb, Some(kind))?;
             let body = request.body_json()?;
             let mut state = cluster.lock();
             let existed = rest::get(&state, &target).is_ok();
