@@ -6,6 +6,7 @@ use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::api_error::{ApiError, Cause};
+use crate::builtin_validation;
 use crate::config_data;
 use crate::crd;
 use crate::names;
@@ -191,7 +192,8 @@ pub fn prepare_create(
         crd::check(object)?;
         crd::establish(object, &timestamp);
     }
-    names::check_labels(rt, object)?;
+    names::check_metadata(rt, object)?;
+    builtin_validation::check(rt, object, None)?;
     validation::admit(rt, object, None, validation)
 }
 
@@ -219,7 +221,7 @@ pub fn prepare_update(
 ) -> Result<Value, ApiError> {
     check_type(rt, &mut new)?;
     check_resource_version(rt, old, &new)?;
-    names::check_labels(rt, &new)?;
+    names::check_metadata(rt, &new)?;
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
     {
@@ -277,6 +279,7 @@ pub fn prepare_update(
         crd::check(&result)?;
         crd::establish(&mut result, &now());
     }
+    builtin_validation::check(rt, &result, Some(old))?;
     validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)
 }

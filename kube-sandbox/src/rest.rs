@@ -410,6 +410,15 @@ pub fn patch(
                 store_change(state, target, &old, new, options.dry_run)
             }
             Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {
+                // The object is the URL's, whether or not the body names it.
+                admission::set_field(&mut body, &["metadata", "name"], json!(key.name));
+                if target.rt.namespaced {
+                    admission::set_field(
+                        &mut body,
+                        &["metadata", "namespace"],
+                        json!(key.namespace),
+                    );
+                }
                 let mut created = apply::apply(None, &body, &target.rt, &applier)?;
                 let fields = created.pointer("/metadata/managedFields").cloned();
                 let collection = Target {

@@ -33,6 +33,8 @@ use crate::{discovery, openapi, scale};
 pub const GIT_VERSION: &str = "v1.33.0";
 /// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
 const BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before the 413 is sent.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// Watch length when the client gives no `timeoutSeconds`.
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -152,6 +154,17 @@ async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Vec<u8
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > BODY_LIMIT) {
+        // Read what the client sends (up to a bound) before answering, so it sees the 413
+        // rather than a connection closed under its upload.
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            drained = drained.saturating_add(chunk.len());
+            if drained > DRAIN_LIMIT {
+                break;
+            }
+        }
         return Err(ApiError::TooLarge(BODY_LIMIT));
     }
     match to_bytes(body, BODY_LIMIT).await {
