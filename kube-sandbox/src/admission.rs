@@ -9,6 +9,7 @@ use crate::api_error::{ApiError, Cause};
 use crate::builtin_validation;
 use crate::config_data;
 use crate::crd;
+use crate::defaults;
 use crate::names;
 use crate::registry::ResourceType;
 use crate::validation::{self, FieldValidation};
@@ -193,6 +194,7 @@ pub fn prepare_create(
         crd::establish(object, &timestamp);
     }
     names::check_metadata(rt, object)?;
+    defaults::fill(rt, object);
     builtin_validation::check(rt, object, None)?;
     validation::admit(rt, object, None, validation)
 }
@@ -279,6 +281,8 @@ pub fn prepare_update(
         crd::check(&result)?;
         crd::establish(&mut result, &now());
     }
+    defaults::fill(rt, &mut result);
+    defaults::keep_allocated(rt, old, &mut result);
     builtin_validation::check(rt, &result, Some(old))?;
     validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)

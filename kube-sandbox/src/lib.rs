@@ -21,6 +21,7 @@ mod builtins;
 mod cluster;
 mod config_data;
 mod crd;
+mod defaults;
 mod deletion;
 mod discovery;
 mod events;

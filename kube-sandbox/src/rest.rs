@@ -227,6 +227,8 @@ fn store_new(
         target.namespace.as_deref().unwrap_or_default(),
     )?;
     let key = target.key_for(&name);
+    let mut object = object;
+    crate::defaults::allocate_cluster_ip(&state.store, &target.rt, &mut object);
     if state.store.get(&key).is_some() {
         return Err(ApiError::AlreadyExists {
             resource: target.rt.qualified_resource(),

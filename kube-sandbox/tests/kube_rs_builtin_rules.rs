@@ -187,3 +187,72 @@ async fn configmap_data_over_one_mebibyte_is_invalid_and_a_body_over_three_is_to
         .await
         .expect("under the limit");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_services_and_pod_templates_get_the_real_servers_defaults() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    let sb = sandbox().await;
+    let client = sb.client().expect("client");
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let minimal: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "web", "image": "web:1",
+                                                        "ports": [{"containerPort": 8080}]}]}}},
+    }))
+    .expect("a deployment");
+    let stored = deployments
+        .create(&PostParams::default(), &minimal)
+        .await
+        .expect("created");
+    let stored = serde_json::to_value(stored).expect("json");
+    let spec = &stored["spec"];
+    assert_eq!(spec["replicas"], 1);
+    assert_eq!(spec["revisionHistoryLimit"], 10);
+    assert_eq!(spec["progressDeadlineSeconds"], 600);
+    assert_eq!(
+        spec["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    );
+    let pod = &spec["template"]["spec"];
+    assert_eq!(pod["restartPolicy"], "Always");
+    assert_eq!(pod["dnsPolicy"], "ClusterFirst");
+    assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+    assert_eq!(pod["schedulerName"], "default-scheduler");
+    let container = &pod["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(container["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(container["ports"][0]["protocol"], "TCP");
+
+    let services: Api<Service> = Api::default_namespaced(client);
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]},
+    }))
+    .expect("a service");
+    let stored = services
+        .create(&PostParams::default(), &service)
+        .await
+        .expect("created");
+    let spec = serde_json::to_value(stored.spec).expect("json");
+    assert_eq!(spec["type"], "ClusterIP");
+    assert_eq!(spec["sessionAffinity"], "None");
+    assert_eq!(spec["ports"][0]["protocol"], "TCP");
+    assert_eq!(spec["ports"][0]["targetPort"], 80);
+    let ip = spec["clusterIP"].as_str().expect("an allocated address");
+    assert!(ip.starts_with("10.96.") && ip != "10.96.0.1", "{ip}");
+    assert_eq!(spec["clusterIPs"], json!([ip]));
+    // Replacing it without the address keeps the address, as the real server does.
+    let mut replacement = service.clone();
+    replacement.metadata.resource_version = stored.metadata.resource_version.clone();
+    let replaced = services
+        .replace("web", &PostParams::default(), &replacement)
+        .await
+        .expect("replaced");
+    assert_eq!(
+        replaced.spec.and_then(|s| s.cluster_ip).as_deref(),
+        Some(ip)
+    );
+}
