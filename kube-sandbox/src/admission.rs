@@ -122,6 +122,7 @@ pub fn prepare_create(
     check_type(rt, object)?;
     let timestamp = now();
     let meta = metadata_mut(object)?;
+    refuse_resource_version_on_create(meta)?;
     if meta
         .get("name")
         .and_then(Value::as_str)
@@ -199,6 +200,73 @@ pub fn prepare_create(
     validation::admit(rt, object, None, validation)
 }
 
+/// A create may not carry a resourceVersion: the real storage layer refuses it with an
+/// unclassified 500 ("0" and unparsable values pass, as there).
+pub fn refuse_resource_version_on_create(meta: &Map<String, Value>) -> Result<(), ApiError> {
+    let version = meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|rv| rv.parse::<u64>().ok());
+    if version.is_some_and(|v| v != 0) {
+        return Err(ApiError::Unclassified {
+            code: 500,
+            message: "resourceVersion should not be set on objects to be created".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses finalizers added to an object being deleted (`ValidateNoNewFinalizers`).
+fn check_no_new_finalizers(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if old.pointer("/metadata/deletionTimestamp").is_none() {
+        return Ok(());
+    }
+    let before = finalizer_names(old);
+    let mut added: Vec<&str> = finalizer_names(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    added.sort();
+    added.dedup();
+    let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    Err(ApiError::Invalid {
+        kind: rt.qualified_kind(),
+        name: name_of(old),
+        causes: vec![Cause {
+            reason: "FieldValueForbidden".into(),
+            message: format!(
+                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                quoted.join(", ")
+            ),
+            field: "metadata.finalizers".into(),
+        }],
+    })
+}
+
+/// A uid in an update is a precondition: another object's uid is a 409, as on the real server.
+fn check_uid(rt: &ResourceType, old: &Value, new: &Value) -> Result<(), ApiError> {
+    let uid = |v: &Value| {
+        v.pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (requested, stored) = (uid(new), uid(old));
+    if requested.is_empty() || requested == stored {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        resource: rt.qualified_resource(),
+        name: name_of(old),
+        detail: format!(
+            "Precondition failed: UID in precondition: {requested}, UID in object meta: {stored}"
+        ),
+    })
+}
+
 /// The parts of an object whose change bumps `generation`: everything but metadata, and
 /// status too when status is a subresource.
 fn generation_relevant(rt: &ResourceType, object: &Value) -> Value {
@@ -222,7 +290,9 @@ pub fn prepare_update(
     validation: FieldValidation,
 ) -> Result<Value, ApiError> {
     check_type(rt, &mut new)?;
+    check_uid(rt, old, &new)?;
     check_resource_version(rt, old, &new)?;
+    check_no_new_finalizers(rt, old, &new)?;
     names::check_metadata(rt, &new)?;
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
@@ -359,6 +429,17 @@ pub fn set_field(object: &mut Value, path: &[&str], value: Value) {
             }
         }
     }
+}
+
+/// An object's finalizers.
+pub fn finalizer_names(object: &Value) -> Vec<&str> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 /// Whether an object still has finalizers to wait for.

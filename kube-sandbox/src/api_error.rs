@@ -110,6 +110,14 @@ pub enum ApiError {
         /// The oldest version still available.
         oldest: u64,
     },
+    /// A paged list's continue token is older than the history that would make it consistent.
+    #[error("{message}")]
+    ContinueExpired {
+        /// The real server's long explanation.
+        message: String,
+        /// A token that goes on, inconsistently, from where the old one stopped.
+        token: String,
+    },
     /// The body's content type is not one the verb understands.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: {0}"
@@ -118,6 +126,15 @@ pub enum ApiError {
     /// A failure injected by the test through `Sandbox::fail_next`.
     #[error("{}", injected_text(*.0))]
     Injected(u16),
+    /// A failure the real server reports without classifying it (`StatusReasonUnknown`), such
+    /// as a create carrying a resourceVersion (500).
+    #[error("{message}")]
+    Unclassified {
+        /// The HTTP status code.
+        code: u16,
+        /// The message.
+        message: String,
+    },
     /// A bug or unexpected state inside the sandbox.
     #[error("internal error: {0}")]
     Internal(String),
@@ -174,9 +191,10 @@ impl ApiError {
             ApiError::Unauthorized => 401,
             ApiError::TooLarge(_) => 413,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::Gone { .. } => 410,
+            ApiError::Gone { .. } | ApiError::ContinueExpired { .. } => 410,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Injected(code) => *code,
+            ApiError::Unclassified { code, .. } => *code,
             ApiError::Internal(_) => 500,
         }
     }
@@ -193,9 +211,10 @@ impl ApiError {
             ApiError::Unauthorized => "Unauthorized",
             ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
-            ApiError::Gone { .. } => "Expired",
+            ApiError::Gone { .. } | ApiError::ContinueExpired { .. } => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Injected(code) => reason_for_code(*code),
+            ApiError::Unclassified { .. } => "",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -228,6 +247,9 @@ impl ApiError {
         };
         if let Some(details) = details {
             status["details"] = details;
+        }
+        if let ApiError::ContinueExpired { token, .. } = self {
+            status["metadata"] = json!({ "continue": token });
         }
         status
     }

@@ -20,6 +20,7 @@ mod builtin_validation;
 mod builtins;
 mod cluster;
 mod config_data;
+mod controllers;
 mod crd;
 mod defaults;
 mod deletion;

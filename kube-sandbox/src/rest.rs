@@ -147,38 +147,80 @@ pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
         .ok_or_else(|| target.not_found(&key.name))
 }
 
-/// Lists objects (one page), returning the items and the list metadata; a `continue` token
-/// this server did not issue is a 400, as on the real server.
+/// Where a paged list goes on: the revision its first page read, and the last key it served.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    rv: u64,
+    start: (String, String),
+}
+
+/// The message of a 410 for a continue token whose snapshot history no longer holds.
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// Lists objects (one page), returning the items and the list metadata. Later pages are read
+/// from the snapshot at the first page's resourceVersion, as etcd serves them; a `continue`
+/// token this server did not issue is a 400 and one older than history a 410, as on the real
+/// server.
 pub fn list(
     state: &State,
     target: &Target,
     options: &ListOptions,
 ) -> Result<(Vec<Value>, Value), ApiError> {
     let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
-    // Positions are (namespace, name), the store's order; the continue token is the last one.
-    let mut items: Vec<((String, String), Value)> = state
-        .store
-        .list(&target.rt.storage, namespace)
-        .into_iter()
-        .map(|(k, o)| {
-            (
-                (k.namespace.clone(), k.name.clone()),
-                present(&target.rt, o),
-            )
+    let token = options
+        .continue_from
+        .as_deref()
+        .map(|text| {
+            serde_json::from_str::<ContinueToken>(text)
+                .map_err(|e| ApiError::BadRequest(format!("invalid continue token: {e}")))
         })
+        .transpose()?;
+    let (revision, objects) = match &token {
+        None => (
+            state.store.revision(),
+            state
+                .store
+                .list(&target.rt.storage, namespace)
+                .into_iter()
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        Some(token) => {
+            let snapshot = state
+                .store
+                .list_at(&target.rt.storage, namespace, token.rv)
+                .ok_or_else(|| {
+                    let fresh = ContinueToken {
+                        rv: state.store.revision(),
+                        start: token.start.clone(),
+                    };
+                    ApiError::ContinueExpired {
+                        message: CONTINUE_EXPIRED.into(),
+                        token: serde_json::to_string(&fresh).unwrap_or_default(),
+                    }
+                })?;
+            (token.rv, snapshot)
+        }
+    };
+    // Positions are (namespace, name), the store's order; the continue token holds the last.
+    let mut items: Vec<((String, String), Value)> = objects
+        .into_iter()
+        .map(|(k, o)| ((k.namespace, k.name), present(&target.rt, &o)))
         .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
         .collect();
-    if let Some(after) = &options.continue_from {
-        let after: (String, String) = serde_json::from_str(after)
-            .map_err(|e| ApiError::BadRequest(format!("invalid continue token: {e}")))?;
-        items.retain(|(position, _)| *position > after);
+    if let Some(token) = &token {
+        items.retain(|(position, _)| *position > token.start);
     }
-    let mut metadata = json!({ "resourceVersion": state.store.revision().to_string() });
+    let mut metadata = json!({ "resourceVersion": revision.to_string() });
     if options.limit > 0 && items.len() > options.limit {
         let remaining = items.len() - options.limit;
         items.truncate(options.limit);
         if let Some((last, _)) = items.last() {
-            metadata["continue"] = json!(json!([last.0, last.1]).to_string());
+            let next = ContinueToken {
+                rv: revision,
+                start: last.clone(),
+            };
+            metadata["continue"] = json!(serde_json::to_string(&next).unwrap_or_default());
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
@@ -412,6 +454,9 @@ pub fn patch(
                 store_change(state, target, &old, new, options.dry_run)
             }
             Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {
+                if let Some(meta) = body.get("metadata").and_then(Value::as_object) {
+                    admission::refuse_resource_version_on_create(meta)?;
+                }
                 // The object is the URL's, whether or not the body names it.
                 admission::set_field(&mut body, &["metadata", "name"], json!(key.name));
                 if target.rt.namespaced {

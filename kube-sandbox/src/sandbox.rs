@@ -126,6 +126,7 @@ impl Sandbox {
             }
         };
         let cluster = Arc::new(Cluster::new(config.authorization));
+        crate::controllers::spawn(&cluster);
         let admin_token = cluster.lock().tokens.admin().to_string();
         kubeconfig::write(
             &kubeconfig,

@@ -401,11 +401,8 @@ fn serve_resource(
                     ..target
                 },
                 options,
-                resource_version: request
-                    .param("resourceVersion")
-                    .and_then(|rv| rv.parse().ok())
-                    .filter(|rv| *rv != 0),
-                send_initial_events: request.flag("sendInitialEvents"),
+                resource_version: watch::resource_version(request.param("resourceVersion"))?,
+                send_initial_events,
                 bookmarks: request.flag("allowWatchBookmarks"),
                 timeout,
                 table: request.table(),
@@ -433,6 +430,13 @@ fn serve_resource(
             Ok(respond(StatusCode::OK, object))
         }
         Verb::List => {
+            watch::check_list_options(
+                request.query.contains_key("sendInitialEvents"),
+                request.param("resourceVersionMatch"),
+                request.param("resourceVersion"),
+                request.param("continue").is_some(),
+            )?;
+            watch::resource_version(request.param("resourceVersion"))?;
             let options = request.list_options(&target)?;
             let (items, meta) = rest::list(&cluster.lock(), &target, &options)?;
             if let Some(include) = request.table() {
@@ -499,20 +503,15 @@ fn serve_resource(
             ))
         }
         Verb::Delete => {
-            let options = request.body_json()?;
-            let dry_run =
-                request.param("dryRun") == Some("All") || options.pointer("/dryRun/0").is_some();
-            let deleted = deletion::delete(&mut cluster.lock(), &target, &options, dry_run)?;
+            let options = deletion::options(&request.body_json()?, &request.query)?;
+            let deleted = deletion::delete(&mut cluster.lock(), &target, &options)?;
             Ok(respond(StatusCode::OK, deleted))
         }
         Verb::DeleteCollection => {
-            let options = request.list_options(&target)?;
-            let deleted = deletion::delete_collection(
-                &mut cluster.lock(),
-                &target,
-                &options,
-                request.param("dryRun") == Some("All"),
-            )?;
+            let list_options = request.list_options(&target)?;
+            let options = deletion::options(&request.body_json()?, &request.query)?;
+            let deleted =
+                deletion::delete_collection(&mut cluster.lock(), &target, &list_options, &options)?;
             Ok(ok(&deleted))
         }
     }

@@ -8,7 +8,6 @@ use crate::admission::{self, name_of};
 use crate::api_error::ApiError;
 use crate::cluster::{crd_storage, State};
 use crate::crd;
-use crate::garbage;
 use crate::registry::{ResourceType, StorageKey};
 use crate::store::ObjectKey;
 
@@ -79,11 +78,10 @@ pub fn terminate(state: &mut State, key: ObjectKey, mut object: Value) -> Value 
     marked
 }
 
-/// Collects garbage and removes terminating namespaces and CRDs that have become empty,
-/// until nothing more goes. Call after anything is removed or marked for deletion.
+/// Removes terminating namespaces and CRDs that have become empty, until nothing more goes.
+/// Call after anything is removed or marked for deletion.
 pub fn settle(state: &mut State) {
     loop {
-        garbage::collect(state);
         let storages = [StorageKey::namespaces(), crd_storage()];
         let done: Vec<ObjectKey> = storages
             .iter()
