@@ -16,6 +16,7 @@ mod admission;
 mod api_error;
 mod apply;
 mod bootstrap;
+mod builtin_schemas;
 mod builtin_validation;
 mod builtins;
 mod cluster;
