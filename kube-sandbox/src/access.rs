@@ -3,7 +3,6 @@
 //! checked with the `impersonate` verb), then authorization of the request's attributes.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
 use axum::http::{HeaderMap, Method};
 use chrono::Utc;
@@ -12,53 +11,10 @@ use serde_json::Value;
 use crate::api_error::ApiError;
 use crate::identity::Tokens;
 use crate::identity::{self, Grant, User, AUTHENTICATED, UNAUTHENTICATED};
-use crate::rbac::{self, Action, Attributes, Decision, ResourceAttributes};
-use crate::registry::StorageKey;
+use crate::kind::StorageKey;
+use crate::rbac::{decide, Action, Attributes, Authorization, ResourceAttributes};
 use crate::route::Route;
 use crate::store::{ObjectKey, Store};
-
-/// How requests are authorized.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Authorization {
-    /// Every request is allowed, anonymous ones included (tokens are still checked).
-    #[default]
-    AlwaysAllow,
-    /// Roles, ClusterRoles and their bindings decide, as on a real cluster.
-    Rbac,
-}
-
-/// Authorization names a `--authorization` value does not know.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown authorization mode {0:?}: expected always-allow or rbac")]
-pub struct UnknownAuthorization(String);
-
-impl FromStr for Authorization {
-    type Err = UnknownAuthorization;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "always-allow" | "alwaysallow" => Ok(Authorization::AlwaysAllow),
-            "rbac" => Ok(Authorization::Rbac),
-            _ => Err(UnknownAuthorization(s.to_string())),
-        }
-    }
-}
-
-/// Decides one request for `user` under `mode`.
-pub fn decide(
-    mode: Authorization,
-    store: &Store,
-    user: &User,
-    attributes: &Attributes,
-) -> Decision {
-    match mode {
-        Authorization::AlwaysAllow => Decision {
-            allowed: true,
-            reason: String::new(),
-        },
-        Authorization::Rbac => rbac::authorize(store, user, attributes),
-    }
-}
 
 /// Who sent the request: 401 for a token this sandbox did not issue, has expired, or whose
 /// ServiceAccount is gone; anonymous without one.

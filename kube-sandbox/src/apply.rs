@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 
 use crate::api_error::{ApiError, Cause};
+use crate::kind::ResourceType;
 use crate::managed_fields::{
     entries, field_set, remove_at, scoped, set_entries, value_at, Entry, FieldPath,
 };
 use crate::merge_strategy::{Cursor, ListKind};
-use crate::registry::ResourceType;
 
 /// One apply request's parameters.
 #[derive(Debug, Clone)]

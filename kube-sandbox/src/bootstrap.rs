@@ -207,7 +207,11 @@ pub fn rbac_objects() -> Vec<Value> {
                 ),
             ],
         ),
-        binding("cluster-admin", "cluster-admin", &[crate::rbac::MASTERS]),
+        binding(
+            "cluster-admin",
+            "cluster-admin",
+            &[crate::identity::MASTERS],
+        ),
         binding(
             "system:discovery",
             "system:discovery",

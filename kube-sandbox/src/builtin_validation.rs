@@ -7,8 +7,8 @@
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
+use crate::kind::ResourceType;
 use crate::names;
-use crate::registry::ResourceType;
 
 /// The longest Event note (`message`), reason, action and reporting instance.
 const NOTE_MAX: usize = 1024;

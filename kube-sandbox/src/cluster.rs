@@ -1,53 +1,18 @@
-//! The whole in-memory cluster: store and registry under one lock (so a CRD write and the
-//! types it serves change together), the request traffic, and the signal that drops watches.
+//! The whole in-memory cluster: the state under one lock, seeded with what a fresh cluster
+//! holds, how requests are authorized, the request traffic, and the signal that drops watches.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::access::Authorization;
-use crate::admission;
 use crate::bootstrap;
-use crate::crd;
-use crate::identity::Tokens;
-use crate::registry::{Registry, StorageKey};
-use crate::store::{ObjectKey, Store};
+use crate::kind::StorageKey;
+use crate::meta;
+use crate::rbac::Authorization;
+use crate::state::State;
+use crate::store::ObjectKey;
 use crate::traffic::Traffic;
-
-/// Store, registry and issued tokens: everything guarded by the one lock.
-#[derive(Debug, Default)]
-pub struct State {
-    /// All objects.
-    pub store: Store,
-    /// All served types.
-    pub registry: Registry,
-    /// The bearer tokens this sandbox issued.
-    pub tokens: Tokens,
-}
-
-impl State {
-    /// Re-derives the custom types from the stored CRDs.
-    pub fn sync_crds(&mut self) {
-        let storage = crd_storage();
-        let types = self
-            .store
-            .list(&storage, None)
-            .into_iter()
-            // Terminating CRDs stay served so controllers can remove their objects' finalizers.
-            .flat_map(|(_, crd)| crd::resource_types(crd))
-            .collect();
-        self.registry.set_custom(types);
-    }
-}
-
-/// Where CRDs themselves are stored.
-pub fn crd_storage() -> StorageKey {
-    StorageKey {
-        group: "apiextensions.k8s.io".into(),
-        resource: "customresourcedefinitions".into(),
-    }
-}
 
 /// Stores a bootstrap object under `resource` of `group`, with the metadata the server owns.
 fn seed(state: &mut State, group: &str, resource: &str, mut object: Value) {
@@ -60,7 +25,7 @@ fn seed(state: &mut State, group: &str, resource: &str, mut object: Value) {
         .unwrap_or_default()
         .to_string();
     object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
-    object["metadata"]["creationTimestamp"] = json!(admission::now());
+    object["metadata"]["creationTimestamp"] = json!(meta::now());
     let key = ObjectKey {
         storage: StorageKey {
             group: group.into(),

@@ -7,11 +7,12 @@ use std::sync::{Arc, Weak};
 
 use serde_json::Value;
 
-use crate::admission;
 use crate::bootstrap;
-use crate::cluster::{Cluster, State};
+use crate::cluster::Cluster;
 use crate::garbage;
-use crate::registry::StorageKey;
+use crate::kind::StorageKey;
+use crate::meta;
+use crate::state::State;
 use crate::store::ObjectKey;
 use crate::termination;
 
@@ -70,7 +71,7 @@ fn default_service_accounts(state: &mut State) -> bool {
     for namespace in &missing {
         let mut account = bootstrap::default_service_account(namespace);
         account["metadata"]["uid"] = Value::String(uuid::Uuid::new_v4().to_string());
-        account["metadata"]["creationTimestamp"] = Value::String(admission::now());
+        account["metadata"]["creationTimestamp"] = Value::String(meta::now());
         let key = ObjectKey {
             storage: accounts.clone(),
             namespace: namespace.clone(),

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::registry::ResourceType;
+use crate::kind::ResourceType;
 use crate::store::Store;
 
 /// Sets `field` to `value` when it is absent or null.

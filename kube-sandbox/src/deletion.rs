@@ -3,11 +3,11 @@
 
 use serde_json::{json, Value};
 
-use crate::admission::{self, name_of};
 use crate::api_error::{ApiError, Cause};
-use crate::cluster::State;
 use crate::garbage;
+use crate::meta::{self, name_of};
 use crate::rest::{absorb, get, list, list_object, present, ListOptions, Target};
+use crate::state::State;
 use crate::termination;
 
 /// Namespaces the real server refuses to delete.
@@ -136,7 +136,7 @@ pub fn delete(
             }
         }
     }
-    if target.rt.storage == crate::registry::StorageKey::namespaces()
+    if target.rt.storage == crate::kind::StorageKey::namespaces()
         && PROTECTED_NAMESPACES.contains(&name_of(&old).as_str())
     {
         return Err(ApiError::Forbidden(format!(
@@ -160,7 +160,7 @@ pub fn delete(
         Propagation::Foreground => Some(garbage::FOREGROUND),
         Propagation::Orphan => Some(garbage::ORPHAN),
     };
-    if admission::has_finalizers(&old) || finalizer.is_some() {
+    if meta::has_finalizers(&old) || finalizer.is_some() {
         if old.pointer("/metadata/deletionTimestamp").is_some() {
             return Ok(old);
         }
@@ -168,7 +168,7 @@ pub fn delete(
         if let Some(finalizer) = finalizer {
             garbage::add_finalizer(&mut marked, finalizer);
         }
-        admission::mark_deleting(&mut marked);
+        meta::mark_deleting(&mut marked);
         let stored = state.store.put(key, absorb(&target.rt, marked));
         return Ok(present(&target.rt, &stored));
     }

@@ -7,8 +7,8 @@
 
 use serde_json::{json, Value};
 
-use crate::admission;
-use crate::cluster::State;
+use crate::meta;
+use crate::state::State;
 use crate::store::ObjectKey;
 
 /// The finalizer of an owner whose dependents are being orphaned.
@@ -18,7 +18,7 @@ pub const FOREGROUND: &str = "foregroundDeletion";
 
 /// Whether an object carries `finalizer`.
 pub fn has_finalizer(object: &Value, finalizer: &str) -> bool {
-    admission::finalizer_names(object).contains(&finalizer)
+    meta::finalizer_names(object).contains(&finalizer)
 }
 
 /// Adds `finalizer` to an object's list, if it is not there yet.
@@ -26,12 +26,12 @@ pub fn add_finalizer(object: &mut Value, finalizer: &str) {
     if has_finalizer(object, finalizer) {
         return;
     }
-    let mut list: Vec<Value> = admission::finalizer_names(object)
+    let mut list: Vec<Value> = meta::finalizer_names(object)
         .into_iter()
         .map(|f| json!(f))
         .collect();
     list.push(json!(finalizer));
-    admission::set_field(object, &["metadata", "finalizers"], Value::Array(list));
+    meta::set_field(object, &["metadata", "finalizers"], Value::Array(list));
 }
 
 fn remove_finalizer(object: &mut Value, finalizer: &str) {
@@ -75,7 +75,7 @@ enum Action {
 
 /// Writes `object` back, or removes it when it is being deleted and has no finalizer left.
 fn store(state: &mut State, key: ObjectKey, object: Value) {
-    if admission::ready_to_go(&object) {
+    if meta::ready_to_go(&object) {
         state.store.remove(&key);
     } else {
         state.store.put(key, object);
@@ -177,8 +177,8 @@ pub fn collect(state: &mut State) -> bool {
                 if foreground && all.iter().any(|(_, o)| names_owner(o, &me, false)) {
                     add_finalizer(&mut object, FOREGROUND);
                 }
-                if admission::has_finalizers(&object) {
-                    admission::mark_deleting(&mut object);
+                if meta::has_finalizers(&object) {
+                    meta::mark_deleting(&mut object);
                     state.store.put(key, object);
                 } else {
                     state.store.remove(&key);

@@ -16,6 +16,9 @@ pub const ANONYMOUS: &str = "system:anonymous";
 pub const AUTHENTICATED: &str = "system:authenticated";
 /// The group of unauthenticated requests.
 pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+/// The group whose members may do anything (bound to `cluster-admin`, and allowed before RBAC
+/// is asked).
+pub const MASTERS: &str = "system:masters";
 /// The prefix of ServiceAccount user names.
 pub const SERVICE_ACCOUNT_PREFIX: &str = "system:serviceaccount:";
 
@@ -46,7 +49,7 @@ impl User {
     pub fn admin() -> User {
         User {
             name: ADMIN.into(),
-            groups: vec![crate::rbac::MASTERS.into(), AUTHENTICATED.into()],
+            groups: vec![MASTERS.into(), AUTHENTICATED.into()],
             ..User::default()
         }
     }

@@ -10,7 +10,8 @@ use std::hash::{Hash, Hasher};
 use serde_json::{json, Map, Value};
 
 use crate::builtin_schemas;
-use crate::registry::{Registry, ResourceType};
+use crate::kind::ResourceType;
+use crate::registry::Registry;
 
 fn path_key(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -152,7 +153,7 @@ pub fn document(registry: &Registry, group: &str, version: &str) -> Value {
     }
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": crate::server::GIT_VERSION},
+        "info": {"title": "Kubernetes", "version": crate::discovery::GIT_VERSION},
         "paths": paths,
         "components": {"schemas": schemas},
     })

@@ -4,14 +4,13 @@
 //! resource name and non-resource URL. Members of `system:masters` are always allowed, as the
 //! real server's privileged-group authorizer allows them before RBAC is asked.
 
+use std::str::FromStr;
+
 use serde_json::Value;
 
-use crate::identity::User;
-use crate::registry::StorageKey;
+use crate::identity::{User, MASTERS};
+use crate::kind::StorageKey;
 use crate::store::Store;
-
-/// The group whose members may do anything.
-pub const MASTERS: &str = "system:masters";
 
 /// What a resource request asks for, as authorizers see it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -332,6 +331,49 @@ pub fn rules_for(store: &Store, user: &User, namespace: &str) -> (Vec<Rule>, Vec
         }
     }
     (rules, errors)
+}
+
+/// How requests are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authorization {
+    /// Every request is allowed, anonymous ones included (tokens are still checked).
+    #[default]
+    AlwaysAllow,
+    /// Roles, ClusterRoles and their bindings decide, as on a real cluster.
+    Rbac,
+}
+
+/// Authorization names a `--authorization` value does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown authorization mode {0:?}: expected always-allow or rbac")]
+pub struct UnknownAuthorization(String);
+
+impl FromStr for Authorization {
+    type Err = UnknownAuthorization;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "always-allow" | "alwaysallow" => Ok(Authorization::AlwaysAllow),
+            "rbac" => Ok(Authorization::Rbac),
+            _ => Err(UnknownAuthorization(s.to_string())),
+        }
+    }
+}
+
+/// Decides one request for `user` under `mode`.
+pub fn decide(
+    mode: Authorization,
+    store: &Store,
+    user: &User,
+    attributes: &Attributes,
+) -> Decision {
+    match mode {
+        Authorization::AlwaysAllow => Decision {
+            allowed: true,
+            reason: String::new(),
+        },
+        Authorization::Rbac => authorize(store, user, attributes),
+    }
 }
 
 #[cfg(test)]

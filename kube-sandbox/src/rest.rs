@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::admission::{self, is_crd, name_of};
+use crate::admission::{self, is_crd};
 use crate::api_error::ApiError;
 use crate::apply::{self, Applier};
-use crate::cluster::State;
 use crate::events;
+use crate::kind::{ResourceType, Shape};
 use crate::managed_fields::{self, Writer};
+use crate::meta::{self, name_of};
 use crate::patch::{self, PatchType};
-use crate::registry::{ResourceType, Shape};
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::state::State;
 use crate::store::ObjectKey;
 use crate::termination;
 use crate::validation::FieldValidation;
@@ -239,7 +240,7 @@ pub fn list_object(rt: &ResourceType, items: Vec<Value>, metadata: Value) -> Val
 
 fn namespace_exists(state: &State, namespace: &str) -> bool {
     let key = ObjectKey {
-        storage: crate::registry::StorageKey::namespaces(),
+        storage: crate::kind::StorageKey::namespaces(),
         namespace: String::new(),
         name: namespace.into(),
     };
@@ -308,7 +309,7 @@ pub fn create(
     let writer = Writer {
         manager: &options.field_manager,
         subresource: None,
-        now: &admission::now(),
+        now: &meta::now(),
     };
     managed_fields::record_update(None, &mut body, &target.rt, &writer);
     store_new(state, target, body, options.dry_run)
@@ -342,7 +343,7 @@ pub fn store_change(
     let key = target.key()?;
     let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
     // Namespaces and CRDs go only once empty; termination::settle decides when.
-    let result = if admission::ready_to_go(&new) && !termination::is_container(&target.rt) {
+    let result = if meta::ready_to_go(&new) && !termination::is_container(&target.rt) {
         state.store.remove(&key);
         new
     } else {
@@ -387,7 +388,7 @@ pub fn update(
         body,
         options.validation,
     )?;
-    let now = admission::now();
+    let now = meta::now();
     let writer = Writer {
         manager: &options.field_manager,
         subresource: target.subresource(),
@@ -405,7 +406,7 @@ pub fn patch(
     body: Value,
     options: &WriteOptions,
 ) -> Result<Value, ApiError> {
-    let now = admission::now();
+    let now = meta::now();
     if kind == PatchType::Apply {
         // Options were validated with the request (a missing fieldManager is a 422 there).
         if body.pointer("/metadata/managedFields").is_some() {
@@ -442,7 +443,7 @@ pub fn patch(
                 let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
                 // An applied resourceVersion is a precondition, checked like an update's.
                 if let Some(rv) = body.pointer("/metadata/resourceVersion") {
-                    admission::set_field(&mut merged, &["metadata", "resourceVersion"], rv.clone());
+                    meta::set_field(&mut merged, &["metadata", "resourceVersion"], rv.clone());
                 }
                 let new = admission::prepare_update(
                     &target.rt,
@@ -458,13 +459,9 @@ pub fn patch(
                     admission::refuse_resource_version_on_create(meta)?;
                 }
                 // The object is the URL's, whether or not the body names it.
-                admission::set_field(&mut body, &["metadata", "name"], json!(key.name));
+                meta::set_field(&mut body, &["metadata", "name"], json!(key.name));
                 if target.rt.namespaced {
-                    admission::set_field(
-                        &mut body,
-                        &["metadata", "namespace"],
-                        json!(key.namespace),
-                    );
+                    meta::set_field(&mut body, &["metadata", "namespace"], json!(key.namespace));
                 }
                 let mut created = apply::apply(None, &body, &target.rt, &applier)?;
                 let fields = created.pointer("/metadata/managedFields").cloned();
@@ -479,7 +476,7 @@ pub fn patch(
                     options.validation,
                 )?;
                 if let Some(fields) = fields {
-                    admission::set_field(&mut created, &["metadata", "managedFields"], fields);
+                    meta::set_field(&mut created, &["metadata", "managedFields"], fields);
                 }
                 store_new(state, &collection, created, options.dry_run)
             }

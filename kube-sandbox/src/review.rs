@@ -4,11 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::access::{self, Authorization};
 use crate::api_error::{ApiError, Cause};
 use crate::identity::User;
+use crate::kind::ResourceType;
+use crate::rbac::Authorization;
 use crate::rbac::{self, Action, Attributes, ResourceAttributes};
-use crate::registry::ResourceType;
 use crate::store::Store;
 
 fn text(value: &Value, field: &str) -> String {
@@ -142,7 +142,7 @@ pub fn answer(
                     }
                 }
             }
-            let decision = access::decide(mode, store, &asking, &attributes);
+            let decision = rbac::decide(mode, store, &asking, &attributes);
             let mut status = json!({"allowed": decision.allowed});
             if !decision.reason.is_empty() {
                 status["reason"] = json!(decision.reason);

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::access::Authorization;
 use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::identity::ADMIN;
 use crate::kubeconfig::{self, KubeconfigError};
+use crate::rbac::Authorization;
 use crate::server;
 use crate::tls::{self, Certificates, TlsError, TlsListener};
 use crate::token_request;

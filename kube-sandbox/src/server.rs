@@ -17,9 +17,9 @@ use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::deletion;
 use crate::identity::User;
+use crate::kind::Shape;
 use crate::patch::PatchType;
-use crate::rbac::{Action, Attributes};
-use crate::registry::Shape;
+use crate::rbac::{self, Action, Attributes};
 use crate::request::{header_value, ResourceRequest};
 use crate::rest::{self, Target};
 use crate::route::{self, Route};
@@ -29,8 +29,6 @@ use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi, scale};
 
-/// The version reported by `/version`; kubectl's dispatcher picks its client from it.
-pub const GIT_VERSION: &str = "v1.33.0";
 /// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
 const BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// How much of an oversized body is read (and dropped) before the 413 is sent.
@@ -139,7 +137,7 @@ fn admit(
             return Err(refuse(cluster, Some(&user), &denied, path, error));
         }
     };
-    let decision = access::decide(mode, &state.store, &user, attributes);
+    let decision = rbac::decide(mode, &state.store, &user, attributes);
     if !decision.allowed {
         let error = access::forbidden(&user, attributes, &decision.reason);
         return Err(refuse(cluster, Some(&user), attributes, path, error));
@@ -196,7 +194,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
     let user = admit(cluster, &parts.headers, &attributes, parts.uri.path())?;
     match route {
         Route::Version => Ok(ok(&json!({
-            "major": "1", "minor": "33", "gitVersion": GIT_VERSION, "gitCommit": "kube-sandbox",
+            "major": "1", "minor": "33", "gitVersion": discovery::GIT_VERSION, "gitCommit": "kube-sandbox",
             "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.0",
             "compiler": "gc", "platform": "linux/amd64",
         }))),
@@ -482,8 +480,7 @@ fn serve_resource(
             if kind == PatchType::Apply && !existed && target.subresource.is_none() {
                 // An apply that creates needs `create` too, as the real patch handler checks.
                 let attributes = access::creating(&target);
-                let decision =
-                    access::decide(cluster.authorization, &state.store, user, &attributes);
+                let decision = rbac::decide(cluster.authorization, &state.store, user, &attributes);
                 if !decision.allowed {
                     return Err(ApiError::Denied {
                         resource: target.rt.qualified_resource(),

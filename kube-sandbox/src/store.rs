@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::registry::StorageKey;
+use crate::kind::StorageKey;
 
 /// How many changes are kept for watch resumption before the oldest are compacted away.
 const HISTORY_LIMIT: usize = 10_000;

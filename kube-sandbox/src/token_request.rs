@@ -7,9 +7,9 @@ use chrono::{Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::api_error::{ApiError, Cause};
-use crate::cluster::State;
 use crate::identity::Grant;
-use crate::registry::StorageKey;
+use crate::kind::StorageKey;
+use crate::state::State;
 use crate::store::ObjectKey;
 
 /// The lifetime a token gets when the request names none.
@@ -109,7 +109,7 @@ pub fn create(
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",
         "metadata": {"name": name, "namespace": namespace,
-                     "creationTimestamp": crate::admission::now()},
+                     "creationTimestamp": crate::meta::now()},
         "spec": {"audiences": audiences, "expirationSeconds": seconds,
                  "boundObjectRef": spec.get("boundObjectRef").cloned().unwrap_or(Value::Null)},
         "status": {"token": token, "expirationTimestamp": expires},

@@ -6,7 +6,7 @@ use kube::core::cel::{apply_defaults, Validator};
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
-use crate::registry::ResourceType;
+use crate::kind::ResourceType;
 use crate::schema::walk;
 
 /// How unknown fields are treated, from the request's `fieldValidation` parameter.

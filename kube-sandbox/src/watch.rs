@@ -13,9 +13,10 @@ use serde_json::{json, Value};
 use tokio::time::{interval, sleep, Instant};
 
 use crate::api_error::{ApiError, Cause};
-use crate::cluster::{crd_storage, Cluster};
+use crate::cluster::Cluster;
 use crate::crd;
 use crate::rest::{present, ListOptions, Target};
+use crate::state::crd_storage;
 use crate::store::{Change, ChangeKind, ObjectKey};
 use crate::table::{self, IncludeObject};
 
