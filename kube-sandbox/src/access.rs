@@ -9,12 +9,14 @@ use chrono::Utc;
 use serde_json::Value;
 
 use crate::api_error::ApiError;
+use crate::cluster::Cluster;
 use crate::identity::Tokens;
 use crate::identity::{self, Grant, User, AUTHENTICATED, UNAUTHENTICATED};
 use crate::kind::StorageKey;
-use crate::rbac::{decide, Action, Attributes, Authorization, ResourceAttributes};
+use crate::rbac::{self, decide, Action, Attributes, Authorization, ResourceAttributes};
 use crate::route::Route;
 use crate::store::{ObjectKey, Store};
+use crate::traffic::{Denial, Verb};
 
 /// Who sent the request: 401 for a token this sandbox did not issue, has expired, or whose
 /// ServiceAccount is gone; anonymous without one.
@@ -251,6 +253,69 @@ pub fn forbidden(user: &User, attributes: &Attributes, reason: &str) -> ApiError
         name,
         message,
     }
+}
+
+/// Records a refused request where tests can read it, and counts it like any other.
+fn refuse(
+    cluster: &Cluster,
+    user: Option<&User>,
+    attributes: &Attributes,
+    path: &str,
+    error: ApiError,
+) -> ApiError {
+    let (group, resource, namespace, name) = match &attributes.action {
+        Action::Resource(r) => {
+            if let Ok(verb) = attributes.verb.parse::<Verb>() {
+                cluster.traffic.count_request(verb, &r.combined());
+            }
+            (
+                r.group.clone(),
+                r.combined(),
+                r.namespace.clone(),
+                r.name.clone(),
+            )
+        }
+        Action::NonResource { .. } => Default::default(),
+    };
+    cluster.traffic.deny(Denial {
+        code: error.code(),
+        user: user.map(|u| u.name.clone()),
+        verb: attributes.verb.clone(),
+        group,
+        resource,
+        namespace,
+        name,
+        path: path.to_string(),
+        message: error.to_string(),
+    });
+    error
+}
+
+/// Authentication, impersonation and authorization, in the real server's order.
+pub fn admit(
+    cluster: &Cluster,
+    headers: &axum::http::HeaderMap,
+    attributes: &Attributes,
+    path: &str,
+) -> Result<User, ApiError> {
+    let state = cluster.lock();
+    let user = authenticate(&state.tokens, &state.store, headers)
+        .map_err(|e| refuse(cluster, None, attributes, path, e))?;
+    let mode = cluster.authorization;
+    let user = match impersonate(mode, &state.store, user.clone(), headers) {
+        Ok(acting) => acting,
+        Err(refused) => {
+            let (denied, reason) = *refused;
+            let error = forbidden(&user, &denied, &reason);
+            return Err(refuse(cluster, Some(&user), &denied, path, error));
+        }
+    };
+    let decision = rbac::decide(mode, &state.store, &user, attributes);
+    if !decision.allowed {
+        let error = forbidden(&user, attributes, &decision.reason);
+        return Err(refuse(cluster, Some(&user), attributes, path, error));
+    }
+    Ok(user)
 }
 
 #[cfg(test)]

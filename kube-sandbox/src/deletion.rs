@@ -5,8 +5,9 @@ use serde_json::{json, Value};
 
 use crate::api_error::{ApiError, Cause};
 use crate::garbage;
+use crate::listing::{list, list_object, ListOptions};
 use crate::meta::{self, name_of};
-use crate::rest::{absorb, get, list, list_object, present, ListOptions, Target};
+use crate::rest::{absorb, get, present, Target};
 use crate::state::State;
 use crate::termination;
 

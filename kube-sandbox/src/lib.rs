@@ -34,12 +34,14 @@ mod kind;
 mod kubeconfig;
 #[cfg(test)]
 mod layers;
+mod listing;
 mod managed_fields;
 mod merge_strategy;
 mod meta;
 mod names;
 mod openapi;
 mod patch;
+mod preconditions;
 mod protobuf;
 mod rbac;
 mod registry;

@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 
+use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, Method};
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
+use crate::listing::{self, ListOptions};
 use crate::patch::PatchType;
-use crate::rest::{self, ListOptions, Target, WriteOptions};
+use crate::rest::{Target, WriteOptions};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
 use crate::traffic::Verb;
@@ -41,6 +43,48 @@ fn field_manager_causes(manager: &str) -> Vec<Cause> {
         position = position.saturating_add(c.len_utf8());
     }
     causes
+}
+
+/// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
+const BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before the 413 is sent.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The body, refused with 413 past the real server's limit.
+pub async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT) {
+        // Read what the client sends (up to a bound) before answering, so it sees the 413
+        // rather than a connection closed under its upload.
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            drained = drained.saturating_add(chunk.len());
+            if drained > DRAIN_LIMIT {
+                break;
+            }
+        }
+        return Err(ApiError::TooLarge(BODY_LIMIT));
+    }
+    match to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(error) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(e) = source {
+                if e.to_string().contains("length limit exceeded") {
+                    return Err(ApiError::TooLarge(BODY_LIMIT));
+                }
+                source = e.source();
+            }
+            Err(ApiError::BadRequest(format!(
+                "could not read the body: {error}"
+            )))
+        }
+    }
 }
 
 /// A header's value as text, empty when absent.
@@ -197,7 +241,7 @@ impl ResourceRequest {
         }
         Ok(ListOptions {
             labels: LabelSelector::parse(self.param("labelSelector").unwrap_or_default())?,
-            fields: FieldSelector::parse(&fields, &rest::selectable_fields(&target.rt))?,
+            fields: FieldSelector::parse(&fields, &listing::selectable_fields(&target.rt))?,
             limit: self
                 .param("limit")
                 .and_then(|l| l.parse().ok())

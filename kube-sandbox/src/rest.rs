@@ -12,7 +12,7 @@ use crate::kind::{ResourceType, Shape};
 use crate::managed_fields::{self, Writer};
 use crate::meta::{self, name_of};
 use crate::patch::{self, PatchType};
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::preconditions;
 use crate::state::State;
 use crate::store::ObjectKey;
 use crate::termination;
@@ -77,46 +77,6 @@ pub struct WriteOptions {
     pub force: bool,
 }
 
-/// Parameters of a list (and of a watch's filter).
-#[derive(Debug, Clone, Default)]
-pub struct ListOptions {
-    /// `labelSelector`.
-    pub labels: LabelSelector,
-    /// `fieldSelector`.
-    pub fields: FieldSelector,
-    /// `limit`, 0 for no limit.
-    pub limit: usize,
-    /// `continue` token from a previous page.
-    pub continue_from: Option<String>,
-}
-
-/// The field-selector fields a type supports.
-pub fn selectable_fields(rt: &ResourceType) -> Vec<String> {
-    let mut fields = vec![
-        "metadata.name".to_string(),
-        "metadata.namespace".to_string(),
-    ];
-    fields.extend(rt.selectable_fields.iter().cloned());
-    let extra: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "events") => events::CORE_FIELDS,
-        ("events.k8s.io", "events") => events::V1_FIELDS,
-        ("", "namespaces") => &["status.phase"],
-        ("", "secrets") => &["type"],
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        _ => &[],
-    };
-    fields.extend(extra.iter().map(|s| s.to_string()));
-    fields
-}
-
 /// Converts a stored object into the form served by `rt`.
 pub fn present(rt: &ResourceType, stored: &Value) -> Value {
     let mut object = match rt.shape {
@@ -146,96 +106,6 @@ pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
         .get(&key)
         .map(|o| present(&target.rt, o))
         .ok_or_else(|| target.not_found(&key.name))
-}
-
-/// Where a paged list goes on: the revision its first page read, and the last key it served.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct ContinueToken {
-    rv: u64,
-    start: (String, String),
-}
-
-/// The message of a 410 for a continue token whose snapshot history no longer holds.
-const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
-
-/// Lists objects (one page), returning the items and the list metadata. Later pages are read
-/// from the snapshot at the first page's resourceVersion, as etcd serves them; a `continue`
-/// token this server did not issue is a 400 and one older than history a 410, as on the real
-/// server.
-pub fn list(
-    state: &State,
-    target: &Target,
-    options: &ListOptions,
-) -> Result<(Vec<Value>, Value), ApiError> {
-    let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
-    let token = options
-        .continue_from
-        .as_deref()
-        .map(|text| {
-            serde_json::from_str::<ContinueToken>(text)
-                .map_err(|e| ApiError::BadRequest(format!("invalid continue token: {e}")))
-        })
-        .transpose()?;
-    let (revision, objects) = match &token {
-        None => (
-            state.store.revision(),
-            state
-                .store
-                .list(&target.rt.storage, namespace)
-                .into_iter()
-                .map(|(k, o)| (k.clone(), o.clone()))
-                .collect::<Vec<_>>(),
-        ),
-        Some(token) => {
-            let snapshot = state
-                .store
-                .list_at(&target.rt.storage, namespace, token.rv)
-                .ok_or_else(|| {
-                    let fresh = ContinueToken {
-                        rv: state.store.revision(),
-                        start: token.start.clone(),
-                    };
-                    ApiError::ContinueExpired {
-                        message: CONTINUE_EXPIRED.into(),
-                        token: serde_json::to_string(&fresh).unwrap_or_default(),
-                    }
-                })?;
-            (token.rv, snapshot)
-        }
-    };
-    // Positions are (namespace, name), the store's order; the continue token holds the last.
-    let mut items: Vec<((String, String), Value)> = objects
-        .into_iter()
-        .map(|(k, o)| ((k.namespace, k.name), present(&target.rt, &o)))
-        .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
-        .collect();
-    if let Some(token) = &token {
-        items.retain(|(position, _)| *position > token.start);
-    }
-    let mut metadata = json!({ "resourceVersion": revision.to_string() });
-    if options.limit > 0 && items.len() > options.limit {
-        let remaining = items.len() - options.limit;
-        items.truncate(options.limit);
-        if let Some((last, _)) = items.last() {
-            let next = ContinueToken {
-                rv: revision,
-                start: last.clone(),
-            };
-            metadata["continue"] = json!(serde_json::to_string(&next).unwrap_or_default());
-            metadata["remainingItemCount"] = json!(remaining);
-        }
-    }
-    Ok((items.into_iter().map(|(_, o)| o).collect(), metadata))
-}
-
-/// Wraps list items in a `<Kind>List`.
-pub fn list_object(rt: &ResourceType, items: Vec<Value>, metadata: Value) -> Value {
-    json!({
-        "apiVersion": rt.api_version(),
-        "kind": format!("{}List", rt.kind),
-        "metadata": metadata,
-        "items": items,
-    })
 }
 
 fn namespace_exists(state: &State, namespace: &str) -> bool {
@@ -437,7 +307,7 @@ pub fn patch(
         // Checked before anything else so neither the update nor the create path can write
         // the object the body names instead of the one the URL does.
         let key = target.key()?;
-        admission::check_identity(&target.rt, &key.name, Some(&key.namespace), &body)?;
+        preconditions::check_identity(&target.rt, &key.name, Some(&key.namespace), &body)?;
         return match get(state, target) {
             Ok(old) => {
                 let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
@@ -456,7 +326,7 @@ pub fn patch(
             }
             Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {
                 if let Some(meta) = body.get("metadata").and_then(Value::as_object) {
-                    admission::refuse_resource_version_on_create(meta)?;
+                    preconditions::refuse_resource_version_on_create(meta)?;
                 }
                 // The object is the URL's, whether or not the body names it.
                 meta::set_field(&mut body, &["metadata", "name"], json!(key.name));

@@ -9,6 +9,7 @@ use crate::kind::{ResourceType, ScalePaths};
 use crate::managed_fields::{self, Writer};
 use crate::meta;
 use crate::patch::{self, PatchType};
+use crate::preconditions;
 use crate::rest::{self, Target, WriteOptions};
 use crate::state::State;
 use crate::traffic::Verb;
@@ -75,7 +76,7 @@ pub fn serve(
         }
     };
     // The Scale's resourceVersion is the object's, and a precondition like an update's.
-    admission::check_resource_version(&target.rt, &old, &desired)?;
+    preconditions::check_resource_version(&target.rt, &old, &desired)?;
     let replicas = desired
         .pointer("/spec/replicas")
         .filter(|r| r.is_i64() || r.is_u64())

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,21 +18,17 @@ use crate::cluster::Cluster;
 use crate::deletion;
 use crate::identity::User;
 use crate::kind::Shape;
+use crate::listing;
 use crate::patch::PatchType;
-use crate::rbac::{self, Action, Attributes};
-use crate::request::{header_value, ResourceRequest};
+use crate::rbac;
+use crate::request::{self, header_value, ResourceRequest};
 use crate::rest::{self, Target};
 use crate::route::{self, Route};
 use crate::table;
-use crate::traffic::Denial;
 use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi, scale};
 
-/// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
-const BODY_LIMIT: usize = 3 * 1024 * 1024;
-/// How much of an oversized body is read (and dropped) before the 413 is sent.
-const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// Watch length when the client gives no `timeoutSeconds`.
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -82,106 +78,6 @@ fn not_found() -> ApiError {
     ApiError::NoRoute
 }
 
-/// Records a refused request where tests can read it, and counts it like any other.
-fn refuse(
-    cluster: &Cluster,
-    user: Option<&User>,
-    attributes: &Attributes,
-    path: &str,
-    error: ApiError,
-) -> ApiError {
-    let (group, resource, namespace, name) = match &attributes.action {
-        Action::Resource(r) => {
-            if let Ok(verb) = attributes.verb.parse::<Verb>() {
-                cluster.traffic.count_request(verb, &r.combined());
-            }
-            (
-                r.group.clone(),
-                r.combined(),
-                r.namespace.clone(),
-                r.name.clone(),
-            )
-        }
-        Action::NonResource { .. } => Default::default(),
-    };
-    cluster.traffic.deny(Denial {
-        code: error.code(),
-        user: user.map(|u| u.name.clone()),
-        verb: attributes.verb.clone(),
-        group,
-        resource,
-        namespace,
-        name,
-        path: path.to_string(),
-        message: error.to_string(),
-    });
-    error
-}
-
-/// Authentication, impersonation and authorization, in the real server's order.
-fn admit(
-    cluster: &Cluster,
-    headers: &axum::http::HeaderMap,
-    attributes: &Attributes,
-    path: &str,
-) -> Result<User, ApiError> {
-    let state = cluster.lock();
-    let user = access::authenticate(&state.tokens, &state.store, headers)
-        .map_err(|e| refuse(cluster, None, attributes, path, e))?;
-    let mode = cluster.authorization;
-    let user = match access::impersonate(mode, &state.store, user.clone(), headers) {
-        Ok(acting) => acting,
-        Err(refused) => {
-            let (denied, reason) = *refused;
-            let error = access::forbidden(&user, &denied, &reason);
-            return Err(refuse(cluster, Some(&user), &denied, path, error));
-        }
-    };
-    let decision = rbac::decide(mode, &state.store, &user, attributes);
-    if !decision.allowed {
-        let error = access::forbidden(&user, attributes, &decision.reason);
-        return Err(refuse(cluster, Some(&user), attributes, path, error));
-    }
-    Ok(user)
-}
-
-/// The body, refused with 413 past the real server's limit.
-async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > BODY_LIMIT) {
-        // Read what the client sends (up to a bound) before answering, so it sees the 413
-        // rather than a connection closed under its upload.
-        use futures::StreamExt;
-        let mut stream = body.into_data_stream();
-        let mut drained = 0usize;
-        while let Some(Ok(chunk)) = stream.next().await {
-            drained = drained.saturating_add(chunk.len());
-            if drained > DRAIN_LIMIT {
-                break;
-            }
-        }
-        return Err(ApiError::TooLarge(BODY_LIMIT));
-    }
-    match to_bytes(body, BODY_LIMIT).await {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(error) => {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            while let Some(e) = source {
-                if e.to_string().contains("length limit exceeded") {
-                    return Err(ApiError::TooLarge(BODY_LIMIT));
-                }
-                source = e.source();
-            }
-            Err(ApiError::BadRequest(format!(
-                "could not read the body: {error}"
-            )))
-        }
-    }
-}
-
 async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
@@ -191,7 +87,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
     let cluster = &server.cluster;
     let route = route::parse(parts.uri.path());
     let attributes = access::attributes(&parts.method, parts.uri.path(), &route, &query);
-    let user = admit(cluster, &parts.headers, &attributes, parts.uri.path())?;
+    let user = access::admit(cluster, &parts.headers, &attributes, parts.uri.path())?;
     match route {
         Route::Version => Ok(ok(&json!({
             "major": "1", "minor": "33", "gitVersion": discovery::GIT_VERSION, "gitCommit": "kube-sandbox",
@@ -239,7 +135,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             Ok(ok(&openapi::document(&state.registry, &group, &version)))
         }
         Route::Object(path) => {
-            let body = read_body(&parts.headers, body).await?;
+            let body = request::read_body(&parts.headers, body).await?;
             let request = ResourceRequest {
                 method: parts.method,
                 headers: parts.headers,
@@ -436,7 +332,7 @@ fn serve_resource(
             )?;
             watch::resource_version(request.param("resourceVersion"))?;
             let options = request.list_options(&target)?;
-            let (items, meta) = rest::list(&cluster.lock(), &target, &options)?;
+            let (items, meta) = listing::list(&cluster.lock(), &target, &options)?;
             if let Some(include) = request.table() {
                 return Ok(table_response(&table::table(
                     &target.rt, &items, meta, include,
@@ -448,7 +344,7 @@ fn serve_resource(
                     &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
                 ));
             }
-            Ok(ok(&rest::list_object(&target.rt, items, meta)))
+            Ok(ok(&listing::list_object(&target.rt, items, meta)))
         }
         Verb::Create => {
             let created = rest::create(
