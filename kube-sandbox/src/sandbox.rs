@@ -48,7 +48,7 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Refused because the address is reachable from other machines.
-    #[error("refusing to listen on {0}: the sandbox has no authentication; use a loopback address or pass --insecure-listen-anywhere")]
+    #[error("refusing to listen on {0}: the sandbox is for tests (plain-text admin token, self-made certificates, anonymous access under always-allow); use a loopback address or pass --insecure-listen-anywhere")]
     NotLoopback(SocketAddr),
     /// The listener could not be bound.
     #[error("could not listen on {address}: {source}")]
