@@ -160,6 +160,145 @@ pub fn referenced(value: &Value, names: &mut BTreeSet<String>) {
     }
 }
 
+/// What checking an object against its built-in schema found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Fields the schema does not declare (`spec.replica`), already pruned from the object.
+    pub unknown: Vec<String>,
+    /// The first value of the wrong JSON type, worded as Go's JSON decoder words it.
+    pub mistyped: Option<String>,
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Follows a `$ref` (or an `allOf` holding one) to its definition, with the definition's short
+/// name (the Go struct's), if there is one.
+fn resolve(node: &Value) -> (&Value, Option<&str>) {
+    let reference = node.get("$ref").or_else(|| {
+        node.get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|all| all.first())
+            .and_then(|first| first.get("$ref"))
+    });
+    match reference
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix(REF_PREFIX))
+    {
+        Some(name) => match definition(name) {
+            Some(target) => (target, name.rsplit('.').next()),
+            None => (node, None),
+        },
+        None => (node, None),
+    }
+}
+
+fn join(path: &str, field: &str) -> String {
+    if path.is_empty() {
+        field.to_string()
+    } else {
+        format!("{path}.{field}")
+    }
+}
+
+/// The Go type a schema node decodes into, for messages.
+fn go_type(node: &Value, struct_name: Option<&str>) -> String {
+    if let Some(name) = struct_name {
+        return format!("v1.{name}");
+    }
+    match (node["type"].as_str(), node["format"].as_str()) {
+        (Some("integer"), Some(format)) => format.to_string(),
+        (Some("integer"), None) => "int".into(),
+        (Some("number"), _) => "float64".into(),
+        (Some("boolean"), _) => "bool".into(),
+        (Some("string"), _) => "string".into(),
+        (Some("array"), _) => "[]".into(),
+        _ => "map[string]interface {}".into(),
+    }
+}
+
+fn walk(node: &Value, value: &mut Value, path: &str, owner: &str, findings: &mut Findings) {
+    let (node, struct_name) = resolve(node);
+    if value.is_null() || node["x-kubernetes-preserve-unknown-fields"].as_bool() == Some(true) {
+        return;
+    }
+    let mistyped = |findings: &mut Findings, value: &Value| {
+        if findings.mistyped.is_none() {
+            findings.mistyped = Some(format!(
+                "json: cannot unmarshal {} into Go struct field {owner}.{path} of type {}",
+                json_type(value),
+                go_type(node, struct_name)
+            ));
+        }
+    };
+    if node["x-kubernetes-int-or-string"].as_bool() == Some(true) {
+        if !(value.is_string() || value.is_i64() || value.is_u64() || value.is_f64()) {
+            mistyped(findings, value);
+        }
+        return;
+    }
+    match node["type"].as_str() {
+        Some("object") => {
+            let Some(map) = value.as_object_mut() else {
+                return mistyped(findings, value);
+            };
+            let properties = node.get("properties").and_then(Value::as_object);
+            let additional = node.get("additionalProperties").filter(|a| a.is_object());
+            let owner = struct_name.unwrap_or(owner);
+            let mut unknown = Vec::new();
+            for (key, child) in map.iter_mut() {
+                let child_path = join(path, key);
+                match (properties.and_then(|p| p.get(key)), additional) {
+                    (Some(schema), _) => walk(schema, child, &child_path, owner, findings),
+                    // Go names a map's struct field, not the entry's key.
+                    (None, Some(schema)) => walk(schema, child, path, owner, findings),
+                    // An object that declares nothing (RawExtension, FieldsV1) takes anything.
+                    (None, None) if properties.is_none() => {}
+                    (None, None) => unknown.push(key.clone()),
+                }
+            }
+            for key in unknown {
+                map.remove(&key);
+                findings.unknown.push(join(path, &key));
+            }
+        }
+        Some("array") => {
+            let Some(items) = value.as_array_mut() else {
+                return mistyped(findings, value);
+            };
+            if let Some(item_schema) = node.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk(item_schema, item, &format!("{path}[{i}]"), owner, findings);
+                }
+            }
+        }
+        Some("string") if !value.is_string() => mistyped(findings, value),
+        Some("integer") if !(value.is_i64() || value.is_u64()) => mistyped(findings, value),
+        Some("number") if !value.is_number() => mistyped(findings, value),
+        Some("boolean") if !value.is_boolean() => mistyped(findings, value),
+        _ => {}
+    }
+}
+
+/// Checks a built-in kind's object against its schema, pruning the fields it does not declare
+/// (as decoding into the real server's Go structs drops them) and noting the first mistyped
+/// value. `None` for kinds without a known schema.
+pub fn check(group: &str, version: &str, kind: &str, object: &mut Value) -> Option<Findings> {
+    let schema = definition(name_of(group, version, kind)?)?;
+    let mut findings = Findings::default();
+    walk(schema, object, "", kind, &mut findings);
+    findings.unknown.sort();
+    Some(findings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +310,34 @@ mod tests {
         referenced(definition(name).expect("defined"), &mut names);
         assert!(names.contains(&object_meta()), "{names:?}");
         assert!(names.contains("io.k8s.api.core.v1.PodSpec"), "{names:?}");
+    }
+
+    #[test]
+    fn undeclared_fields_are_pruned_and_named_with_their_path() {
+        let mut deployment = serde_json::json!({
+            "metadata": {"name": "web", "labels": {"app": "web"}, "managedFields": [{"fieldsV1": {"f:spec": {}}}]},
+            "spec": {"replica": 2, "template": {"spec": {"containers": [{"name": "web", "imagee": "x"}]}}},
+        });
+        let findings = check("apps", "v1", "Deployment", &mut deployment).expect("known");
+        assert_eq!(
+            findings.unknown,
+            ["spec.replica", "spec.template.spec.containers[0].imagee"]
+        );
+        assert!(deployment["spec"].get("replica").is_none());
+        assert_eq!(
+            deployment["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"],
+            serde_json::json!({})
+        );
+        assert!(findings.mistyped.is_none());
+    }
+
+    #[test]
+    fn a_string_where_an_integer_belongs_is_a_decoding_error() {
+        let mut deployment = serde_json::json!({"spec": {"replicas": "two"}});
+        let findings = check("apps", "v1", "Deployment", &mut deployment).expect("known");
+        assert_eq!(
+            findings.mistyped.as_deref(),
+            Some("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32")
+        );
     }
 }

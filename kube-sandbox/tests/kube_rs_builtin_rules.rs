@@ -256,3 +256,28 @@ async fn deployments_services_and_pod_templates_get_the_real_servers_defaults() 
         Some(ip)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_built_in_field_is_refused_under_strict_validation_and_dropped_otherwise() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    let manifest = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replica: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: 'web:1'}]\n";
+    let refused = kubectl.apply(manifest, &[]).await.failed();
+    assert!(
+        refused.contains("Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.replica\""),
+        "{refused}"
+    );
+    kubectl.apply(manifest, &["--validate=false"]).await.ok();
+    let stored = kubectl
+        .run(&["get", "deploy", "web", "-o", "jsonpath={.spec}"])
+        .await
+        .ok();
+    assert!(!stored.contains("replica\""), "{stored}");
+    let typed = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\ndata: {count: 1}\n";
+    let refused = kubectl.apply(typed, &["--validate=false"]).await.failed();
+    assert!(
+        refused
+            .contains("cannot unmarshal number into Go struct field ConfigMap.data of type string"),
+        "{refused}"
+    );
+}
