@@ -43,6 +43,7 @@ mod openapi;
 mod patch;
 mod preconditions;
 mod protobuf;
+mod protobuf_messages;
 mod rbac;
 mod registry;
 mod request;
