@@ -199,6 +199,15 @@ async fn the_same_missing_rule_is_forbidden_through_kubectl_and_can_i_tells_the_
         .await
         .ok();
     assert_eq!(as_operator.trim(), "yes");
+    let listed = operator.run(&["auth", "can-i", "--list"]).await.ok();
+    let widget_rule = listed
+        .lines()
+        .find(|line| line.starts_with("widgets.sandbox.test "))
+        .unwrap_or_else(|| panic!("no widgets rule in:\n{listed}"));
+    assert!(
+        widget_rule.contains("[get list watch create patch]"),
+        "{listed}"
+    );
     let impersonating = operator
         .run(&["auth", "can-i", "--as", "someone-else", "get", "widgets"])
         .await
