@@ -5,6 +5,8 @@
 //! dependents no longer name it, and one deleted with `Foreground` carries
 //! `foregroundDeletion` until its dependents with `blockOwnerDeletion` are gone.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
 use crate::meta;
@@ -65,7 +67,8 @@ fn deleting(object: &Value) -> bool {
 
 /// One change the collector decided on.
 enum Action {
-    /// Delete a dependent (mark it, when it has finalizers); `foreground` propagates the wait.
+    /// Delete a dependent (mark it, when it has finalizers); `foreground` propagates the wait
+    /// to its own dependents.
     Delete { foreground: bool },
     /// Drop the references to these (missing) owners.
     DropReferences(Vec<String>),
@@ -94,10 +97,11 @@ fn names_owner(object: &Value, owner: &str, blocking: bool) -> bool {
 fn decide(
     key: &ObjectKey,
     object: &Value,
-    all: &[(ObjectKey, Value)],
+    all: &[(&ObjectKey, &Value)],
+    by_uid: &HashMap<&str, &Value>,
     out: &mut Vec<(ObjectKey, Action)>,
 ) {
-    let owner_of = |owner: &str| all.iter().map(|(_, o)| o).find(|o| uid(o) == owner);
+    let owner_of = |owner: &str| by_uid.get(owner).copied();
     let refs = references(object);
     if !refs.is_empty() && !deleting(object) {
         let (mut solid, mut waiting, mut dangling) = (0usize, 0usize, Vec::new());
@@ -117,7 +121,12 @@ fn decide(
         }
         match (solid, waiting, dangling.is_empty()) {
             (0, 0, _) => out.push((key.clone(), Action::Delete { foreground: false })),
-            (0, _, _) => out.push((key.clone(), Action::Delete { foreground: true })),
+            (0, _, _) => {
+                // Waiting for the owner means deleting in the foreground in turn, so this
+                // object's own blocking dependents go first.
+                let foreground = all.iter().any(|(_, o)| names_owner(o, uid(object), false));
+                out.push((key.clone(), Action::Delete { foreground }))
+            }
             (_, _, false) => out.push((key.clone(), Action::DropReferences(dangling))),
             _ => {}
         }
@@ -126,7 +135,7 @@ fn decide(
         return;
     }
     let me = uid(object);
-    let dependents: Vec<&(ObjectKey, Value)> = all
+    let dependents: Vec<&(&ObjectKey, &Value)> = all
         .iter()
         .filter(|(_, o)| names_owner(o, me, false))
         .collect();
@@ -137,7 +146,7 @@ fn decide(
         // The dependents stop naming the owner first; the next pass releases it.
         for (dependent, _) in &dependents {
             out.push((
-                dependent.clone(),
+                (*dependent).clone(),
                 Action::DropReferences(vec![me.to_string()]),
             ));
         }
@@ -151,15 +160,13 @@ fn decide(
 
 /// One pass of the collector over every object; says whether it changed anything.
 pub fn collect(state: &mut State) -> bool {
-    let all: Vec<(ObjectKey, Value)> = state
-        .store
-        .list_all()
-        .into_iter()
-        .filter_map(|k| state.store.get(&k).cloned().map(|o| (k, o)))
-        .collect();
     let mut actions = Vec::new();
-    for (key, object) in &all {
-        decide(key, object, &all, &mut actions);
+    {
+        let all: Vec<(&ObjectKey, &Value)> = state.store.iter().collect();
+        let by_uid: HashMap<&str, &Value> = all.iter().map(|(_, o)| (uid(o), *o)).collect();
+        for (key, object) in &all {
+            decide(key, object, &all, &by_uid, &mut actions);
+        }
     }
     let changed = !actions.is_empty();
     for (key, action) in actions {
@@ -171,10 +178,7 @@ pub fn collect(state: &mut State) -> bool {
                 if deleting(&object) {
                     continue;
                 }
-                // Waiting for the owner means deleting in the foreground in turn, so this
-                // object's own blocking dependents go first.
-                let me = uid(&object).to_string();
-                if foreground && all.iter().any(|(_, o)| names_owner(o, &me, false)) {
+                if foreground {
                     add_finalizer(&mut object, FOREGROUND);
                 }
                 if meta::has_finalizers(&object) {

@@ -124,6 +124,11 @@ impl Store {
             .collect()
     }
 
+    /// Every object, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
+        self.objects.iter()
+    }
+
     /// Every key, for sweeping a namespace.
     pub fn list_all(&self) -> Vec<ObjectKey> {
         self.objects.keys().cloned().collect()
