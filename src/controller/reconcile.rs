@@ -440,6 +440,15 @@ impl Context {
         if next == *stored {
             return Ok(());
         }
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let a = serde_json::to_value(stored).unwrap_or_default();
+            let b = serde_json::to_value(&next).unwrap_or_default();
+            for (k, v) in b.as_object().into_iter().flatten() {
+                if a.get(k) != Some(v) {
+                    tracing::trace!(field = %k, before = %a.get(k).cloned().unwrap_or_default(), after = %v, "status field changed");
+                }
+            }
+        }
         next.observed_at = Some(Timestamp::now().to_string());
         let mut object = topology.clone();
         object.status = Some(next);
