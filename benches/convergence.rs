@@ -46,19 +46,20 @@ fn args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--pairs" => a.pairs = value()?.parse().map_err(|e| format!("--pairs: {e}"))?,
-            "--parallel" => a.parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?,
+            "--parallel" => {
+                a.parallel = value()?.parse().map_err(|e| format!("--parallel: {e}"))?
+            }
             "--step-ms" => a.step_ms = value()?.parse().map_err(|e| format!("--step-ms: {e}"))?,
             "--namespaces" => {
                 a.namespaces = Some(value()?.parse().map_err(|e| format!("--namespaces: {e}"))?)
             }
             "--steady-seconds" => {
-                a.steady_seconds = value()?.parse().map_err(|e| format!("--steady-seconds: {e}"))?
+                a.steady_seconds = value()?
+                    .parse()
+                    .map_err(|e| format!("--steady-seconds: {e}"))?
             }
             // cargo bench passes --bench; libtest flags mean nothing here.
             "--bench" => {}
@@ -153,7 +154,10 @@ fn counts(sandbox: &Sandbox) -> Counts {
     };
     for ((verb, resource), n) in sandbox.request_counts() {
         c.requests += n;
-        if matches!(verb, Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection) {
+        if matches!(
+            verb,
+            Verb::Create | Verb::Update | Verb::Patch | Verb::Delete | Verb::DeleteCollection
+        ) {
             c.writes += n;
             if resource.ends_with("/status") {
                 c.status_writes += n;
@@ -192,13 +196,17 @@ async fn deploy(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let router = simulator::server::router(Arc::clone(&sim));
     tokio::spawn(async move { axum::serve(listener, router).await });
 
     let ns = shape.namespace.clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let body: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| e.to_string())?;
+    let body: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| e.to_string())?;
     namespaces
         .create(&PostParams::default(), &body)
         .await
@@ -293,6 +301,7 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
         election: None,
         drivers: DriverSource::FromSpec,
         instance: "bench".into(),
+        simulator_step_timeout: None,
     })
     .await
     .map_err(|e| e.to_string())?;
@@ -303,7 +312,9 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
         loop {
             let t = api.get(ns).await.map_err(|e| e.to_string())?;
             let ready = t.status.as_ref().is_some_and(|s| {
-                s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
             });
             if ready {
                 break;
@@ -357,7 +368,13 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
             Ok(Some((ns, at))) => {
                 done.entry(ns).or_insert(at - flip);
             }
-            _ => return Err(format!("only {} of {} deployments converged", done.len(), names.len())),
+            _ => {
+                return Err(format!(
+                    "only {} of {} deployments converged",
+                    done.len(),
+                    names.len()
+                ))
+            }
         }
     }
     let converge = done.values().copied().max().unwrap_or_default();
@@ -374,7 +391,11 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
             .filter(|e| e.outcome != simulator::Outcome::Succeeded)
             .count();
         for e in &audit {
-            if let Some(at) = e.started_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+            if let Some(at) = e
+                .started_at
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            {
                 let since = Duration::try_from(flip_wall.duration_until(at)).unwrap_or_default();
                 first_call = Some(first_call.map_or(since, |f| f.min(since)));
             }
@@ -445,7 +466,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

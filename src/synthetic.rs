@@ -5,7 +5,7 @@ use kube::api::ObjectMeta;
 
 use crate::api::{
     Approval, CentralManagementStore, CentralManagementStoreSpec, DriverSpec, Objectives, PoolPair,
-    PoolPairSpec, PoolSpec, Site, SiteSpec, SimulatorDriver, Topology, TopologySpec,
+    PoolPairSpec, PoolSpec, SimulatorDriver, Site, SiteSpec, Topology, TopologySpec,
 };
 use crate::model::{
     BackupDirection, CmsFailback, CmsState, Edition, ExportState, Health, ImportState,

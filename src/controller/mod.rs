@@ -135,6 +135,9 @@ pub struct Config {
     pub drivers: DriverSource,
     /// This replica's name in Events (its pod name, or the host name).
     pub instance: String,
+    /// How long a simulator step call may run before it is abandoned and the step settled under
+    /// the same key; `None` is three hours (fault tests make it short).
+    pub simulator_step_timeout: Option<Duration>,
 }
 
 /// Why the operator could not start.
@@ -237,7 +240,13 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     let ctx = Arc::new(Context {
         client: config.client.clone(),
         stores: stores.clone(),
-        drivers: drivers::Drivers::new(config.client.clone(), config.drivers.clone()),
+        drivers: drivers::Drivers::new(
+            config.client.clone(),
+            config.drivers.clone(),
+            config
+                .simulator_step_timeout
+                .unwrap_or(drivers::SIMULATOR_STEP_TIMEOUT),
+        ),
         executor: Arc::clone(&executor),
         recorder: Recorder::new(
             config.client.clone(),

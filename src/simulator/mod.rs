@@ -48,11 +48,7 @@ pub struct AuditEntry {
     /// When the command ended (RFC 3339).
     pub at: String,
     /// When the command was received (RFC 3339).
-    #[serde(
-        default,
-        rename = "startedAt",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "startedAt", skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     pub command: Action,
     pub outcome: Outcome,
@@ -293,7 +289,15 @@ impl Simulator {
         } else {
             format!("{action}: done")
         };
-        record(&mut s, action, key, started, Outcome::Succeeded, message, lost)
+        record(
+            &mut s,
+            action,
+            key,
+            started,
+            Outcome::Succeeded,
+            message,
+            lost,
+        )
     }
 }
 
