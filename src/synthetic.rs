@@ -47,7 +47,7 @@ impl Shape {
 
     /// The sites of pair `i`'s pools: pairs alternate which site holds the first pool.
     pub fn sites(&self, i: usize) -> (&'static str, &'static str) {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             (SITES[0], SITES[1])
         } else {
             (SITES[1], SITES[0])
@@ -90,7 +90,7 @@ impl Shape {
                     last_sync_age_seconds: Some(30),
                 });
             }
-            if self.edge_every > 0 && i % self.edge_every == 0 {
+            if self.edge_every > 0 && i.is_multiple_of(self.edge_every) {
                 t.edges.push(ObservedEdge {
                     fqdn: format!("edge{i}.{}.example", self.namespace),
                     site: site_a.into(),
