@@ -459,6 +459,11 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
 }
 
 fn main() {
+    // RUST_LOG shows what the operator does; silent otherwise.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let a = match args() {
         Ok(a) => a,
         Err(e) => {

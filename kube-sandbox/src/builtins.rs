@@ -274,6 +274,7 @@ pub fn all() -> Vec<ResourceType> {
                 scale: (b.group == "apps").then(workload_paths),
                 columns: Vec::new(),
                 schema: None,
+                compiled: None,
                 selectable_fields: Vec::new(),
                 storage: StorageKey {
                     group: if events_v1 {

@@ -185,6 +185,9 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
                 })
                 .collect(),
             schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+            compiled: v
+                .pointer("/schema/openAPIV3Schema")
+                .map(|s| std::sync::Arc::new(kube::core::cel::compile_schema(s))),
             selectable_fields: v["selectableFields"]
                 .as_array()
                 .into_iter()

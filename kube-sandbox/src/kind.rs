@@ -108,6 +108,8 @@ pub struct ResourceType {
     pub columns: Vec<PrinterColumn>,
     /// The `openAPIV3Schema`, for custom resources only.
     pub schema: Option<Value>,
+    /// Its CEL rules, compiled once when the CRD is registered rather than on every write.
+    pub compiled: Option<std::sync::Arc<kube::core::cel::CompiledSchema>>,
     /// JSONPaths the CRD declares as `selectableFields`.
     pub selectable_fields: Vec<String>,
     /// Where the objects are stored.

@@ -2,7 +2,7 @@
 //! unknown fields (or refusal under `fieldValidation=Strict`), the structural OpenAPI checks,
 //! then the CRD's `x-kubernetes-validations` CEL rules, evaluated by kube's real CEL engine.
 
-use kube::core::cel::{apply_defaults, Validator};
+use kube::core::cel::{apply_defaults, validate_compiled, Validator};
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
@@ -62,7 +62,11 @@ pub fn admit(
     }
     ratchet(&mut causes, object, old);
     if causes.is_empty() {
-        if let Err(errors) = Validator::new().validate(schema, object, old) {
+        let checked = match &rt.compiled {
+            Some(compiled) => validate_compiled(compiled, object, old),
+            None => Validator::new().validate(schema, object, old),
+        };
+        if let Err(errors) = checked {
             causes.extend(errors.iter().map(|e| {
                 Cause {
                     reason: e

@@ -75,6 +75,7 @@ async fn pipeline(
     outcomes: Vec<StepOutcome>,
 ) -> Result<Option<Duration>, Error> {
     let now = Timestamp::now();
+    let clock = std::time::Instant::now();
     let namespace = ctx.namespace(&topology.namespace().unwrap_or_default());
     let stored = topology.status.clone().unwrap_or_default();
     let limits = Limits {
@@ -99,6 +100,7 @@ async fn pipeline(
         }
     };
     ctx.metrics.set_observed();
+    let observed_in = clock.elapsed();
     let ns = topology.namespace().unwrap_or_default();
     ctx.metrics.backup(&ns, &observed.topology.backup);
 
@@ -214,11 +216,22 @@ async fn pipeline(
             Err(error) => tracing::warn!(%error, "could not publish the observation"),
         }
     }
+    let planned_in = clock.elapsed();
     // The write-ahead record: `Running` is stored before any driver call starts.
     ctx.write_topology(topology, next, &stored).await?;
+    let written_in = clock.elapsed();
     let launch = std::mem::take(&mut advanced.launch);
+    let launches = launch.len();
     ctx.launch(key, topology, &advanced.plan.id, launch).await;
     write_children(ctx, &namespace, &statuses).await;
+    tracing::debug!(
+        ?observed_in,
+        ?planned_in,
+        ?written_in,
+        children_in = ?clock.elapsed(),
+        launches,
+        "reconciled"
+    );
     let pending = advanced
         .plan
         .steps
@@ -322,7 +335,8 @@ async fn announce(
     desired: Option<&Desired>,
     events: &[journal::JournalEvent],
 ) {
-    let regarding = topology.object_ref(&());
+    let regarding = &topology.object_ref(&());
+    let mut pending: Vec<Pending<'_>> = Vec::new();
     for event in events {
         let related = desired.and_then(|d| {
             let action = match event {
@@ -338,26 +352,50 @@ async fn announce(
                 .get(&ObjectRef::new(&pair.name).within(&ns))
                 .map(|p| p.object_ref(&()))
         });
-        publish(&ctx.recorder, &regarding, related, notice(event)).await;
+        pending.push(Box::pin(publish(
+            &ctx.recorder,
+            regarding,
+            related,
+            notice(event),
+        )));
     }
+    all(pending).await;
 }
 
+/// How many status writes or Events go out at once: a site failover touches hundreds of pairs,
+/// and one after another they would hold up the next reconcile.
+const CONCURRENT_WRITES: usize = 16;
+
 async fn write_children(ctx: &Context, namespace: &Namespace, statuses: &Statuses) {
-    for pair in &namespace.pairs {
-        if let Some(status) = statuses.pairs.get(&pair.name_any()) {
-            ctx.write_child(&**pair, status).await;
+    let mut writes: Vec<Pending<'_>> = Vec::new();
+    for o in &namespace.pairs {
+        if let Some(s) = statuses.pairs.get(&o.name_any()) {
+            writes.push(Box::pin(ctx.write_child(&**o, s)));
         }
     }
-    for site in &namespace.sites {
-        if let Some(status) = statuses.sites.get(&site.name_any()) {
-            ctx.write_child(&**site, status).await;
+    for o in &namespace.sites {
+        if let Some(s) = statuses.sites.get(&o.name_any()) {
+            writes.push(Box::pin(ctx.write_child(&**o, s)));
         }
     }
-    for cms in &namespace.cms {
-        if let Some(status) = statuses.cms.get(&cms.name_any()) {
-            ctx.write_child(&**cms, status).await;
+    for o in &namespace.cms {
+        if let Some(s) = statuses.cms.get(&o.name_any()) {
+            writes.push(Box::pin(ctx.write_child(&**o, s)));
         }
     }
+    all(writes).await;
+}
+
+/// A write or an Event on its way.
+type Pending<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Runs them, [`CONCURRENT_WRITES`] at a time.
+async fn all(pending: Vec<Pending<'_>>) {
+    use futures::stream::{self, StreamExt};
+    stream::iter(pending)
+        .buffer_unordered(CONCURRENT_WRITES)
+        .for_each(|()| async {})
+        .await;
 }
 
 /// The objects of one namespace, borrowed for the status computation.
