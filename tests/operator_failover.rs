@@ -263,3 +263,46 @@ async fn a_pair_whose_target_is_down_is_stalled_and_left_alone() {
     );
     operator.shutdown().await;
 }
+
+/// The same plan published a second time (the same site failing over again) runs under keys of
+/// its own: every step runs again, conference content is copied home again, nothing fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_site_failing_over_twice_runs_every_step_again() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    for active in [false, true, false, true] {
+        env.set_site_active("redmond", active).await;
+        env.wait_ready("site/redmond").await;
+        env.wait_all_ready().await;
+    }
+    let audit = env.audit();
+    assert_clean(&audit);
+    let syncs = audit
+        .iter()
+        .filter(|a| {
+            a.outcome == Outcome::Succeeded && matches!(a.command, Action::SyncBackup { .. })
+        })
+        .count();
+    assert_eq!(
+        syncs, 6,
+        "three copies home after each failback: {audit:#?}"
+    );
+    let failovers = audit
+        .iter()
+        .filter(|a| {
+            a.outcome == Outcome::Succeeded && matches!(a.command, Action::FailOverPool { .. })
+        })
+        .count();
+    assert_eq!(failovers, 6, "{audit:#?}");
+    let described = env
+        .kubectl(&["describe", "topology", "contoso", "-n", NS])
+        .await
+        .ok();
+    assert!(
+        !described.contains("StepFailed"),
+        "no step failed:\n{described}"
+    );
+    operator.shutdown().await;
+}

@@ -297,9 +297,15 @@ pub struct PlanStatus {
     /// Pairs left where they are, and why, as of the latest observation.
     #[serde(default)]
     pub blocked: Vec<BlockedStatus>,
-    /// Whether `sfbdr.io/retry` already gave this plan's failed steps another round.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub retried: bool,
+    /// The value of `sfbdr.io/retry` that last gave this plan's failed steps another round
+    /// (`<plan id>`, then `<plan id>-2`, `-3`, ...: each new value gives one more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retried_with: Option<String>,
+    /// What this publication's operation keys start with: the plan id, the Topology's uid and
+    /// when the plan was published, so that a plan published again (the same site failing over
+    /// a second time) never meets the records its first run left with the driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
 }
 
 /// One journalled step: the plan step and where its execution is.

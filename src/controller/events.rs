@@ -88,7 +88,7 @@ pub fn notice(event: &JournalEvent) -> Notice {
             "Stalled",
             step_action(action, plan, step, *attempt),
             format!(
-                "step {step}: {action}: {message}; no more attempts: fix the cause, then annotate sfbdr.io/retry={plan}"
+                "step {step}: {action}: {message}; no more attempts: fix the cause, then kubectl sfbdr retry (the annotation sfbdr.io/retry, value in the Stalled condition of plan {plan})"
             ),
         ),
         JournalEvent::PlanFinished { plan, outcome } => (

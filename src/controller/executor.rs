@@ -76,10 +76,7 @@ impl Executor {
         let Some(r) = runtimes.get(topology) else {
             return HashSet::new();
         };
-        let queued = r
-            .finished
-            .iter()
-            .filter_map(|o| OperationKey::for_step(&o.plan, &o.step, o.attempt).ok());
+        let queued = r.finished.iter().map(|o| o.key.clone());
         r.in_flight.keys().cloned().chain(queued).collect()
     }
 
@@ -98,7 +95,6 @@ impl Executor {
     pub fn launch(
         self: &Arc<Self>,
         topology: ObjectRef<Topology>,
-        plan: String,
         driver: Arc<dyn Driver>,
         launch: Launch,
     ) {
@@ -117,20 +113,12 @@ impl Executor {
             let topology = task_topology;
             let started = std::time::Instant::now();
             let kind = launch.action.kind();
-            // Losing the lease stops new driver calls at once, even one already scheduled.
-            let result = if executor.leadership.leads() {
-                tracing::info!(key = %launch.key, step = %launch.action, settling = launch.settling, "calling the driver");
-                driver.execute(&launch.key, &launch.action).await
-            } else {
-                Err(DriverError::Unreachable(
-                    "this replica no longer holds the lease; nothing was sent".into(),
-                ))
-            };
+            let result = executor.call(driver.as_ref(), &launch).await;
             executor
                 .metrics
                 .step_finished(kind, &result, started.elapsed());
             let outcome = StepOutcome {
-                plan,
+                key: launch.key.clone(),
                 step: launch.step,
                 attempt: launch.attempt,
                 settling: launch.settling,
@@ -153,6 +141,36 @@ impl Executor {
             .and_then(|r| r.in_flight.get_mut(&key))
         {
             *slot = Some(task.abort_handle());
+        }
+    }
+
+    /// One driver call, or, to settle a step, as many calls under its key as it takes to learn
+    /// the outcome: while the server cannot be reached or the first call still runs, it waits
+    /// (1 s, doubling to 30 s) and asks again, never moving on to a new key. Losing the lease
+    /// stops new calls at once.
+    async fn call(&self, driver: &dyn Driver, launch: &Launch) -> Result<(), DriverError> {
+        let mut wait = std::time::Duration::from_secs(1);
+        loop {
+            if !self.leadership.leads() {
+                return Err(DriverError::Unreachable(
+                    "this replica no longer holds the lease; nothing was sent".into(),
+                ));
+            }
+            tracing::info!(key = %launch.key, step = %launch.action, settling = launch.settling, "calling the driver");
+            let result = driver.execute(&launch.key, &launch.action).await;
+            let again = launch.settling
+                && matches!(
+                    result,
+                    Err(DriverError::Unreachable(_) | DriverError::Timeout { .. })
+                );
+            if !again {
+                return result;
+            }
+            if let Err(error) = &result {
+                tracing::warn!(key = %launch.key, %error, "the outcome is not known yet; asking again");
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_secs(30));
         }
     }
 

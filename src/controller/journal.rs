@@ -72,7 +72,8 @@ pub struct Limits {
 /// A driver call that ended, as the step task reports it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepOutcome {
-    pub plan: String,
+    /// The operation key the call ran under.
+    pub key: OperationKey,
     pub step: String,
     pub attempt: u32,
     /// Whether the call only asked, under the same key, for the outcome of an earlier call.
@@ -155,17 +156,16 @@ pub fn record(
         return out;
     };
     for outcome in outcomes {
+        let prefix = key_prefix(plan).to_owned();
         let Some(step) = plan.steps.iter_mut().find(|s| {
-            s.id == outcome.step && s.state == StepState::Running && s.attempt == outcome.attempt
+            s.id == outcome.step
+                && s.state == StepState::Running
+                && OperationKey::for_step(&prefix, &s.id, s.attempt).as_ref() == Ok(&outcome.key)
         }) else {
-            // An answer for a plan or attempt the journal has moved past: nothing to record.
-            tracing::debug!(plan = %outcome.plan, step = %outcome.step, attempt = outcome.attempt, journal = %plan.id, "an outcome the journal has moved past");
+            // An answer for a publication or attempt the journal has moved past.
+            tracing::debug!(key = %outcome.key, journal = %plan.id, "an outcome the journal has moved past");
             continue;
         };
-        if outcome.plan != plan.id {
-            tracing::debug!(plan = %outcome.plan, step = %outcome.step, journal = %plan.id, "an outcome of another plan");
-            continue;
-        }
         let Ok(action) = step_action(step) else {
             continue;
         };
@@ -241,6 +241,11 @@ fn judge(
         Err(e) => e,
     };
     match e {
+        // This call sent nothing; the earlier call under the same key may still have acted, so
+        // its outcome is asked for again, never abandoned for a new key.
+        DriverError::Unreachable(_) if settling => Verdict::AskAgain(format!(
+            "{e}; the outcome of the earlier call is still to be learned under the same key"
+        )),
         // Nothing was sent: try again later, without counting it against the step.
         DriverError::Unreachable(_) => Verdict::Failed {
             message: e.to_string(),
@@ -250,20 +255,21 @@ fn judge(
             message: e.to_string(),
             counts: true,
         },
-        DriverError::Timeout { .. }
-        | DriverError::OutcomeUnknown(_)
-        | DriverError::BadOutput(_) => {
-            if settling {
-                Verdict::Failed {
-                    message: format!("{e}; the outcome could not be learned"),
-                    counts: true,
-                }
-            } else {
-                Verdict::AskAgain(format!(
-                    "{e}; asking for the outcome again under the same operation key"
-                ))
-            }
+        // The call still runs (or the first call does): keep asking under the same key.
+        DriverError::Timeout { .. } => Verdict::AskAgain(format!(
+            "{e}; asking for the outcome again under the same operation key"
+        )),
+        DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) if !settling => {
+            Verdict::AskAgain(format!(
+                "{e}; asking for the outcome again under the same operation key"
+            ))
         }
+        // Asked again and still no answer (the process that ran it is gone): the observation
+        // decides whether it is still to be done, under a new key.
+        DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) => Verdict::Failed {
+            message: format!("{e}; the outcome could not be learned"),
+            counts: true,
+        },
     }
 }
 
@@ -340,6 +346,8 @@ pub struct Situation<'a> {
     pub observed: &'a ObservedIndex,
     /// Operation keys whose driver call runs in this process now.
     pub in_flight: &'a HashSet<OperationKey>,
+    /// The Topology's uid (hex digits only), part of every operation key.
+    pub instance: &'a str,
     pub policy: Policy,
     pub limits: Limits,
     pub now: Timestamp,
@@ -376,7 +384,6 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
             };
         }
         previous => {
-            let carried = previous.as_ref().map(attempts_by_step).unwrap_or_default();
             if let Some(previous) = previous.filter(|p| !p.steps.is_empty()) {
                 let record = close(&previous, s.now);
                 events.push(JournalEvent::PlanFinished {
@@ -385,12 +392,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
                 });
                 finished = Some(record);
             }
-            let carried = if finished.as_ref().is_some_and(|r| r.id == s.fresh.id) {
-                carried
-            } else {
-                HashMap::new()
-            };
-            let plan = publish(s.fresh, s.now, &carried);
+            let plan = publish(s.fresh, s.now, s.instance);
             if !plan.steps.is_empty() || !plan.blocked.is_empty() {
                 events.push(JournalEvent::PlanPublished {
                     plan: plan.id.clone(),
@@ -409,17 +411,20 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
     plan.blocked = blocked(s.fresh);
 
     let gate = s.policy.gate(&plan.id);
-    if s.policy.retry.as_deref() == Some(plan.id.as_str()) && !plan.retried {
-        let mut granted = false;
+    let asked = s
+        .policy
+        .retry
+        .as_deref()
+        .filter(|v| retry_names(&plan.id, v));
+    if let Some(asked) = asked.filter(|v| plan.retried_with.as_deref() != Some(*v)) {
         for step in &mut plan.steps {
             if step.state == StepState::Failed && step.failures >= s.limits.max_attempts {
                 // A person asked: another round of attempts, the first one at once.
                 step.failures = 0;
                 step.finished_at = None;
-                granted = true;
             }
         }
-        plan.retried = granted;
+        plan.retried_with = Some(asked.to_owned());
     }
 
     let mut launch = orphans(&plan, in_flight);
@@ -437,6 +442,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
             .filter(|st| st.state == StepState::Running)
             .count();
         let plan_id = plan.id.clone();
+        let prefix = key_prefix(&plan).to_owned();
         for step in &mut plan.steps {
             if running >= s.limits.max_parallel {
                 break;
@@ -462,7 +468,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
                 continue;
             };
             let attempt = step.attempt.saturating_add(1);
-            let Ok(key) = OperationKey::for_step(&plan_id, &step.id, attempt) else {
+            let Ok(key) = OperationKey::for_step(&prefix, &step.id, attempt) else {
                 continue;
             };
             step.state = StepState::Running;
@@ -504,7 +510,7 @@ pub fn orphans(plan: &PlanStatus, in_flight: &HashSet<OperationKey>) -> Vec<Laun
         .iter()
         .filter(|st| st.state == StepState::Running)
         .filter_map(|st| {
-            let key = OperationKey::for_step(&plan.id, &st.id, st.attempt).ok()?;
+            let key = OperationKey::for_step(key_prefix(plan), &st.id, st.attempt).ok()?;
             if in_flight.contains(&key) {
                 return None;
             }
@@ -555,31 +561,48 @@ fn continues(plan: &PlanStatus, fresh: &Plan) -> bool {
     fresh_within && waiting.iter().all(|a| wanted.contains_key(a))
 }
 
-/// The journal of a newly published plan; `carried` keeps attempt numbers when a plan is
-/// published again under the id of the one just closed, so its keys stay new.
-fn publish(fresh: &Plan, now: Timestamp, carried: &HashMap<String, u32>) -> PlanStatus {
+/// The journal of a newly published plan. Its operation keys start with the plan id, the
+/// Topology's uid and the moment of publication, so no two publications share a key.
+fn publish(fresh: &Plan, now: Timestamp, instance: &str) -> PlanStatus {
     PlanStatus {
         id: fresh.id.clone(),
         published_at: Some(now.to_string()),
-        steps: fresh
-            .steps
-            .iter()
-            .map(|step| {
-                let mut status = pending(step);
-                status.attempt = carried.get(&step.id).copied().unwrap_or(0);
-                status
-            })
-            .collect(),
+        steps: fresh.steps.iter().map(pending).collect(),
         blocked: blocked(fresh),
-        retried: false,
+        retried_with: None,
+        key_prefix: Some(format!("{}-{instance}-{}", fresh.id, now.as_millisecond())),
     }
 }
 
-fn attempts_by_step(plan: &PlanStatus) -> HashMap<String, u32> {
-    plan.steps
-        .iter()
-        .map(|s| (s.id.clone(), s.attempt))
-        .collect()
+/// What the operation keys of `plan` start with (the plan id, for a journal written before
+/// keys named their publication).
+pub fn key_prefix(plan: &PlanStatus) -> &str {
+    plan.key_prefix.as_deref().unwrap_or(&plan.id)
+}
+
+/// Whether an `sfbdr.io/retry` value names plan `id`: the id, or the id followed by `-<n>`.
+pub fn retry_names(id: &str, value: &str) -> bool {
+    value == id
+        || value
+            .strip_prefix(id)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The `sfbdr.io/retry` value that gives `plan` its next round of attempts.
+pub fn next_retry(plan: &PlanStatus) -> String {
+    match plan.retried_with.as_deref() {
+        None => plan.id.clone(),
+        Some(v) if v == plan.id => format!("{}-2", plan.id),
+        Some(v) => {
+            let n = v
+                .rsplit('-')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(1);
+            format!("{}-{}", plan.id, n.saturating_add(1))
+        }
+    }
 }
 
 fn blocked(plan: &Plan) -> Vec<BlockedStatus> {

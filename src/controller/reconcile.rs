@@ -134,9 +134,7 @@ async fn pipeline(
                 ..with_conditions(&stored, &statuses)
             };
             ctx.write_topology(topology, next, &stored).await?;
-            if let Some(plan) = &recorded.plan {
-                ctx.launch(key, topology, &plan.id, launch).await;
-            }
+            ctx.launch(key, topology, launch).await;
             write_children(ctx, &namespace, &statuses).await;
             announce(ctx, topology, None, &recorded.events).await;
             return Ok(None);
@@ -148,7 +146,15 @@ async fn pipeline(
     let policy = policy(topology);
     let approved = policy.approved.clone();
     let in_flight = ctx.executor.in_flight(key);
+    let instance: String = topology
+        .uid()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     let situation = Situation {
+        instance: &instance,
         fresh: &fresh,
         observed: &observed,
         in_flight: &in_flight,
@@ -222,7 +228,7 @@ async fn pipeline(
     let written_in = clock.elapsed();
     let launch = std::mem::take(&mut advanced.launch);
     let launches = launch.len();
-    ctx.launch(key, topology, &advanced.plan.id, launch).await;
+    ctx.launch(key, topology, launch).await;
     write_children(ctx, &namespace, &statuses).await;
     tracing::debug!(
         ?observed_in,
@@ -575,7 +581,6 @@ impl Context {
         &self,
         key: &ObjectRef<Topology>,
         topology: &Topology,
-        plan: &str,
         launches: Vec<journal::Launch>,
     ) {
         if launches.is_empty() {
@@ -589,8 +594,7 @@ impl Context {
             }
         };
         for l in launches {
-            self.executor
-                .launch(key.clone(), plan.to_owned(), Arc::clone(&driver), l);
+            self.executor.launch(key.clone(), Arc::clone(&driver), l);
         }
     }
 }

@@ -236,9 +236,9 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
         Verdict::stalled(
             "StepFailed",
             format!(
-                "{}; fix the cause, then annotate sfbdr.io/retry={} or change the spec",
+                "{}; fix the cause, then annotate sfbdr.io/retry={} (kubectl sfbdr retry) or change the spec",
                 exhausted.join("; "),
-                p.journal.id
+                super::journal::next_retry(p.journal)
             ),
         )
     } else if let Some(first) = p.fresh.blocked.first() {

@@ -13,7 +13,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use sfb_dr::api::{Site, StepState, Topology};
-use sfb_dr::controller::journal::step_action;
+use sfb_dr::controller::journal::{next_retry, step_action};
 use sfb_dr::controller::reconcile::{APPROVE_ANNOTATION, RETRY_ANNOTATION};
 use sfb_dr::driver::powershell::{runbook, WhatIf};
 use sfb_dr::model::{Blocked, Plan, Step};
@@ -239,12 +239,18 @@ async fn annotate(
             journal.id
         )]));
     }
+    // A retry names the plan and, from the second round on, the round: `<id>`, `<id>-2`, ...
+    let value = if annotation == RETRY_ANNOTATION {
+        next_retry(journal)
+    } else {
+        journal.id.clone()
+    };
     let api: Api<Topology> =
         Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
     api.patch(
         &name,
         &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {annotation: journal.id}}})),
+        &Patch::Merge(json!({"metadata": {"annotations": {annotation: value}}})),
     )
     .await
     .map_err(|e| live::api_error(&format!("annotating Topology {name}"), e))?;

@@ -1,0 +1,221 @@
+//! The write-ahead journal's transitions on their own, without an API server: operation keys
+//! unique to each publication, outcomes settled under the same key until they are known, and
+//! `sfbdr.io/retry` rounds.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::World;
+use jiff::Timestamp;
+use sfb_dr::api::{PlanStatus, StepState};
+use sfb_dr::controller::journal::{
+    advance, next_retry, record, Launch, Limits, Policy, Situation, StepOutcome,
+};
+use sfb_dr::driver::{DriverError, OperationKey};
+use sfb_dr::model::{Ledger, ObservedIndex, Plan};
+use sfb_dr::planner;
+
+const UID: &str = "0123456789abcdef0123456789abcdef";
+
+fn limits() -> Limits {
+    Limits {
+        max_parallel: 4,
+        max_attempts: 2,
+    }
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + seconds).expect("a time")
+}
+
+/// pool1 and pool2 in different sites, pool1's site inactive: one failover to run.
+fn failover_world() -> (World, Plan, ObservedIndex) {
+    let w = World::new()
+        .pool1_pool2()
+        .cms("pool2.contoso.com", Some("pool2.contoso.com"))
+        .site_active("redmond", false);
+    let index = w.index();
+    let plan = planner::plan(&w.desired, &index, &Ledger::default());
+    assert_eq!(plan.steps.len(), 1, "{plan:?}");
+    (w, plan, index)
+}
+
+fn step(
+    journal: Option<PlanStatus>,
+    fresh: &Plan,
+    observed: &ObservedIndex,
+    policy: Policy,
+    in_flight: &HashSet<OperationKey>,
+    now: Timestamp,
+) -> (PlanStatus, Vec<Launch>) {
+    let a = advance(
+        journal,
+        Situation {
+            fresh,
+            observed,
+            in_flight,
+            instance: UID,
+            policy,
+            limits: limits(),
+            now,
+        },
+    );
+    (a.plan, a.launch)
+}
+
+fn outcome(launch: &Launch, result: Result<(), DriverError>, now: Timestamp) -> StepOutcome {
+    StepOutcome {
+        key: launch.key.clone(),
+        step: launch.step.clone(),
+        attempt: launch.attempt,
+        settling: launch.settling,
+        result,
+        finished_at: now,
+    }
+}
+
+#[test]
+fn a_plan_published_again_runs_under_keys_of_its_own() {
+    let (_, plan, index) = failover_world();
+    let none = HashSet::new();
+    let (first, launches) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    let first_key = launches[0].key.clone();
+    // The same plan again later (the site failed over, came back, and fails over again): a
+    // fresh publication, whose key the driver has never seen.
+    let mut done = first.clone();
+    done.steps[0].state = StepState::Succeeded;
+    let empty = Plan {
+        id: "e3b0c44298fc1c14".into(),
+        steps: vec![],
+        blocked: vec![],
+    };
+    let (rest, _) = step(Some(done), &empty, &index, Policy::default(), &none, at(10));
+    let (second, launches) = step(Some(rest), &plan, &index, Policy::default(), &none, at(20));
+    assert_eq!(second.id, first.id, "the same plan by its content");
+    assert_ne!(launches[0].key, first_key, "never the first run's key");
+    assert!(
+        launches[0].key.as_str().contains(UID),
+        "{}",
+        launches[0].key
+    );
+}
+
+#[test]
+fn a_step_whose_first_call_still_runs_is_asked_about_under_the_same_key() {
+    let (_, plan, index) = failover_world();
+    let none = HashSet::new();
+    let (journal, launches) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    let first = launches[0].clone();
+    // The first call times out: ask again under the same key.
+    let r = record(
+        Some(journal),
+        Ledger::default(),
+        vec![outcome(
+            &first,
+            Err(DriverError::Timeout {
+                what: "failover".into(),
+                seconds: 60,
+            }),
+            at(1),
+        )],
+        &index,
+        limits(),
+    );
+    let (journal, launches) = step(r.plan, &plan, &index, Policy::default(), &none, at(2));
+    assert_eq!(launches.len(), 1);
+    assert!(
+        launches[0].settling && launches[0].key == first.key,
+        "{launches:?}"
+    );
+    // The settle call reports it still running, then cannot even reach the server: still the
+    // same key, never a new attempt while the first call may act.
+    let mut journal = journal;
+    for error in [
+        DriverError::Timeout {
+            what: "failover".into(),
+            seconds: 60,
+        },
+        DriverError::Unreachable("no route to host".into()),
+    ] {
+        let r = record(
+            Some(journal),
+            Ledger::default(),
+            vec![outcome(&launches[0], Err(error), at(3))],
+            &index,
+            limits(),
+        );
+        let plan_now = r.plan.expect("a journal");
+        assert_eq!(plan_now.steps[0].state, StepState::Running, "{plan_now:?}");
+        assert_eq!(plan_now.steps[0].failures, 0);
+        let (next, again) = step(
+            Some(plan_now),
+            &plan,
+            &index,
+            Policy::default(),
+            &none,
+            at(4),
+        );
+        assert_eq!(again[0].key, first.key);
+        journal = next;
+    }
+    // Only a definite answer moves it on.
+    let r = record(
+        Some(journal),
+        Ledger::default(),
+        vec![outcome(
+            &launches[0],
+            Err(DriverError::OutcomeUnknown("the process is gone".into())),
+            at(5),
+        )],
+        &index,
+        limits(),
+    );
+    let plan_now = r.plan.expect("a journal");
+    assert_eq!(plan_now.steps[0].state, StepState::Failed);
+    assert_eq!(plan_now.steps[0].failures, 1);
+}
+
+#[test]
+fn retry_can_be_asked_again_with_a_new_value() {
+    let (_, plan, index) = failover_world();
+    let none = HashSet::new();
+    let (mut journal, _) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    journal.steps[0].state = StepState::Failed;
+    journal.steps[0].failures = limits().max_attempts;
+    journal.steps[0].attempt = 2;
+    journal.steps[0].finished_at = Some(at(0).to_string());
+    let id = journal.id.clone();
+    assert_eq!(next_retry(&journal), id);
+    let retry = |value: &str| Policy {
+        retry: Some(value.to_owned()),
+        ..Policy::default()
+    };
+    let (granted, launches) = step(Some(journal), &plan, &index, retry(&id), &none, at(1));
+    assert_eq!(launches.len(), 1, "a round granted, started at once");
+    assert_eq!(next_retry(&granted), format!("{id}-2"));
+    // That round fails too: the same value grants nothing more, the next one does.
+    let mut failed = granted;
+    failed.steps[0].state = StepState::Failed;
+    failed.steps[0].failures = limits().max_attempts;
+    let (still, launches) = step(Some(failed), &plan, &index, retry(&id), &none, at(2));
+    assert!(launches.is_empty(), "{launches:?}");
+    let (_, launches) = step(
+        Some(still),
+        &plan,
+        &index,
+        retry(&format!("{id}-2")),
+        &none,
+        at(3),
+    );
+    assert_eq!(launches.len(), 1);
+    // A value naming another plan grants nothing.
+    assert!(!sfb_dr::controller::journal::retry_names(
+        &id,
+        "0000000000000000"
+    ));
+    assert!(!sfb_dr::controller::journal::retry_names(
+        &id,
+        &format!("{id}-x")
+    ));
+}
