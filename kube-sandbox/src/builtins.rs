@@ -202,6 +202,16 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     b(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        &["netpol"],
+        true,
+        false,
+        false,
+    ),
+    b(
         "policy",
         "v1",
         "PodDisruptionBudget",
