@@ -1,10 +1,13 @@
 //! deploy/gitops/argocd's health checks, taken from the argocd-cm that `kubectl kustomize`
 //! renders, run in a real Lua 5.1 (the language of Argo CD's gopher-lua) with only the base
 //! library, against the statuses the operator writes: Healthy, Progressing, Degraded and
-//! Suspended, and Progressing whenever the conditions speak of an older generation.
+//! Suspended, and Progressing whenever the conditions speak of an older generation; then on
+//! what the operator itself wrote, on kube-sandbox.
 
+mod e2e;
 mod kustomize;
 
+use e2e::{eventually, Env, CONVERGE, NS};
 use mlua::{Lua, LuaOptions, LuaSerdeExt, StdLib, Table};
 use serde_json::{json, Value};
 
@@ -310,4 +313,102 @@ fn the_four_kinds_share_one_script_file() {
     for kind in KINDS {
         assert_eq!(script(kind), file, "{kind}");
     }
+}
+
+/// Every object of the four kinds in the example namespace, as kubectl prints them.
+async fn live(env: &Env) -> Vec<(String, Value)> {
+    let mut out = vec![];
+    for (kind, plural) in [
+        ("Topology", "topologies"),
+        ("Site", "sites"),
+        ("PoolPair", "poolpairs"),
+        ("CentralManagementStore", "centralmanagementstores"),
+    ] {
+        let list: Value = serde_json::from_str(
+            &env.kubectl(&["get", plural, "-n", NS, "-o", "json"])
+                .await
+                .ok(),
+        )
+        .expect("a JSON list");
+        for item in list["items"].as_array().expect("items") {
+            out.push((kind.to_owned(), item.clone()));
+        }
+    }
+    assert!(out.len() >= 4, "{out:?}");
+    out
+}
+
+/// `kubectl patch --type merge` of the example Topology.
+async fn patch_topology(env: &Env, patch: &str) {
+    env.kubectl(&[
+        "patch", "topology", "contoso", "-n", NS, "--type", "merge", "-p", patch,
+    ])
+    .await
+    .ok();
+}
+
+/// Argo CD's health of the example Topology as it stands.
+async fn topology_health(env: &Env) -> Result<(String, String), String> {
+    let text = env
+        .kubectl(&["get", "topology", "contoso", "-n", NS, "-o", "json"])
+        .await
+        .ok();
+    let obj: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    Ok(health("Topology", &obj))
+}
+
+/// Polls until the example Topology's health is `wanted` (a state that then holds), and
+/// returns its message.
+async fn topology_becomes(env: &Env, wanted: &str) -> String {
+    eventually(&format!("the Topology is {wanted}"), CONVERGE, || async {
+        let (status, message) = topology_health(env).await?;
+        e2e::expect_eq(&status, wanted).map_err(|e| format!("{e}: {message}"))
+    })
+    .await;
+    topology_health(env).await.expect("health").1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_own_statuses_read_healthy_suspended_and_degraded() {
+    let env = Env::contoso().await;
+    let _operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    for (kind, obj) in live(&env).await {
+        let (status, message) = health(&kind, &obj);
+        assert_eq!(
+            status, "Healthy",
+            "{kind} {}: {message}",
+            obj["metadata"]["name"]
+        );
+    }
+
+    // Paused: Suspended. A spec change the operator has not yet written about is Progressing
+    // in between, which the poll passes through.
+    patch_topology(&env, r#"{"spec":{"paused":true}}"#).await;
+    topology_becomes(&env, "Suspended").await;
+
+    // Manual approval of a site failover: Suspended with the command that approves it.
+    patch_topology(&env, r#"{"spec":{"paused":false,"approval":"Manual"}}"#).await;
+    env.set_site_active("redmond", false).await;
+    let message = topology_becomes(&env, "Suspended").await;
+    assert!(message.contains("sfbdr.io/approve-plan="), "{message}");
+    let pairs: Vec<(String, Value)> = live(&env)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "PoolPair")
+        .collect();
+    assert!(
+        pairs.iter().any(|(k, o)| health(k, o).0 == "Suspended"),
+        "a pair waiting for the approval is Suspended"
+    );
+
+    // The driver unreachable: Degraded, saying so.
+    patch_topology(
+        &env,
+        r#"{"spec":{"approval":"Automatic","driver":{"simulator":{"url":"http://127.0.0.1:9"}}}}"#,
+    )
+    .await;
+    let message = topology_becomes(&env, "Degraded").await;
+    assert!(message.starts_with("ObserveFailed"), "{message}");
 }
