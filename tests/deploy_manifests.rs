@@ -190,7 +190,7 @@ fn the_cluster_role_grants_exactly_what_the_operator_calls() {
     for verb in ["create", "patch"] {
         wanted.insert(grant("events.k8s.io", "events", verb, ""));
     }
-    for verb in ["get", "create", "patch"] {
+    for verb in ["create", "patch"] {
         wanted.insert(grant("", "configmaps", verb, ""));
     }
     assert_eq!(grants(&clusters[0]["rules"]), wanted);
