@@ -11,3 +11,4 @@ pub mod manifest;
 pub mod model;
 pub mod planner;
 pub mod simulator;
+pub mod synthetic;

@@ -7,8 +7,13 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    // Installed as `kubectl-sfbdr`, the binary is the kubectl plugin.
+    let result = if cli::plugin::invoked_as_plugin() {
+        cli::plugin::run(cli::plugin::Plugin::parse())
+    } else {
+        cli::run(cli::Cli::parse())
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::Failure::BadInput(lines)) => {
             for line in lines {

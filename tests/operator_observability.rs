@@ -90,6 +90,13 @@ async fn events_metrics_health_and_writes_tell_the_truth() {
         }
     })
     .await;
+    if env.status_writes() != at_rest {
+        for (k, v) in env.sandbox.request_counts() {
+            if k.1.ends_with("/status") {
+                println!("  {:?} {}: {}", k.0, k.1, v);
+            }
+        }
+    }
     assert_eq!(env.status_writes(), at_rest, "no status write at rest");
 
     let (_, text) = get(&format!("{base}/metrics")).await;

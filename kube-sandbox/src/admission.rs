@@ -2,14 +2,20 @@
 //! status-subresource rules, generation, CRD status, schema and CEL validation. Kept apart from
 //! the verbs so create, update, patch and apply all follow exactly the same rules.
 
-use chrono::{SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::api_error::{ApiError, Cause};
+use crate::builtin_validation;
 use crate::config_data;
 use crate::crd;
+use crate::defaults;
+use crate::kind::ResourceType;
+use crate::meta::{name_of, now, set_field};
 use crate::names;
-use crate::registry::ResourceType;
+use crate::preconditions::{
+    check_identity, check_no_new_finalizers, check_resource_version, check_uid, name_mismatch,
+    refuse_resource_version_on_create,
+};
 use crate::validation::{self, FieldValidation};
 
 /// Metadata fields only the server sets.
@@ -24,11 +30,6 @@ const SERVER_OWNED: &[&str] = &[
 
 /// Characters the real server uses for `generateName` suffixes (no vowels, no lookalikes).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-
-/// The current time as Kubernetes writes timestamps.
-pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
 
 /// Whether objects of this type carry `metadata.generation`: on the real server only kinds
 /// with a spec/status split do (custom resources, CRDs, workloads, PDBs and, since 1.33, pods);
@@ -120,6 +121,7 @@ pub fn prepare_create(
     check_type(rt, object)?;
     let timestamp = now();
     let meta = metadata_mut(object)?;
+    refuse_resource_version_on_create(meta)?;
     if meta
         .get("name")
         .and_then(Value::as_str)
@@ -191,7 +193,9 @@ pub fn prepare_create(
         crd::check(object)?;
         crd::establish(object, &timestamp);
     }
-    names::check_labels(rt, object)?;
+    names::check_metadata(rt, object)?;
+    defaults::fill(rt, object);
+    builtin_validation::check(rt, object, None)?;
     validation::admit(rt, object, None, validation)
 }
 
@@ -218,8 +222,10 @@ pub fn prepare_update(
     validation: FieldValidation,
 ) -> Result<Value, ApiError> {
     check_type(rt, &mut new)?;
+    check_uid(rt, old, &new)?;
     check_resource_version(rt, old, &new)?;
-    names::check_labels(rt, &new)?;
+    check_no_new_finalizers(rt, old, &new)?;
+    names::check_metadata(rt, &new)?;
     if new.pointer("/metadata/name").and_then(Value::as_str)
         != old.pointer("/metadata/name").and_then(Value::as_str)
     {
@@ -277,128 +283,11 @@ pub fn prepare_update(
         crd::check(&result)?;
         crd::establish(&mut result, &now());
     }
+    defaults::fill(rt, &mut result);
+    defaults::keep_allocated(rt, old, &mut result);
+    builtin_validation::check(rt, &result, Some(old))?;
     validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)
-}
-
-fn name_mismatch(object: &Value, url_name: &str) -> ApiError {
-    ApiError::BadRequest(format!(
-        "the name of the object ({}) does not match the name on the URL ({url_name})",
-        name_of(object)
-    ))
-}
-
-/// Refuses a body that names another object than the URL, as the real server's `checkName`
-/// does: a name or (for namespaced types) a namespace given in the body must be the URL's.
-pub fn check_identity(
-    rt: &ResourceType,
-    url_name: &str,
-    url_namespace: Option<&str>,
-    object: &Value,
-) -> Result<(), ApiError> {
-    let given = |field: &str| {
-        object
-            .pointer(&format!("/metadata/{field}"))
-            .and_then(Value::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    if given("name").is_some_and(|name| name != url_name) {
-        return Err(name_mismatch(object, url_name));
-    }
-    if rt.namespaced
-        && given("namespace").is_some_and(|ns| Some(ns) != url_namespace.filter(|u| !u.is_empty()))
-    {
-        return Err(ApiError::BadRequest(
-            "the namespace of the provided object does not match the namespace sent on the request"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
-/// The optimistic-concurrency precondition: a resourceVersion in the request must be the
-/// stored one, or the write is a 409 Conflict.
-pub fn check_resource_version(
-    rt: &ResourceType,
-    old: &Value,
-    requested: &Value,
-) -> Result<(), ApiError> {
-    let version = |v: &Value| {
-        v.pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    match version(requested) {
-        Some(rv) if !rv.is_empty() && Some(&rv) != version(old).as_ref() => Err(ApiError::Conflict {
-            resource: rt.qualified_resource(),
-            name: name_of(old),
-            detail: "the object has been modified; please apply your changes to the latest version and try again".into(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-/// Sets the field at `path`, replacing any non-object standing in the way with an object:
-/// schemaless kinds store whatever a request sent, and indexing into a non-object panics.
-pub fn set_field(object: &mut Value, path: &[&str], value: Value) {
-    match path.split_first() {
-        None => *object = value,
-        Some((key, rest)) => {
-            if !object.is_object() {
-                *object = json!({});
-            }
-            if let Some(map) = object.as_object_mut() {
-                set_field(map.entry(*key).or_insert(Value::Null), rest, value);
-            }
-        }
-    }
-}
-
-/// Whether an object still has finalizers to wait for.
-pub fn has_finalizers(object: &Value) -> bool {
-    object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty())
-}
-
-/// Marks an object as being deleted, as the server does while finalizers remain: like the
-/// real server's `BeforeDelete`, it bumps the generation of objects that have one.
-pub fn mark_deleting(object: &mut Value) {
-    if object.pointer("/metadata/deletionTimestamp").is_some() {
-        return;
-    }
-    set_field(object, &["metadata", "deletionTimestamp"], json!(now()));
-    set_field(
-        object,
-        &["metadata", "deletionGracePeriodSeconds"],
-        json!(0),
-    );
-    if let Some(generation) = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .filter(|g| *g > 0)
-    {
-        set_field(
-            object,
-            &["metadata", "generation"],
-            json!(generation.saturating_add(1)),
-        );
-    }
-}
-
-/// Whether a deleting object has lost its last finalizer and must now go.
-pub fn ready_to_go(object: &Value) -> bool {
-    object.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(object)
-}
-
-/// The object's name, for messages.
-pub fn name_of(object: &Value) -> String {
-    object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[cfg(test)]

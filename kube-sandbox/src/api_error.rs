@@ -60,10 +60,12 @@ pub enum ApiError {
         detail: String,
     },
     /// Server-side apply found fields owned by other managers.
-    #[error("Apply failed with {} conflict{}: {}", causes.len(), if causes.len() == 1 { "" } else { "s" }, causes.iter().map(|c| c.message.clone()).collect::<Vec<_>>().join("\n"))]
+    #[error("{message}")]
     ApplyConflict {
         /// One `FieldManagerConflict` per contested field.
         causes: Vec<Cause>,
+        /// The whole message, grouped by manager as the real server words it.
+        message: String,
     },
     /// The object breaks its schema or a validation rule.
     #[error("{kind} \"{name}\" is invalid: {}", render_causes(causes))]
@@ -81,6 +83,22 @@ pub enum ApiError {
     /// The request is not allowed in the current state (e.g. a terminating namespace).
     #[error("{0}")]
     Forbidden(String),
+    /// The request carries credentials this server did not issue (or that expired).
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// Authorization refused the request (`NewForbidden` with the authorizer's sentence).
+    #[error("{}", forbidden_text(resource, name, message))]
+    Denied {
+        /// Qualified resource (`widgets.sandbox.test`), empty for a non-resource path.
+        resource: String,
+        /// Object name, empty for collections and creates.
+        name: String,
+        /// `User "..." cannot ...`, with the authorizer's reason.
+        message: String,
+    },
+    /// The request body is larger than the server accepts.
+    #[error("Request entity too large: limit is {0}")]
+    TooLarge(usize),
     /// The verb is not supported on that path.
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -92,17 +110,54 @@ pub enum ApiError {
         /// The oldest version still available.
         oldest: u64,
     },
+    /// A paged list's continue token is older than the history that would make it consistent.
+    #[error("{message}")]
+    ContinueExpired {
+        /// The real server's long explanation.
+        message: String,
+        /// A token that goes on, inconsistently, from where the old one stopped.
+        token: String,
+    },
     /// The body's content type is not one the verb understands.
     #[error(
         "the body of the request was in an unknown format - accepted media types include: {0}"
     )]
     UnsupportedMediaType(String),
     /// A failure injected by the test through `Sandbox::fail_next`.
-    #[error("injected failure with status {0}")]
+    #[error("{}", injected_text(*.0))]
     Injected(u16),
+    /// A failure the real server reports without classifying it (`StatusReasonUnknown`), such
+    /// as a create carrying a resourceVersion (500).
+    #[error("{message}")]
+    Unclassified {
+        /// The HTTP status code.
+        code: u16,
+        /// The message.
+        message: String,
+    },
     /// A bug or unexpected state inside the sandbox.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn forbidden_text(resource: &str, name: &str, message: &str) -> String {
+    match (resource.is_empty(), name.is_empty()) {
+        (true, _) => format!("forbidden: {message}"),
+        (false, true) => format!("{resource} is forbidden: {message}"),
+        (false, false) => format!("{resource} {name:?} is forbidden: {message}"),
+    }
+}
+
+/// How long a 429 asks clients to wait, as the real server's priority and fairness answers.
+pub const RETRY_AFTER_SECONDS: u64 = 1;
+
+fn injected_text(code: u16) -> String {
+    match code {
+        409 => "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected)".into(),
+        429 => "Too many requests, please try again later.".into(),
+        500 => "Internal error occurred: injected failure".into(),
+        _ => format!("injected failure with status {code}"),
+    }
 }
 
 fn render_causes(causes: &[Cause]) -> String {
@@ -132,11 +187,14 @@ impl ApiError {
             ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
-            ApiError::Forbidden(_) => 403,
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => 403,
+            ApiError::Unauthorized => 401,
+            ApiError::TooLarge(_) => 413,
             ApiError::MethodNotAllowed(_) => 405,
-            ApiError::Gone { .. } => 410,
+            ApiError::Gone { .. } | ApiError::ContinueExpired { .. } => 410,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Injected(code) => *code,
+            ApiError::Unclassified { code, .. } => *code,
             ApiError::Internal(_) => 500,
         }
     }
@@ -149,11 +207,14 @@ impl ApiError {
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
-            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Forbidden(_) | ApiError::Denied { .. } => "Forbidden",
+            ApiError::Unauthorized => "Unauthorized",
+            ApiError::TooLarge(_) => "RequestEntityTooLarge",
             ApiError::MethodNotAllowed(_) => "MethodNotAllowed",
-            ApiError::Gone { .. } => "Expired",
+            ApiError::Gone { .. } | ApiError::ContinueExpired { .. } => "Expired",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Injected(code) => reason_for_code(*code),
+            ApiError::Unclassified { .. } => "",
             ApiError::Internal(_) => "InternalError",
         }
     }
@@ -174,11 +235,21 @@ impl ApiError {
             | ApiError::AlreadyExists { resource, name }
             | ApiError::Conflict { resource, name, .. } => Some(details_for(resource, name, &[])),
             ApiError::Invalid { kind, name, causes } => Some(details_for(kind, name, causes)),
-            ApiError::ApplyConflict { causes } => Some(json!({ "causes": causes_json(causes) })),
+            ApiError::ApplyConflict { causes, .. } => {
+                Some(json!({ "causes": causes_json(causes) }))
+            }
+            ApiError::Denied { resource, name, .. } if !resource.is_empty() => {
+                let (kind, group) = resource.split_once('.').unwrap_or((resource, ""));
+                Some(json!({ "name": name, "group": group, "kind": kind }))
+            }
+            ApiError::Injected(429) => Some(json!({ "retryAfterSeconds": RETRY_AFTER_SECONDS })),
             _ => None,
         };
         if let Some(details) = details {
             status["details"] = details;
+        }
+        if let ApiError::ContinueExpired { token, .. } = self {
+            status["metadata"] = json!({ "continue": token });
         }
         status
     }
@@ -208,6 +279,7 @@ fn reason_for_code(code: u16) -> &'static str {
         400 => "BadRequest",
         401 => "Unauthorized",
         403 => "Forbidden",
+        413 => "RequestEntityTooLarge",
         404 => "NotFound",
         409 => "Conflict",
         410 => "Expired",
@@ -222,11 +294,18 @@ fn reason_for_code(code: u16) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (
+        let mut response = (
             code,
             [(header::CONTENT_TYPE, "application/json")],
             self.to_status().to_string(),
         )
-            .into_response()
+            .into_response();
+        if code == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }

@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 
 use crate::api_error::{ApiError, Cause};
+use crate::kind::ResourceType;
 use crate::managed_fields::{
     entries, field_set, remove_at, scoped, set_entries, value_at, Entry, FieldPath,
 };
 use crate::merge_strategy::{Cursor, ListKind};
-use crate::registry::ResourceType;
 
 /// One apply request's parameters.
 #[derive(Debug, Clone)]
@@ -24,14 +24,75 @@ pub struct Applier<'a> {
     pub now: &'a str,
 }
 
-/// Renders a field path the way apply conflicts name fields: `.spec.replicas`.
-fn display_path(path: &FieldPath) -> String {
+/// Renders a field path the way structured-merge-diff names fields in conflicts:
+/// `.spec.replicas`, `.status.conditions[type="Ready"].status`, `.metadata.finalizers[="a"]`.
+pub fn display_path(path: &FieldPath) -> String {
     path.iter()
-        .map(|e| match e.strip_prefix("f:") {
-            Some(field) => format!(".{field}"),
-            None => format!("[{}]", e.split_once(':').map(|(_, r)| r).unwrap_or(e)),
+        .map(|element| {
+            if let Some(field) = element.strip_prefix("f:") {
+                return format!(".{field}");
+            }
+            if let Some(key) = element.strip_prefix("k:") {
+                if let Ok(serde_json::Value::Object(keys)) = serde_json::from_str::<Value>(key) {
+                    let parts: Vec<String> = keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    return format!("[{}]", parts.join(","));
+                }
+            }
+            if let Some(value) = element.strip_prefix("v:") {
+                return format!("[={value}]");
+            }
+            format!("[{}]", element.strip_prefix("i:").unwrap_or(element))
         })
         .collect()
+}
+
+/// How conflicts name a manager (`printManager`): quoted, with its subresource, and the API
+/// version of an Update.
+fn describe_manager(entry: &Entry) -> String {
+    let mut text = format!("{:?}", entry.manager);
+    if let Some(subresource) = &entry.subresource {
+        text = format!("{text} with subresource {subresource:?}");
+    }
+    if entry.operation == "Update" {
+        text = format!("{text} using {}", entry.api_version);
+    }
+    text
+}
+
+/// The conflict error: one cause per field, and a message grouped by manager.
+fn conflict_error(conflicts: Vec<(String, FieldPath)>) -> ApiError {
+    let causes = conflicts
+        .iter()
+        .map(|(manager, path)| Cause {
+            reason: "FieldManagerConflict".into(),
+            message: format!("conflict with {manager}"),
+            field: display_path(path),
+        })
+        .collect();
+    let message = match conflicts.as_slice() {
+        [(manager, path)] => format!(
+            "Apply failed with 1 conflict: conflict with {manager}: {}",
+            display_path(path)
+        ),
+        _ => {
+            let mut managers: Vec<&String> = conflicts.iter().map(|(m, _)| m).collect();
+            managers.sort();
+            managers.dedup();
+            let mut lines = Vec::new();
+            for manager in managers {
+                lines.push(format!("conflicts with {manager}:"));
+                for (_, path) in conflicts.iter().filter(|(m, _)| m == manager) {
+                    lines.push(format!("- {}", display_path(path)));
+                }
+            }
+            format!(
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                lines.join("\n")
+            )
+        }
+    };
+    ApiError::ApplyConflict { causes, message }
 }
 
 /// Only leaves can conflict: list-map items and set members carry no value of their own.
@@ -65,7 +126,7 @@ pub fn apply(
     let mut list = entries(&object);
     let is_mine = |e: &Entry| e.is(applier.manager, "Apply", applier.subresource);
 
-    let mut causes = Vec::new();
+    let mut conflicts = Vec::new();
     for entry in list.iter_mut().filter(|e| !is_mine(e)) {
         let conflicting: Vec<FieldPath> = entry
             .fields
@@ -77,28 +138,18 @@ pub fn apply(
             })
             .cloned()
             .collect();
-        for path in &conflicting {
-            causes.push(Cause {
-                reason: "FieldManagerConflict".into(),
-                message: format!(
-                    "conflict with \"{}\"{}: {}",
-                    entry.manager,
-                    if entry.operation == "Update" {
-                        format!(" using {}", entry.api_version)
-                    } else {
-                        String::new()
-                    },
-                    display_path(path)
-                ),
-                field: display_path(path),
-            });
-        }
+        let manager = describe_manager(entry);
+        conflicts.extend(
+            conflicting
+                .iter()
+                .map(|path| (manager.clone(), path.clone())),
+        );
         if applier.force {
             entry.fields.retain(|p| !conflicting.contains(p));
         }
     }
-    if !causes.is_empty() && !applier.force {
-        return Err(ApiError::ApplyConflict { causes });
+    if !conflicts.is_empty() && !applier.force {
+        return Err(conflict_error(conflicts));
     }
 
     if let Some(mine) = list.iter().find(|e| is_mine(e)) {
@@ -108,8 +159,11 @@ pub fn apply(
             .filter(|p| !list.iter().any(|e| !is_mine(e) && e.fields.contains(*p)))
             .cloned()
             .collect();
-        // Deepest first, so removing a list item does not shift a sibling path still to remove.
-        for path in dropped.iter().rev() {
+        // Shallowest first: a list-map item goes whole, before its key fields are removed
+        // (which would leave a keyless item behind that no path can reach any more).
+        let mut dropped = dropped;
+        dropped.sort_by_key(Vec::len);
+        for path in &dropped {
             remove_at(&mut object, path);
         }
     }

@@ -1,7 +1,7 @@
 //! The kinds every sandbox serves without a CRD: the ones a controller and its deployment touch.
 //! They are stored without a schema, as the issue allows; only their names and scope matter here.
 
-use crate::registry::{ResourceType, Shape, StorageKey};
+use crate::kind::{ResourceType, ScalePaths, Shape, StorageKey};
 
 /// One row of the built-in table; `status` says whether `/status` is a subresource.
 struct Builtin {
@@ -246,6 +246,15 @@ const fn b(
     }
 }
 
+/// The scale paths of the built-in workloads.
+fn workload_paths() -> ScalePaths {
+    ScalePaths {
+        spec_replicas: ".spec.replicas".into(),
+        status_replicas: ".status.replicas".into(),
+        label_selector: None,
+    }
+}
+
 /// The built-in types, in discovery order.
 pub fn all() -> Vec<ResourceType> {
     BUILTINS
@@ -262,7 +271,7 @@ pub fn all() -> Vec<ResourceType> {
                 categories: if b.all { vec!["all".into()] } else { vec![] },
                 namespaced: b.namespaced,
                 status_subresource: b.status,
-                scale: (b.group == "apps").then(crate::scale::workload_paths),
+                scale: (b.group == "apps").then(workload_paths),
                 columns: Vec::new(),
                 schema: None,
                 selectable_fields: Vec::new(),

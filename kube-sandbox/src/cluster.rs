@@ -1,89 +1,88 @@
-//! The whole in-memory cluster: store and registry under one lock (so a CRD write and the
-//! types it serves change together), the request traffic, and the signal that drops watches.
+//! The whole in-memory cluster: the state under one lock, seeded with what a fresh cluster
+//! holds, how requests are authorized, the request traffic, and the signal that drops watches.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::admission;
-use crate::crd;
-use crate::registry::{Registry, StorageKey};
-use crate::store::{ObjectKey, Store};
+use crate::bootstrap;
+use crate::kind::StorageKey;
+use crate::meta;
+use crate::rbac::Authorization;
+use crate::state::State;
+use crate::store::ObjectKey;
 use crate::traffic::Traffic;
 
-/// Namespaces a fresh cluster has, as kubeadm clusters do.
-const INITIAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
-
-/// Store plus registry: everything guarded by the one lock.
-#[derive(Debug, Default)]
-pub struct State {
-    /// All objects.
-    pub store: Store,
-    /// All served types.
-    pub registry: Registry,
-}
-
-impl State {
-    /// Re-derives the custom types from the stored CRDs.
-    pub fn sync_crds(&mut self) {
-        let storage = crd_storage();
-        let types = self
-            .store
-            .list(&storage, None)
-            .into_iter()
-            // Terminating CRDs stay served so controllers can remove their objects' finalizers.
-            .flat_map(|(_, crd)| crd::resource_types(crd))
-            .collect();
-        self.registry.set_custom(types);
-    }
-}
-
-/// Where CRDs themselves are stored.
-pub fn crd_storage() -> StorageKey {
-    StorageKey {
-        group: "apiextensions.k8s.io".into(),
-        resource: "customresourcedefinitions".into(),
-    }
+/// Stores a bootstrap object under `resource` of `group`, with the metadata the server owns.
+fn seed(state: &mut State, group: &str, resource: &str, mut object: Value) {
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    object["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    object["metadata"]["creationTimestamp"] = json!(meta::now());
+    let key = ObjectKey {
+        storage: StorageKey {
+            group: group.into(),
+            resource: resource.into(),
+        },
+        namespace,
+        name,
+    };
+    state.store.put(key, object);
 }
 
 /// The shared server state.
 #[derive(Debug)]
 pub struct Cluster {
     state: Mutex<State>,
+    /// How requests are authorized.
+    pub authorization: Authorization,
     /// Request counters and injected failures.
     pub traffic: Traffic,
     drops: watch::Sender<u64>,
 }
 
-impl Default for Cluster {
-    fn default() -> Self {
+impl Cluster {
+    /// A cluster holding what a fresh kubeadm cluster holds, authorizing as `authorization` says.
+    pub fn new(authorization: Authorization) -> Self {
         let mut state = State::default();
-        let storage = StorageKey::namespaces();
-        for name in INITIAL_NAMESPACES {
-            let key = ObjectKey {
-                storage: storage.clone(),
-                namespace: String::new(),
-                name: (*name).into(),
-            };
+        for name in bootstrap::NAMESPACES {
             let namespace = json!({
                 "apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": name, "uid": uuid::Uuid::new_v4().to_string(),
-                             "creationTimestamp": admission::now()},
+                "metadata": {"name": name},
                 "status": {"phase": "Active"},
             });
-            state.store.put(key, namespace);
+            seed(&mut state, "", "namespaces", namespace);
+            seed(
+                &mut state,
+                "",
+                "serviceaccounts",
+                bootstrap::default_service_account(name),
+            );
+        }
+        seed(&mut state, "", "services", bootstrap::kubernetes_service());
+        for object in bootstrap::rbac_objects() {
+            let resource = match object["kind"].as_str() {
+                Some("ClusterRole") => "clusterroles",
+                _ => "clusterrolebindings",
+            };
+            seed(&mut state, "rbac.authorization.k8s.io", resource, object);
         }
         let (drops, _) = watch::channel(0);
         Cluster {
             state: Mutex::new(state),
+            authorization,
             traffic: Traffic::default(),
             drops,
         }
     }
-}
 
-impl Cluster {
     /// Locks the state; never held across an await. A panic in an earlier request does not
     /// make the sandbox unusable: writes happen last, so the state is consistent anyway.
     pub fn lock(&self) -> MutexGuard<'_, State> {

@@ -4,10 +4,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::admission::name_of;
 use crate::api_error::{ApiError, Cause};
+use crate::kind::ResourceType;
+use crate::meta::name_of;
 use crate::protobuf::base64;
-use crate::registry::ResourceType;
 
 fn is_core(rt: &ResourceType, plural: &str) -> bool {
     rt.group.is_empty() && rt.plural == plural

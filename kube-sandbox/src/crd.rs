@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::api_error::{ApiError, Cause};
-use crate::registry::{PrinterColumn, ResourceType, Shape, StorageKey};
+use crate::kind::{PrinterColumn, ResourceType, Shape, StorageKey};
 
 /// Refuses CRDs the real server would refuse for reasons that would break serving them.
 pub fn check(crd: &Value) -> Result<(), ApiError> {
@@ -160,7 +160,7 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
             status_subresource: v.pointer("/subresources/status").is_some(),
             scale: v
                 .pointer("/subresources/scale")
-                .map(|s| crate::registry::ScalePaths {
+                .map(|s| crate::kind::ScalePaths {
                     spec_replicas: s["specReplicasPath"]
                         .as_str()
                         .unwrap_or(".spec.replicas")

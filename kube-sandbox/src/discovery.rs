@@ -4,7 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::registry::{Registry, ResourceType};
+use crate::kind::ResourceType;
+use crate::registry::Registry;
+
+/// The version reported by `/version`; kubectl's dispatcher picks its client from it.
+pub const GIT_VERSION: &str = "v1.33.0";
 
 /// The Content-Type of an aggregated discovery answer.
 pub const AGGREGATED_CONTENT_TYPE: &str =

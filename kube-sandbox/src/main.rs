@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use kube_sandbox::{Config, Sandbox};
+use kube_sandbox::{Authorization, Config, Sandbox};
 
-/// An in-memory Kubernetes API server for tests. There is no authentication: it listens on
-/// loopback unless told otherwise.
+/// An in-memory Kubernetes API server for tests. It speaks plain HTTP and listens on loopback
+/// unless told otherwise; the kubeconfig it writes holds an administrator token.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -18,9 +18,14 @@ struct Args {
     /// Where to write a kubeconfig pointing at the server.
     #[arg(long)]
     kubeconfig: PathBuf,
-    /// Allow a non-loopback listen address (anyone who can reach it can do anything).
+    /// Allow a non-loopback listen address (plain HTTP; under always-allow, anyone who can
+    /// reach it can do anything).
     #[arg(long)]
     insecure_listen_anywhere: bool,
+    /// How requests are authorized: `always-allow`, or `rbac` (bearer tokens, Roles and
+    /// bindings, as on a cluster).
+    #[arg(long, default_value = "always-allow")]
+    authorization: Authorization,
 }
 
 #[tokio::main]
@@ -34,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
         listen: args.listen,
         kubeconfig: Some(args.kubeconfig),
         insecure_listen_anywhere: args.insecure_listen_anywhere,
+        authorization: args.authorization,
     })
     .await
     .context("starting kube-sandbox")?;

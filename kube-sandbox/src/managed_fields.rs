@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use crate::kind::ResourceType;
 use crate::merge_strategy::{Cursor, ListKind};
-use crate::registry::ResourceType;
 
 /// One field, as the chain of fieldsV1 path elements leading to it.
 pub type FieldPath = Vec<String>;

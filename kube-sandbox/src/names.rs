@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
-use crate::registry::ResourceType;
+use crate::kind::ResourceType;
 
 const LABEL_RULE: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const SUBDOMAIN_RULE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
@@ -70,16 +70,31 @@ pub fn check_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
     ))
 }
 
-/// Refuses label keys and values the real server refuses.
-pub fn check_labels(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
-    let Some(labels) = object
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-    else {
-        return Ok(());
-    };
+/// The largest total size of an object's annotations (keys and values), 256 KiB.
+const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+/// Why `value` is not a qualified name (`IsQualifiedName`: an optional DNS prefix and `/`, then
+/// a name part), as the messages the real server gives; empty when it is one.
+pub fn qualified_name_problems(value: &str) -> Vec<&'static str> {
+    if label_key(value) {
+        return Vec::new();
+    }
+    let name = value.rsplit('/').next().unwrap_or_default();
+    if name.is_empty() {
+        vec!["name part must be non-empty", LABEL_KEY_RULE]
+    } else {
+        vec![LABEL_KEY_RULE]
+    }
+}
+
+/// Refuses label keys and values, annotation keys and sizes, and finalizer names the real
+/// server refuses (`ValidateObjectMeta`).
+pub fn check_metadata(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
     let mut causes = Vec::new();
-    for (key, value) in labels {
+    let labels = object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object);
+    for (key, value) in labels.into_iter().flatten() {
         if !label_key(key) {
             causes.push(Cause::invalid(
                 "metadata.labels",
@@ -92,6 +107,42 @@ pub fn check_labels(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
                 "metadata.labels",
                 format!("Invalid value: {value}: {LABEL_VALUE_RULE}"),
             )),
+        }
+    }
+    let annotations = object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let mut annotation_bytes = 0usize;
+    for (key, value) in annotations.into_iter().flatten() {
+        // Annotation keys may use capitals; the rest of the syntax is a label key's.
+        if !label_key(&key.to_ascii_lowercase()) {
+            causes.push(Cause::invalid(
+                "metadata.annotations",
+                format!("Invalid value: {key:?}: {LABEL_KEY_RULE}"),
+            ));
+        }
+        let value_len = value.as_str().map_or(0, str::len);
+        annotation_bytes = annotation_bytes
+            .saturating_add(key.len())
+            .saturating_add(value_len);
+    }
+    if annotation_bytes > ANNOTATIONS_MAX_BYTES {
+        causes.push(Cause {
+            reason: "FieldValueTooLong".into(),
+            message: format!("Too long: may not be more than {ANNOTATIONS_MAX_BYTES} bytes"),
+            field: "metadata.annotations".into(),
+        });
+    }
+    let finalizers = object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array);
+    for (i, finalizer) in finalizers.into_iter().flatten().enumerate() {
+        let name = finalizer.as_str().unwrap_or_default();
+        if !label_key(name) {
+            causes.push(Cause::invalid(
+                format!("metadata.finalizers[{i}]"),
+                format!("Invalid value: {name:?}: {LABEL_KEY_RULE}"),
+            ));
         }
     }
     if causes.is_empty() {

@@ -6,6 +6,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::protobuf_messages::{self, Kind, Message, TIME};
+
 /// The 4-byte prefix of every Kubernetes protobuf body.
 const MAGIC: &[u8] = b"k8s\0";
 
@@ -16,7 +18,7 @@ pub enum ProtobufError {
     #[error("malformed protobuf body: {0}")]
     Malformed(&'static str),
     /// The kind is not one the sandbox decodes.
-    #[error("protobuf bodies are only understood for Namespace, ConfigMap, Secret and ServiceAccount, not {0}")]
+    #[error("protobuf bodies are only understood for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest and the access reviews, not {0}")]
     UnsupportedKind(String),
     /// A field the decoder does not know, which it refuses to drop silently.
     #[error("unknown protobuf field {field} in {message}")]
@@ -27,140 +29,6 @@ pub enum ProtobufError {
         field: u64,
     },
 }
-
-/// How one field's payload becomes JSON.
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Str,
-    Bool,
-    Int,
-    Time,
-    StrMap,
-    BytesMap,
-    RepeatedStr,
-    Message(&'static Message),
-    RepeatedMessage(&'static Message),
-}
-
-/// A message's fields: (number, JSON name, kind).
-#[derive(Debug)]
-struct Message {
-    name: &'static str,
-    fields: &'static [(u64, &'static str, Kind)],
-}
-
-static OWNER_REFERENCE: Message = Message {
-    name: "OwnerReference",
-    fields: &[
-        (1, "kind", Kind::Str),
-        (3, "name", Kind::Str),
-        (4, "uid", Kind::Str),
-        (5, "apiVersion", Kind::Str),
-        (6, "controller", Kind::Bool),
-        (7, "blockOwnerDeletion", Kind::Bool),
-    ],
-};
-
-static OBJECT_META: Message = Message {
-    name: "ObjectMeta",
-    fields: &[
-        (1, "name", Kind::Str),
-        (2, "generateName", Kind::Str),
-        (3, "namespace", Kind::Str),
-        (4, "selfLink", Kind::Str),
-        (5, "uid", Kind::Str),
-        (6, "resourceVersion", Kind::Str),
-        (7, "generation", Kind::Int),
-        (8, "creationTimestamp", Kind::Time),
-        (9, "deletionTimestamp", Kind::Time),
-        (10, "deletionGracePeriodSeconds", Kind::Int),
-        (11, "labels", Kind::StrMap),
-        (12, "annotations", Kind::StrMap),
-        (
-            13,
-            "ownerReferences",
-            Kind::RepeatedMessage(&OWNER_REFERENCE),
-        ),
-        (14, "finalizers", Kind::RepeatedStr),
-    ],
-};
-
-static NAMESPACE_SPEC: Message = Message {
-    name: "NamespaceSpec",
-    fields: &[(1, "finalizers", Kind::RepeatedStr)],
-};
-
-static NAMESPACE_STATUS: Message = Message {
-    name: "NamespaceStatus",
-    fields: &[(1, "phase", Kind::Str)],
-};
-
-static OBJECT_REFERENCE: Message = Message {
-    name: "ObjectReference",
-    fields: &[
-        (1, "kind", Kind::Str),
-        (2, "namespace", Kind::Str),
-        (3, "name", Kind::Str),
-        (4, "uid", Kind::Str),
-        (5, "apiVersion", Kind::Str),
-        (6, "resourceVersion", Kind::Str),
-        (7, "fieldPath", Kind::Str),
-    ],
-};
-
-static LOCAL_OBJECT_REFERENCE: Message = Message {
-    name: "LocalObjectReference",
-    fields: &[(1, "name", Kind::Str)],
-};
-
-static NAMESPACE: Message = Message {
-    name: "Namespace",
-    fields: &[
-        (1, "metadata", Kind::Message(&OBJECT_META)),
-        (2, "spec", Kind::Message(&NAMESPACE_SPEC)),
-        (3, "status", Kind::Message(&NAMESPACE_STATUS)),
-    ],
-};
-
-static CONFIG_MAP: Message = Message {
-    name: "ConfigMap",
-    fields: &[
-        (1, "metadata", Kind::Message(&OBJECT_META)),
-        (2, "data", Kind::StrMap),
-        (3, "binaryData", Kind::BytesMap),
-        (4, "immutable", Kind::Bool),
-    ],
-};
-
-static SECRET: Message = Message {
-    name: "Secret",
-    fields: &[
-        (1, "metadata", Kind::Message(&OBJECT_META)),
-        (2, "data", Kind::BytesMap),
-        (3, "type", Kind::Str),
-        (4, "stringData", Kind::StrMap),
-        (5, "immutable", Kind::Bool),
-    ],
-};
-
-static SERVICE_ACCOUNT: Message = Message {
-    name: "ServiceAccount",
-    fields: &[
-        (1, "metadata", Kind::Message(&OBJECT_META)),
-        (2, "secrets", Kind::RepeatedMessage(&OBJECT_REFERENCE)),
-        (
-            3,
-            "imagePullSecrets",
-            Kind::RepeatedMessage(&LOCAL_OBJECT_REFERENCE),
-        ),
-        (4, "automountServiceAccountToken", Kind::Bool),
-    ],
-};
-
-static TIME: Message = Message {
-    name: "Time",
-    fields: &[(1, "seconds", Kind::Int), (2, "nanos", Kind::Int)],
-};
 
 /// A cursor over protobuf bytes.
 struct Reader<'a> {
@@ -314,6 +182,7 @@ fn decode(message: &'static Message, bytes: &[u8]) -> Result<Value, ProtobufErro
                     list.push(json!(text(b)?));
                 }
             }
+            (Kind::Ignored, _) => {}
             (Kind::Message(inner), Payload::Bytes(b)) => {
                 out.insert(name, decode(inner, b)?);
             }
@@ -357,25 +226,8 @@ pub fn decode_object(body: &[u8]) -> Result<Value, ProtobufError> {
             _ => {}
         }
     }
-    // Reviews are answered "allowed" whatever they ask, so their spec need not be decoded.
-    if matches!(
-        api_version.as_str(),
-        "authorization.k8s.io/v1" | "authentication.k8s.io/v1"
-    ) && kind.ends_with("Review")
-    {
-        return Ok(json!({"apiVersion": api_version, "kind": kind}));
-    }
-    let message = match (api_version.as_str(), kind.as_str()) {
-        ("v1", "Namespace") => &NAMESPACE,
-        ("v1", "ConfigMap") => &CONFIG_MAP,
-        ("v1", "Secret") => &SECRET,
-        ("v1", "ServiceAccount") => &SERVICE_ACCOUNT,
-        _ => {
-            return Err(ProtobufError::UnsupportedKind(format!(
-                "{api_version}/{kind}"
-            )))
-        }
-    };
+    let message = protobuf_messages::message_for(&api_version, &kind)
+        .ok_or_else(|| ProtobufError::UnsupportedKind(format!("{api_version}/{kind}")))?;
     let mut object = decode(message, raw)?;
     object["apiVersion"] = json!(api_version);
     object["kind"] = json!(kind);

@@ -3,14 +3,89 @@
 
 use std::collections::HashMap;
 
+use axum::body::{to_bytes, Body};
 use axum::http::{header, HeaderMap, Method};
 use serde_json::Value;
 
-use crate::api_error::ApiError;
-use crate::rest::{self, ListOptions, Target, WriteOptions};
+use crate::api_error::{ApiError, Cause};
+use crate::listing::{self, ListOptions};
+use crate::patch::PatchType;
+use crate::rest::{Target, WriteOptions};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
+use crate::traffic::Verb;
 use crate::validation::FieldValidation;
+
+/// The longest `fieldManager` the real server accepts.
+const FIELD_MANAGER_MAX_LENGTH: usize = 128;
+
+/// What is wrong with an explicit `fieldManager` (`ValidateFieldManager`).
+fn field_manager_causes(manager: &str) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if manager.len() > FIELD_MANAGER_MAX_LENGTH {
+        causes.push(Cause {
+            reason: "FieldValueTooLong".into(),
+            message: format!("Too long: may not be more than {FIELD_MANAGER_MAX_LENGTH} bytes"),
+            field: "fieldManager".into(),
+        });
+    }
+    let mut position = 0usize;
+    for c in manager.chars() {
+        if c.is_control() {
+            causes.push(Cause::invalid(
+                "fieldManager",
+                format!(
+                    "Invalid value: {manager:?}: invalid character U+{:04X} (at position {position})",
+                    u32::from(c)
+                ),
+            ));
+        }
+        position = position.saturating_add(c.len_utf8());
+    }
+    causes
+}
+
+/// Largest request body accepted, as the real server's `MaxRequestBodyBytes` (3 MiB).
+const BODY_LIMIT: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is read (and dropped) before the 413 is sent.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The body, refused with 413 past the real server's limit.
+pub async fn read_body(headers: &axum::http::HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT) {
+        // Read what the client sends (up to a bound) before answering, so it sees the 413
+        // rather than a connection closed under its upload.
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            drained = drained.saturating_add(chunk.len());
+            if drained > DRAIN_LIMIT {
+                break;
+            }
+        }
+        return Err(ApiError::TooLarge(BODY_LIMIT));
+    }
+    match to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(error) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            while let Some(e) = source {
+                if e.to_string().contains("length limit exceeded") {
+                    return Err(ApiError::TooLarge(BODY_LIMIT));
+                }
+                source = e.source();
+            }
+            Err(ApiError::BadRequest(format!(
+                "could not read the body: {error}"
+            )))
+        }
+    }
+}
 
 /// A header's value as text, empty when absent.
 pub fn header_value(headers: &HeaderMap, name: header::HeaderName) -> String {
@@ -74,22 +149,83 @@ impl ResourceRequest {
         })
     }
 
-    /// `fieldManager`, `fieldValidation`, `dryRun` and `force`.
-    pub fn write_options(&self) -> WriteOptions {
+    /// `fieldManager`, `fieldValidation`, `dryRun` and `force`, validated as the real server's
+    /// `Validate{Create,Update,Patch}Options` do (422 on `CreateOptions.meta.k8s.io` and so on).
+    /// `patch` is the patch type of a PATCH, `None` for a create or an update.
+    pub fn write_options(
+        &self,
+        verb: Verb,
+        patch: Option<PatchType>,
+    ) -> Result<WriteOptions, ApiError> {
         let explicit = self.param("fieldManager");
+        let mut causes = Vec::new();
+        let kind = match verb {
+            Verb::Create => "CreateOptions",
+            Verb::Patch => "PatchOptions",
+            _ => "UpdateOptions",
+        };
+        if verb == Verb::Patch {
+            let apply = patch == Some(PatchType::Apply);
+            if !apply && self.query.contains_key("force") {
+                causes.push(Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: may not be specified for non-apply patch".into(),
+                    field: "force".into(),
+                });
+            }
+            if apply && explicit.is_none() {
+                causes.push(Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: is required for apply patch".into(),
+                    field: "fieldManager".into(),
+                });
+            }
+        }
+        if let Some(manager) = explicit {
+            causes.extend(field_manager_causes(manager));
+        }
+        if let Some(dry_run) = self.query.get("dryRun").filter(|d| d.as_str() != "All") {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: []string{{{dry_run:?}}}: supported values: \"All\""
+                ),
+                field: "dryRun".into(),
+            });
+        }
+        if let Some(validation) = self
+            .query
+            .get("fieldValidation")
+            .filter(|v| !matches!(v.as_str(), "" | "Ignore" | "Strict" | "Warn"))
+        {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!("Unsupported value: {validation:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""),
+                field: "fieldValidation".into(),
+            });
+        }
+        if !causes.is_empty() {
+            return Err(ApiError::Invalid {
+                kind: format!("{kind}.meta.k8s.io"),
+                name: String::new(),
+                causes,
+            });
+        }
         let user_agent = header_value(&self.headers, header::USER_AGENT);
-        let derived = user_agent
+        // As the real server does, a manager taken from the User-Agent is cut to the limit.
+        let derived: String = user_agent
             .split('/')
             .next()
             .unwrap_or("unknown")
-            .to_string();
-        WriteOptions {
+            .chars()
+            .take(FIELD_MANAGER_MAX_LENGTH)
+            .collect();
+        Ok(WriteOptions {
             field_manager: explicit.map(str::to_string).unwrap_or(derived),
-            explicit_manager: explicit.is_some(),
             validation: FieldValidation::parse(self.param("fieldValidation")),
             dry_run: self.param("dryRun") == Some("All"),
             force: self.flag("force"),
-        }
+        })
     }
 
     /// Selectors and paging; a name in the path becomes a `metadata.name` selector.
@@ -105,7 +241,7 @@ impl ResourceRequest {
         }
         Ok(ListOptions {
             labels: LabelSelector::parse(self.param("labelSelector").unwrap_or_default())?,
-            fields: FieldSelector::parse(&fields, &rest::selectable_fields(&target.rt))?,
+            fields: FieldSelector::parse(&fields, &listing::selectable_fields(&target.rt))?,
             limit: self
                 .param("limit")
                 .and_then(|l| l.parse().ok())

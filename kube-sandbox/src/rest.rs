@@ -4,15 +4,16 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::admission::{self, is_crd, name_of};
+use crate::admission::{self, is_crd};
 use crate::api_error::ApiError;
 use crate::apply::{self, Applier};
-use crate::cluster::State;
 use crate::events;
+use crate::kind::{ResourceType, Shape};
 use crate::managed_fields::{self, Writer};
+use crate::meta::{self, name_of};
 use crate::patch::{self, PatchType};
-use crate::registry::{ResourceType, Shape};
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::preconditions;
+use crate::state::State;
 use crate::store::ObjectKey;
 use crate::termination;
 use crate::validation::FieldValidation;
@@ -68,54 +69,12 @@ impl Target {
 pub struct WriteOptions {
     /// `fieldManager`, or the manager derived from the User-Agent.
     pub field_manager: String,
-    /// Whether `fieldManager` was given explicitly (apply requires it).
-    pub explicit_manager: bool,
     /// `fieldValidation`.
     pub validation: FieldValidation,
     /// `dryRun=All`: compute the result but store nothing.
     pub dry_run: bool,
     /// `force=true` for apply.
     pub force: bool,
-}
-
-/// Parameters of a list (and of a watch's filter).
-#[derive(Debug, Clone, Default)]
-pub struct ListOptions {
-    /// `labelSelector`.
-    pub labels: LabelSelector,
-    /// `fieldSelector`.
-    pub fields: FieldSelector,
-    /// `limit`, 0 for no limit.
-    pub limit: usize,
-    /// `continue` token from a previous page.
-    pub continue_from: Option<String>,
-}
-
-/// The field-selector fields a type supports.
-pub fn selectable_fields(rt: &ResourceType) -> Vec<String> {
-    let mut fields = vec![
-        "metadata.name".to_string(),
-        "metadata.namespace".to_string(),
-    ];
-    fields.extend(rt.selectable_fields.iter().cloned());
-    let extra: &[&str] = match (rt.group.as_str(), rt.plural.as_str()) {
-        ("", "events") => events::CORE_FIELDS,
-        ("events.k8s.io", "events") => events::V1_FIELDS,
-        ("", "namespaces") => &["status.phase"],
-        ("", "secrets") => &["type"],
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        _ => &[],
-    };
-    fields.extend(extra.iter().map(|s| s.to_string()));
-    fields
 }
 
 /// Converts a stored object into the form served by `rt`.
@@ -149,57 +108,9 @@ pub fn get(state: &State, target: &Target) -> Result<Value, ApiError> {
         .ok_or_else(|| target.not_found(&key.name))
 }
 
-/// Lists objects (one page), returning the items and the list metadata; a `continue` token
-/// this server did not issue is a 400, as on the real server.
-pub fn list(
-    state: &State,
-    target: &Target,
-    options: &ListOptions,
-) -> Result<(Vec<Value>, Value), ApiError> {
-    let namespace = target.namespace.as_deref().filter(|_| target.rt.namespaced);
-    // Positions are (namespace, name), the store's order; the continue token is the last one.
-    let mut items: Vec<((String, String), Value)> = state
-        .store
-        .list(&target.rt.storage, namespace)
-        .into_iter()
-        .map(|(k, o)| {
-            (
-                (k.namespace.clone(), k.name.clone()),
-                present(&target.rt, o),
-            )
-        })
-        .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
-        .collect();
-    if let Some(after) = &options.continue_from {
-        let after: (String, String) = serde_json::from_str(after)
-            .map_err(|e| ApiError::BadRequest(format!("invalid continue token: {e}")))?;
-        items.retain(|(position, _)| *position > after);
-    }
-    let mut metadata = json!({ "resourceVersion": state.store.revision().to_string() });
-    if options.limit > 0 && items.len() > options.limit {
-        let remaining = items.len() - options.limit;
-        items.truncate(options.limit);
-        if let Some((last, _)) = items.last() {
-            metadata["continue"] = json!(json!([last.0, last.1]).to_string());
-            metadata["remainingItemCount"] = json!(remaining);
-        }
-    }
-    Ok((items.into_iter().map(|(_, o)| o).collect(), metadata))
-}
-
-/// Wraps list items in a `<Kind>List`.
-pub fn list_object(rt: &ResourceType, items: Vec<Value>, metadata: Value) -> Value {
-    json!({
-        "apiVersion": rt.api_version(),
-        "kind": format!("{}List", rt.kind),
-        "metadata": metadata,
-        "items": items,
-    })
-}
-
 fn namespace_exists(state: &State, namespace: &str) -> bool {
     let key = ObjectKey {
-        storage: crate::registry::StorageKey::namespaces(),
+        storage: crate::kind::StorageKey::namespaces(),
         namespace: String::new(),
         name: namespace.into(),
     };
@@ -229,6 +140,8 @@ fn store_new(
         target.namespace.as_deref().unwrap_or_default(),
     )?;
     let key = target.key_for(&name);
+    let mut object = object;
+    crate::defaults::allocate_cluster_ip(&state.store, &target.rt, &mut object);
     if state.store.get(&key).is_some() {
         return Err(ApiError::AlreadyExists {
             resource: target.rt.qualified_resource(),
@@ -257,9 +170,6 @@ pub fn create(
             "create is only allowed on a collection".into(),
         ));
     }
-    if target.rt.shape == Shape::Review {
-        return Ok(crate::review::answer(&target.rt, body));
-    }
     admission::prepare_create(
         &target.rt,
         target.namespace.as_deref(),
@@ -269,7 +179,7 @@ pub fn create(
     let writer = Writer {
         manager: &options.field_manager,
         subresource: None,
-        now: &admission::now(),
+        now: &meta::now(),
     };
     managed_fields::record_update(None, &mut body, &target.rt, &writer);
     store_new(state, target, body, options.dry_run)
@@ -303,7 +213,7 @@ pub fn store_change(
     let key = target.key()?;
     let deleting = new.pointer("/metadata/deletionTimestamp").is_some();
     // Namespaces and CRDs go only once empty; termination::settle decides when.
-    let result = if admission::ready_to_go(&new) && !termination::is_container(&target.rt) {
+    let result = if meta::ready_to_go(&new) && !termination::is_container(&target.rt) {
         state.store.remove(&key);
         new
     } else {
@@ -348,7 +258,7 @@ pub fn update(
         body,
         options.validation,
     )?;
-    let now = admission::now();
+    let now = meta::now();
     let writer = Writer {
         manager: &options.field_manager,
         subresource: target.subresource(),
@@ -366,11 +276,12 @@ pub fn patch(
     body: Value,
     options: &WriteOptions,
 ) -> Result<Value, ApiError> {
-    let now = admission::now();
+    let now = meta::now();
     if kind == PatchType::Apply {
-        if !options.explicit_manager {
+        // Options were validated with the request (a missing fieldManager is a 422 there).
+        if body.pointer("/metadata/managedFields").is_some() {
             return Err(ApiError::BadRequest(
-                "PATCH requests with apply-patch content type must specify a fieldManager".into(),
+                "metadata.managedFields must be nil".into(),
             ));
         }
         let applier = Applier {
@@ -396,13 +307,13 @@ pub fn patch(
         // Checked before anything else so neither the update nor the create path can write
         // the object the body names instead of the one the URL does.
         let key = target.key()?;
-        admission::check_identity(&target.rt, &key.name, Some(&key.namespace), &body)?;
+        preconditions::check_identity(&target.rt, &key.name, Some(&key.namespace), &body)?;
         return match get(state, target) {
             Ok(old) => {
                 let mut merged = apply::apply(Some(&old), &body, &target.rt, &applier)?;
                 // An applied resourceVersion is a precondition, checked like an update's.
                 if let Some(rv) = body.pointer("/metadata/resourceVersion") {
-                    admission::set_field(&mut merged, &["metadata", "resourceVersion"], rv.clone());
+                    meta::set_field(&mut merged, &["metadata", "resourceVersion"], rv.clone());
                 }
                 let new = admission::prepare_update(
                     &target.rt,
@@ -414,6 +325,14 @@ pub fn patch(
                 store_change(state, target, &old, new, options.dry_run)
             }
             Err(ApiError::NotFound { .. }) if target.subresource.is_none() => {
+                if let Some(meta) = body.get("metadata").and_then(Value::as_object) {
+                    preconditions::refuse_resource_version_on_create(meta)?;
+                }
+                // The object is the URL's, whether or not the body names it.
+                meta::set_field(&mut body, &["metadata", "name"], json!(key.name));
+                if target.rt.namespaced {
+                    meta::set_field(&mut body, &["metadata", "namespace"], json!(key.namespace));
+                }
                 let mut created = apply::apply(None, &body, &target.rt, &applier)?;
                 let fields = created.pointer("/metadata/managedFields").cloned();
                 let collection = Target {
@@ -427,7 +346,7 @@ pub fn patch(
                     options.validation,
                 )?;
                 if let Some(fields) = fields {
-                    admission::set_field(&mut created, &["metadata", "managedFields"], fields);
+                    meta::set_field(&mut created, &["metadata", "managedFields"], fields);
                 }
                 store_new(state, &collection, created, options.dry_run)
             }

@@ -5,21 +5,14 @@ use serde_json::{json, Value};
 
 use crate::admission;
 use crate::api_error::ApiError;
-use crate::cluster::State;
+use crate::kind::{ResourceType, ScalePaths};
 use crate::managed_fields::{self, Writer};
+use crate::meta;
 use crate::patch::{self, PatchType};
-use crate::registry::{ResourceType, ScalePaths};
+use crate::preconditions;
 use crate::rest::{self, Target, WriteOptions};
+use crate::state::State;
 use crate::traffic::Verb;
-
-/// The scale paths of the built-in workloads.
-pub fn workload_paths() -> ScalePaths {
-    ScalePaths {
-        spec_replicas: ".spec.replicas".into(),
-        status_replicas: ".status.replicas".into(),
-        label_selector: None,
-    }
-}
 
 fn pointer(json_path: &str) -> String {
     format!("/{}", json_path.trim_start_matches('.').replace('.', "/"))
@@ -83,7 +76,7 @@ pub fn serve(
         }
     };
     // The Scale's resourceVersion is the object's, and a precondition like an update's.
-    admission::check_resource_version(&target.rt, &old, &desired)?;
+    preconditions::check_resource_version(&target.rt, &old, &desired)?;
     let replicas = desired
         .pointer("/spec/replicas")
         .filter(|r| r.is_i64() || r.is_u64())
@@ -92,9 +85,9 @@ pub fn serve(
     let mut new = old.clone();
     let spec_replicas = pointer(&paths(&target.rt)?.spec_replicas);
     let path: Vec<&str> = spec_replicas.trim_start_matches('/').split('/').collect();
-    admission::set_field(&mut new, &path, replicas);
+    meta::set_field(&mut new, &path, replicas);
     let mut new = admission::prepare_update(&target.rt, None, &old, new, options.validation)?;
-    let now = admission::now();
+    let now = meta::now();
     let writer = Writer {
         manager: &options.field_manager,
         subresource: Some("scale"),

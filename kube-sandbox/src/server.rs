@@ -5,19 +5,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 
+use crate::access;
 use crate::api_error::ApiError;
 use crate::cluster::Cluster;
 use crate::deletion;
+use crate::identity::User;
+use crate::kind::Shape;
+use crate::listing;
 use crate::patch::PatchType;
-use crate::registry::Shape;
-use crate::request::{header_value, ResourceRequest};
+use crate::rbac;
+use crate::request::{self, header_value, ResourceRequest};
 use crate::rest::{self, Target};
 use crate::route::{self, Route};
 use crate::table;
@@ -25,10 +29,6 @@ use crate::traffic::Verb;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi, scale};
 
-/// The version reported by `/version`; kubectl's dispatcher picks its client from it.
-pub const GIT_VERSION: &str = "v1.33.0";
-/// Largest request body accepted.
-const BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Watch length when the client gives no `timeoutSeconds`.
 const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
@@ -85,9 +85,12 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
         .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
     let accept = header_value(&parts.headers, header::ACCEPT);
     let cluster = &server.cluster;
-    match route::parse(parts.uri.path()) {
+    let route = route::parse(parts.uri.path());
+    let attributes = access::attributes(&parts.method, parts.uri.path(), &route, &query);
+    let user = access::admit(cluster, &parts.headers, &attributes, parts.uri.path())?;
+    match route {
         Route::Version => Ok(ok(&json!({
-            "major": "1", "minor": "33", "gitVersion": GIT_VERSION, "gitCommit": "kube-sandbox",
+            "major": "1", "minor": "33", "gitVersion": discovery::GIT_VERSION, "gitCommit": "kube-sandbox",
             "gitTreeState": "clean", "buildDate": "2025-04-23T00:00:00Z", "goVersion": "go1.24.0",
             "compiler": "gc", "platform": "linux/amd64",
         }))),
@@ -132,17 +135,15 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
             Ok(ok(&openapi::document(&state.registry, &group, &version)))
         }
         Route::Object(path) => {
-            let body = to_bytes(body, BODY_LIMIT)
-                .await
-                .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+            let body = request::read_body(&parts.headers, body).await?;
             let request = ResourceRequest {
                 method: parts.method,
                 headers: parts.headers,
                 query,
                 accept,
-                body: body.to_vec(),
+                body,
             };
-            serve_resource(cluster, path, request)
+            serve_resource(cluster, &user, path, request)
         }
         Route::Unknown => Err(not_found()),
     }
@@ -150,6 +151,7 @@ async fn serve(server: &Server, request: Request) -> Result<Response, ApiError> 
 
 fn serve_resource(
     cluster: &Arc<Cluster>,
+    user: &User,
     path: route::ObjectPath,
     request: ResourceRequest,
 ) -> Result<Response, ApiError> {
@@ -162,6 +164,7 @@ fn serve_resource(
         None => {}
         Some("status") if rt.status_subresource => {}
         Some("scale") if rt.scale.is_some() => {}
+        Some("token") if rt.group.is_empty() && rt.plural == "serviceaccounts" => {}
         Some(_) => return Err(not_found()),
     }
     if !rt.namespaced && path.namespace.is_some() {
@@ -179,6 +182,8 @@ fn serve_resource(
         (&Method::GET, true, false) => Verb::Get,
         (&Method::GET, false, false) => Verb::List,
         (&Method::POST, false, _) => Verb::Create,
+        // Creating through a subresource (a TokenRequest) names the parent object.
+        (&Method::POST, true, _) if target.subresource.is_some() => Verb::Create,
         (&Method::PUT, true, _) => Verb::Update,
         (&Method::PATCH, true, _) => Verb::Patch,
         (&Method::DELETE, true, _) => Verb::Delete,
@@ -199,8 +204,45 @@ fn serve_resource(
         Some(sub) => format!("{}/{sub}", target.rt.plural),
         None => target.rt.plural.clone(),
     };
-    if let Some(code) = cluster.traffic.observe(verb, &label) {
+    cluster.traffic.count_request(verb, &label);
+    if let Some(code) = cluster.traffic.injected_failure(verb, &label) {
         return Err(ApiError::Injected(code));
+    }
+    if target.rt.shape == Shape::Review {
+        let state = cluster.lock();
+        let review = crate::review::answer(
+            cluster.authorization,
+            &state.store,
+            user,
+            &target.rt,
+            target.namespace.as_deref(),
+            request.body_json()?,
+        )?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            "application/json",
+            &review,
+        ));
+    }
+    if target.subresource.as_deref() == Some("token") {
+        if verb != Verb::Create {
+            return Err(ApiError::MethodNotAllowed(
+                "the token subresource can only be created".into(),
+            ));
+        }
+        let name = target.name.clone().unwrap_or_default();
+        let namespace = target.namespace.clone().unwrap_or_default();
+        let issued = crate::token_request::create(
+            &mut cluster.lock(),
+            &namespace,
+            &name,
+            request.body_json()?,
+        )?;
+        return Ok(json_response(
+            StatusCode::CREATED,
+            "application/json",
+            &issued,
+        ));
     }
     if target.subresource.as_deref() == Some("scale") {
         let patch_type = (verb == Verb::Patch)
@@ -209,13 +251,17 @@ fn serve_resource(
             })
             .transpose()?;
         let body = request.body_json()?;
+        let options = match verb {
+            Verb::Get => Default::default(),
+            _ => request.write_options(verb, patch_type)?,
+        };
         let scale = scale::serve(
             &mut cluster.lock(),
             verb,
             &target,
             body,
             patch_type,
-            &request.write_options(),
+            &options,
         )?;
         return Ok(ok(&scale));
     }
@@ -249,11 +295,8 @@ fn serve_resource(
                     ..target
                 },
                 options,
-                resource_version: request
-                    .param("resourceVersion")
-                    .and_then(|rv| rv.parse().ok())
-                    .filter(|rv| *rv != 0),
-                send_initial_events: request.flag("sendInitialEvents"),
+                resource_version: watch::resource_version(request.param("resourceVersion"))?,
+                send_initial_events,
                 bookmarks: request.flag("allowWatchBookmarks"),
                 timeout,
                 table: request.table(),
@@ -281,8 +324,15 @@ fn serve_resource(
             Ok(respond(StatusCode::OK, object))
         }
         Verb::List => {
+            watch::check_list_options(
+                request.query.contains_key("sendInitialEvents"),
+                request.param("resourceVersionMatch"),
+                request.param("resourceVersion"),
+                request.param("continue").is_some(),
+            )?;
+            watch::resource_version(request.param("resourceVersion"))?;
             let options = request.list_options(&target)?;
-            let (items, meta) = rest::list(&cluster.lock(), &target, &options)?;
+            let (items, meta) = listing::list(&cluster.lock(), &target, &options)?;
             if let Some(include) = request.table() {
                 return Ok(table_response(&table::table(
                     &target.rt, &items, meta, include,
@@ -294,14 +344,14 @@ fn serve_resource(
                     &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
                 ));
             }
-            Ok(ok(&rest::list_object(&target.rt, items, meta)))
+            Ok(ok(&listing::list_object(&target.rt, items, meta)))
         }
         Verb::Create => {
             let created = rest::create(
                 &mut cluster.lock(),
                 &target,
                 request.body_json()?,
-                &request.write_options(),
+                &request.write_options(verb, None)?,
             )?;
             Ok(respond(StatusCode::CREATED, created))
         }
@@ -310,7 +360,7 @@ fn serve_resource(
                 &mut cluster.lock(),
                 &target,
                 request.body_json()?,
-                &request.write_options(),
+                &request.write_options(verb, None)?,
             )?;
             Ok(respond(StatusCode::OK, updated))
         }
@@ -319,10 +369,22 @@ fn serve_resource(
                 &request.headers,
                 header::CONTENT_TYPE,
             ))?;
-            let options = request.write_options();
+            let options = request.write_options(verb, Some(kind))?;
             let body = request.body_json()?;
             let mut state = cluster.lock();
             let existed = rest::get(&state, &target).is_ok();
+            if kind == PatchType::Apply && !existed && target.subresource.is_none() {
+                // An apply that creates needs `create` too, as the real patch handler checks.
+                let attributes = access::creating(&target);
+                let decision = rbac::decide(cluster.authorization, &state.store, user, &attributes);
+                if !decision.allowed {
+                    return Err(ApiError::Denied {
+                        resource: target.rt.qualified_resource(),
+                        name: target.name.clone().unwrap_or_default(),
+                        message: decision.reason,
+                    });
+                }
+            }
             let patched = rest::patch(&mut state, &target, kind, body, &options)?;
             Ok(respond(
                 if existed {
@@ -334,20 +396,15 @@ fn serve_resource(
             ))
         }
         Verb::Delete => {
-            let options = request.body_json()?;
-            let dry_run =
-                request.param("dryRun") == Some("All") || options.pointer("/dryRun/0").is_some();
-            let deleted = deletion::delete(&mut cluster.lock(), &target, &options, dry_run)?;
+            let options = deletion::options(&request.body_json()?, &request.query)?;
+            let deleted = deletion::delete(&mut cluster.lock(), &target, &options)?;
             Ok(respond(StatusCode::OK, deleted))
         }
         Verb::DeleteCollection => {
-            let options = request.list_options(&target)?;
-            let deleted = deletion::delete_collection(
-                &mut cluster.lock(),
-                &target,
-                &options,
-                request.param("dryRun") == Some("All"),
-            )?;
+            let list_options = request.list_options(&target)?;
+            let options = deletion::options(&request.body_json()?, &request.query)?;
+            let deleted =
+                deletion::delete_collection(&mut cluster.lock(), &target, &list_options, &options)?;
             Ok(ok(&deleted))
         }
     }

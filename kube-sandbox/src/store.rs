@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::registry::StorageKey;
+use crate::kind::StorageKey;
 
 /// How many changes are kept for watch resumption before the oldest are compacted away.
 const HISTORY_LIMIT: usize = 10_000;
@@ -58,7 +58,8 @@ pub struct Change {
     pub key: ObjectKey,
     /// The object after the change (before it, for deletions, with the deletion's version).
     pub object: Value,
-    /// The object before a modification, so watches can tell when it enters or leaves a selector.
+    /// The object before a modification or deletion, so watches can tell when it enters or
+    /// leaves a selector and paged lists can rebuild an earlier state.
     pub previous: Option<Value>,
     /// The resourceVersion the change produced.
     pub revision: u64,
@@ -123,6 +124,11 @@ impl Store {
             .collect()
     }
 
+    /// Every object, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Value)> {
+        self.objects.iter()
+    }
+
     /// Every key, for sweeping a namespace.
     pub fn list_all(&self) -> Vec<ObjectKey> {
         self.objects.keys().cloned().collect()
@@ -144,11 +150,59 @@ impl Store {
 
     /// Removes an object, recording a deletion at a new resourceVersion.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<Value> {
-        let mut object = self.objects.remove(key)?;
+        let previous = self.objects.remove(key)?;
+        let mut object = previous.clone();
         self.revision += 1;
         set_revision(&mut object, self.revision);
-        self.record(ChangeKind::Deleted, key.clone(), object.clone(), None);
+        self.record(
+            ChangeKind::Deleted,
+            key.clone(),
+            object.clone(),
+            Some(previous),
+        );
         Some(object)
+    }
+
+    /// Objects of one stored type as they stood at `revision` (in one namespace or all, in
+    /// key order), rebuilt by undoing the later changes; `None` once history no longer
+    /// reaches back that far. Paged lists read their later pages from this snapshot.
+    pub fn list_at(
+        &self,
+        storage: &StorageKey,
+        namespace: Option<&str>,
+        revision: u64,
+    ) -> Option<Vec<(ObjectKey, Value)>> {
+        if revision < self.history_start || revision > self.revision {
+            return None;
+        }
+        let wanted =
+            |k: &ObjectKey| &k.storage == storage && namespace.is_none_or(|ns| k.namespace == ns);
+        let mut view: BTreeMap<ObjectKey, Value> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| wanted(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for change in self
+            .history
+            .iter()
+            .rev()
+            .take_while(|c| c.revision > revision)
+        {
+            if !wanted(&change.key) {
+                continue;
+            }
+            match (&change.kind, &change.previous) {
+                (ChangeKind::Added, _) => {
+                    view.remove(&change.key);
+                }
+                (ChangeKind::Modified | ChangeKind::Deleted, Some(previous)) => {
+                    view.insert(change.key.clone(), previous.clone());
+                }
+                (ChangeKind::Modified | ChangeKind::Deleted, None) => {}
+            }
+        }
+        Some(view.into_iter().collect())
     }
 
     fn record(&mut self, kind: ChangeKind, key: ObjectKey, object: Value, previous: Option<Value>) {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::jsonpath::JsonPath;
-use crate::registry::{PrinterColumn, ResourceType};
+use crate::kind::{PrinterColumn, ResourceType};
 
 /// What a Table row carries besides its cells (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,12 +4,11 @@
 
 use serde_json::{json, Value};
 
-use crate::admission::{self, name_of};
 use crate::api_error::ApiError;
-use crate::cluster::{crd_storage, State};
 use crate::crd;
-use crate::garbage;
-use crate::registry::{ResourceType, StorageKey};
+use crate::kind::{ResourceType, StorageKey};
+use crate::meta::{self, name_of};
+use crate::state::{crd_storage, State};
 use crate::store::ObjectKey;
 
 /// What a terminating object contains.
@@ -59,19 +58,19 @@ pub fn terminate(state: &mut State, key: ObjectKey, mut object: Value) -> Value 
     let Some(container) = container_of(&key.storage, &object) else {
         return object;
     };
-    admission::mark_deleting(&mut object);
+    meta::mark_deleting(&mut object);
     if let Container::Namespace(_) = container {
-        admission::set_field(&mut object, &["status", "phase"], json!("Terminating"));
+        meta::set_field(&mut object, &["status", "phase"], json!("Terminating"));
     }
     let marked = state.store.put(key, object);
     for content in contents(state, &container) {
         let Some(mut item) = state.store.get(&content).cloned() else {
             continue;
         };
-        if !admission::has_finalizers(&item) {
+        if !meta::has_finalizers(&item) {
             state.store.remove(&content);
         } else if item.pointer("/metadata/deletionTimestamp").is_none() {
-            admission::mark_deleting(&mut item);
+            meta::mark_deleting(&mut item);
             state.store.put(content, item);
         }
     }
@@ -79,17 +78,16 @@ pub fn terminate(state: &mut State, key: ObjectKey, mut object: Value) -> Value 
     marked
 }
 
-/// Collects garbage and removes terminating namespaces and CRDs that have become empty,
-/// until nothing more goes. Call after anything is removed or marked for deletion.
+/// Removes terminating namespaces and CRDs that have become empty, until nothing more goes.
+/// Call after anything is removed or marked for deletion.
 pub fn settle(state: &mut State) {
     loop {
-        garbage::collect(state);
         let storages = [StorageKey::namespaces(), crd_storage()];
         let done: Vec<ObjectKey> = storages
             .iter()
             .flat_map(|s| state.store.list(s, None))
             .filter(|(_, o)| o.pointer("/metadata/deletionTimestamp").is_some())
-            .filter(|(_, o)| !admission::has_finalizers(o))
+            .filter(|(_, o)| !meta::has_finalizers(o))
             .filter(|(k, o)| {
                 container_of(&k.storage, o).is_none_or(|c| contents(state, &c).is_empty())
             })

@@ -1,5 +1,6 @@
-//! What a test can observe and perturb about requests: counts by verb and resource, and
-//! injected failures, so retry and resync paths can be exercised deterministically.
+//! What a test can observe and perturb about requests: counts by verb and resource, the
+//! requests refused with 401 or 403, and injected failures, so retry and resync paths can be
+//! exercised deterministically.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -80,20 +81,60 @@ struct PendingFailure {
     code: u16,
 }
 
-/// Request counters and pending injected failures.
+/// One request refused by authentication (401) or authorization (403).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// 401 or 403.
+    pub code: u16,
+    /// Who asked (after impersonation); `None` when the token itself was refused.
+    pub user: Option<String>,
+    /// The RBAC verb (`get`, `patch`, `impersonate`, ...; the HTTP method for URLs).
+    pub verb: String,
+    /// API group, "" for core and for non-resource paths.
+    pub group: String,
+    /// `plural` or `plural/subresource`; empty for non-resource paths.
+    pub resource: String,
+    /// Namespace, "" for cluster scope.
+    pub namespace: String,
+    /// Object name, "" for collections and creates.
+    pub name: String,
+    /// The request path.
+    pub path: String,
+    /// The message the client was given.
+    pub message: String,
+}
+
+/// Request counters, refused requests and pending injected failures.
 #[derive(Debug, Default)]
 pub struct Traffic {
     counts: Mutex<BTreeMap<(Verb, String), u64>>,
     failures: Mutex<Vec<PendingFailure>>,
+    denials: Mutex<Vec<Denial>>,
 }
 
 impl Traffic {
-    /// Counts one request and says whether it must fail, and with which status code.
-    /// `resource` is the plural, with `/status` appended for the status subresource.
-    pub fn observe(&self, verb: Verb, resource: &str) -> Option<u16> {
+    /// Counts one request. `resource` is the plural, with `/status` appended for the status
+    /// subresource.
+    pub fn count_request(&self, verb: Verb, resource: &str) {
         if let Ok(mut counts) = self.counts.lock() {
             *counts.entry((verb, resource.to_string())).or_default() += 1;
         }
+    }
+
+    /// Records a refused request.
+    pub fn deny(&self, denial: Denial) {
+        if let Ok(mut denials) = self.denials.lock() {
+            denials.push(denial);
+        }
+    }
+
+    /// Every refused request so far, oldest first.
+    pub fn denials(&self) -> Vec<Denial> {
+        self.denials.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// Says whether an (authorized, counted) request must fail, and with which status code.
+    pub fn injected_failure(&self, verb: Verb, resource: &str) -> Option<u16> {
         let mut failures = self.failures.lock().ok()?;
         let index = failures
             .iter()
@@ -141,10 +182,15 @@ mod tests {
     fn an_injected_failure_hits_only_the_next_n_matching_requests() {
         let traffic = Traffic::default();
         traffic.fail_next(Verb::Patch, "foos/status", 2, 503);
-        assert_eq!(traffic.observe(Verb::Patch, "foos"), None);
-        assert_eq!(traffic.observe(Verb::Patch, "foos/status"), Some(503));
-        assert_eq!(traffic.observe(Verb::Patch, "foos/status"), Some(503));
-        assert_eq!(traffic.observe(Verb::Patch, "foos/status"), None);
-        assert_eq!(traffic.count(Verb::Patch, "foos/status"), 3);
+        assert_eq!(traffic.injected_failure(Verb::Patch, "foos"), None);
+        assert_eq!(
+            traffic.injected_failure(Verb::Patch, "foos/status"),
+            Some(503)
+        );
+        assert_eq!(
+            traffic.injected_failure(Verb::Patch, "foos/status"),
+            Some(503)
+        );
+        assert_eq!(traffic.injected_failure(Verb::Patch, "foos/status"), None);
     }
 }

@@ -6,7 +6,8 @@ use kube::core::cel::{apply_defaults, Validator};
 use serde_json::Value;
 
 use crate::api_error::{ApiError, Cause};
-use crate::registry::ResourceType;
+use crate::builtin_schemas;
+use crate::kind::ResourceType;
 use crate::schema::walk;
 
 /// How unknown fields are treated, from the request's `fieldValidation` parameter.
@@ -41,7 +42,7 @@ pub fn admit(
     validation: FieldValidation,
 ) -> Result<(), ApiError> {
     let Some(schema) = &rt.schema else {
-        return Ok(());
+        return admit_builtin(rt, object, validation);
     };
     *object = apply_defaults(schema, object);
     let mut unknown = Vec::new();
@@ -96,6 +97,44 @@ pub fn admit(
             causes,
         })
     }
+}
+
+/// Decodes a built-in kind's object as the real server decodes it into its Go structs: a value
+/// of the wrong type is a 400, undeclared fields are dropped (or a 400 under Strict). CRDs
+/// themselves are left to `crd::check`.
+fn admit_builtin(
+    rt: &ResourceType,
+    object: &mut Value,
+    validation: FieldValidation,
+) -> Result<(), ApiError> {
+    if rt.custom || rt.group == "apiextensions.k8s.io" {
+        return Ok(());
+    }
+    let Some(findings) = builtin_schemas::check(&rt.group, &rt.version, &rt.kind, object) else {
+        return Ok(());
+    };
+    let cannot = |detail: String| {
+        ApiError::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {detail}",
+            kind = rt.kind,
+            version = rt.version,
+        ))
+    };
+    if let Some(mistyped) = findings.mistyped {
+        return Err(cannot(mistyped));
+    }
+    if validation == FieldValidation::Strict && !findings.unknown.is_empty() {
+        let fields: Vec<String> = findings
+            .unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        return Err(cannot(format!(
+            "strict decoding error: {}",
+            fields.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 /// Validation ratcheting (GA in Kubernetes 1.30): on an update, a failure on a field whose value

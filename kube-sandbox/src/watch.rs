@@ -13,9 +13,11 @@ use serde_json::{json, Value};
 use tokio::time::{interval, sleep, Instant};
 
 use crate::api_error::{ApiError, Cause};
-use crate::cluster::{crd_storage, Cluster};
+use crate::cluster::Cluster;
 use crate::crd;
-use crate::rest::{present, ListOptions, Target};
+use crate::listing::ListOptions;
+use crate::rest::{present, Target};
+use crate::state::crd_storage;
 use crate::store::{Change, ChangeKind, ObjectKey};
 use crate::table::{self, IncludeObject};
 
@@ -35,8 +37,9 @@ pub struct WatchRequest {
     pub options: ListOptions,
     /// `resourceVersion`; `None` for "" or "0" (start with the current state).
     pub resource_version: Option<u64>,
-    /// `sendInitialEvents=true`: stream the current state, then an initial-events-end bookmark.
-    pub send_initial_events: bool,
+    /// `sendInitialEvents`: `Some(true)` streams the current state, then an initial-events-end
+    /// bookmark; `Some(false)` streams none; `None` is the legacy behaviour.
+    pub send_initial_events: Option<bool>,
     /// `allowWatchBookmarks=true`.
     pub bookmarks: bool,
     /// `timeoutSeconds`, or the server default.
@@ -99,6 +102,14 @@ impl WatchRequest {
     }
 }
 
+fn forbidden(field: &str, message: &str) -> Cause {
+    Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!("Forbidden: {message}"),
+        field: field.into(),
+    }
+}
+
 /// The watch-option rules of the real server's `ValidateListOptions`: `sendInitialEvents`
 /// (true or false) needs `resourceVersionMatch=NotOlderThan` and that match needs it, and
 /// streaming initial events needs bookmarks. Failures are 422 Invalid on `ListOptions`.
@@ -108,11 +119,6 @@ pub fn check_options(
     bookmarks: bool,
 ) -> Result<(), ApiError> {
     const NOT_OLDER_THAN: &str = "NotOlderThan";
-    let forbidden = |field: &str, message: &str| Cause {
-        reason: "FieldValueForbidden".into(),
-        message: format!("Forbidden: {message}"),
-        field: field.into(),
-    };
     let mut causes = Vec::new();
     if send_initial_events.is_some() && resource_version_match != Some(NOT_OLDER_THAN) {
         causes.push(forbidden(
@@ -155,6 +161,84 @@ pub fn check_options(
     })
 }
 
+/// The list-option rules of the real server's `ValidateListOptions` for a list (not a watch):
+/// `resourceVersionMatch` needs a `resourceVersion` and no `continue`, and `sendInitialEvents`
+/// is for watches only. Failures are 422 Invalid on `ListOptions`.
+pub fn check_list_options(
+    send_initial_events: bool,
+    resource_version_match: Option<&str>,
+    resource_version: Option<&str>,
+    continuing: bool,
+) -> Result<(), ApiError> {
+    let mut causes = Vec::new();
+    if let Some(matching) = resource_version_match {
+        if resource_version.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if continuing {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if matching != "Exact" && matching != "NotOlderThan" {
+            causes.push(Cause {
+                reason: "FieldValueNotSupported".into(),
+                message: format!(
+                    "Unsupported value: {matching:?}: supported values: \"Exact\", \"NotOlderThan\", \"\""
+                ),
+                field: "resourceVersionMatch".into(),
+            });
+        }
+        if matching == "Exact" && resource_version == Some("0") {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if send_initial_events {
+        causes.push(forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
+    }
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        kind: "ListOptions.meta.k8s.io".into(),
+        name: String::new(),
+        causes,
+    })
+}
+
+/// A watch's `resourceVersion`: `None` for "" and "0"; a value that is not a number is refused
+/// as the real storage layer's `ParseResourceVersion` refuses it (an unclassified 500).
+pub fn resource_version(value: Option<&str>) -> Result<Option<u64>, ApiError> {
+    match value {
+        None | Some("") | Some("0") => Ok(None),
+        Some(text) => match text.parse::<u64>() {
+            Ok(version) => Ok(Some(version)),
+            Err(error) => Err(ApiError::Unclassified {
+                code: 500,
+                message: format!("resourceVersion: Invalid value: {text:?}: strconv.ParseUint: parsing {text:?}: {}", go_parse_error(&error)),
+            }),
+        },
+    }
+}
+
+/// Go's wording of a failed `strconv.ParseUint`.
+fn go_parse_error(error: &std::num::ParseIntError) -> &'static str {
+    match error.kind() {
+        std::num::IntErrorKind::PosOverflow => "value out of range",
+        _ => "invalid syntax",
+    }
+}
+
 /// Starts a watch and returns its streaming body.
 pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiError> {
     let mut initial = Vec::new();
@@ -162,8 +246,14 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
     let (since, latest) = {
         let state = cluster.lock();
         let current = state.store.revision();
+        // sendInitialEvents defaults to true for "" and "0" (the legacy synthetic ADDED
+        // events) and to false otherwise; false for "" starts at the most recent version.
+        let streams_state = request
+            .send_initial_events
+            .unwrap_or(request.resource_version.is_none());
         let since = match request.resource_version {
-            Some(rv) if !request.send_initial_events => rv,
+            Some(rv) if !streams_state => rv,
+            None if !streams_state => current,
             _ => {
                 for (key, object) in state.store.list(&request.target.rt.storage, None) {
                     let served = present(&request.target.rt, object);
@@ -171,7 +261,7 @@ pub fn start(cluster: Arc<Cluster>, request: WatchRequest) -> Result<Body, ApiEr
                         initial.push(request.line("ADDED", served));
                     }
                 }
-                if request.send_initial_events {
+                if request.send_initial_events == Some(true) {
                     initial.push(request.bookmark(current, true));
                 }
                 current

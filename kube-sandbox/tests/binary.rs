@@ -33,7 +33,7 @@ async fn the_binary_prints_its_url_and_serves_kubectl_until_terminated() {
     .expect("a first line in time")
     .expect("readable")
     .expect("a line");
-    assert!(first.starts_with("http://127.0.0.1:"), "{first}");
+    assert!(first.starts_with("https://127.0.0.1:"), "{first}");
 
     let kubectl = Command::new(KUBECTL)
         .arg("--kubeconfig")
@@ -114,4 +114,73 @@ async fn dropping_the_handle_stops_the_server() {
         tokio::net::TcpStream::connect(address).await.is_err()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_enforces_rbac_when_told_and_names_an_unknown_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut server = Command::new(BINARY)
+        .args(["--authorization", "rbac", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = server.stdout.take().expect("piped stdout");
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("a first line in time")
+    .expect("readable")
+    .expect("a line");
+    let kubectl = |args: &'static [&'static str]| {
+        Command::new(KUBECTL)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(dir.path().join("cache"))
+            .args(args)
+            .kill_on_drop(true)
+            .output()
+    };
+    let admin = in_time(
+        "kubectl auth can-i",
+        KUBECTL_DEADLINE,
+        kubectl(&["auth", "can-i", "delete", "nodes"]),
+    )
+    .await
+    .expect("kubectl runs");
+    assert_eq!(String::from_utf8_lossy(&admin.stdout).trim(), "yes");
+    let nobody = in_time(
+        "kubectl auth can-i --as",
+        KUBECTL_DEADLINE,
+        kubectl(&[
+            "auth",
+            "can-i",
+            "get",
+            "pods",
+            "--as",
+            "system:serviceaccount:default:default",
+        ]),
+    )
+    .await
+    .expect("kubectl runs");
+    assert_eq!(String::from_utf8_lossy(&nobody.stdout).trim(), "no");
+    server.kill().await.expect("stopped");
+
+    let refused = Command::new(BINARY)
+        .args(["--authorization", "abac", "--kubeconfig"])
+        .arg(dir.path().join("other"))
+        .output()
+        .await
+        .expect("the binary runs");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("unknown authorization mode \"abac\""),
+        "{stderr}"
+    );
 }

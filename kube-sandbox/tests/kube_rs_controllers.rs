@@ -188,8 +188,17 @@ async fn deleting_an_owner_deletes_its_dependents() {
         .delete("w1", &Default::default())
         .await
         .expect("delete the owner");
-    let gone = configmaps.get_opt("w1-config").await.expect("get");
-    assert!(gone.is_none(), "the dependent configmap must be collected");
+    eventually(
+        "the garbage collector to delete the dependent",
+        Duration::from_secs(10),
+        || async {
+            configmaps
+                .get_opt("w1-config")
+                .await
+                .is_ok_and(|c| c.is_none())
+        },
+    )
+    .await;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -125,3 +125,59 @@ async fn a_malformed_continue_token_is_a_bad_request_not_a_fresh_list() {
         assert_eq!((code, reason.as_str()), (400, "BadRequest"), "{token}");
     }
 }
+
+/// A client without kube-rs's own retrying, so an injected failure reaches the test.
+async fn client_without_retries(sb: &kube_sandbox::Sandbox) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(sb.kubeconfig_path()).expect("kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    config.default_retry = false;
+    kube::Client::try_from(config).expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_failures_carry_the_real_reasons_and_a_429_says_when_to_retry() {
+    use kube_sandbox::Verb;
+    let sb = sandbox().await;
+    let client = client_without_retries(&sb).await;
+    let configmaps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    configmaps
+        .create(&PostParams::default(), &configmap("c1", "1"))
+        .await
+        .expect("created");
+
+    sb.fail_next(Verb::Update, "configmaps", 1, 409);
+    let (code, reason, _) = status_of(
+        configmaps
+            .replace("c1", &PostParams::default(), &configmap("c1", "2"))
+            .await,
+    );
+    assert_eq!((code, reason.as_str()), (409, "Conflict"));
+    sb.fail_next(Verb::Get, "configmaps", 1, 500);
+    let (code, reason, _) = status_of(configmaps.get("c1").await);
+    assert_eq!((code, reason.as_str()), (500, "InternalError"));
+
+    sb.fail_next(Verb::List, "configmaps", 1, 429);
+    let request = http::Request::get("/api/v1/namespaces/default/configmaps")
+        .body(kube::client::Body::empty())
+        .expect("a request");
+    let response = client.send(request).await.expect("a response");
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    // kube-rs's default client honours Retry-After and succeeds on its own.
+    sb.fail_next(Verb::List, "configmaps", 1, 429);
+    let retrying: Api<ConfigMap> = Api::default_namespaced(sb.client().expect("client"));
+    let before = sb.request_count(Verb::List, "configmaps");
+    retrying
+        .list(&ListParams::default())
+        .await
+        .expect("retried");
+    assert_eq!(sb.request_count(Verb::List, "configmaps"), before + 2);
+}

@@ -139,7 +139,7 @@ async fn the_system_namespaces_cannot_be_deleted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_namespace_whose_status_is_not_an_object_still_terminates() {
+async fn a_namespace_status_of_the_wrong_type_is_refused_and_the_namespace_still_terminates() {
     let sb = sandbox().await;
     let client = sb.client().expect("client");
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -148,16 +148,21 @@ async fn a_namespace_whose_status_is_not_an_object_still_terminates() {
         .create(&PostParams::default(), &odd)
         .await
         .expect("namespace");
-    // Namespaces are schemaless here, so a status write may store anything.
+    // Built-ins decode into their schema, as into the real server's Go structs.
     let resource = ApiResource::erase::<Namespace>(&());
     let raw: Api<DynamicObject> = Api::all_with(client, &resource);
-    raw.patch_status(
-        "odd",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": "x"})),
-    )
-    .await
-    .expect("a status that is a string");
+    let refused = raw
+        .patch_status(
+            "odd",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": "x"})),
+        )
+        .await
+        .expect_err("a status that is a string");
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 400 && s.message == "Namespace in version \"v1\" cannot be handled as a Namespace: json: cannot unmarshal string into Go struct field Namespace.status of type v1.NamespaceStatus"),
+        "{refused:?}"
+    );
 
     let deleted = raw
         .delete("odd", &Default::default())

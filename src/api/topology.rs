@@ -277,6 +277,10 @@ pub struct TopologyStatus {
     /// The operator's record of who serves each pool's users and what it still owes.
     #[serde(default)]
     pub ledger: Ledger,
+    /// The ConfigMap in this namespace holding the last observation of the deployment (key
+    /// `observed.json`), for `sfb-dr plan --kubeconfig`; refreshed when no step is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<String>,
 }
 
 /// A plan and the state of each step: the write-ahead journal.

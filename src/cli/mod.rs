@@ -1,7 +1,10 @@
 //! Command-line parsing and the commands that need no Kubernetes API (docs/cli.md).
 
 mod listen;
+mod live;
+mod mermaid;
 mod plan;
+pub mod plugin;
 mod run;
 mod sandbox;
 
@@ -37,8 +40,16 @@ enum Command {
         files: Vec<PathBuf>,
         /// The observed topology (JSON or YAML), as a driver or the simulator reports it, or -
         /// for standard input.
+        #[arg(
+            long,
+            required_unless_present = "kubeconfig",
+            conflicts_with = "kubeconfig"
+        )]
+        observed: Option<PathBuf>,
+        /// Plan against the live deployment instead: the observation and ledger the operator
+        /// published in this cluster (the namespace from --namespace, else the manifests').
         #[arg(long)]
-        observed: PathBuf,
+        kubeconfig: Option<PathBuf>,
         /// Plan the deployment of this namespace when the manifests hold several.
         #[arg(short = 'n', long)]
         namespace: Option<String>,
@@ -84,6 +95,8 @@ pub enum Output {
     Json,
     /// A commented PowerShell runbook an admin can review or run by hand.
     Powershell,
+    /// The dependency graph as a Mermaid flowchart, for a pull-request comment.
+    Mermaid,
 }
 
 pub(crate) fn positive_scale(s: &str) -> Result<f64, String> {
@@ -127,14 +140,24 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Plan {
             files,
             observed,
+            kubeconfig,
             namespace,
             output,
             what_if,
             detailed_exitcode,
         } => {
+            let source = match (&observed, &kubeconfig) {
+                (Some(path), _) => plan::Source::File(path),
+                (None, Some(k)) => plan::Source::Live(k),
+                (None, None) => {
+                    return Err(Failure::BadInput(vec![
+                        "give --observed <file> or --kubeconfig <file>".into(),
+                    ]))
+                }
+            };
             let request = plan::Request {
                 files: &files,
-                observed: &observed,
+                source,
                 namespace: namespace.as_deref(),
                 output,
                 what_if,

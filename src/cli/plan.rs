@@ -13,10 +13,19 @@ use sfb_dr::planner;
 
 use super::{Failure, Output};
 
+/// Where the observed deployment comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// A file (or `-`).
+    File(&'a Path),
+    /// The observation and ledger the operator published, read through this kubeconfig.
+    Live(&'a Path),
+}
+
 /// What `sfb-dr plan` was asked.
 pub struct Request<'a> {
     pub files: &'a [PathBuf],
-    pub observed: &'a Path,
+    pub source: Source<'a>,
     pub namespace: Option<&'a str>,
     pub output: Output,
     pub what_if: bool,
@@ -60,18 +69,29 @@ pub fn run(r: &Request<'_>) -> Result<(String, Findings), Failure> {
     if r.what_if && r.output != Output::Powershell {
         return Err(bad("--whatif applies to -o powershell only"));
     }
-    if manifest::is_stdin(r.observed) && r.files.iter().any(|f| manifest::is_stdin(f)) {
+    let file = match r.source {
+        Source::File(path) => Some(path),
+        Source::Live(_) => None,
+    };
+    if file.is_some_and(manifest::is_stdin) && r.files.iter().any(|f| manifest::is_stdin(f)) {
         return Err(bad(
             "standard input (-) can be read once: give either -f - or --observed -, not both",
         ));
     }
-    let skip = (!manifest::is_stdin(r.observed)).then_some(r.observed);
+    let skip = file.filter(|f| !manifest::is_stdin(f));
     let manifests = one_deployment(manifest::load(r.files, skip)?, r)?;
-    let observed = manifest::load_observed(r.observed)?;
+    let (observed, ledger, source) = match r.source {
+        Source::File(path) => (
+            manifest::load_observed(path)?,
+            Ledger::default(),
+            path.display().to_string(),
+        ),
+        Source::Live(kubeconfig) => live(kubeconfig, &manifests, r.namespace)?,
+    };
     let observed = ObservedIndex::new(observed)
-        .map_err(|e| bad(format!("{}: observed topology: {e}", r.observed.display())))?;
+        .map_err(|e| bad(format!("{source}: observed topology: {e}")))?;
     let desired = desired(&manifests, &observed)?;
-    let plan = planner::plan(&desired, &observed, &Ledger::default());
+    let plan = planner::plan(&desired, &observed, &ledger);
     let findings = Findings::of(&plan);
     let text = match r.output {
         Output::Json => serde_json::to_string_pretty(&plan)
@@ -82,8 +102,38 @@ pub fn run(r: &Request<'_>) -> Result<(String, Findings), Failure> {
             let what_if = if r.what_if { WhatIf::Yes } else { WhatIf::No };
             runbook(&plan, what_if).map_err(|e| bad(format!("cannot write the runbook: {e}")))?
         }
+        Output::Mermaid => super::mermaid::flowchart(&plan),
     };
     Ok((text, findings))
+}
+
+/// The observation and ledger the operator published for the deployment of the manifests'
+/// namespace (or `--namespace`), read from the cluster `kubeconfig` names.
+fn live(
+    kubeconfig: &Path,
+    manifests: &Manifests,
+    namespace: Option<&str>,
+) -> Result<(sfb_dr::model::ObservedTopology, Ledger, String), Failure> {
+    super::live::runtime()?.block_on(async {
+        let client = super::run::client(Some(kubeconfig)).await?;
+        let namespaces = manifests.namespaces();
+        let ns = match namespace {
+            Some(ns) => ns.to_owned(),
+            None => namespaces
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| client.default_namespace().to_owned()),
+        };
+        let topology = super::live::topology(&client, &ns).await?;
+        let ledger = topology
+            .status
+            .as_ref()
+            .map(|s| s.ledger.clone())
+            .unwrap_or_default();
+        let (observed, source) = super::live::observation(&client, &topology).await?;
+        Ok((observed, ledger, source))
+    })
 }
 
 /// The objects of exactly one deployment: one namespace (chosen with `--namespace` when the

@@ -122,6 +122,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             election,
             drivers: DriverSource::FromSpec,
             instance: identity(),
+            simulator_step_timeout: None,
         };
         tracing::info!(namespace = ?args.namespace, leader_election = args.leader_election, "starting the operator");
         controller::run(config, super::shutdown_signal())

@@ -145,6 +145,7 @@ async fn serve(
                 election: None,
                 drivers: DriverSource::Simulator(sim_url.clone()),
                 instance: identity(),
+                simulator_step_timeout: None,
             })
             .await
             .context("starting the operator")?,

@@ -18,7 +18,7 @@ const SIMULATOR_OBSERVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one simulated step may run before the call is abandoned (the step is then settled
 /// by asking again under the same key). Microsoft's slowest procedure, a failback of 20 000
 /// users, takes about an hour.
-const SIMULATOR_STEP_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
+pub const SIMULATOR_STEP_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 
 /// Where drivers come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,15 +45,18 @@ type Built = HashMap<ObjectRef<Topology>, (String, Arc<dyn Driver>)>;
 pub struct Drivers {
     client: Client,
     source: DriverSource,
+    step_timeout: Duration,
     built: Mutex<Built>,
 }
 
 impl Drivers {
-    /// Drivers from `source`; `client` reads the PowerShell driver's Secret.
-    pub fn new(client: Client, source: DriverSource) -> Self {
+    /// Drivers from `source`; `client` reads the PowerShell driver's Secret; a simulator step
+    /// call is abandoned after `step_timeout` (then settled under the same key).
+    pub fn new(client: Client, source: DriverSource, step_timeout: Duration) -> Self {
         Drivers {
             client,
             source,
+            step_timeout,
             built: Mutex::new(HashMap::new()),
         }
     }
@@ -113,7 +116,7 @@ impl Drivers {
             Build::Simulator(url) => Arc::new(
                 SimulatorDriver::new(&url, SIMULATOR_OBSERVE_TIMEOUT)
                     .map_err(|e| DriverSetupError::Spec(e.to_string()))?
-                    .with_step_timeout(SIMULATOR_STEP_TIMEOUT),
+                    .with_step_timeout(self.step_timeout),
             ),
             Build::PowerShell(parts) => {
                 let (spec, secret) = *parts;

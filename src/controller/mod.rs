@@ -15,6 +15,7 @@ pub mod executor;
 pub mod journal;
 pub mod leader;
 pub mod metrics;
+pub mod observation;
 pub mod reconcile;
 pub mod status;
 
@@ -105,6 +106,7 @@ pub struct Context {
     topologies_written: Mutex<WrittenTopologies>,
     /// The child statuses this process last applied, with the resourceVersion they replaced.
     children_written: Mutex<HashMap<String, (String, serde_json::Value)>>,
+    observations: observation::Publisher,
 }
 
 impl Context {
@@ -134,6 +136,9 @@ pub struct Config {
     pub drivers: DriverSource,
     /// This replica's name in Events (its pod name, or the host name).
     pub instance: String,
+    /// How long a simulator step call may run before it is abandoned and the step settled under
+    /// the same key; `None` is three hours (fault tests make it short).
+    pub simulator_step_timeout: Option<Duration>,
 }
 
 /// Why the operator could not start.
@@ -240,7 +245,13 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     let ctx = Arc::new(Context {
         client: config.client.clone(),
         stores: stores.clone(),
-        drivers: drivers::Drivers::new(config.client.clone(), config.drivers.clone()),
+        drivers: drivers::Drivers::new(
+            config.client.clone(),
+            config.drivers.clone(),
+            config
+                .simulator_step_timeout
+                .unwrap_or(drivers::SIMULATOR_STEP_TIMEOUT),
+        ),
         executor: Arc::clone(&executor),
         recorder: Recorder::new(
             config.client.clone(),
@@ -253,6 +264,7 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
         leadership: leadership.clone(),
         topologies_written: Mutex::new(HashMap::new()),
         children_written: Mutex::new(HashMap::new()),
+        observations: observation::Publisher::default(),
     });
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();

@@ -191,12 +191,29 @@ async fn pipeline(
         }),
         now,
     );
-    let next = TopologyStatus {
+    let mut next = TopologyStatus {
         plan: Some(advanced.plan.clone()),
         history,
         ledger: recorded.ledger.clone(),
         ..with_conditions(&stored, &statuses)
     };
+    // Published between steps only: mid-plan the deployment changes at every step.
+    let idle = !advanced
+        .plan
+        .steps
+        .iter()
+        .any(|s| s.state == crate::api::StepState::Running)
+        && advanced.launch.is_empty();
+    if idle {
+        match ctx
+            .observations
+            .publish(&ctx.client, topology, &observed.topology, &now.to_string())
+            .await
+        {
+            Ok(name) => next.observation = Some(name),
+            Err(error) => tracing::warn!(%error, "could not publish the observation"),
+        }
+    }
     // The write-ahead record: `Running` is stored before any driver call starts.
     ctx.write_topology(topology, next, &stored).await?;
     let launch = std::mem::take(&mut advanced.launch);
@@ -422,6 +439,15 @@ impl Context {
         next.observed_at = stored.observed_at.clone();
         if next == *stored {
             return Ok(());
+        }
+        if tracing::enabled!(tracing::Level::TRACE) {
+            let a = serde_json::to_value(stored).unwrap_or_default();
+            let b = serde_json::to_value(&next).unwrap_or_default();
+            for (k, v) in b.as_object().into_iter().flatten() {
+                if a.get(k) != Some(v) {
+                    tracing::trace!(field = %k, before = %a.get(k).cloned().unwrap_or_default(), after = %v, "status field changed");
+                }
+            }
         }
         next.observed_at = Some(Timestamp::now().to_string());
         let mut object = topology.clone();

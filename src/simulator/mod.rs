@@ -47,6 +47,9 @@ pub struct AuditEntry {
     pub seq: u64,
     /// When the command ended (RFC 3339).
     pub at: String,
+    /// When the command was received (RFC 3339).
+    #[serde(default, rename = "startedAt", skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub command: Action,
     pub outcome: Outcome,
     pub message: String,
@@ -129,6 +132,8 @@ struct State {
 pub struct Simulator {
     state: Mutex<State>,
     config: Config,
+    /// Every command takes exactly this long instead (benchmarks).
+    fixed_latency: Option<Duration>,
 }
 
 impl Simulator {
@@ -142,7 +147,15 @@ impl Simulator {
                 operations: HashMap::new(),
             }),
             config,
+            fixed_latency: None,
         }
+    }
+
+    /// Every command takes exactly `latency`, without jitter or scaling: what a benchmark of the
+    /// operator's own overhead needs.
+    pub fn with_fixed_latency(mut self, latency: Duration) -> Self {
+        self.fixed_latency = Some(latency);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -237,10 +250,11 @@ impl Simulator {
 
     async fn run(&self, action: Action, key: Option<String>) -> CommandResult {
         let kind = action.kind();
+        let started = Some(jiff::Timestamp::now().to_string());
         let (delay, fail) = {
             let mut s = self.lock();
             if let Err(message) = guards::check(&s.deployment, &action) {
-                return record(&mut s, action, key, Outcome::Refused, message, 0);
+                return record(&mut s, action, key, started, Outcome::Refused, message, 0);
             }
             let base = base_latency(&action).as_secs_f64();
             let jitter = s.rng.random_range(0.9..=1.1);
@@ -256,7 +270,9 @@ impl Simulator {
             let scaled = base * jitter / self.config.time_scale.max(f64::MIN_POSITIVE);
             // A NaN from a hostile time scale becomes a day, not a panic.
             let scaled = if scaled.is_nan() { 86_400.0 } else { scaled };
-            let delay = Duration::from_secs_f64(scaled.clamp(0.0, 86_400.0))
+            let delay = self
+                .fixed_latency
+                .unwrap_or_else(|| Duration::from_secs_f64(scaled.clamp(0.0, 86_400.0)))
                 .saturating_add(Duration::from_millis(extra));
             (delay, fail)
         };
@@ -265,7 +281,7 @@ impl Simulator {
         mark_busy(&mut s.deployment, &action, false);
         if fail {
             let message = format!("{kind:?} failed (injected fault); nothing changed");
-            return record(&mut s, action, key, Outcome::Failed, message, 0);
+            return record(&mut s, action, key, started, Outcome::Failed, message, 0);
         }
         let lost = s.deployment.apply(&action);
         let message = if lost > 0 {
@@ -273,7 +289,15 @@ impl Simulator {
         } else {
             format!("{action}: done")
         };
-        record(&mut s, action, key, Outcome::Succeeded, message, lost)
+        record(
+            &mut s,
+            action,
+            key,
+            started,
+            Outcome::Succeeded,
+            message,
+            lost,
+        )
     }
 }
 
@@ -299,10 +323,12 @@ fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // One audit line's fields.
 fn record(
     s: &mut State,
     command: Action,
     key: Option<String>,
+    started_at: Option<String>,
     outcome: Outcome,
     message: String,
     data_loss: u64,
@@ -313,6 +339,7 @@ fn record(
     s.audit.push(AuditEntry {
         seq,
         at: jiff::Timestamp::now().to_string(),
+        started_at,
         command,
         outcome,
         message: message.clone(),

@@ -234,6 +234,7 @@ impl Env {
             election: None,
             drivers: DriverSource::FromSpec,
             instance: instance.into(),
+            simulator_step_timeout: None,
         }
     }
 

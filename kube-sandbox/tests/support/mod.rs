@@ -107,6 +107,16 @@ pub async fn sandbox() -> Sandbox {
         .expect("the sandbox starts on loopback")
 }
 
+/// Starts a sandbox that authorizes with RBAC, as a cluster does.
+pub async fn rbac_sandbox() -> Sandbox {
+    Sandbox::start(Config {
+        authorization: kube_sandbox::Authorization::Rbac,
+        ..Config::default()
+    })
+    .await
+    .expect("the sandbox starts on loopback")
+}
+
 /// What a kubectl run printed and whether it succeeded.
 #[derive(Debug)]
 pub struct Outcome {
@@ -154,6 +164,21 @@ impl Kubectl {
             kubeconfig: sandbox.kubeconfig_path().to_path_buf(),
             cache: tempfile::tempdir().expect("a cache dir"),
             scratch: tempfile::tempdir().expect("a scratch dir"),
+        }
+    }
+
+    /// A kubectl for `sandbox` presenting `token` (as `user`, in `namespace`), with its own
+    /// kubeconfig and cache.
+    pub fn with_token(sandbox: &Sandbox, user: &str, token: &str, namespace: &str) -> Self {
+        let scratch = tempfile::tempdir().expect("a scratch dir");
+        let kubeconfig = scratch.path().join("token.kubeconfig");
+        sandbox
+            .write_kubeconfig(&kubeconfig, user, token, namespace)
+            .expect("the kubeconfig is written");
+        Kubectl {
+            kubeconfig,
+            cache: tempfile::tempdir().expect("a cache dir"),
+            scratch,
         }
     }
 

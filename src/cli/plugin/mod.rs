@@ -1,0 +1,271 @@
+//! `kubectl sfbdr`: the same binary, installed as `kubectl-sfbdr` on the PATH, where kubectl's
+//! plugin lookup finds it. Commands for the people on call: `status`, `plan`, `approve`,
+//! `pause`, `resume`, `site`, `retry`.
+
+mod screen;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kube::api::{Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use sfb_dr::api::{Site, StepState, Topology};
+use sfb_dr::controller::journal::step_action;
+use sfb_dr::controller::reconcile::{APPROVE_ANNOTATION, RETRY_ANNOTATION};
+use sfb_dr::driver::powershell::{runbook, WhatIf};
+use sfb_dr::model::{Blocked, Plan, Step};
+
+use super::live;
+use super::Failure;
+
+/// Operate sfb-dr from kubectl: see where a deployment stands, review and approve its plan,
+/// pause it, take a site out of service.
+///
+/// Exit codes: 0 done (for `status`: Ready), 1 failure, 2 bad input; `status` also exits 3 while
+/// the operator is working (Reconciling, paused, awaiting approval) and 4 when it is Stalled.
+#[derive(Parser, Debug)]
+#[command(name = "kubectl sfbdr", version)]
+pub struct Plugin {
+    /// The kubeconfig to use; default: $KUBECONFIG or ~/.kube/config.
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    context: Option<String>,
+    /// The deployment's namespace; default: the context's namespace.
+    #[arg(short = 'n', long, global = true)]
+    namespace: Option<String>,
+    #[command(subcommand)]
+    command: PluginCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// One screen: sites, pairs and who serves whom, the CMS, backup lag against the RPO, the
+    /// plan's progress, and what is blocked and why.
+    Status,
+    /// The current plan, step by step with its state.
+    Plan {
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanOutput::Text)]
+        output: PlanOutput,
+    },
+    /// Show the current plan, then approve it (annotate sfbdr.io/approve-plan with its id).
+    Approve {
+        /// The id you reviewed; refused if the current plan has another.
+        plan: Option<String>,
+    },
+    /// Stop starting steps (spec.paused: true); running steps finish.
+    Pause,
+    /// Start steps again (spec.paused: false).
+    Resume,
+    /// Declare a site active or not (spec.active).
+    Site {
+        /// The Site's name.
+        name: String,
+        /// true to serve users from the site, false to fail its pools over.
+        #[arg(long, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        active: bool,
+    },
+    /// Give the failed steps of the current plan one more round (annotate sfbdr.io/retry).
+    Retry {
+        /// The id you reviewed; refused if the current plan has another.
+        plan: Option<String>,
+    },
+}
+
+/// How `kubectl sfbdr plan` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanOutput {
+    Text,
+    Json,
+    Powershell,
+    Mermaid,
+}
+
+/// Whether the binary was started as the kubectl plugin.
+pub fn invoked_as_plugin() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .is_some_and(|name| name == "kubectl-sfbdr")
+}
+
+/// Runs a plugin command.
+pub fn run(plugin: Plugin) -> Result<(), Failure> {
+    live::runtime()?.block_on(async move {
+        let client = client(&plugin).await?;
+        let ns = plugin
+            .namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let topology = live::topology(&client, &ns).await?;
+        match plugin.command {
+            PluginCommand::Status => status(&client, &ns, &topology).await,
+            PluginCommand::Plan { output } => {
+                print!("{}", plan_text(&topology, output)?);
+                Ok(())
+            }
+            PluginCommand::Approve { plan } => {
+                annotate(&client, &topology, APPROVE_ANNOTATION, plan, "approved").await
+            }
+            PluginCommand::Retry { plan } => {
+                annotate(&client, &topology, RETRY_ANNOTATION, plan, "asked to retry").await
+            }
+            PluginCommand::Pause => set_paused(&client, &topology, true).await,
+            PluginCommand::Resume => set_paused(&client, &topology, false).await,
+            PluginCommand::Site { name, active } => {
+                let sites: Api<Site> = Api::namespaced(client.clone(), &ns);
+                sites
+                    .patch(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"spec": {"active": active}})),
+                    )
+                    .await
+                    .map_err(|e| live::api_error(&format!("Site {ns}/{name}"), e))?;
+                println!("site.sfbdr.io/{name} active={active}");
+                Ok(())
+            }
+        }
+    })
+}
+
+async fn client(plugin: &Plugin) -> Result<Client, Failure> {
+    let options = KubeConfigOptions {
+        context: plugin.context.clone(),
+        ..Default::default()
+    };
+    let config = match &plugin.kubeconfig {
+        Some(path) => {
+            let file = Kubeconfig::read_from(path).map_err(|e| {
+                Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
+            })?;
+            kube::Config::from_custom_kubeconfig(file, &options).await
+        }
+        None => kube::Config::from_kubeconfig(&options).await,
+    }
+    .map_err(|e| Failure::BadInput(vec![format!("no usable kubeconfig: {e}")]))?;
+    Client::try_from(config).map_err(|e| Failure::Other(e.into()))
+}
+
+async fn status(client: &Client, ns: &str, topology: &Topology) -> Result<(), Failure> {
+    let screen = screen::Screen::read(client, ns, topology).await?;
+    print!("{}", screen.render());
+    match screen.exit_code() {
+        0 => Ok(()),
+        code => Err(Failure::Findings(code)),
+    }
+}
+
+/// The journalled plan as the planner's plan format (for the runbook and the graph).
+fn as_plan(topology: &Topology) -> Result<Plan, Failure> {
+    let journal = topology
+        .status
+        .as_ref()
+        .and_then(|s| s.plan.as_ref())
+        .ok_or_else(|| {
+            Failure::Other(anyhow::anyhow!(
+                "Topology {} has no plan yet",
+                topology.name_any()
+            ))
+        })?;
+    let steps = journal
+        .steps
+        .iter()
+        .map(|s| {
+            step_action(s)
+                .map(|action| Step {
+                    id: s.id.clone(),
+                    action,
+                    depends_on: s.depends_on.clone(),
+                })
+                .map_err(|e| Failure::Other(anyhow::anyhow!("the journal: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Plan {
+        id: journal.id.clone(),
+        steps,
+        blocked: journal
+            .blocked
+            .iter()
+            .map(|b| Blocked {
+                pair: b.pair.clone(),
+                reason: b.reason,
+                message: b.message.clone(),
+            })
+            .collect(),
+    })
+}
+
+fn plan_text(topology: &Topology, output: PlanOutput) -> Result<String, Failure> {
+    let journal = topology.status.as_ref().and_then(|s| s.plan.as_ref());
+    match output {
+        PlanOutput::Json => serde_json::to_string_pretty(&journal)
+            .map(|s| s + "\n")
+            .map_err(|e| Failure::Other(e.into())),
+        PlanOutput::Powershell => runbook(&as_plan(topology)?, WhatIf::No)
+            .map_err(|e| Failure::Other(anyhow::anyhow!("cannot write the runbook: {e}"))),
+        PlanOutput::Mermaid => Ok(super::mermaid::flowchart(&as_plan(topology)?)),
+        PlanOutput::Text => Ok(screen::plan_lines(journal)),
+    }
+}
+
+async fn annotate(
+    client: &Client,
+    topology: &Topology,
+    annotation: &str,
+    reviewed: Option<String>,
+    done: &str,
+) -> Result<(), Failure> {
+    let name = topology.name_any();
+    let journal = topology
+        .status
+        .as_ref()
+        .and_then(|s| s.plan.as_ref())
+        .filter(|p| p.steps.iter().any(|s| s.state != StepState::Succeeded))
+        .ok_or_else(|| {
+            Failure::Other(anyhow::anyhow!(
+                "Topology {name} has no plan with steps left"
+            ))
+        })?;
+    print!("{}", screen::plan_lines(Some(journal)));
+    if let Some(reviewed) = reviewed.filter(|r| *r != journal.id) {
+        return Err(Failure::BadInput(vec![format!(
+            "the current plan is {}, not {reviewed}: review it again",
+            journal.id
+        )]));
+    }
+    let api: Api<Topology> =
+        Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {annotation: journal.id}}})),
+    )
+    .await
+    .map_err(|e| live::api_error(&format!("annotating Topology {name}"), e))?;
+    println!("topology.sfbdr.io/{name} {done}: plan {}", journal.id);
+    Ok(())
+}
+
+async fn set_paused(client: &Client, topology: &Topology, paused: bool) -> Result<(), Failure> {
+    let name = topology.name_any();
+    let api: Api<Topology> =
+        Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"paused": paused}})),
+    )
+    .await
+    .map_err(|e| live::api_error(&format!("Topology {name}"), e))?;
+    println!(
+        "topology.sfbdr.io/{name} {}",
+        if paused { "paused" } else { "resumed" }
+    );
+    Ok(())
+}
