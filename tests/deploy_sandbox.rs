@@ -1,6 +1,7 @@
 //! deploy/ against an API server (kube-sandbox) with the real kubectl: `kubectl apply -k
 //! deploy/` installs every object and a second apply changes nothing; the README's install,
-//! upgrade and uninstall commands run verbatim; and the operator, started with the
+//! upgrade and uninstall commands run verbatim, and its Secret checks answer as it says under
+//! RBAC; and the operator, started with the
 //! Deployment's own arguments and environment, takes the Lease in its namespace, becomes
 //! ready, and stops within the Deployment's grace period on SIGTERM.
 
@@ -133,11 +134,11 @@ const NEEDS_A_CLUSTER: [(&str, &str); 4] = [
     ),
     (
         "auth can-i get secret",
-        "this kube-sandbox allows every request, so can-i says yes to all",
+        "it runs under RBAC in the_readme_secret_checks_answer_as_it_says_under_rbac",
     ),
     (
         "auth can-i list secrets",
-        "this kube-sandbox allows every request, so can-i says yes to all",
+        "it runs under RBAC in the_readme_secret_checks_answer_as_it_says_under_rbac",
     ),
 ];
 
@@ -411,5 +412,93 @@ async fn the_operator_runs_with_the_deployments_arguments_and_stops_within_its_g
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| {
             panic!("--log-format=json wrote a line that is not JSON ({e}): {line}")
         });
+    }
+}
+
+/// Runs kubectl against `sandbox` as its administrator; (success, stdout, stderr).
+async fn kubectl_admin(
+    sandbox: &kube_sandbox::Sandbox,
+    cache: &Path,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = tokio::time::timeout(
+        e2e::KUBECTL_DEADLINE,
+        Command::new(e2e::KUBECTL)
+            .arg("--kubeconfig")
+            .arg(sandbox.kubeconfig_path())
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(args)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("kubectl {args:?}: no end"))
+    .expect("kubectl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_secret_checks_answer_as_it_says_under_rbac() {
+    let sandbox = kube_sandbox::Sandbox::start(kube_sandbox::Config {
+        authorization: kube_sandbox::Authorization::Rbac,
+        ..kube_sandbox::Config::default()
+    })
+    .await
+    .expect("kube-sandbox starts");
+    let cache = tempfile::tempdir().expect("a cache");
+    for args in [
+        &["apply", "-f", "crds/"][..],
+        &["apply", "-k", "deploy/"],
+        &["create", "namespace", NS],
+    ] {
+        let (ok, _, err) = kubectl_admin(&sandbox, cache.path(), args).await;
+        assert!(ok, "kubectl {args:?}: {err}");
+    }
+    let checks: Vec<String> = readme_section("### Install")
+        .into_iter()
+        .filter(|l| l.contains("auth can-i"))
+        .collect();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    let ask = |line: &str| {
+        let args: Vec<String> = line.split_whitespace().skip(1).map(str::to_owned).collect();
+        let sandbox = &sandbox;
+        let cache = cache.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            kubectl_admin(sandbox, &cache, &args).await
+        }
+    };
+    // Before the Role, the operator may read no Secret at all.
+    for line in &checks {
+        assert_eq!(ask(line).await.1, "no", "{line}");
+    }
+    let (ok, _, err) = kubectl_admin(
+        &sandbox,
+        cache.path(),
+        &[
+            "apply",
+            "-f",
+            "deploy/examples/powershell-credentials-rbac.yaml",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (ok, answer, _) = ask(&checks[0]).await;
+    assert!(ok && answer == "yes", "{}: {answer}", checks[0]);
+    let (ok, answer, _) = ask(&checks[1]).await;
+    assert!(!ok && answer == "no", "{}: {answer}", checks[1]);
+    // Nor another Secret of that namespace, nor any Secret elsewhere.
+    let who = "--as=system:serviceaccount:sfb-dr-system:sfb-dr";
+    for args in [
+        &["auth", "can-i", "get", "secret/other", "-n", NS, who][..],
+        &["auth", "can-i", "get", "secrets", "-A", who],
+        &["auth", "can-i", "watch", "secrets", "-A", who],
+    ] {
+        let (_, answer, _) = kubectl_admin(&sandbox, cache.path(), args).await;
+        assert_eq!(answer, "no", "{args:?}");
     }
 }
