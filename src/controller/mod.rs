@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -227,10 +228,14 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     ));
 
     let wc = watcher::Config::default();
-    let (topologies, topology_stream) = cache::<Topology>(&config, &wc);
-    let (sites, site_stream) = cache::<Site>(&config, &wc);
-    let (pairs, pair_stream) = cache::<PoolPair>(&config, &wc);
-    let (cms, cms_stream) = cache::<CentralManagementStore>(&config, &wc);
+    let priming = Priming {
+        listed: Arc::new(AtomicUsize::new(0)),
+        metrics: Arc::clone(&metrics),
+    };
+    let (topologies, topology_stream) = cache::<Topology>(&config, &wc, priming.clone());
+    let (sites, site_stream) = cache::<Site>(&config, &wc, priming.clone());
+    let (pairs, pair_stream) = cache::<PoolPair>(&config, &wc, priming.clone());
+    let (cms, cms_stream) = cache::<CentralManagementStore>(&config, &wc, priming);
     let stores = Stores {
         topologies: topologies.clone(),
         sites: sites.clone(),
@@ -283,23 +288,6 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
         }
         None => (None, None),
     };
-
-    // Caches primed: every kind listed once.
-    {
-        let metrics = Arc::clone(&metrics);
-        let stores = stores.clone();
-        tokio::spawn(async move {
-            let primed = tokio::join!(
-                stores.topologies.wait_until_ready(),
-                stores.sites.wait_until_ready(),
-                stores.pairs.wait_until_ready(),
-                stores.cms.wait_until_ready(),
-            );
-            if primed.0.is_ok() && primed.1.is_ok() && primed.2.is_ok() && primed.3.is_ok() {
-                metrics.set_primed();
-            }
-        });
-    }
 
     let to_topology = |store: Store<Topology>| {
         move |namespace: Option<String>| -> Vec<ObjectRef<Topology>> {
@@ -419,9 +407,29 @@ impl metrics::Health for Probe {
 
 type Triggers<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
 
+/// How many of the four caches hold their first full list; the operator is primed at four.
+/// Counted from the watch streams rather than with `Store::wait_until_ready`: a store's
+/// readiness keeps one waiter's waker only, the Controller already waits on the Topology
+/// store, and a second waiter can be left asleep for ever (so `/readyz` never said ready).
+#[derive(Clone)]
+struct Priming {
+    listed: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Priming {
+    const KINDS: usize = 4;
+
+    fn listed_one(&self) {
+        if self.listed.fetch_add(1, Ordering::AcqRel) + 1 == Self::KINDS {
+            self.metrics.set_primed();
+        }
+    }
+}
+
 /// A cache of one kind and the stream of its changes worth a reconcile: a new spec (generation)
 /// or new annotations, or a deletion; status writes, the operator's own included, are not.
-fn cache<K>(config: &Config, wc: &watcher::Config) -> (Store<K>, Triggers<K>)
+fn cache<K>(config: &Config, wc: &watcher::Config, priming: Priming) -> (Store<K>, Triggers<K>)
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
@@ -437,6 +445,7 @@ where
     };
     let (reader, writer) = reflector::store();
     let mut seen: HashMap<String, (Option<i64>, u64)> = HashMap::new();
+    let mut listed = false;
     let stream = watcher(api, wc.clone())
         .default_backoff()
         .reflect(writer)
@@ -452,7 +461,15 @@ where
                     seen.remove(&o.meta().uid.clone().unwrap_or_default());
                     Some(Ok(o))
                 }
-                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Ok(watcher::Event::InitDone) => {
+                    // The reflector has swapped the full list into the store by now.
+                    if !listed {
+                        listed = true;
+                        priming.listed_one();
+                    }
+                    None
+                }
+                Ok(watcher::Event::Init) => None,
             };
             std::future::ready(changed)
         });
