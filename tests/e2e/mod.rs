@@ -78,14 +78,26 @@ impl Env {
 
     /// As [`Env::start`], with the simulator's latencies divided by `time_scale`.
     pub async fn start_scaled(observed: ObservedTopology, time_scale: f64) -> Env {
+        Env::start_with(observed, time_scale, Config::default()).await
+    }
+
+    /// As [`Env::start`], with a sandbox that authorizes every request by RBAC, as a cluster does
+    /// (kubectl here is the admin; an operator needs a ServiceAccount's token).
+    pub async fn start_rbac(observed: ObservedTopology) -> Env {
+        let config = Config {
+            authorization: kube_sandbox::Authorization::Rbac,
+            ..Config::default()
+        };
+        Env::start_with(observed, TIME_SCALE, config).await
+    }
+
+    async fn start_with(observed: ObservedTopology, time_scale: f64, config: Config) -> Env {
         // RUST_LOG=sfb_dr=debug shows what the operator does; silent otherwise.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let sandbox = Sandbox::start(Config::default())
-            .await
-            .expect("kube-sandbox starts");
+        let sandbox = Sandbox::start(config).await.expect("kube-sandbox starts");
         let client = sandbox.client().expect("a client");
         let sim = Arc::new(Simulator::new(
             Deployment::new(observed).expect("a consistent observed topology"),
