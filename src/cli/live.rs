@@ -6,9 +6,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client, ResourceExt};
 
 use sfb_dr::api::Topology;
-use sfb_dr::controller::observation::DATA_KEY;
+use sfb_dr::controller::observation::{DATA_KEY, LEDGER_KEY, OBSERVED_AT_KEY};
 use sfb_dr::manifest;
-use sfb_dr::model::ObservedTopology;
+use sfb_dr::model::{Ledger, ObservedTopology};
 
 use super::Failure;
 
@@ -50,11 +50,17 @@ pub async fn topology(client: &Client, namespace: &str) -> Result<Topology, Fail
     }
 }
 
-/// The observation the operator published for `topology`, and where it was read from.
-pub async fn observation(
-    client: &Client,
-    topology: &Topology,
-) -> Result<(ObservedTopology, String), Failure> {
+/// What the operator published for `topology`: the observation, the ledger of the same moment
+/// (the Topology's own when the ConfigMap has none), where it was read and when it was made.
+pub struct Published {
+    pub observed: ObservedTopology,
+    pub ledger: Ledger,
+    pub source: String,
+    pub observed_at: Option<String>,
+}
+
+/// The observation the operator published for `topology`.
+pub async fn observation(client: &Client, topology: &Topology) -> Result<Published, Failure> {
     let ns = topology.namespace().unwrap_or_default();
     let name = topology
         .status
@@ -78,7 +84,22 @@ pub async fn observation(
         .and_then(|d| d.get(DATA_KEY))
         .ok_or_else(|| Failure::BadInput(vec![format!("{source}: no {DATA_KEY} key")]))?;
     let observed = manifest::parse_observed(text, &source)?;
-    Ok((observed, source))
+    let data = map.data.as_ref();
+    let ledger = match data.and_then(|d| d.get(LEDGER_KEY)) {
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| Failure::BadInput(vec![format!("{source}: {LEDGER_KEY}: {e}")]))?,
+        None => topology
+            .status
+            .as_ref()
+            .map(|s| s.ledger.clone())
+            .unwrap_or_default(),
+    };
+    Ok(Published {
+        observed,
+        ledger,
+        observed_at: data.and_then(|d| d.get(OBSERVED_AT_KEY)).cloned(),
+        source,
+    })
 }
 
 /// A runtime for the commands that talk to a cluster.

@@ -126,13 +126,17 @@ fn live(
                 .unwrap_or_else(|| client.default_namespace().to_owned()),
         };
         let topology = super::live::topology(&client, &ns).await?;
-        let ledger = topology
-            .status
-            .as_ref()
-            .map(|s| s.ledger.clone())
-            .unwrap_or_default();
-        let (observed, source) = super::live::observation(&client, &topology).await?;
-        Ok((observed, ledger, source))
+        let published = super::live::observation(&client, &topology).await?;
+        // Said on standard error, so the plan on standard output stays the plan.
+        eprintln!(
+            "planned against {}, observed at {}",
+            published.source,
+            published
+                .observed_at
+                .as_deref()
+                .unwrap_or("an unknown time")
+        );
+        Ok((published.observed, published.ledger, published.source))
     })
 }
 

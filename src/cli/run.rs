@@ -97,8 +97,44 @@ pub fn identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
+/// A Kubernetes name (RFC 1123 label, as namespaces are; Lease names as DNS subdomains).
+fn check_name(flag: &str, value: &str, subdomain: bool) -> Result<(), Failure> {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let ok = if subdomain {
+        value.len() <= 253 && value.split('.').all(label)
+    } else {
+        label(value)
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::BadInput(vec![format!(
+            "{flag} {value:?}: not a Kubernetes name (lowercase letters, digits and '-', {})",
+            if subdomain {
+                "dot-separated, at most 253 characters"
+            } else {
+                "at most 63 characters"
+            }
+        )]))
+    }
+}
+
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub fn run(args: RunArgs) -> Result<(), Failure> {
+    if let Some(ns) = &args.namespace {
+        check_name("--namespace", ns, false)?;
+    }
+    if let Some(ns) = &args.lease_namespace {
+        check_name("--lease-namespace", ns, false)?;
+    }
+    check_name("--lease-name", &args.lease_name, true)?;
     init_logging(args.log_format);
     let runtime = tokio::runtime::Runtime::new()
         .context("starting the async runtime")

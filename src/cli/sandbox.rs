@@ -18,7 +18,10 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::json;
 
-use sfb_dr::api::{CentralManagementStore, PoolPair, SimulatorDriver, Site, StepState, Topology};
+use sfb_dr::api::{
+    CentralManagementStore, PlanOutcome, PlanStatus, PoolPair, SimulatorDriver, Site, StepState,
+    Topology,
+};
 use sfb_dr::controller::{self, DriverSource};
 use sfb_dr::manifest::{self, Manifests};
 use sfb_dr::simulator::{self, Deployment, Outcome, Simulator};
@@ -29,9 +32,10 @@ use super::Failure;
 /// Flags of `sfb-dr sandbox`.
 #[derive(Args, Debug)]
 pub struct SandboxArgs {
-    /// Where to write `kubeconfig` and `sandbox.json`.
-    #[arg(long, default_value = ".sfb-dr")]
-    pub dir: PathBuf,
+    /// Where to write `kubeconfig` and `sandbox.json`; default `.sfb-dr`, and for `--drill` a
+    /// temporary directory (so a drill never overwrites a running sandbox's kubeconfig).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
     /// The simulated deployment's initial state, in the observed-topology format.
     #[arg(long, default_value = "examples/topology.json")]
     pub topology: PathBuf,
@@ -76,10 +80,18 @@ pub fn run(args: SandboxArgs) -> Result<(), Failure> {
             paths(&args.manifests)
         )]));
     }
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let temporary = match (&args.dir, args.drill) {
+        (None, true) => Some(tempfile::tempdir().context("a temporary directory for the drill")?),
+        _ => None,
+    };
+    let dir = match (&args.dir, &temporary) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(t)) => t.path().to_owned(),
+        (None, None) => PathBuf::from(".sfb-dr"),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(serve(args, deployment, manifests))
+    runtime.block_on(serve(args, &dir, deployment, manifests))
 }
 
 fn paths(p: &[PathBuf]) -> String {
@@ -91,6 +103,7 @@ fn paths(p: &[PathBuf]) -> String {
 
 async fn serve(
     args: SandboxArgs,
+    dir: &Path,
     deployment: Deployment,
     manifests: Manifests,
 ) -> Result<(), Failure> {
@@ -111,7 +124,7 @@ async fn serve(
     let router = simulator::server::router(Arc::clone(&sim));
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let kubeconfig = args.dir.join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     let sandbox = kube_sandbox::Sandbox::start(kube_sandbox::Config {
         kubeconfig: Some(kubeconfig.clone()),
         ..Default::default()
@@ -127,7 +140,7 @@ async fn serve(
         api_server: sandbox.url().to_owned(),
         simulator: sim_url.clone(),
     };
-    let state = args.dir.join("sandbox.json");
+    let state = dir.join("sandbox.json");
     std::fs::write(
         &state,
         serde_json::to_string_pretty(&file).context("sandbox.json")? + "\n",
@@ -143,7 +156,10 @@ async fn serve(
                 namespace: None,
                 metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 election: None,
-                drivers: DriverSource::Simulator(sim_url.clone()),
+                drivers: DriverSource::Simulator {
+                    url: sim_url.clone(),
+                    namespaces: namespaces(&manifests),
+                },
                 instance: identity(),
                 simulator_step_timeout: None,
             })
@@ -167,6 +183,15 @@ async fn serve(
     }
     drop(sandbox);
     Ok(())
+}
+
+/// The namespaces of the manifests' Topologies: the ones the sandbox's simulator stands for.
+fn namespaces(manifests: &Manifests) -> BTreeSet<String> {
+    manifests
+        .topologies
+        .iter()
+        .map(|t| t.object.namespace().unwrap_or_else(|| "default".into()))
+        .collect()
 }
 
 fn absolute(p: &Path) -> String {
@@ -400,12 +425,31 @@ async fn wait_ready(
     let cms: Api<CentralManagementStore> = Api::namespaced(client.clone(), ns);
     let deadline = Instant::now() + limit;
     let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut last: Option<PlanStatus> = None;
     while Instant::now() < deadline {
         let t = topologies
             .get(topology)
             .await
             .context("reading the Topology")?;
-        if let Some(plan) = t.status.as_ref().and_then(|s| s.plan.as_ref()) {
+        // A plan that finished between two looks: its last steps succeeded unseen.
+        let current = t.status.as_ref().and_then(|s| s.plan.as_ref());
+        if let Some(previous) = last.take().filter(|p| current.is_none_or(|c| c.id != p.id)) {
+            let succeeded = t.status.as_ref().is_some_and(|s| {
+                s.history
+                    .iter()
+                    .any(|h| h.id == previous.id && h.outcome == PlanOutcome::Succeeded)
+            });
+            for step in previous.steps.iter().filter(|_| succeeded) {
+                if seen.insert((previous.id.clone(), step.id.clone(), "Succeeded".into())) {
+                    let what = sfb_dr::controller::journal::step_action(step)
+                        .map(|a| a.to_string())
+                        .unwrap_or_default();
+                    println!("  [{}] Succeeded {what}", step.id);
+                }
+            }
+        }
+        last = current.cloned();
+        if let Some(plan) = current {
             for step in &plan.steps {
                 let state = format!("{:?}", step.state);
                 if step.state != StepState::Pending

@@ -13,7 +13,8 @@ pub const MESSAGE_LIMIT: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted {
     pub type_: ConditionType,
-    pub status: bool,
+    /// `None` when the operator cannot tell (the condition's status is `Unknown`).
+    pub status: Option<bool>,
     pub reason: String,
     pub message: String,
 }
@@ -23,7 +24,21 @@ impl Wanted {
     pub fn yes(type_: ConditionType, reason: impl ToString, message: impl Into<String>) -> Self {
         Wanted {
             type_,
-            status: true,
+            status: Some(true),
+            reason: reason.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A condition the operator cannot judge, and why.
+    pub fn unknown(
+        type_: ConditionType,
+        reason: impl ToString,
+        message: impl Into<String>,
+    ) -> Self {
+        Wanted {
+            type_,
+            status: None,
             reason: reason.to_string(),
             message: message.into(),
         }
@@ -33,7 +48,7 @@ impl Wanted {
     pub fn no(type_: ConditionType, reason: impl ToString, message: impl Into<String>) -> Self {
         Wanted {
             type_,
-            status: false,
+            status: Some(false),
             reason: reason.to_string(),
             message: message.into(),
         }
@@ -58,7 +73,12 @@ pub fn render(
     let mut out: Vec<Condition> = wanted
         .into_iter()
         .map(|w| {
-            let status = if w.status { "True" } else { "False" }.to_owned();
+            let status = match w.status {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "Unknown",
+            }
+            .to_owned();
             let since = previous
                 .iter()
                 .find(|c| c.type_ == w.type_.as_str() && c.status == status)

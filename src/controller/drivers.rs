@@ -25,8 +25,13 @@ pub const SIMULATOR_STEP_TIMEOUT: Duration = Duration::from_secs(3 * 3600);
 pub enum DriverSource {
     /// As each Topology's `spec.driver` says.
     FromSpec,
-    /// Every Topology talks to this simulator, whatever its spec says (`sfb-dr sandbox`).
-    Simulator(String),
+    /// Every Topology in these namespaces talks to this simulator, whatever its spec says
+    /// (`sfb-dr sandbox`: one simulated deployment, the namespaces of its manifests); the
+    /// others as their spec says.
+    Simulator {
+        url: String,
+        namespaces: std::collections::BTreeSet<String>,
+    },
 }
 
 /// A Topology's driver could not be built: its spec or Secret is wrong.
@@ -67,9 +72,19 @@ impl Drivers {
         topology: &Topology,
     ) -> Result<Arc<dyn Driver>, DriverSetupError> {
         let key = ObjectRef::from_obj(topology);
-        let (fingerprint, build): (String, Build) = match &self.source {
-            DriverSource::Simulator(url) => (format!("sim {url}"), Build::Simulator(url.clone())),
-            DriverSource::FromSpec => match (
+        let overridden = match &self.source {
+            DriverSource::Simulator { url, namespaces }
+                if topology
+                    .namespace()
+                    .is_some_and(|ns| namespaces.contains(&ns)) =>
+            {
+                Some(url)
+            }
+            _ => None,
+        };
+        let (fingerprint, build): (String, Build) = match overridden {
+            Some(url) => (format!("sim {url}"), Build::Simulator(url.clone())),
+            None => match (
                 &topology.spec.driver.simulator,
                 &topology.spec.driver.powershell,
             ) {

@@ -106,6 +106,29 @@ pub fn notice(event: &JournalEvent) -> Notice {
     }
 }
 
+/// A Warning when the Topology becomes Stalled, or stalls for another reason (an invalid spec,
+/// a blocked pair, a step out of attempts): once per change, not at every reconcile.
+pub fn stalled(
+    before: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    after: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) -> Option<Notice> {
+    let find = |cs: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        cs.iter()
+            .find(|c| c.type_ == "Stalled" && c.status == "True")
+            .map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    let (reason, message) = find(after)?;
+    if find(before).is_some_and(|(r, _)| r == reason) {
+        return None;
+    }
+    Some(Notice {
+        warning: true,
+        reason: "Stalled",
+        action: bound(&format!("Stalled {reason}"), ACTION_LIMIT),
+        note: bound(&format!("{reason}: {message}"), NOTE_LIMIT),
+    })
+}
+
 /// Publishes a notice; an Event that cannot be written is logged, never fatal.
 pub async fn publish(
     recorder: &Recorder,

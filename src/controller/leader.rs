@@ -136,7 +136,7 @@ impl Election {
 
 /// Why leader election could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot start leader election on Lease {namespace}/{name}: {source}")]
+#[error("cannot start leader election on Lease {namespace}/{name}")]
 pub struct ElectionError {
     pub namespace: String,
     pub name: String,

@@ -146,7 +146,7 @@ pub struct Config {
 pub enum StartError {
     #[error("the CRD {crd} is not installed (the API server answered 404 for {kind}); install the CRDs first: kubectl apply -f crds/")]
     MissingCrd { crd: String, kind: &'static str },
-    #[error("cannot list {kind} to check that its CRD is installed: {source}")]
+    #[error("cannot list {kind} to check that its CRD is installed")]
     CrdCheck {
         kind: &'static str,
         #[source]
@@ -154,7 +154,7 @@ pub enum StartError {
     },
     #[error(transparent)]
     Election(#[from] leader::ElectionError),
-    #[error("cannot serve metrics on {addr}: {source}")]
+    #[error("cannot serve metrics on {addr}")]
     Metrics {
         addr: SocketAddr,
         #[source]
@@ -222,7 +222,7 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     };
     let (wake_tx, wake_rx) = mpsc::unbounded_channel();
     let executor = Arc::new(executor::Executor::new(
-        wake_tx,
+        wake_tx.clone(),
         leadership.clone(),
         Arc::clone(&metrics),
     ));
@@ -308,6 +308,19 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
             |mut rx| async move { rx.recv().await.map(|r| (r, rx)) },
         );
     let election_task = election.as_ref().map(|e| e.abort_handle());
+    // A Topology created or deleted beside another changes the other's verdict (a namespace
+    // holds one deployment): reconcile its siblings too.
+    let siblings = (wake_tx.clone(), topologies.clone());
+    let topology_stream = topology_stream.inspect(move |changed| {
+        let (wake, store) = &siblings;
+        if let Ok(t) = changed {
+            for other in store.state() {
+                if other.namespace() == t.namespace() && other.uid() != t.uid() {
+                    let _ = wake.send(ObjectRef::from_obj(&*other));
+                }
+            }
+        }
+    });
     let controller = Controller::for_stream(topology_stream, topologies)
         .watches_stream(site_stream, move |s: Site| by_site(s.namespace()))
         .watches_stream(pair_stream, move |p: PoolPair| by_pair(p.namespace()))

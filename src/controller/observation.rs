@@ -11,12 +11,15 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use crate::api::Topology;
-use crate::model::ObservedTopology;
+use crate::model::{Ledger, ObservedTopology};
 
 /// The ConfigMap key holding the observed topology, as JSON.
 pub const DATA_KEY: &str = "observed.json";
 /// The ConfigMap key holding when that observation was made (RFC 3339).
 pub const OBSERVED_AT_KEY: &str = "observedAt";
+/// The ConfigMap key holding the operator's ledger at that moment, as JSON: planning against the
+/// observation needs the ledger of the same moment, not one that moved on mid-plan.
+pub const LEDGER_KEY: &str = "ledger.json";
 
 /// The name of a Topology's observation ConfigMap.
 pub fn config_map_name(topology: &str) -> String {
@@ -48,11 +51,15 @@ impl Publisher {
         client: &Client,
         topology: &Topology,
         observed: &ObservedTopology,
+        ledger: &Ledger,
         observed_at: &str,
     ) -> Result<String, kube::Error> {
         let ns = topology.namespace().unwrap_or_default();
         let name = config_map_name(&topology.name_any());
-        let text = serde_json::to_string_pretty(&published(observed)).unwrap_or_default();
+        let observed = serde_json::to_string_pretty(&published(observed)).unwrap_or_default();
+        let ledger = serde_json::to_string_pretty(ledger).unwrap_or_default();
+        // What was last written, to tell whether anything changed.
+        let text = format!("{observed}\n{ledger}");
         let key = (ns.clone(), name.clone());
         if self.lock().get(&key) == Some(&text) {
             return Ok(name);
@@ -67,7 +74,11 @@ impl Publisher {
                 "labels": {"app.kubernetes.io/managed-by": "sfb-dr"},
                 "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
             },
-            "data": {DATA_KEY: text, OBSERVED_AT_KEY: observed_at},
+            "data": {
+                DATA_KEY: observed,
+                LEDGER_KEY: ledger,
+                OBSERVED_AT_KEY: observed_at,
+            },
         });
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
         api.patch(

@@ -128,12 +128,25 @@ async fn pipeline(
                 .as_ref()
                 .map(|plan| journal::orphans(plan, &in_flight))
                 .unwrap_or_default();
+            let progress = recorded.plan.as_ref().map(|p| {
+                let done = p
+                    .steps
+                    .iter()
+                    .filter(|s| s.state == crate::api::StepState::Succeeded)
+                    .count();
+                format!("{done}/{}", p.steps.len())
+            });
             let next = TopologyStatus {
                 plan: recorded.plan.clone(),
                 ledger: recorded.ledger.clone(),
+                progress: progress.or(stored.progress.clone()),
                 ..with_conditions(&stored, &statuses)
             };
+            let stalled = super::events::stalled(&stored.conditions, &next.conditions);
             ctx.write_topology(topology, next, &stored).await?;
+            if let Some(notice) = stalled {
+                publish(&ctx.recorder, &topology.object_ref(&()), None, notice).await;
+            }
             ctx.launch(key, topology, launch).await;
             write_children(ctx, &namespace, &statuses).await;
             announce(ctx, topology, None, &recorded.events).await;
@@ -215,7 +228,13 @@ async fn pipeline(
     if idle {
         match ctx
             .observations
-            .publish(&ctx.client, topology, &observed.topology, &now.to_string())
+            .publish(
+                &ctx.client,
+                topology,
+                &observed.topology,
+                &recorded.ledger,
+                &now.to_string(),
+            )
             .await
         {
             Ok(name) => next.observation = Some(name),
@@ -223,6 +242,7 @@ async fn pipeline(
         }
     }
     let planned_in = clock.elapsed();
+    let stalled = super::events::stalled(&stored.conditions, &next.conditions);
     // The write-ahead record: `Running` is stored before any driver call starts.
     ctx.write_topology(topology, next, &stored).await?;
     let written_in = clock.elapsed();
@@ -261,6 +281,9 @@ async fn pipeline(
     let mut events = recorded.events;
     events.extend(advanced.events.iter().cloned());
     announce(ctx, topology, Some(&desired), &events).await;
+    if let Some(notice) = stalled {
+        publish(&ctx.recorder, &topology.object_ref(&()), None, notice).await;
+    }
     Ok(wake_in(&advanced, now))
 }
 
@@ -501,7 +524,14 @@ impl Context {
         let ns = topology.namespace().unwrap_or_default();
         let api: Api<Topology> = Api::namespaced(self.client.clone(), &ns);
         match api
-            .replace_status(&name, &PostParams::default(), &object)
+            .replace_status(
+                &name,
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                },
+                &object,
+            )
             .await
         {
             Ok(written) => {
@@ -544,11 +574,17 @@ impl Context {
             object.meta().name.as_deref().unwrap_or_default()
         );
         let rv = object.meta().resource_version.clone().unwrap_or_default();
-        if object.status().is_some_and(|s| s == status) {
+        // Only a change in what the status says is worth a write: a sync age that moved on
+        // alone is not (it is refreshed with the next real change; the metric is live).
+        let settled = serde_json::to_value(K::settled(status)).ok();
+        if object
+            .status()
+            .is_some_and(|s| serde_json::to_value(K::settled(s)).ok() == settled)
+        {
             return;
         }
         if let Some((based_on, last)) = self.written_children().get(&key) {
-            if *based_on == rv && *last == wanted {
+            if *based_on == rv && Some(last) == settled.as_ref() {
                 // Already written; the cache has not caught up with it yet.
                 return;
             }
@@ -571,7 +607,9 @@ impl Context {
             .await
         {
             Ok(_) => {
-                self.written_children().insert(key, (rv, wanted));
+                if let Some(settled) = settled {
+                    self.written_children().insert(key, (rv, settled));
+                }
             }
             Err(error) => tracing::warn!(%error, object = %key, "could not write status"),
         }
@@ -601,14 +639,25 @@ impl Context {
 
 /// The kinds whose status the operator writes.
 pub trait HasStatus: Resource {
-    type Status;
+    type Status: Clone;
     fn status(&self) -> Option<&Self::Status>;
+    /// The status without what changes at every look and is not worth a write alone.
+    fn settled(status: &Self::Status) -> Self::Status {
+        status.clone()
+    }
 }
 
 impl HasStatus for PoolPair {
     type Status = crate::api::PoolPairStatus;
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
+    }
+    fn settled(status: &Self::Status) -> Self::Status {
+        let mut s = status.clone();
+        for b in &mut s.backup {
+            b.last_sync_age_seconds = None;
+        }
+        s
     }
 }
 

@@ -171,7 +171,8 @@ pub fn compute(objects: Objects<'_>, findings: Findings<'_>, now: Timestamp) -> 
             wanted.push(if awaiting {
                 let stale = match p.approved {
                     Some(other) => format!(
-                        "sfbdr.io/approve-plan names {other}, which is not the current plan; "
+                        "sfbdr.io/approve-plan names {}, which is not the current plan; ",
+                        super::conditions::bound(other, 64)
                     ),
                     None => String::new(),
                 };
@@ -251,6 +252,11 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
                 .collect::<Vec<_>>()
                 .join("; "),
         )
+    } else if p.desired.pairs.is_empty() {
+        Verdict::waiting(
+            "NoPoolPairs",
+            "no PoolPair in this namespace: there is nothing to move yet",
+        )
     } else if left == 0 && p.fresh.steps.is_empty() {
         Verdict::ready("the deployment matches the declared state")
     } else {
@@ -320,10 +326,24 @@ fn backup_conditions(directions: &[BackupDirection], rpo_seconds: u64) -> Vec<Wa
             })
         })
         .collect();
-    let rpo = if late.is_empty() {
-        Wanted::yes(ConditionType::RPOMet, "WithinObjective", "")
-    } else {
+    let unknown: Vec<String> = directions
+        .iter()
+        .filter(|d| d.last_sync_age_seconds.is_none())
+        .map(|d| format!("{} -> {}", d.from, d.to))
+        .collect();
+    let rpo = if !late.is_empty() {
         Wanted::no(ConditionType::RPOMet, "ObjectiveMissed", late.join("; "))
+    } else if !unknown.is_empty() {
+        Wanted::unknown(
+            ConditionType::RPOMet,
+            "SyncAgeUnknown",
+            format!(
+                "the driver does not report when these last synced: {}",
+                unknown.join(", ")
+            ),
+        )
+    } else {
+        Wanted::yes(ConditionType::RPOMet, "WithinObjective", "")
     };
     vec![in_sync, rpo]
 }
