@@ -275,6 +275,7 @@ pub fn all() -> Vec<ResourceType> {
                 columns: Vec::new(),
                 schema: None,
                 compiled: None,
+                rule_roots: None,
                 selectable_fields: Vec::new(),
                 storage: StorageKey {
                     group: if events_v1 {

@@ -188,6 +188,7 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
             compiled: v
                 .pointer("/schema/openAPIV3Schema")
                 .map(|s| std::sync::Arc::new(kube::core::cel::compile_schema(s))),
+            rule_roots: v.pointer("/schema/openAPIV3Schema").and_then(rule_roots),
             selectable_fields: v["selectableFields"]
                 .as_array()
                 .into_iter()
@@ -203,4 +204,29 @@ pub fn resource_types(crd: &Value) -> Vec<ResourceType> {
             custom: true,
         })
         .collect()
+}
+
+/// The top-level properties whose subtree holds an `x-kubernetes-validations` rule; `None` when
+/// the root itself has rules (they may read any field, so the whole object is needed).
+fn rule_roots(schema: &Value) -> Option<Vec<String>> {
+    fn has_rules(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                m.contains_key("x-kubernetes-validations") || m.values().any(has_rules)
+            }
+            Value::Array(a) => a.iter().any(has_rules),
+            _ => false,
+        }
+    }
+    if schema.get("x-kubernetes-validations").is_some() {
+        return None;
+    }
+    let properties = schema.get("properties")?.as_object()?;
+    Some(
+        properties
+            .iter()
+            .filter(|(_, s)| has_rules(s))
+            .map(|(k, _)| k.clone())
+            .collect(),
+    )
 }

@@ -110,6 +110,9 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// Its CEL rules, compiled once when the CRD is registered rather than on every write.
     pub compiled: Option<std::sync::Arc<kube::core::cel::CompiledSchema>>,
+    /// The top-level fields whose schema holds CEL rules, when the root itself holds none: only
+    /// those need converting for the rules (a status write then costs its rules, not its size).
+    pub rule_roots: Option<Vec<String>>,
     /// JSONPaths the CRD declares as `selectableFields`.
     pub selectable_fields: Vec<String>,
     /// Where the objects are stored.

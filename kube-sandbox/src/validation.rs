@@ -62,9 +62,13 @@ pub fn admit(
     }
     ratchet(&mut causes, object, old);
     if causes.is_empty() {
-        let checked = match &rt.compiled {
-            Some(compiled) => validate_compiled(compiled, object, old),
-            None => Validator::new().validate(schema, object, old),
+        let checked = match (&rt.compiled, &rt.rule_roots) {
+            (Some(compiled), Some(roots)) => {
+                let old = old.map(|o| project(o, roots));
+                validate_compiled(compiled, &project(object, roots), old.as_ref())
+            }
+            (Some(compiled), None) => validate_compiled(compiled, object, old),
+            (None, _) => Validator::new().validate(schema, object, old),
         };
         if let Err(errors) = checked {
             causes.extend(errors.iter().map(|e| {
@@ -101,6 +105,21 @@ pub fn admit(
             causes,
         })
     }
+}
+
+/// The parts of `object` the rules can see: its type, metadata and the rule-bearing fields.
+fn project(object: &Value, roots: &[String]) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in ["apiVersion", "kind", "metadata"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(roots.iter().cloned())
+    {
+        if let Some(v) = object.get(&key) {
+            out.insert(key, v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// Decodes a built-in kind's object as the real server decodes it into its Go structs: a value
