@@ -272,9 +272,14 @@ fn converged(t: &Topology, history: usize) -> bool {
 
 async fn run(a: Args) -> Result<serde_json::Value, String> {
     let step = Duration::from_millis(a.step_ms);
-    let sandbox = Sandbox::start(kube_sandbox::Config::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    // The API server's watch cache is the API server's memory, not the operator's: keep it
+    // small so peak RSS says what the operator and the simulators cost.
+    let sandbox = Sandbox::start(kube_sandbox::Config {
+        history_bytes: 2 * 1024 * 1024,
+        ..kube_sandbox::Config::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let client = sandbox.client().map_err(|e| e.to_string())?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in sfb_dr::api::crds() {

@@ -89,6 +89,11 @@ impl Cluster {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Keeps at most `bytes` of changes for watches to resume from (older versions are 410).
+    pub fn set_history_limit(&self, bytes: usize) {
+        self.lock().store.set_history_limit(bytes);
+    }
+
     /// Ends every open watch, as an apiserver restart or a load balancer timeout would.
     pub fn drop_watches(&self) {
         self.drops.send_modify(|epoch| *epoch += 1);

@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         kubeconfig: Some(args.kubeconfig),
         insecure_listen_anywhere: args.insecure_listen_anywhere,
         authorization: args.authorization,
+        ..Config::default()
     })
     .await
     .context("starting kube-sandbox")?;

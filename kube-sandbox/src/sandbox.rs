@@ -31,6 +31,9 @@ pub struct Config {
     pub insecure_listen_anywhere: bool,
     /// How requests are authorized: everything allowed (the default), or RBAC as on a cluster.
     pub authorization: Authorization,
+    /// How many bytes of changes (as JSON) the watch history keeps; a watch resuming from a
+    /// version older than that gets 410 Gone, as from a compacted etcd. Default 32 MiB.
+    pub history_bytes: usize,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             kubeconfig: None,
             insecure_listen_anywhere: false,
             authorization: Authorization::AlwaysAllow,
+            history_bytes: crate::store::HISTORY_BYTES,
         }
     }
 }
@@ -126,6 +130,7 @@ impl Sandbox {
             }
         };
         let cluster = Arc::new(Cluster::new(config.authorization));
+        cluster.set_history_limit(config.history_bytes);
         crate::controllers::spawn(&cluster);
         let admin_token = cluster.lock().tokens.admin().to_string();
         kubeconfig::write(

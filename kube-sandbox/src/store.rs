@@ -14,7 +14,7 @@ use crate::kind::StorageKey;
 /// How many changes are kept for watch resumption before the oldest are compacted away.
 const HISTORY_LIMIT: usize = 10_000;
 /// How many bytes of objects (as JSON) the history may hold before the oldest are compacted.
-const HISTORY_BYTES: usize = 32 * 1024 * 1024;
+pub const HISTORY_BYTES: usize = 32 * 1024 * 1024;
 
 /// Identifies one stored object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,11 +83,20 @@ pub struct Store {
     revision: u64,
     history: VecDeque<Arc<Change>>,
     history_bytes: usize,
+    /// The most bytes the history may hold.
+    history_limit: usize,
     /// Every change after this revision is in `history`.
     history_start: u64,
     /// Resuming from a version older than this is 410 Gone.
     compacted: u64,
     latest: watch::Sender<u64>,
+}
+
+impl Store {
+    /// Keeps at most `bytes` of changes (as JSON) for watches to resume from.
+    pub fn set_history_limit(&mut self, bytes: usize) {
+        self.history_limit = bytes.max(1);
+    }
 }
 
 impl Default for Store {
@@ -97,6 +106,7 @@ impl Default for Store {
             revision: 1,
             history: VecDeque::new(),
             history_bytes: 0,
+            history_limit: HISTORY_BYTES,
             history_start: 0,
             compacted: 0,
             latest: watch::Sender::new(1),
@@ -217,7 +227,7 @@ impl Store {
             size,
         }));
         self.history_bytes += size;
-        while self.history.len() > HISTORY_LIMIT || self.history_bytes > HISTORY_BYTES {
+        while self.history.len() > HISTORY_LIMIT || self.history_bytes > self.history_limit {
             let Some(old) = self.history.pop_front() else {
                 break;
             };

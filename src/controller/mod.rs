@@ -330,11 +330,11 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
         .reconcile_on(wake)
         .reconcile_all_on(leadership.acquired())
         // Steps that end together (parallel failovers) are folded into one reconcile, hence
-        // one status write; 20 ms is nothing next to a step.
+        // one status write; 5 ms is nothing next to a step.
         .with_config(
             kube::runtime::controller::Config::default()
                 .concurrency(16)
-                .debounce(Duration::from_millis(20)),
+                .debounce(Duration::from_millis(5)),
         );
     let shutdown_leadership = leadership.clone();
     let shutdown_executor = Arc::clone(&executor);

@@ -563,6 +563,15 @@ impl Context {
             + std::fmt::Debug,
         K::Status: Serialize + PartialEq,
     {
+        // Only a change in what the status says is worth a write: a sync age that moved on
+        // alone is not (it is refreshed with the next real change; the metric is live).
+        let settled_status = K::settled(status);
+        if object
+            .status()
+            .is_some_and(|s| K::settled(s) == settled_status)
+        {
+            return;
+        }
         let wanted = match serde_json::to_value(status) {
             Ok(v) => v,
             Err(_) => return,
@@ -574,15 +583,7 @@ impl Context {
             object.meta().name.as_deref().unwrap_or_default()
         );
         let rv = object.meta().resource_version.clone().unwrap_or_default();
-        // Only a change in what the status says is worth a write: a sync age that moved on
-        // alone is not (it is refreshed with the next real change; the metric is live).
-        let settled = serde_json::to_value(K::settled(status)).ok();
-        if object
-            .status()
-            .is_some_and(|s| serde_json::to_value(K::settled(s)).ok() == settled)
-        {
-            return;
-        }
+        let settled = serde_json::to_value(&settled_status).ok();
         if let Some((based_on, last)) = self.written_children().get(&key) {
             if *based_on == rv && Some(last) == settled.as_ref() {
                 // Already written; the cache has not caught up with it yet.
