@@ -275,7 +275,7 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
     // The API server's watch cache is the API server's memory, not the operator's: keep it
     // small so peak RSS says what the operator and the simulators cost.
     let sandbox = Sandbox::start(kube_sandbox::Config {
-        history_bytes: 2 * 1024 * 1024,
+        history_bytes: 4 * 1024 * 1024,
         ..kube_sandbox::Config::default()
     })
     .await
@@ -338,13 +338,20 @@ async fn run(a: Args) -> Result<serde_json::Value, String> {
         let tx = tx.clone();
         let ns = ns.clone();
         tokio::spawn(async move {
-            let mut stream = kube::runtime::watcher(
-                api,
-                kube::runtime::watcher::Config::default().fields(&format!("metadata.name={ns}")),
-            )
-            .boxed();
-            while let Some(Ok(event)) = stream.next().await {
-                if let kube::runtime::watcher::Event::Apply(t) = event {
+            // A watch that falls behind the API server's history (410) relists and goes on.
+            let mut stream =
+                kube::runtime::WatchStreamExt::default_backoff(kube::runtime::watcher(
+                    api,
+                    kube::runtime::watcher::Config::default()
+                        .fields(&format!("metadata.name={ns}")),
+                ))
+                .boxed();
+            while let Some(event) = stream.next().await {
+                if let Ok(
+                    kube::runtime::watcher::Event::Apply(t)
+                    | kube::runtime::watcher::Event::InitApply(t),
+                ) = event
+                {
                     if converged(&t, 0) {
                         let _ = tx.send((ns.clone(), Instant::now()));
                     }
