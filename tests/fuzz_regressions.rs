@@ -2,7 +2,12 @@
 //! tests/fixtures/fuzz/ so the fix stays: the parser answers with an error naming what is
 //! wrong, never a panic and never unbounded time.
 
+use serde_json::{json, Value};
+use sfb_dr::driver::powershell::observe::parse_observation;
 use sfb_dr::manifest::{self, ManifestError, Manifests};
+use sfb_dr::model::{Health, ObservedIndex};
+
+const HOST: &str = "mgmt.contoso.com";
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/fuzz/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -41,4 +46,63 @@ fn backup_sql_holds_at_most_one_entry_per_pool_of_the_pair() {
         e.message.contains("3 items, more than the 2 allowed"),
         "{e}"
     );
+}
+
+/// A report of `pairs` pairs, pool `a{i}` in site `a{i}` paired with `b{i}` in site `b{i}`; every
+/// `a` pool's own relation is unreadable, so its pairing comes from its partner's.
+fn many_pools_report(pairs: usize) -> String {
+    let pool = |me: String, partner: String, relation: bool| {
+        json!({
+            "Fqdn": format!("{me}.contoso.com"), "Site": format!("Site:{me}"),
+            "Computers": [format!("{me}-fe.contoso.com")], "Probe": [true],
+            "BackupPoolFqdn": if relation { json!(format!("{partner}.contoso.com")) } else { Value::Null },
+            "RelationError": if relation { Value::Null } else { json!("Cannot reach the CMS.") },
+            "BackupModules": [{"Identity": "ConfServices.DataConf", "ExportStatus": "FinalState", "ImportStatus": "NormalState"}],
+        })
+    };
+    let mut pools = Vec::new();
+    let mut replicas = Vec::new();
+    for i in 0..pairs {
+        pools.push(pool(format!("a{i}"), format!("b{i}"), false));
+        pools.push(pool(format!("b{i}"), format!("a{i}"), true));
+        replicas.push(json!({"ReplicaFqdn": format!("b{i}-fe.contoso.com"), "UpToDate": true}));
+    }
+    let last = pairs.saturating_sub(1);
+    let report = json!({
+        "Pools": pools,
+        "Cms": {"ActiveMasterFqdn": format!("b{last}-fe.contoso.com"), "ActiveFileTransferAgents": "x"},
+        "Replicas": replicas,
+        "CmsStore": "sql.contoso.com\\rtc",
+        "UserStores": [{"PoolFqdn": "sql.contoso.com", "DependentServiceList": [format!("Registrar:a{last}.contoso.com"), format!("UserServer:a{last}.contoso.com")]}],
+    });
+    format!("sfb-dr: started\n{report}\n")
+}
+
+/// Found by reading what the fuzz targets exercise: sites, pairings, the CMS master's pool and
+/// the CMS database's pool were each found by scanning a list per item, so a large report (the
+/// driver keeps up to 8 MiB of it) cost the square of its size: 13 s for 20,000 pools, minutes
+/// at the cap. They are looked up in maps now; this checks that the answers stayed the same.
+#[test]
+fn a_report_of_thousands_of_pools_is_read_whole_with_every_lookup_answered() {
+    let pairs = 3000;
+    let t = parse_observation(HOST, &many_pools_report(pairs)).expect("parses");
+    assert_eq!(t.pools.len(), 2 * pairs);
+    assert_eq!(
+        t.sites.len(),
+        2 * pairs,
+        "each site once, in the order first seen"
+    );
+    assert_eq!(&t.sites[..3], ["a0", "b0", "a1"]);
+    let last = pairs - 1;
+    let a_last = &t.pools[2 * last];
+    assert_eq!(a_last.fqdn, format!("a{last}.contoso.com"));
+    assert_eq!(
+        (a_last.health, a_last.backup_pool.clone()),
+        (Health::Unknown, Some(format!("b{last}.contoso.com"))),
+        "an unreadable relation takes its partner's pairing and counts as Unknown"
+    );
+    assert_eq!(t.cms.active_master, Some(format!("b{last}.contoso.com")));
+    assert!(t.cms.replicas_up_to_date);
+    assert_eq!(t.cms.pool, Some(format!("a{last}.contoso.com")));
+    ObservedIndex::new(t).expect("consistent");
 }

@@ -9,7 +9,7 @@
 //! earlier steps; the runbook either renders or refuses with an error.
 #![no_main]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use libfuzzer_sys::fuzz_target;
 use sfb_dr::driver::powershell::{runbook, WhatIf};
@@ -145,11 +145,16 @@ fn ledger(index: &ObservedIndex) -> Ledger {
 }
 
 fn check(plan: &Plan) {
-    for (i, step) in plan.steps.iter().enumerate() {
+    let mut earlier = HashSet::new();
+    for step in &plan.steps {
         for d in &step.depends_on {
-            let earlier = plan.steps[..i].iter().any(|s| &s.id == d);
-            assert!(earlier, "step {} depends on {d}, not an earlier step", step.id);
+            assert!(
+                earlier.contains(d.as_str()),
+                "step {} depends on {d}, not an earlier step",
+                step.id
+            );
         }
+        earlier.insert(step.id.as_str());
     }
     let _ = runbook(&plan, WhatIf::No);
     let _ = serde_json::to_string(plan);
