@@ -3,6 +3,7 @@
 //! wrong, never a panic and never unbounded time.
 
 use serde_json::{json, Value};
+use sfb_dr::declared::{desired_state, Declared};
 use sfb_dr::driver::powershell::observe::parse_observation;
 use sfb_dr::manifest::{self, ManifestError, Manifests};
 use sfb_dr::model::{Health, ObservedIndex};
@@ -45,6 +46,71 @@ fn backup_sql_holds_at_most_one_entry_per_pool_of_the_pair() {
     assert!(
         e.message.contains("3 items, more than the 2 allowed"),
         "{e}"
+    );
+}
+
+/// What `sfb-dr plan` prints for an error must stay one line that shows what was written.
+fn assert_one_printable_line(shown: &str) {
+    assert!(
+        !shown.chars().any(char::is_control),
+        "a control character reaches the error: {shown:?}"
+    );
+}
+
+#[test]
+fn a_control_character_in_a_manifest_is_shown_escaped_in_its_error() {
+    // Found by the manifest target: `kind: P<TAB>t` with an unknown apiVersion.
+    let e = manifest_error("manifest_control_character_in_kind.yaml");
+    let shown = e.to_string();
+    assert_one_printable_line(&shown);
+    assert!(
+        shown.contains("P\\tt: apiVersion: unknown apiVersion s"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_control_character_in_an_observed_key_is_shown_escaped_in_its_error() {
+    // Found by the observed target: a key holding two carriage returns (one line break to YAML),
+    // quoted back by the parser.
+    let name = "observed_control_character_in_key.json";
+    let e = manifest::parse_observed(&fixture(name), name).expect_err("not a topology");
+    let shown = e.to_string();
+    assert_one_printable_line(&shown);
+    assert!(shown.contains("unknown field `p\\n\"`"), "{shown}");
+}
+
+#[test]
+fn a_control_character_in_an_observed_fqdn_is_shown_escaped_in_its_error() {
+    // Found by the observed target: an FQDN full of tabs, quoted by the consistency check.
+    let name = "observed_control_character_in_fqdn.json";
+    let topology = manifest::parse_observed(&fixture(name), name).expect("parses");
+    let e = ObservedIndex::new(topology).expect_err("contradicts itself");
+    let shown = e.to_string();
+    assert_one_printable_line(&shown);
+    assert!(
+        shown.starts_with("pools[0].site: site redm of pool pool1.conto\\t!%"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_control_character_in_a_cross_object_error_is_shown_escaped() {
+    let text = "apiVersion: sfbdr.io/v1alpha1\nkind: CentralManagementStore\n\
+                metadata: {name: \"c\\nd\"}\nspec: {pair: nope, preferredPool: a.contoso.com}\n";
+    let mut m = Manifests::default();
+    manifest::parse_into(&mut m, text, "cms.yaml").expect("parses");
+    let cms: Vec<_> = m.cms.iter().map(|s| &s.object).collect();
+    let declared = Declared {
+        cms: &cms,
+        ..Declared::default()
+    };
+    let errors = desired_state(declared, None).expect_err("names a pair not declared");
+    let shown = errors[0].to_string();
+    assert_one_printable_line(&shown);
+    assert!(
+        shown.starts_with("CentralManagementStore c\\nd: spec.pair: PoolPair nope"),
+        "{shown}"
     );
 }
 

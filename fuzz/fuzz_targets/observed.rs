@@ -5,8 +5,9 @@
 //! pool, the CMS on the pair holding it), under several choices of inactive sites, CMS policy,
 //! data loss and ledger, so the planner sees what survives the checks.
 //!
-//! Checks: no panic, no overflow, bounded time and memory; every plan's dependencies name
-//! earlier steps; the runbook either renders or refuses with an error.
+//! Checks: no panic, no overflow, bounded time and memory; an error says something, on one line
+//! with no control character; every plan's dependencies name earlier steps; the runbook either
+//! renders or refuses with an error.
 #![no_main]
 
 use std::collections::{BTreeMap, HashSet};
@@ -22,6 +23,14 @@ use sfb_dr::planner::plan;
 /// At most this many sites are taken down one at a time: enough for every role a site plays.
 const SITE_CHOICES: usize = 6;
 
+fn assert_printable(e: &dyn std::fmt::Display) {
+    let shown = e.to_string();
+    assert!(
+        !shown.chars().any(char::is_control),
+        "an error with a control character: {shown:?}"
+    );
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -30,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(t) => t,
         Err(e) => {
             assert!(!e.message.is_empty(), "an error without a message: {e:?}");
+            assert_printable(&e);
             return;
         }
     };
@@ -37,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(index) => index,
         Err(e) => {
             assert!(!e.message.is_empty(), "an error without a message: {e:?}");
+            assert_printable(&e);
             return;
         }
     };

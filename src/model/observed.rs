@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::printable::printable;
 use super::{fqdn_key, site_key};
 
 /// Health of a pool or Edge pool as the driver's probe sees it.
@@ -121,9 +122,10 @@ pub struct ObservedTopology {
     pub data_loss: Option<u64>,
 }
 
-/// An observed topology that contradicts itself, with the field that does.
+/// An observed topology that contradicts itself, with the field that does. Shown on one line,
+/// the names it quotes with their control characters escaped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{}: {}", printable(field), printable(message))]
 pub struct ObservedError {
     pub field: String,
     pub message: String,
