@@ -172,3 +172,21 @@ fn a_report_of_thousands_of_pools_is_read_whole_with_every_lookup_answered() {
     assert_eq!(t.cms.pool, Some(format!("a{last}.contoso.com")));
     ObservedIndex::new(t).expect("consistent");
 }
+
+/// Paths are written out only when an error needs them (a deep chain of long keys above many
+/// small values cost seconds while every value's path was built as it was read); the one an
+/// error names is still whole, keys and indexes alike.
+#[test]
+fn the_path_of_an_out_of_range_number_is_written_out_whole() {
+    let text = "apiVersion: sfbdr.io/v1alpha1\nkind: Site\nmetadata: {name: redmond}\n\
+                spec: {edgePools: [{fqdn: a.contoso.com}, {fqdn: b.contoso.com, w: [0, {n: 99999999999999999999999}]}]}\n";
+    let mut m = Manifests::default();
+    let e = manifest::parse_into(&mut m, text, "site.yaml").expect_err("out of range");
+    assert_eq!(e.object.as_deref(), Some("Site redmond"), "{e}");
+    assert_eq!(e.field.as_deref(), Some("spec.edgePools[1].w[1].n"), "{e}");
+    assert!(
+        e.message
+            .contains("99999999999999999999999 is out of range"),
+        "{e}"
+    );
+}
