@@ -7,7 +7,7 @@
 //!
 //! Checks: no panic, no overflow, bounded time and memory; an error says something, on one line
 //! with no control character; every plan's dependencies name earlier steps; the runbook either
-//! renders or refuses with an error.
+//! renders or refuses with an error; the ledger records every step.
 #![no_main]
 
 use std::collections::{BTreeMap, HashSet};
@@ -75,7 +75,13 @@ fuzz_target!(|data: &[u8]| {
         }
         let none = Ledger::default();
         let ledger = if n % 2 == 0 { &none } else { &ledger };
-        check(&plan(&desired, &index, ledger));
+        let plan = plan(&desired, &index, ledger);
+        check(&plan);
+        // As the operator does after each step that succeeded.
+        let mut after = ledger.clone();
+        for step in &plan.steps {
+            after.record_step(&step.action, &index);
+        }
     }
 });
 
