@@ -66,11 +66,13 @@ impl At<'_> {
         }
     }
 
-    /// The path, or `document` at the root, for an error message.
+    /// The path, or `document` where it is empty, for an error message.
     fn named(&self) -> String {
-        match self {
-            At::Root => "document".to_owned(),
-            at => at.path(),
+        let path = self.path();
+        if path.is_empty() {
+            "document".to_owned()
+        } else {
+            path
         }
     }
 }
