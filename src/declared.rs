@@ -10,6 +10,7 @@ use std::fmt;
 use kube::ResourceExt;
 
 use crate::api::{CentralManagementStore, PoolPair, Site, Topology};
+use crate::model::printable::printable;
 use crate::model::{
     fqdn_key, site_key, BackupSql, CmsSpec, Desired, ObservedIndex, PairSpec, PoolRef,
 };
@@ -23,12 +24,16 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// One line: names and values from the manifests show their control characters escaped.
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} {}: {}: {}",
-            self.kind, self.name, self.field, self.message
+            self.kind,
+            printable(&self.name),
+            printable(&self.field),
+            printable(&self.message)
         )
     }
 }

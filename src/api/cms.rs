@@ -52,7 +52,11 @@ pub struct CentralManagementStoreSpec {
     #[serde(default)]
     pub failback: CmsFailback,
     /// Backup SQL Server details per pool, for a disaster-mode CMS failover into that pool.
+    /// At most one per pool of the pair: two. The bound also keeps the cost of the "one entry
+    /// per pool" rule, which grows with the square of the list, within what the API server
+    /// accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 2))]
     pub backup_sql: Vec<BackupSqlSpec>,
 }
 

@@ -21,7 +21,7 @@ pub struct Document {
 pub fn read<'de, D: Deserializer<'de>>(de: D) -> Result<Document, D::Error> {
     let mut out_of_range = Vec::new();
     let value = Node {
-        path: String::new(),
+        at: At::Root,
         out_of_range: &mut out_of_range,
     }
     .deserialize(de)?;
@@ -31,32 +31,66 @@ pub fn read<'de, D: Deserializer<'de>>(de: D) -> Result<Document, D::Error> {
     })
 }
 
-/// The value at `path`, recording numbers out of range into `out_of_range`.
-struct Node<'a> {
-    path: String,
-    out_of_range: &'a mut Vec<(String, String)>,
+/// Where a value sits in the document: a chain back to the root, written out as a path
+/// (`spec.pools[0].fqdn`) only when an error or an out-of-range number needs it. Writing every
+/// value's path as it is read would cost the document's depth times its length: a deep chain of
+/// long keys above many small values made a few hundred kilobytes take seconds.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
 }
 
-impl Node<'_> {
-    fn child(&mut self, key: impl fmt::Display, index: bool) -> Node<'_> {
-        let path = match (index, self.path.is_empty()) {
-            (true, _) => format!("{}[{key}]", self.path),
-            (false, true) => key.to_string(),
-            (false, false) => format!("{}.{key}", self.path),
-        };
-        Node {
-            path,
-            out_of_range: self.out_of_range,
+impl At<'_> {
+    fn path(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            At::Root => {}
+            At::Key(parent, key) => {
+                parent.write(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            At::Index(parent, i) => {
+                parent.write(out);
+                out.push_str(&format!("[{i}]"));
+            }
         }
     }
 
+    /// The path, or `document` where it is empty, for an error message.
+    fn named(&self) -> String {
+        let path = self.path();
+        if path.is_empty() {
+            "document".to_owned()
+        } else {
+            path
+        }
+    }
+}
+
+/// The value at `at`, recording numbers out of range into `out_of_range`.
+struct Node<'a, 'p> {
+    at: At<'p>,
+    out_of_range: &'a mut Vec<(String, String)>,
+}
+
+impl Node<'_, '_> {
     fn out_of_range(self, text: String) -> Value {
-        self.out_of_range.push((self.path, text));
+        self.out_of_range.push((self.at.path(), text));
         Value::Null
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_> {
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
     type Value = Value;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
@@ -64,7 +98,7 @@ impl<'de> DeserializeSeed<'de> for Node<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for Node<'_> {
+impl<'de> Visitor<'de> for Node<'_, '_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,28 +158,35 @@ impl<'de> Visitor<'de> for Node<'_> {
         de.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self.child(items.len(), true))? {
-            items.push(item);
+        loop {
+            let child = Node {
+                at: At::Index(&self.at, items.len()),
+                out_of_range: &mut *self.out_of_range,
+            };
+            match seq.next_element_seed(child)? {
+                Some(item) => items.push(item),
+                None => break,
+            }
         }
         Ok(Value::Array(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<Key>()? {
             let Key(Some(key)) = key else {
                 return Err(de::Error::custom(format!(
                     "{}: a key that is not a string",
-                    if self.path.is_empty() {
-                        "document"
-                    } else {
-                        &self.path
-                    }
+                    self.at.named()
                 )));
             };
-            let value = map.next_value_seed(self.child(&key, false))?;
+            let child = Node {
+                at: At::Key(&self.at, &key),
+                out_of_range: &mut *self.out_of_range,
+            };
+            let value = map.next_value_seed(child)?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
@@ -154,11 +195,7 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<Value, A::Error> {
         Err(de::Error::custom(format!(
             "{}: YAML tags (!...) are not supported",
-            if self.path.is_empty() {
-                "document"
-            } else {
-                &self.path
-            }
+            self.at.named()
         )))
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::api::{CentralManagementStore, PoolPair, Site, Topology, GROUP, VERSION};
+use crate::model::printable::printable;
 use crate::model::ObservedTopology;
 
 mod document;
@@ -31,16 +32,17 @@ pub struct ManifestError {
     pub message: String,
 }
 
+/// One line: names and values from the input show their control characters escaped.
 impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", printable(&self.file))?;
         if let Some(o) = &self.object {
-            write!(f, ": {o}")?;
+            write!(f, ": {}", printable(o))?;
         }
         if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
+            write!(f, ": {}", printable(field))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", printable(&self.message))
     }
 }
 

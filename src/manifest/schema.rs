@@ -1,5 +1,6 @@
-//! Checking a manifest as the API server would: unknown fields (strict field validation), the
-//! typed fields, then the CRD's CEL rules, each error naming the field.
+//! Checking a manifest as the API server would: unknown fields (strict field validation) and
+//! lists longer than their `maxItems`, the typed fields, then the CRD's CEL rules, each error
+//! naming the field.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -33,8 +34,8 @@ fn kind_schema<K: kube::CustomResourceExt>() -> &'static KindSchema {
     })
 }
 
-/// Checks a document as the API server would: unknown fields, required fields and types, then
-/// the CEL rules.
+/// Checks a document as the API server would: unknown fields and list lengths, required fields
+/// and types, then the CEL rules.
 pub(super) fn checked<K>(doc: &Value) -> Result<K, (Option<String>, String)>
 where
     K: kube::CustomResourceExt + DeserializeOwned,
@@ -42,8 +43,8 @@ where
     let KindSchema { schema, compiled } = kind_schema::<K>();
     for key in ["spec", "status"] {
         if let (Some(v), Some(s)) = (doc.get(key), schema.pointer(&format!("/properties/{key}"))) {
-            if let Some(path) = unknown_field(v, s, key.to_owned()) {
-                return Err((Some(path), "unknown field".into()));
+            if let Some((path, message)) = structural_error(v, s, key.to_owned()) {
+                return Err((Some(path), message));
             }
         }
     }
@@ -69,8 +70,15 @@ where
     Ok(object)
 }
 
-/// The path of the first field the schema does not declare, if any.
-pub(crate) fn unknown_field(value: &Value, schema: &Value, path: String) -> Option<String> {
+/// The first field the schema forbids, with why: one it does not declare, or a list longer than
+/// its `maxItems`. Lengths are checked before the CEL rules run, as the API server does: a rule
+/// such as "each entry once" costs the square of the list's length, and `maxItems` is what bounds
+/// it.
+pub(crate) fn structural_error(
+    value: &Value,
+    schema: &Value,
+    path: String,
+) -> Option<(String, String)> {
     if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
         return None;
     }
@@ -82,22 +90,31 @@ pub(crate) fn unknown_field(value: &Value, schema: &Value, path: String) -> Opti
                 let child = format!("{path}.{k}");
                 match (props.and_then(|p| p.get(k)), additional) {
                     (Some(s), _) | (None, Some(s)) => {
-                        if let Some(found) = unknown_field(v, s, child) {
+                        if let Some(found) = structural_error(v, s, child) {
                             return Some(found);
                         }
                     }
-                    (None, None) if props.is_some() => return Some(child),
+                    (None, None) if props.is_some() => {
+                        return Some((child, "unknown field".into()))
+                    }
                     (None, None) => {}
                 }
             }
             None
         }
         Value::Array(items) => {
+            let max = schema.get("maxItems").and_then(Value::as_u64);
+            if let Some(max) = max.filter(|&m| usize::try_from(m).is_ok_and(|m| items.len() > m)) {
+                return Some((
+                    path,
+                    format!("{} items, more than the {max} allowed", items.len()),
+                ));
+            }
             let item_schema = schema.get("items")?;
             items
                 .iter()
                 .enumerate()
-                .find_map(|(i, v)| unknown_field(v, item_schema, format!("{path}[{i}]")))
+                .find_map(|(i, v)| structural_error(v, item_schema, format!("{path}[{i}]")))
         }
         _ => None,
     }

@@ -6,6 +6,7 @@ pub mod desired;
 pub mod ledger;
 pub mod observed;
 pub mod plan;
+pub mod printable;
 
 pub use command::{Action, ActionKind, BackupModule, Mode};
 pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};

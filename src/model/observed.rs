@@ -1,9 +1,10 @@
 //! The observed topology: what a driver reports about the real deployment (docs/observed-topology.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::printable::printable;
 use super::{fqdn_key, site_key};
 
 /// Health of a pool or Edge pool as the driver's probe sees it.
@@ -121,9 +122,10 @@ pub struct ObservedTopology {
     pub data_loss: Option<u64>,
 }
 
-/// An observed topology that contradicts itself, with the field that does.
+/// An observed topology that contradicts itself, with the field that does. Shown on one line,
+/// the names it quotes with their control characters escaped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
+#[error("{}: {}", printable(field), printable(message))]
 pub struct ObservedError {
     pub field: String,
     pub message: String,
@@ -160,7 +162,8 @@ impl ObservedIndex {
     pub fn new(mut topology: ObservedTopology) -> Result<Self, ObservedError> {
         canonicalise(&mut topology);
         let t = &topology;
-        let sites: Vec<&str> = t.sites.iter().map(String::as_str).collect();
+        // A set, not a list: a report of many pools in many sites must not cost their product.
+        let sites: HashSet<&str> = t.sites.iter().map(String::as_str).collect();
         let mut pools = HashMap::with_capacity(t.pools.len());
         for (i, p) in t.pools.iter().enumerate() {
             if pools.insert(p.fqdn.clone(), i).is_some() {
@@ -169,7 +172,7 @@ impl ObservedIndex {
                     format!("pool {} is listed twice", p.fqdn),
                 ));
             }
-            if !sites.contains(&p.site.as_str()) {
+            if !sites.contains(p.site.as_str()) {
                 return Err(observed_error(
                     format!("pools[{i}].site"),
                     format!("site {} of pool {} is not in sites", p.site, p.fqdn),
@@ -272,7 +275,7 @@ impl ObservedIndex {
                     format!("Edge pool {} is listed twice", e.fqdn),
                 ));
             }
-            if !sites.contains(&e.site.as_str()) {
+            if !sites.contains(e.site.as_str()) {
                 return Err(observed_error(
                     format!("edges[{i}].site"),
                     format!("site {} of Edge pool {} is not in sites", e.site, e.fqdn),

@@ -3,6 +3,8 @@
 //! which pool's Back End holds its database (what the published topology says, readable with
 //! the master lost).
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Deserialize;
 
 use crate::model::{fqdn_key, CmsState, Health};
@@ -46,7 +48,7 @@ pub(super) fn database_pool(
     store: Option<&str>,
     store_error: Option<&str>,
     user_stores: &OneOrMany<RawUserStore>,
-    pool_fqdns: &[&str],
+    pool_fqdns: &HashSet<&str>,
 ) -> Option<String> {
     let unknown = |why: &str| {
         tracing::info!(
@@ -61,22 +63,30 @@ pub(super) fn database_pool(
     if server.is_empty() {
         return unknown("Get-CsConfigurationStoreLocation named no SQL Server");
     }
-    let mut found: Vec<String> = Vec::new();
+    let mut found: Option<String> = None;
     for s in user_stores
         .iter()
         .filter(|s| fqdn_key(&s.pool_fqdn) == server)
     {
         for service in s.dependent_service_list.iter() {
             let pool = fqdn_key(service.split_once(':').map_or("", |(_, p)| p));
-            if pool_fqdns.contains(&pool.as_str()) && !found.contains(&pool) {
-                found.push(pool);
+            if !pool_fqdns.contains(pool.as_str()) {
+                continue;
+            }
+            match &found {
+                None => found = Some(pool),
+                Some(one) if *one == pool => {}
+                Some(_) => {
+                    return unknown(
+                        "several Front End pools use the CMS SQL Server as their Back End",
+                    )
+                }
             }
         }
     }
-    match found.as_slice() {
-        [one] => Some(one.clone()),
-        [] => unknown("no Front End pool's Back End is the CMS SQL Server"),
-        _ => unknown("several Front End pools use the CMS SQL Server as their Back End"),
+    match found {
+        Some(one) => Some(one),
+        None => unknown("no Front End pool's Back End is the CMS SQL Server"),
     }
 }
 
@@ -109,26 +119,31 @@ pub(super) fn master(
     let Some(master) = master.filter(|_| !raw.active_file_transfer_agents.is_empty()) else {
         return Ok(unavailable);
     };
-    let pool_of = |computer: &str| {
-        computers_of.iter().find(|(pool, computers, _)| {
-            pool == computer || computers.iter().any(|c| c == computer)
-        })
-    };
-    let Some((master_pool, _, _)) = pool_of(&master) else {
+    // Each name (a pool's FQDN or one of its computers') to the first pool that has it, built
+    // once: a report of many replicas and computers must not cost their product.
+    let mut pools_by_name: HashMap<&str, (&str, Health)> = HashMap::new();
+    for (pool, computers, health) in computers_of {
+        pools_by_name
+            .entry(pool.as_str())
+            .or_insert((pool.as_str(), *health));
+        for c in computers {
+            pools_by_name
+                .entry(c.as_str())
+                .or_insert((pool.as_str(), *health));
+        }
+    }
+    let pool_of = |computer: &str| pools_by_name.get(computer).copied();
+    let Some((master_pool, _)) = pool_of(&master) else {
         return Err(format!(
             "the CMS active master {} is not a computer of any Front End pool observed",
             RemoteText::excerpt(&master)
         ));
     };
     let replicas_up_to_date = replicas.iter().all(|r| {
-        r.up_to_date
-            || matches!(
-                pool_of(&fqdn_key(&r.replica_fqdn)),
-                Some((_, _, Health::Down))
-            )
+        r.up_to_date || matches!(pool_of(&fqdn_key(&r.replica_fqdn)), Some((_, Health::Down)))
     });
     Ok(CmsState {
-        active_master: Some(master_pool.clone()),
+        active_master: Some(master_pool.to_owned()),
         replicas_up_to_date,
         pool: None,
     })

@@ -7,6 +7,8 @@
 //! pool hosts the CMS master and which pool's Back End holds the CMS database. The script only
 //! gathers.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::Deserialize;
 
 use crate::driver::DriverError;
@@ -163,19 +165,30 @@ fn answers<'a>(
     }
 }
 
-/// The pool whose readable relation names `fqdn` as its backup pool, when exactly one does:
-/// pairings are mutual (Topology Builder pairs both ways), so a pool whose own relation could not be
-/// read is still paired with it, and the partner's pairing still checks.
-fn paired_with(report: &Report, fqdn: &str) -> Option<String> {
-    let mut naming = report
-        .pools
-        .iter()
-        .filter(|p| p.relation_error.is_none())
-        .filter(|p| p.backup_pool_fqdn.as_deref().map(fqdn_key).as_deref() == Some(fqdn))
-        .map(|p| fqdn_key(&p.fqdn));
-    match (naming.next(), naming.next()) {
-        (Some(partner), None) => Some(partner),
-        _ => None,
+/// For each pool some readable relation names as a backup pool, the pool naming it when exactly
+/// one does (None when several do): pairings are mutual (Topology Builder pairs both ways), so a
+/// pool whose own relation could not be read is still paired with it, and the partner's pairing
+/// still checks. Built once, so that a report of many pools costs their number, not its square.
+struct Pairings(HashMap<String, Option<String>>);
+
+impl Pairings {
+    fn of(report: &Report) -> Self {
+        let mut naming: HashMap<String, Option<String>> = HashMap::new();
+        for p in report.pools.iter().filter(|p| p.relation_error.is_none()) {
+            let Some(backup) = p.backup_pool_fqdn.as_deref().map(fqdn_key) else {
+                continue;
+            };
+            naming
+                .entry(backup)
+                .and_modify(|partner| *partner = None)
+                .or_insert_with(|| Some(fqdn_key(&p.fqdn)));
+        }
+        Pairings(naming)
+    }
+
+    /// The pool whose readable relation names `fqdn`, when exactly one does.
+    fn paired_with(&self, fqdn: &str) -> Option<String> {
+        self.0.get(fqdn).cloned().flatten()
     }
 }
 
@@ -185,7 +198,7 @@ fn names(list: &OneOrMany<String>) -> Vec<String> {
 
 /// One Front End pool as observed, the direction of its Backup Service, and its computers.
 fn pool(
-    report: &Report,
+    pairings: &Pairings,
     raw: &RawPool,
 ) -> Result<(ObservedPool, Option<BackupDirection>, Vec<String>), String> {
     let fqdn = fqdn_key(&raw.fqdn);
@@ -228,7 +241,7 @@ fn pool(
                 "Get-CsPoolBackupRelationship failed; the pool's health counts as Unknown"
             );
             health = Health::Unknown;
-            paired_with(report, &fqdn)
+            pairings.paired_with(&fqdn)
         }
     };
     if raw.backup_modules.is_none() {
@@ -276,23 +289,26 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
             "the observe report lists no Front End pool (Pools is missing or empty)".into(),
         );
     }
+    // In the order first seen, with a set to look them up in.
     let mut sites: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut add_site = |s: &str| {
-        if !sites.iter().any(|x| x == s) {
+        if seen.insert(s.to_owned()) {
             sites.push(s.to_owned());
         }
     };
     let mut pools = Vec::new();
     let mut backup = Vec::new();
     let mut computers_of: Vec<(String, Vec<String>, Health)> = Vec::new();
+    let pairings = Pairings::of(report);
     for raw in report.pools.iter() {
-        let (observed, direction, computers) = pool(report, raw)?;
+        let (observed, direction, computers) = pool(&pairings, raw)?;
         add_site(&observed.site);
         backup.extend(direction);
         computers_of.push((observed.fqdn.clone(), computers, observed.health));
         pools.push(observed);
     }
-    let pool_fqdns: Vec<&str> = pools.iter().map(|p| p.fqdn.as_str()).collect();
+    let pool_fqdns: HashSet<&str> = pools.iter().map(|p| p.fqdn.as_str()).collect();
     let mut edges = Vec::new();
     for raw in report.edges.iter() {
         let fqdn = fqdn_key(&raw.pool_fqdn);
@@ -302,7 +318,7 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         computers_of.push((fqdn.clone(), computers, health));
         // An Edge pool whose next hop is a Director, not a Front End pool, never blocks a pool
         // failover (guard 4) and is left out.
-        if !pool_fqdns.contains(&next_hop.as_str()) {
+        if !pool_fqdns.contains(next_hop.as_str()) {
             continue;
         }
         let site = site_name(&raw.site_id);

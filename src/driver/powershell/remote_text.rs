@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::model::printable::escaped;
+
 /// Room for one cmdlet error message, in characters once escaped.
 pub const MESSAGE_LIMIT: usize = 1000;
 /// Room for a short excerpt: a value, a line of output.
@@ -64,32 +66,6 @@ impl RemoteText {
 impl fmt::Display for RemoteText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// Whether `c` would change how the text around it reads rather than show as itself.
-fn is_hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{00AD}'                  // soft hyphen
-            | '\u{061C}'                // Arabic letter mark
-            | '\u{180E}'                // Mongolian vowel separator
-            | '\u{200B}'..='\u{200F}'   // zero-width characters, LRM, RLM
-            | '\u{2028}' | '\u{2029}'   // line and paragraph separators
-            | '\u{202A}'..='\u{202E}'   // bidirectional embeddings and overrides
-            | '\u{2060}'..='\u{2069}'   // word joiner, invisible operators, bidi isolates
-            | '\u{FEFF}'                // byte-order mark, zero-width no-break space
-            | '\u{FFF9}'..='\u{FFFB}'   // interlinear annotation
-        )
-}
-
-fn escaped(c: char) -> String {
-    match c {
-        '\n' => "\\n".to_owned(),
-        '\r' => "\\r".to_owned(),
-        '\t' => "\\t".to_owned(),
-        c if is_hidden(c) => c.escape_unicode().to_string(),
-        c => c.to_string(),
     }
 }
 
