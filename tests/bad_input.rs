@@ -433,3 +433,33 @@ proptest! {
         }
     }
 }
+
+/// A name or namespace the API server would refuse is refused here too, naming the field.
+#[test]
+fn a_name_a_cluster_would_refuse_is_refused() {
+    for (meta, field) in [
+        ("{name: \"Pool1\\npool2\", namespace: ns}", "metadata.name"),
+        (
+            "{name: pool1-pool2, namespace: \"Bad_NS\"}",
+            "metadata.namespace",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("pair.yaml");
+        std::fs::write(
+            &file,
+            format!("apiVersion: sfbdr.io/v1alpha1\nkind: PoolPair\nmetadata: {meta}\nspec:\n  pools:\n    - {{fqdn: pool1.contoso.com, site: redmond}}\n    - {{fqdn: pool2.contoso.com, site: dublin}}\n"),
+        )
+        .expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+            .args(["plan", "-f"])
+            .arg(&file)
+            .args(["--observed", "examples/topology.json"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(field), "{field}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    }
+}

@@ -322,7 +322,37 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
     let Some(name) = doc.pointer("/metadata/name").and_then(Value::as_str) else {
         return Err((Some(kind.to_owned()), "metadata.name", "missing".into()));
     };
+    // What the API server would refuse: names are DNS subdomains, namespaces DNS labels.
+    if !dns_name(name, 253) {
+        return Err((
+            Some(kind.to_owned()),
+            "metadata.name",
+            "must be lowercase letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters".into(),
+        ));
+    }
+    if let Some(ns) = doc.pointer("/metadata/namespace").and_then(Value::as_str) {
+        if !dns_name(ns, 63) || ns.contains('.') {
+            return Err((
+                Some(kind.to_owned()),
+                "metadata.namespace",
+                "must be lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters".into(),
+            ));
+        }
+    }
     Ok((kind.to_owned(), name.to_owned()))
+}
+
+/// An RFC 1123 name: dot-separated labels of lowercase letters, digits and '-'.
+fn dns_name(name: &str, max: usize) -> bool {
+    name.len() <= max
+        && name.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 fn replace<T: kube::ResourceExt>(list: &mut Vec<Sourced<T>>, source: String, object: T) {
