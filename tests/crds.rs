@@ -235,10 +235,15 @@ fn cms_backup_sql_is_checked() {
         .any(|e| e.contains("one entry per pool")));
     let half_mirror = json!({"pair": "p", "preferredPool": "pool1.contoso.com", "backupSql": [
         {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com", "sqlInstanceName": "rtc",
-         "mirrorSqlServerFqdn": "sqlm.contoso.com"}]});
+         "mirrorSqlInstanceName": "rtc"}]});
     assert!(cms_errors(half_mirror)
         .iter()
-        .any(|e| e.contains("go together")));
+        .any(|e| e.contains("mirrorSqlInstanceName needs mirrorSqlServerFqdn")));
+    // Default instances: no instance names at all.
+    let default_instances = json!({"pair": "p", "preferredPool": "pool1.contoso.com", "backupSql": [
+        {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com",
+         "mirrorSqlServerFqdn": "sqlm.contoso.com"}]});
+    assert!(cms_errors(default_instances).is_empty());
     let bad_instance = json!({"pair": "p", "preferredPool": "pool1.contoso.com", "backupSql": [
         {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com", "sqlInstanceName": "rtc'; drop"}]});
     assert!(cms_errors(bad_instance)

@@ -52,8 +52,11 @@ struct Scenario {
     operator: Option<Operator>,
     rival: Option<Operator>,
     tally: Tally,
-    /// Pools, Back Ends and Edge pools taken down: brought back when the faults stop.
+    /// Pools, Back Ends and Edge pools taken down: brought back at random or when the faults stop.
     down: Vec<Fault>,
+    /// Every pool whose Front Ends or Back End went down at some point: the only pools a
+    /// disaster-mode move may concern.
+    ever_down: std::collections::BTreeSet<String>,
     operators_started: usize,
 }
 
@@ -105,6 +108,7 @@ impl Scenario {
             rival: None,
             tally: Tally::default(),
             down: Vec::new(),
+            ever_down: Default::default(),
             operators_started: 0,
         };
         s.operator = Some(s.new_operator().await);
@@ -235,7 +239,7 @@ impl Scenario {
             ActionKind::RepointEdge,
             ActionKind::SyncBackup,
         ];
-        match self.rng.random_range(0..11) {
+        match self.rng.random_range(0..12) {
             0 => {
                 // Killed, maybe mid-step, and back after a moment.
                 if let Some(op) = self.operator.take() {
@@ -286,12 +290,20 @@ impl Scenario {
             8 => {
                 let pool = pools[self.rng.random_range(0..pools.len())].clone();
                 self.env.fault(Fault::PoolDown { pool: pool.clone() });
+                self.ever_down.insert(pool.clone());
                 self.down.push(Fault::PoolUp { pool });
             }
             9 => {
                 let pool = pools[self.rng.random_range(0..pools.len())].clone();
                 self.env.fault(Fault::BackEndDown { pool: pool.clone() });
+                self.ever_down.insert(pool.clone());
                 self.down.push(Fault::BackEndUp { pool });
+            }
+            10 if !self.down.is_empty() => {
+                // Something that died comes back while the plan runs.
+                let i = self.rng.random_range(0..self.down.len());
+                let repair = self.down.swap_remove(i);
+                self.env.fault(repair);
             }
             _ => {
                 if let Some(edge) = edges.get(self.rng.random_range(0..edges.len().max(1))) {
@@ -389,11 +401,9 @@ impl Scenario {
                 self.fail(&format!("refused after the faults stopped: {e:?}"));
             }
         }
-        // Outside fault injection, nothing is refused at all.
-        if self.tally.faults == 0 && audit.iter().any(|e| e.outcome == Outcome::Refused) {
-            self.fail("refused without any fault");
-        }
         no_command_twice(&audit).unwrap_or_else(|e| self.fail(&e));
+        no_repeat_refused(&audit).unwrap_or_else(|e| self.fail(&e));
+        self.no_disaster_without_cause(&audit);
         // No data lost on graceful paths.
         let observed = self.env.sim.observe().expect("observes");
         let disaster = audit.iter().any(|e| {
@@ -462,6 +472,64 @@ impl Scenario {
                 ledger.conference_content_owed
             ));
         }
+    }
+}
+
+impl Scenario {
+    /// A disaster-mode move only for a pool that died: a pool failed over in disaster mode had its
+    /// Front Ends or Back End down, a pool failed back in disaster mode had its backup pool down,
+    /// and the CMS is forced over only off a pool that died.
+    fn no_disaster_without_cause(&self, audit: &[AuditEntry]) {
+        let backup_of = |pool: &str| {
+            (0..self.shape.pairs).find_map(|i| {
+                let (a, b) = self.shape.pools(i);
+                (a == pool)
+                    .then_some(b.clone())
+                    .or((b == pool).then_some(a))
+            })
+        };
+        for e in audit.iter().filter(|e| e.outcome == Outcome::Succeeded) {
+            let cause = match &e.command {
+                Action::FailOverPool {
+                    pool,
+                    mode: Mode::Disaster,
+                } => Some(pool.clone()),
+                Action::FailBackPool {
+                    pool,
+                    mode: Mode::Disaster,
+                } => backup_of(pool),
+                Action::FailOverCms {
+                    to,
+                    mode: Mode::Disaster,
+                    ..
+                } => backup_of(to),
+                _ => continue,
+            };
+            if !cause.is_some_and(|p| self.ever_down.contains(&p)) {
+                self.fail(&format!(
+                    "a disaster-mode move although no pool it concerns ever died: {e:?}"
+                ));
+            }
+        }
+    }
+}
+
+/// A refusal that says the command's effect is already there, or that another move of the
+/// pair is running, is a command run twice (or two at once), whatever faults were in force.
+fn no_repeat_refused(audit: &[AuditEntry]) -> Result<(), String> {
+    const REPEATS: [&str; 5] = [
+        "is already failed over",
+        "Another failover, failback or sync is in progress",
+        "is not failed over; there is nothing to fail back",
+        "already hosts the active Central Management Store master",
+        "is already in progress",
+    ];
+    match audit
+        .iter()
+        .find(|e| e.outcome == Outcome::Refused && REPEATS.iter().any(|r| e.message.contains(r)))
+    {
+        Some(e) => Err(format!("a command refused as a repeat: {e:?}")),
+        None => Ok(()),
     }
 }
 

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    block_reasons, cms_step, failback, failover, repoint, step, waits_for, World, P1, P2, P3, P4,
+    actions, block_reasons, cms_step, failback, failover, repoint, step, waits_for, World, P1, P2,
+    P3, P4,
 };
 use sfb_dr::model::{Action, BlockReason, CmsFailback, Health, Mode};
 
@@ -165,6 +166,32 @@ fn a_lost_master_is_reported_not_recovered_when_nothing_else_needs_it() {
     let plan = w.plan();
     assert!(plan.steps.is_empty());
     assert_eq!(block_reasons(&plan), vec![BlockReason::CmsUnavailable]);
+}
+
+#[test]
+fn a_lost_master_is_not_forced_over_for_an_edge_repoint_or_an_owed_copy_alone() {
+    // Every pool serves its own users; only an Edge pool declared back onto pool3 and a
+    // conference-content copy owed to pool1 remain. Neither is worth a -Force recovery that may
+    // lose CMS changes: the master is reported lost and both wait for a working CMS.
+    let w = World::two_pairs()
+        .cms_master(None)
+        .cms_database(P1)
+        .edge("edge1.contoso.com", "redmond", P4)
+        .declare_edge("edge1.contoso.com", P3)
+        .owed_conference_content(P1, P2);
+    let plan = w.plan();
+    assert!(plan.steps.is_empty(), "{:?}", actions(&plan));
+    assert!(
+        block_reasons(&plan).contains(&BlockReason::CmsUnavailable),
+        "{:?}",
+        plan.blocked
+    );
+    // A pool that must fail over still justifies the recovery, which comes first.
+    let w = w.site_active("redmond", false);
+    let plan = w.plan();
+    let cms = cms_step(&plan).expect("the CMS is recovered for the failover");
+    let fo = step(&plan, &failover(P3, Mode::Graceful));
+    assert!(waits_for(&plan, fo, cms));
 }
 
 #[test]

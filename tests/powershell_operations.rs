@@ -281,7 +281,7 @@ fn every_kind_of_step() -> Vec<Action> {
             backup_sql: Some(Box::new(BackupSql {
                 pool: "pool2.contoso.com".into(),
                 sql_server_fqdn: "sql2.contoso.com".into(),
-                sql_instance_name: "rtc".into(),
+                sql_instance_name: Some("rtc".into()),
                 mirror_sql_server_fqdn: Some("sql2m.contoso.com".into()),
                 mirror_sql_instance_name: Some("rtc".into()),
             })),

@@ -153,7 +153,7 @@ fn a_swap_runbook_fails_back_before_it_fails_over_and_says_why() {
     let over = text.find("Invoke-CsPoolFailOver -PoolFqdn 'pool2.contoso.com'");
     assert!(back.is_some() && back < over, "{text}");
     assert!(text.contains("# Waits for s1"), "{text}");
-    assert!(text.contains("guard 2"), "{text}");
+    assert!(text.contains("planning rule 1"), "{text}");
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn sql(mirror: bool) -> BackupSql {
     BackupSql {
         pool: "pool2.contoso.com".into(),
         sql_server_fqdn: "sql2.contoso.com".into(),
-        sql_instance_name: "rtc".into(),
+        sql_instance_name: Some("rtc".into()),
         mirror_sql_server_fqdn: mirror.then(|| "sql2m.contoso.com".into()),
         mirror_sql_instance_name: mirror.then(|| "rtc".into()),
     }
@@ -288,27 +288,43 @@ fn every_script_runs_in_strict_mode_and_prints_its_error() {
 }
 
 #[test]
-fn half_a_mirror_sql_server_is_an_error_not_no_mirror() {
-    let only_server = BackupSql {
-        mirror_sql_instance_name: None,
-        ..sql(true)
-    };
+fn a_mirror_instance_without_its_server_is_an_error_not_no_mirror() {
     let only_instance = BackupSql {
         mirror_sql_server_fqdn: None,
         ..sql(true)
     };
-    for (half, missing) in [(only_server, "the instance"), (only_instance, "the server")] {
-        match script(&cms(Mode::Disaster, Some(half))) {
-            Err(e @ ScriptError::HalfMirror { .. }) => {
-                let m = e.to_string();
-                assert!(
-                    m.contains("pool2.contoso.com") && m.contains(&format!("not {missing}")),
-                    "{m}"
-                );
-            }
-            other => panic!("expected HalfMirror, got {other:?}"),
+    match script(&cms(Mode::Disaster, Some(only_instance))) {
+        Err(e @ ScriptError::HalfMirror { .. }) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("pool2.contoso.com") && m.contains("not the server"),
+                "{m}"
+            );
         }
+        other => panic!("expected HalfMirror, got {other:?}"),
     }
+}
+
+#[test]
+fn a_backup_sql_on_a_default_instance_leaves_the_instance_parameters_out() {
+    // Microsoft's -BackupSqlInstanceName is optional: without it the cmdlet uses the server's
+    // default instance, which Get-CsService reports with an empty SqlInstanceName.
+    let default = BackupSql {
+        sql_instance_name: None,
+        mirror_sql_instance_name: None,
+        ..sql(true)
+    };
+    let s = script(&cms(Mode::Disaster, Some(default))).expect("renders");
+    assert!(!s.contains("InstanceName ="), "{s}");
+    assert!(
+        s.contains("BackupSqlServerFqdn = 'sql2.contoso.com'"),
+        "{s}"
+    );
+    assert!(s.contains("BackupMirrorSqlServerFqdn = "), "{s}");
+    assert!(
+        s.contains("$_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq ''"),
+        "the topology check compares the default instance as Get-CsService reports it: {s}"
+    );
 }
 
 #[test]
@@ -423,7 +439,7 @@ fn hostile_sql_values_are_rejected_before_rendering() {
             Mode::Disaster,
             Some(BackupSql {
                 sql_server_fqdn: server.into(),
-                sql_instance_name: instance.into(),
+                sql_instance_name: Some(instance.into()),
                 ..sql(false)
             }),
         )

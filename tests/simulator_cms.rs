@@ -42,6 +42,15 @@ fn disaster_mode_cms_failover_without_backup_sql_refused() {
     d.run(&failover(P1, Mode::Disaster)).expect("then the pool");
 }
 
+#[test]
+fn a_forced_cms_failover_is_refused_while_the_master_is_up() {
+    let mut d = simulated(&World::two_pairs());
+    let m = refusal(&mut d, &cms_to(P2, Mode::Disaster, true));
+    assert!(m.contains("-Force is for disaster recovery only"), "{m}");
+    d.run(&cms_to(P2, Mode::Graceful, false))
+        .expect("without -Force it moves");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_second_cms_failover_is_refused_while_one_runs() {
     let sim = Arc::new(Simulator::new(

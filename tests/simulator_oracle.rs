@@ -168,7 +168,30 @@ fn made_graceful(p: &Plan, kind: ActionKind) -> Option<Mutant> {
 
 type Mutation = fn(&World, &Plan) -> Option<Mutant>;
 
-const MUTATIONS: [(&str, Mutation); 12] = [
+const MUTATIONS: [(&str, Mutation); 13] = [
+    ("force the CMS over while its master is up", |w, p| {
+        let mut out = p.clone();
+        let s = out.steps.iter_mut().find(|s| {
+            matches!(
+                s.action,
+                Action::FailOverCms {
+                    mode: Mode::Graceful,
+                    ..
+                }
+            )
+        })?;
+        if let Action::FailOverCms {
+            to,
+            mode,
+            backup_sql,
+        } = &mut s.action
+        {
+            let sql = w.desired.cms.as_ref()?.backup_sql_for(to)?;
+            *mode = Mode::Disaster;
+            *backup_sql = Some(Box::new(sql.clone()));
+        }
+        Some(Mutant::new(out, "-Force is for disaster recovery only"))
+    }),
     ("failover before the partner's failback", |w, p| {
         p.steps.iter().find_map(|fo| {
             let Action::FailOverPool { pool, .. } = &fo.action else {

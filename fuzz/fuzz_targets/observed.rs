@@ -128,7 +128,7 @@ fn derived(index: &ObservedIndex) -> Desired {
                 .map(|p| BackupSql {
                     pool: p.fqdn.clone(),
                     sql_server_fqdn: format!("sql.{}", p.fqdn),
-                    sql_instance_name: "rtc".into(),
+                    sql_instance_name: Some("rtc".into()),
                     mirror_sql_server_fqdn: None,
                     mirror_sql_instance_name: None,
                 })

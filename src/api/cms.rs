@@ -61,18 +61,22 @@ pub struct CentralManagementStoreSpec {
 }
 
 /// Where a pool's backup CMS database lives (`-BackupSqlServerFqdn`, `-BackupSqlInstanceName`).
+/// An instance name left out is the server's default instance, for which the cmdlet takes no
+/// instance parameter.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.mirrorSqlServerFqdn) == has(self.mirrorSqlInstanceName)")
-    .message("mirrorSqlServerFqdn and mirrorSqlInstanceName go together"))]
+#[x_kube(validation = Rule::new("!has(self.mirrorSqlInstanceName) || has(self.mirrorSqlServerFqdn)")
+    .message("mirrorSqlInstanceName needs mirrorSqlServerFqdn"))]
 pub struct BackupSqlSpec {
     /// The pool that receives the CMS.
     #[x_kube(validation = super::fqdn_rule())]
     pub pool: String,
     #[x_kube(validation = super::fqdn_rule())]
     pub sql_server_fqdn: String,
+    /// Left out for the SQL Server's default instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = sql_instance_rule())]
-    pub sql_instance_name: String,
+    pub sql_instance_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = super::fqdn_rule())]
     pub mirror_sql_server_fqdn: Option<String>,

@@ -1,4 +1,5 @@
-//! Condition types and reasons shared by every kind (kstatus conventions, DESIGN section 3).
+//! Condition types and reasons shared by every kind (kstatus conventions; docs/operator.md
+//! lists them).
 
 use std::fmt;
 

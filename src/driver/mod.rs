@@ -1,5 +1,5 @@
-//! The driver: how the executor observes and acts on a deployment (DESIGN section 2). The
-//! simulator client and the PowerShell driver stand behind the same trait.
+//! The driver: how the executor observes and acts on a deployment (ARCHITECTURE.md, "Data
+//! flow"). The simulator client and the PowerShell driver stand behind the same trait.
 
 pub mod powershell;
 pub mod simulator;
@@ -88,7 +88,8 @@ impl fmt::Display for OperationKey {
 ///   [`OutcomeUnknown`](Self::OutcomeUnknown) and [`BadOutput`](Self::BadOutput). The action
 ///   may have completed, stopped part-way, not started, or still be running on the server.
 ///   Observe before deciding anything; never re-run the step blindly, since re-running a
-///   failover is not documented as harmless (SFB-DR-FACTS "What Microsoft leaves unconfirmed").
+///   failover is not documented as harmless (ARCHITECTURE.md, "Where each SfB rule
+///   lives", says what Microsoft's pages confirm).
 ///
 /// [`Driver::observe`] changes nothing, whichever error it returns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The driver for `sfb-dr simulator`: its HTTP API (DESIGN section 9).
+//! The driver for `sfb-dr simulator`: its HTTP API (docs/simulator-api.md).
 
 use std::time::Duration;
 

@@ -47,7 +47,9 @@ pub enum CmsFailback {
 pub struct BackupSql {
     pub pool: String,
     pub sql_server_fqdn: String,
-    pub sql_instance_name: String,
+    /// `None`: the server's default instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_instance_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_sql_server_fqdn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

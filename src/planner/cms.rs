@@ -89,8 +89,9 @@ pub(super) fn decide(
         Master::Available(m) => graceful(desired, spec, observed, view, m),
         Master::Lost { .. } if !other_steps => Err((
             BlockReason::CmsUnavailable,
-            "the CMS has no active master; it is recovered only when another step needs it \
-             (every other step needs a working CMS)"
+            "the CMS has no active master; it is forced over only when a pool must fail over \
+             or back, and every other step (Edge repoints, conference-content copies) waits for \
+             a working CMS"
                 .into(),
         )),
         Master::Lost { location } => recovery(desired, view, location),

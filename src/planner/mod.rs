@@ -38,10 +38,14 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             .iter()
             .position(|(v, _)| v.as_ref().is_some_and(|v| v.spec.name == c.pair))
     });
-    // Only a lost master asks whether anything else is to be done: it is recovered for them.
+    // Only a lost master asks whether anything else is to be done: it is recovered (with
+    // `-Force`, which may lose CMS changes) for a failover or a failback, never for an Edge
+    // repoint or a conference-content copy alone, which can wait until the master is back.
     let other_steps = master.available().is_none()
-        && (pairs.iter().any(|(_, d)| d.as_ref().is_ok_and(|m| m.any()))
-            || !edges::moves(&pairs, desired, observed).is_empty());
+        && pairs.iter().any(|(_, d)| {
+            d.as_ref()
+                .is_ok_and(|m| m.failover.is_some() || m.failback.is_some())
+        });
     let cms = cms::decide(
         desired,
         observed,

@@ -27,7 +27,12 @@ pub(super) fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
                         b.mirror_sql_server_fqdn.as_deref(),
                         b.mirror_sql_instance_name.as_deref(),
                     );
-                    format!("{} {} {:?}", b.sql_server_fqdn, b.sql_instance_name, mirror)
+                    format!(
+                        "{} {} {:?}",
+                        b.sql_server_fqdn,
+                        b.sql_instance_name.as_deref().unwrap_or(""),
+                        mirror
+                    )
                 });
                 [
                     "FailOverCms",

@@ -232,11 +232,17 @@ fn cms_failover(d: &Deployment, to: &str, mode: Mode, has_backup_sql: bool) -> R
                 .into(),
         ),
         (Mode::Graceful, Some(_)) => replication_final(d, home, to, "The Central Management Store failover"),
-        (Mode::Disaster, _) if !has_backup_sql => Err(
+        // Microsoft: do not use -Force "other than disaster recovery"; with the master up it
+        // would throw away the changes not yet replicated for nothing.
+        (Mode::Disaster, Some(m)) => Err(format!(
+            "The active Central Management Store master on \"{m}\" is reachable: -Force is for \
+             disaster recovery only. Run Invoke-CsManagementServerFailover without it."
+        )),
+        (Mode::Disaster, None) if !has_backup_sql => Err(
             "Parameters -BackupSqlServerFqdn and -BackupSqlInstanceName are required to fail over \
              the Central Management Store without its active master."
                 .into(),
         ),
-        (Mode::Disaster, _) => Ok(()),
+        (Mode::Disaster, None) => Ok(()),
     }
 }

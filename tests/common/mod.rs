@@ -136,7 +136,7 @@ impl World {
                 .map(|p| BackupSql {
                     pool: p.fqdn.clone(),
                     sql_server_fqdn: format!("sql.{}", p.fqdn),
-                    sql_instance_name: "rtc".into(),
+                    sql_instance_name: Some("rtc".into()),
                     mirror_sql_server_fqdn: None,
                     mirror_sql_instance_name: None,
                 })

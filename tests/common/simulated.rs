@@ -19,7 +19,7 @@ pub fn cms_to(to: &str, mode: Mode, backup_sql: bool) -> Action {
             Box::new(BackupSql {
                 pool: to.into(),
                 sql_server_fqdn: "sql2.contoso.com".into(),
-                sql_instance_name: "rtc".into(),
+                sql_instance_name: Some("rtc".into()),
                 mirror_sql_server_fqdn: None,
                 mirror_sql_instance_name: None,
             })

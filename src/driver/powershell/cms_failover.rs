@@ -17,30 +17,48 @@ use crate::model::{BackupSql, Mode};
 use super::script::{confirmed, ScriptError, WhatIf, SFB_MODULE};
 use super::value::{quote, Fqdn, SqlInstance};
 
-/// A SQL Server instance as the cmdlet's parameters name it.
+/// A SQL Server instance as the cmdlet's parameters name it; no instance name is the server's
+/// default instance.
 struct Store {
     server: Fqdn,
-    instance: SqlInstance,
+    instance: Option<SqlInstance>,
 }
 
 impl Store {
-    /// `server\instance`, as a reader writes it.
+    /// `server\instance` (or the server alone for its default instance), as a reader writes it.
     fn shown(&self) -> String {
-        format!("{}\\{}", self.server, self.instance.as_str())
+        match &self.instance {
+            Some(i) => format!("{}\\{}", self.server, i.as_str()),
+            None => self.server.to_string(),
+        }
+    }
+
+    /// The instance name as `Get-CsService` reports it: empty for the default instance.
+    fn instance_name(&self) -> &str {
+        self.instance.as_ref().map_or("", SqlInstance::as_str)
+    }
+
+    /// `; <name> = '<instance>'`, or nothing for the default instance (the cmdlet's instance
+    /// parameters are optional and then mean the default instance).
+    fn instance_parameter(&self, name: &str) -> String {
+        match &self.instance {
+            Some(i) => format!("; {name} = {}", quote(i.as_str())),
+            None => String::new(),
+        }
     }
 
     /// The cmdlet's parameters naming `self` as the backup and `mirror` as its mirror.
     fn parameters(&self, mirror: Option<&Store>) -> String {
         let mut out = format!(
-            "@{{ BackupSqlServerFqdn = {}; BackupSqlInstanceName = {}",
+            "@{{ BackupSqlServerFqdn = {}{}",
             quote(self.server.as_str()),
-            quote(self.instance.as_str())
+            self.instance_parameter("BackupSqlInstanceName")
         );
         if let Some(m) = mirror {
             out.push_str(&format!(
-                "; BackupMirrorSqlServerFqdn = {}; BackupMirrorSqlInstanceName = {}",
+                "; BackupMirrorSqlServerFqdn = {}{}",
                 quote(m.server.as_str()),
-                quote(m.instance.as_str())
+                m.instance_parameter("BackupMirrorSqlInstanceName")
             ));
         }
         out.push_str(" }");
@@ -52,7 +70,11 @@ impl Store {
 fn stores(to: &Fqdn, sql: &BackupSql) -> Result<(Store, Option<Store>), ScriptError> {
     let primary = Store {
         server: Fqdn::parse("SQL Server FQDN", &sql.sql_server_fqdn)?,
-        instance: SqlInstance::parse(&sql.sql_instance_name)?,
+        instance: sql
+            .sql_instance_name
+            .as_deref()
+            .map(SqlInstance::parse)
+            .transpose()?,
     };
     let half = |given, missing| ScriptError::HalfMirror {
         to: to.to_string(),
@@ -60,11 +82,10 @@ fn stores(to: &Fqdn, sql: &BackupSql) -> Result<(Store, Option<Store>), ScriptEr
         missing,
     };
     let mirror = match (&sql.mirror_sql_server_fqdn, &sql.mirror_sql_instance_name) {
-        (Some(m), Some(i)) => Some(Store {
+        (Some(m), i) => Some(Store {
             server: Fqdn::parse("mirror SQL Server FQDN", m)?,
-            instance: SqlInstance::parse(i)?,
+            instance: i.as_deref().map(SqlInstance::parse).transpose()?,
         }),
-        (Some(_), None) => return Err(half("the server", "the instance")),
         (None, Some(_)) => return Err(half("the instance", "the server")),
         (None, None) => None,
     };
@@ -86,7 +107,7 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
          $primaryLeads = $mirrorStates.Count -gt 0 -and @($mirrorStates | Where-Object {{ [string]$_.StateOnPrimary -ne 'Principal' }}).Count -eq 0\n\
          $mirrorLeads = $mirrorStates.Count -gt 0 -and @($mirrorStates | Where-Object {{ [string]$_.StateOnMirror -ne 'Principal' }}).Count -eq 0\n",
         server = quote(primary.server.as_str()),
-        instance = quote(primary.instance.as_str()),
+        instance = quote(primary.instance_name()),
     );
     match mirror {
         Some(m) => {

@@ -23,7 +23,8 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
             out,
             "# {} steps, in dependency order. Run in the Skype for Business Server Management Shell\n\
              # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe\n\
-             # and plan again rather than re-running a step (re-running a failover is not documented as safe).",
+             # and plan again rather than re-running a step (re-running a failover is not documented as safe).\n\
+             # \"Planning rule N\" is rule N of sfb-dr's docs/planning-rules.md.",
             plan.steps.len()
         );
     }
@@ -71,7 +72,7 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
 
 /// By hand there is no observation between steps, so the runbook itself waits (up to 15
 /// minutes) for the CMS to have moved, and after a graceful move for every replica to be up to
-/// date, before any pool fails over (guard 3). Replicas on a lost site cannot catch up, so a
+/// date, before any pool fails over (planning rule 2, the CMS first). Replicas on a lost site cannot catch up, so a
 /// disaster-mode move only waits for the master.
 fn cms_settled(to: &Fqdn, mode: Mode, what_if: WhatIf) -> String {
     if what_if == WhatIf::Yes {
@@ -85,7 +86,7 @@ fn cms_settled(to: &Fqdn, mode: Mode, what_if: WhatIf) -> String {
     };
     let to = quote(to.as_str());
     format!(
-        "# Wait until the CMS has settled on the receiving pool (guard 3).\n\
+        "# Wait until the CMS has settled on the receiving pool (planning rule 2).\n\
          $deadline = (Get-Date).AddMinutes(15)\n\
          while ($true) {{\n    \
              $master = [string](Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus).ActiveMasterFqdn\n    \
@@ -107,8 +108,8 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut line = String::from("#");
     let mut words = text.split_whitespace().peekable();
     while let Some(first) = words.next() {
-        // "(guard 2)" stays on one line, so a reader can search for the rule.
-        let word = match words.next_if(|_| first.ends_with("guard")) {
+        // "(planning rule 2)" keeps "rule 2" on one line, so a reader can search for the rule.
+        let word = match words.next_if(|_| first == "rule") {
             Some(next) => format!("{first} {next}"),
             None => first.to_owned(),
         };
@@ -158,13 +159,13 @@ fn preconditions(plan: &Plan, step: &Step) -> Vec<String> {
 fn why(earlier: &Action, later: &Action) -> String {
     match (earlier, later) {
         (Action::FailOverCms { .. }, Action::FailOverPool { pool, .. }) => format!(
-            "a pool fails over only once the CMS is available and not on it, here {pool} (guard 3, CMS first)"
+            "a pool fails over only once the CMS is available and not on it, here {pool} (planning rule 2, the CMS first)"
         ),
         (Action::RepointEdge { edge, .. }, Action::FailOverPool { pool, .. }) => format!(
-            "Invoke-CsPoolFailOver refuses while the live Edge pool {edge} uses {pool} as next hop (guard 4)"
+            "Invoke-CsPoolFailOver refuses while the Edge pool {edge}, live or not, uses {pool} as next hop (planning rule 3)"
         ),
         (Action::FailBackPool { pool: back, .. }, Action::FailOverPool { pool, .. }) => format!(
-            "a pair never has both pools failed over: {back} fails back before {pool} fails over (guard 2)"
+            "a pair never has both pools failed over: {back} fails back before {pool} fails over (planning rule 1)"
         ),
         (Action::FailBackPool { pool, .. }, Action::SyncBackup { .. }) => format!(
             "conference content is copied home only after {pool} has failed back"

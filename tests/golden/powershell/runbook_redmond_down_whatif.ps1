@@ -2,6 +2,7 @@
 # 5 steps, in dependency order. Run in the Skype for Business Server Management Shell
 # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
+# "Planning rule N" is rule N of sfb-dr's docs/planning-rules.md.
 # What-if run: state-changing cmdlets carry -WhatIf and change nothing.
 
 Set-StrictMode -Version Latest
@@ -54,22 +55,22 @@ Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:
 
 # --- Step s3: fail over pool pool1.contoso.com to its backup pool (disaster mode)
 # Waits for s2 (repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com):
-#   Invoke-CsPoolFailOver refuses while the live Edge pool edge1.contoso.com uses pool1.contoso.com
-#   as next hop (guard 4)
+#   Invoke-CsPoolFailOver refuses while the Edge pool edge1.contoso.com, live or not, uses
+#   pool1.contoso.com as next hop (planning rule 3)
 # Does: disaster-mode failover of pool1.contoso.com's users to its backup pool; pool1.contoso.com is
 #   unreachable and changes not yet replicated are lost (bounded by the RPO).
 Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
 
 # --- Step s4: fail over pool pool3.contoso.com to its backup pool (disaster mode)
 # Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
-#   the CMS is available and not on it, here pool3.contoso.com (guard 3, CMS first)
+#   the CMS is available and not on it, here pool3.contoso.com (planning rule 2, the CMS first)
 # Does: disaster-mode failover of pool3.contoso.com's users to its backup pool; pool3.contoso.com is
 #   unreachable and changes not yet replicated are lost (bounded by the RPO).
 Invoke-CsPoolFailOver -PoolFqdn 'pool3.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
 
 # --- Step s5: fail over pool pool6.contoso.com to its backup pool (disaster mode)
 # Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
-#   the CMS is available and not on it, here pool6.contoso.com (guard 3, CMS first)
+#   the CMS is available and not on it, here pool6.contoso.com (planning rule 2, the CMS first)
 # Does: disaster-mode failover of pool6.contoso.com's users to its backup pool; pool6.contoso.com is
 #   unreachable and changes not yet replicated are lost (bounded by the RPO).
 Invoke-CsPoolFailOver -PoolFqdn 'pool6.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf

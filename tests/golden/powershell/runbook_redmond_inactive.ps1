@@ -2,6 +2,7 @@
 # 5 steps, in dependency order. Run in the Skype for Business Server Management Shell
 # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
+# "Planning rule N" is rule N of sfb-dr's docs/planning-rules.md.
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
@@ -36,7 +37,7 @@ if ($null -eq $session) {
         }
     } finally { Remove-PSSession -Session $session -ErrorAction SilentlyContinue }
 }
-# Wait until the CMS has settled on the receiving pool (guard 3).
+# Wait until the CMS has settled on the receiving pool (planning rule 2).
 $deadline = (Get-Date).AddMinutes(15)
 while ($true) {
     $master = [string](Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus).ActiveMasterFqdn
@@ -53,10 +54,10 @@ Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:
 
 # --- Step s3: fail over pool pool1.contoso.com to its backup pool (graceful)
 # Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): a pool fails over only once the
-#   CMS is available and not on it, here pool1.contoso.com (guard 3, CMS first)
+#   CMS is available and not on it, here pool1.contoso.com (planning rule 2, the CMS first)
 # Waits for s2 (repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com):
-#   Invoke-CsPoolFailOver refuses while the live Edge pool edge1.contoso.com uses pool1.contoso.com
-#   as next hop (guard 4)
+#   Invoke-CsPoolFailOver refuses while the Edge pool edge1.contoso.com, live or not, uses
+#   pool1.contoso.com as next hop (planning rule 3)
 # Does: graceful failover of pool1.contoso.com's users to its backup pool; pool1.contoso.com goes
 #   read-only and the Backup Service reaches FinalState first, so nothing is lost.
 Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
