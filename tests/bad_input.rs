@@ -463,3 +463,38 @@ fn a_name_a_cluster_would_refuse_is_refused() {
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     }
 }
+
+/// Deep nesting is refused before the YAML parser, whose cost grows with the square of the
+/// depth: 400 KB of `[` is an error at once, in manifests and in an observed topology alike.
+#[test]
+fn a_manifest_nested_too_deep_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let deep = dir.path().join("deep.yaml");
+    std::fs::write(&deep, "[".repeat(400_000)).expect("write");
+    for args in [
+        vec![
+            "-f",
+            deep.to_str().expect("utf-8"),
+            "--observed",
+            "examples/topology.json",
+        ],
+        vec![
+            "-f",
+            "examples/contoso.yaml",
+            "--observed",
+            deep.to_str().expect("utf-8"),
+        ],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+            .arg("plan")
+            .args(&args)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("nested more than 100 levels deep"),
+            "{stderr}"
+        );
+    }
+}

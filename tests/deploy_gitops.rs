@@ -125,7 +125,7 @@ fn run_workflow(code: i32) -> Run {
             r#"echo "$*" >> {log}
 case "$*" in
   *"-o text"*) echo "Plan 5c586d6c5b88c790: 1 steps, in order:"; echo "  1. [s1] fail over pool1.contoso.com"; echo "bad manifest" >&2; exit {code} ;;
-  *"-o mermaid"*) echo "flowchart TD"; echo "  s1[Invoke-CsPoolFailOver pool1]" ;;
+  *"-o mermaid"*) printf '```mermaid\nflowchart TD\n  s1[Invoke-CsPoolFailOver pool1]\n```\n' ;;
   *"-o powershell"*) echo "Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com'" ;;
 esac"#,
             log = log.display()
@@ -255,7 +255,11 @@ fn a_blocked_pair_is_posted_without_failing_the_check() {
     assert!(!run.failed);
     let comment = run.comment.expect("a comment");
     assert!(comment.contains("**Something is blocked**"), "{comment}");
-    assert!(comment.contains("```mermaid"));
+    assert_eq!(
+        comment.matches("```mermaid").count(),
+        1,
+        "the flowchart is fenced once, as -o mermaid prints it:\n{comment}"
+    );
 }
 
 #[test]
@@ -337,17 +341,17 @@ fn flux_kustomizations_apply_paths_and_check_objects_that_exist() {
 #[test]
 fn argo_cd_applications_sync_paths_that_exist() {
     let apps = kustomize::file("deploy/gitops/argocd/applications.example.yaml");
+    let crds = kustomize::find(&apps, "Application", "sfb-dr-crds");
     let operator = kustomize::find(&apps, "Application", "sfb-dr");
-    let paths: Vec<&str> = operator["spec"]["sources"]
-        .as_array()
-        .expect("sources")
-        .iter()
-        .filter_map(|s| s["path"].as_str())
-        .collect();
-    assert_eq!(paths, ["crds", "deploy"]);
-    for path in paths {
-        assert!(Path::new(path).is_dir());
+    assert_eq!(crds["spec"]["source"]["path"], "crds");
+    assert_eq!(operator["spec"]["source"]["path"], "deploy");
+    for app in [crds, operator] {
+        assert!(Path::new(app["spec"]["source"]["path"].as_str().expect("a path")).is_dir());
     }
+    assert_eq!(
+        crds["spec"]["syncPolicy"]["automated"]["prune"], false,
+        "pruning a CRD deletes every object of its kind"
+    );
     let dr = kustomize::find(&apps, "Application", "sfb-contoso");
     assert_eq!(dr["spec"]["syncPolicy"]["automated"]["prune"], false);
     assert_eq!(dr["spec"]["destination"]["namespace"], "sfb-contoso");

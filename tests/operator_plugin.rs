@@ -100,6 +100,26 @@ async fn kubectl_sfbdr_shows_approves_pauses_and_moves_sites() {
     )
     .await;
     assert!(site.status.success(), "{}", text(&site));
+    // Bad input is exit 2, naming what is wrong: an unknown Site, a namespace that cannot be.
+    let unknown = kubectl(
+        &env,
+        dir,
+        &["sfbdr", "site", "nosuch", "--active=false", "-n", NS],
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("no Site \"nosuch\""),
+        "{}",
+        text(&unknown)
+    );
+    let bad_ns = kubectl(&env, dir, &["sfbdr", "status", "-n", "Bad NS"]).await;
+    assert_eq!(bad_ns.status.code(), Some(2), "{}", text(&bad_ns));
+    assert!(
+        text(&bad_ns).contains("not a Kubernetes namespace name"),
+        "{}",
+        text(&bad_ns)
+    );
     let e = &env;
     eventually("the plan awaits approval", CONVERGE, || async move {
         let r = e

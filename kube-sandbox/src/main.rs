@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 use kube_sandbox::{Authorization, Config, Sandbox};
 
-/// An in-memory Kubernetes API server for tests. It speaks plain HTTP and listens on loopback
-/// unless told otherwise; the kubeconfig it writes holds an administrator token.
+/// An in-memory Kubernetes API server for tests. It serves HTTPS with a certificate of its own
+/// (in the kubeconfig it writes, with an administrator token) and listens on loopback unless
+/// told otherwise.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -18,8 +19,8 @@ struct Args {
     /// Where to write a kubeconfig pointing at the server.
     #[arg(long)]
     kubeconfig: PathBuf,
-    /// Allow a non-loopback listen address (plain HTTP; under always-allow, anyone who can
-    /// reach it can do anything).
+    /// Allow a non-loopback listen address (under always-allow, anyone who can reach it can
+    /// do anything).
     #[arg(long)]
     insecure_listen_anywhere: bool,
     /// How requests are authorized: `always-allow`, or `rbac` (bearer tokens, Roles and

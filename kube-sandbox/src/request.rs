@@ -140,7 +140,15 @@ impl ResourceRequest {
         if self.body.is_empty() {
             return Ok(Value::Null);
         }
+        // YAML only where the content type says so, as the real server decodes by media type
+        // (and the YAML parser's cost grows with the square of a hostile body's nesting).
+        let yaml = content_type.contains("yaml");
         serde_json::from_slice(&self.body).or_else(|json_error| {
+            if !yaml {
+                return Err(ApiError::BadRequest(format!(
+                    "the request body is not valid JSON: {json_error}"
+                )));
+            }
             serde_yaml::from_slice(&self.body).map_err(|_| {
                 ApiError::BadRequest(format!(
                     "the request body is neither JSON nor YAML: {json_error}"

@@ -397,3 +397,29 @@ async fn a_dependent_of_a_missing_owner_is_collected_and_namespaces_get_a_defaul
     })
     .await;
 }
+
+/// The body is decoded by its media type: YAML is read only under a YAML content type, so a
+/// JSON request whose body is YAML is a 400, as on the real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yaml_body_sent_as_json_is_a_bad_request() {
+    let sb = sandbox().await;
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\n";
+    let send = |content_type: &'static str| {
+        let sb = &sb;
+        async move {
+            let request = http::Request::builder()
+                .method("POST")
+                .uri("/api/v1/namespaces/default/configmaps")
+                .header("content-type", content_type)
+                .body(yaml.as_bytes().to_vec())
+                .expect("a request");
+            sb.client().expect("client").request_text(request).await
+        }
+    };
+    let (code, _, message) = error(send("application/json").await);
+    assert_eq!(code, 400, "{message}");
+    assert!(message.contains("not valid JSON"), "{message}");
+    send("application/yaml")
+        .await
+        .expect("the same body as YAML is created");
+}

@@ -9,6 +9,7 @@
 
 mod cms;
 mod condition;
+pub mod names;
 mod pool_pair;
 mod site;
 mod topology;

@@ -26,6 +26,12 @@ pub fn api_error(what: &str, e: kube::Error) -> Failure {
 
 /// The one Topology of `namespace`.
 pub async fn topology(client: &Client, namespace: &str) -> Result<Topology, Failure> {
+    if !sfb_dr::api::names::is_label(namespace) {
+        return Err(Failure::BadInput(vec![format!(
+            "namespace {namespace:?}: not a Kubernetes namespace name ({})",
+            sfb_dr::api::names::LABEL_RULE
+        )]));
+    }
     let api: Api<Topology> = Api::namespaced(client.clone(), namespace);
     let list = api.list(&Default::default()).await.map_err(|e| match e {
         kube::Error::Api(s) if s.code == 404 => Failure::Other(anyhow::anyhow!(

@@ -69,6 +69,12 @@ pub fn run(r: &Request<'_>) -> Result<(String, Findings), Failure> {
     if r.what_if && r.output != Output::Powershell {
         return Err(bad("--whatif applies to -o powershell only"));
     }
+    if let Some(ns) = r.namespace.filter(|ns| !sfb_dr::api::names::is_label(ns)) {
+        return Err(bad(format!(
+            "--namespace {ns:?}: not a Kubernetes namespace name ({})",
+            sfb_dr::api::names::LABEL_RULE
+        )));
+    }
     let file = match r.source {
         Source::File(path) => Some(path),
         Source::Live(_) => None,

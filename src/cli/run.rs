@@ -99,29 +99,17 @@ pub fn identity() -> String {
 
 /// A Kubernetes name (RFC 1123 label, as namespaces are; Lease names as DNS subdomains).
 fn check_name(flag: &str, value: &str, subdomain: bool) -> Result<(), Failure> {
-    let label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let ok = if subdomain {
-        value.len() <= 253 && value.split('.').all(label)
+    use sfb_dr::api::names;
+    let (ok, rule) = if subdomain {
+        (names::is_subdomain(value), names::SUBDOMAIN_RULE)
     } else {
-        label(value)
+        (names::is_label(value), names::LABEL_RULE)
     };
     if ok {
         Ok(())
     } else {
         Err(Failure::BadInput(vec![format!(
-            "{flag} {value:?}: not a Kubernetes name (lowercase letters, digits and '-', {})",
-            if subdomain {
-                "dot-separated, at most 253 characters"
-            } else {
-                "at most 63 characters"
-            }
+            "{flag} {value:?}: not a Kubernetes name ({rule})"
         )]))
     }
 }

@@ -20,6 +20,17 @@ use prometheus_client::registry::Registry;
 use crate::driver::DriverError;
 use crate::model::{ActionKind, BackupDirection};
 
+/// The `result` label of `sfbdr_steps_total`: success, then each driver error.
+const STEP_RESULTS: [&str; 7] = [
+    "Succeeded",
+    "Refused",
+    "Failed",
+    "Unreachable",
+    "BadOutput",
+    "Timeout",
+    "OutcomeUnknown",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
     result: String,
@@ -107,6 +118,16 @@ impl Metrics {
             "Driver calls for plan steps, by action and result",
             steps.clone(),
         );
+        // Every series exists from the start at 0, so `increase()` sees a step's first failure
+        // too (a series born at 1 shows no increase).
+        for action in ActionKind::ALL {
+            for result in STEP_RESULTS {
+                let _ = steps.get_or_create(&StepLabels {
+                    action: format!("{action:?}"),
+                    result: result.into(),
+                });
+            }
+        }
         let step_seconds = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
             // 10 ms to about 3 hours: simulated steps and hour-long failbacks alike.
             Histogram::new(exponential_buckets(0.01, 3.0, 14))
@@ -194,13 +215,13 @@ impl Metrics {
         took: Duration,
     ) {
         let result = match result {
-            Ok(()) => "Succeeded",
-            Err(DriverError::Refused(_)) => "Refused",
-            Err(DriverError::Failed(_)) => "Failed",
-            Err(DriverError::Unreachable(_)) => "Unreachable",
-            Err(DriverError::BadOutput(_)) => "BadOutput",
-            Err(DriverError::Timeout { .. }) => "Timeout",
-            Err(DriverError::OutcomeUnknown(_)) => "OutcomeUnknown",
+            Ok(()) => STEP_RESULTS[0],
+            Err(DriverError::Refused(_)) => STEP_RESULTS[1],
+            Err(DriverError::Failed(_)) => STEP_RESULTS[2],
+            Err(DriverError::Unreachable(_)) => STEP_RESULTS[3],
+            Err(DriverError::BadOutput(_)) => STEP_RESULTS[4],
+            Err(DriverError::Timeout { .. }) => STEP_RESULTS[5],
+            Err(DriverError::OutcomeUnknown(_)) => STEP_RESULTS[6],
         };
         let action = format!("{action:?}");
         self.steps
@@ -352,4 +373,21 @@ async fn readyz(State(health): State<Arc<dyn Health>>) -> Response {
 /// The address a metrics listener is bound to, for logs and tests.
 pub fn bound_address(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
     listener.local_addr().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_result_is_exported_at_zero_before_any_step_runs() {
+        let text = Metrics::new().encode().expect("encodes");
+        for action in ActionKind::ALL {
+            for result in STEP_RESULTS {
+                let line =
+                    format!("sfbdr_steps_total{{action=\"{action:?}\",result=\"{result}\"}} 0");
+                assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+            }
+        }
+    }
 }

@@ -14,6 +14,7 @@ use crate::api::{CentralManagementStore, PoolPair, Site, Topology, GROUP, VERSIO
 use crate::model::printable::printable;
 use crate::model::ObservedTopology;
 
+mod depth;
 mod document;
 mod schema;
 
@@ -222,6 +223,17 @@ pub fn parse_into(manifests: &mut Manifests, text: &str, file: &str) -> Result<(
 
 /// Splits a YAML stream (JSON is YAML) into JSON values, dropping empty documents.
 fn documents(text: &str, file: &str) -> Result<Vec<Document>, ManifestError> {
+    if let Some(line) = depth::too_deep(text) {
+        return Err(ManifestError {
+            file: file.to_owned(),
+            object: None,
+            field: None,
+            message: format!(
+                "line {line}: nested more than {} levels deep; no manifest needs that",
+                depth::MAX_DEPTH
+            ),
+        });
+    }
     let mut out = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let doc = document::read(de).map_err(|e| ManifestError {
@@ -323,36 +335,23 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
         return Err((Some(kind.to_owned()), "metadata.name", "missing".into()));
     };
     // What the API server would refuse: names are DNS subdomains, namespaces DNS labels.
-    if !dns_name(name, 253) {
+    if !crate::api::names::is_subdomain(name) {
         return Err((
             Some(kind.to_owned()),
             "metadata.name",
-            "must be lowercase letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters".into(),
+            format!("must be {}", crate::api::names::SUBDOMAIN_RULE),
         ));
     }
     if let Some(ns) = doc.pointer("/metadata/namespace").and_then(Value::as_str) {
-        if !dns_name(ns, 63) || ns.contains('.') {
+        if !crate::api::names::is_label(ns) {
             return Err((
                 Some(kind.to_owned()),
                 "metadata.namespace",
-                "must be lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters".into(),
+                format!("must be {}", crate::api::names::LABEL_RULE),
             ));
         }
     }
     Ok((kind.to_owned(), name.to_owned()))
-}
-
-/// An RFC 1123 name: dot-separated labels of lowercase letters, digits and '-'.
-fn dns_name(name: &str, max: usize) -> bool {
-    name.len() <= max
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
 }
 
 fn replace<T: kube::ResourceExt>(list: &mut Vec<Sourced<T>>, source: String, object: T) {

@@ -104,6 +104,17 @@ pub enum ActionKind {
     SyncBackup,
 }
 
+impl ActionKind {
+    /// Every kind of action.
+    pub const ALL: [ActionKind; 5] = [
+        ActionKind::RepointEdge,
+        ActionKind::FailOverCms,
+        ActionKind::FailOverPool,
+        ActionKind::FailBackPool,
+        ActionKind::SyncBackup,
+    ];
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -126,7 +126,12 @@ pub fn run(plugin: Plugin) -> Result<(), Failure> {
                         &Patch::Merge(json!({"spec": {"active": active}})),
                     )
                     .await
-                    .map_err(|e| live::api_error(&format!("Site {ns}/{name}"), e))?;
+                    .map_err(|e| match e {
+                        kube::Error::Api(ae) if ae.code == 404 => Failure::BadInput(vec![format!(
+                            "no Site {name:?} in namespace {ns}: `kubectl get site -n {ns}` lists them"
+                        )]),
+                        e => live::api_error(&format!("Site {ns}/{name}"), e),
+                    })?;
                 println!("site.sfbdr.io/{name} active={active}");
                 Ok(())
             }
