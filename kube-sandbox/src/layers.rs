@@ -145,19 +145,54 @@ mod tests {
             .collect()
     }
 
-    /// The crate modules a source names through `crate::`.
+    /// The module name `text` starts with.
+    fn leading_name(text: &str) -> &str {
+        let end = text
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(text.len());
+        &text[..end]
+    }
+
+    /// The crate modules a source names through `crate::`, grouped imports
+    /// (`use crate::{a, b::c}`) included.
     fn imports(source: &str) -> Vec<&str> {
-        source
-            .match_indices("crate::")
-            .map(|(at, _)| {
-                let rest = &source[at + "crate::".len()..];
-                let end = rest
-                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-                    .unwrap_or(rest.len());
-                &rest[..end]
-            })
-            .filter(|name| !name.is_empty())
-            .collect()
+        let mut out = Vec::new();
+        for (at, _) in source.match_indices("crate::") {
+            let rest = &source[at + "crate::".len()..];
+            let Some(group) = rest.strip_prefix('{') else {
+                out.push(leading_name(rest));
+                continue;
+            };
+            // The names at the group's top level, up to its closing brace.
+            let (mut depth, mut start) = (0usize, 0usize);
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => {
+                        out.push(leading_name(group[start..i].trim_start()));
+                        break;
+                    }
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        out.push(leading_name(group[start..i].trim_start()));
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.retain(|name| !name.is_empty());
+        out
+    }
+
+    #[test]
+    fn grouped_imports_name_each_module() {
+        assert_eq!(
+            imports(
+                "use crate::{rest::Handler, store::{Store, Key},\n    kinds};\nuse crate::gate;"
+            ),
+            ["rest", "store", "kinds", "gate"]
+        );
     }
 
     #[test]

@@ -80,10 +80,15 @@ pub async fn observation(client: &Client, topology: &Topology) -> Result<Publish
         })?;
     let source = format!("ConfigMap {ns}/{name}");
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let map = api
-        .get(&name)
-        .await
-        .map_err(|e| api_error(&format!("reading {source}"), e))?;
+    let map = api.get(&name).await.map_err(|e| match e {
+        kube::Error::Api(ae) if ae.code == 404 => Failure::Other(anyhow::anyhow!(
+            "{source}, which the Topology's status.observation names, is missing (deleted?): \
+                 the operator writes it again when the observation or the ledger next changes, \
+                 or at once when it restarts (`kubectl -n sfb-dr-system rollout restart \
+                 deployment/sfb-dr`)"
+        )),
+        e => api_error(&format!("reading {source}"), e),
+    })?;
     let text = map
         .data
         .as_ref()

@@ -49,8 +49,11 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or a container's log stays plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -58,13 +61,21 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
+/// The kubeconfig at `path`; an error names the flag and the file, on one line.
+pub fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, Failure> {
+    let bad = |why: String| {
+        let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
+        Failure::BadInput(vec![format!("--kubeconfig {}: {why}", path.display())])
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    Kubeconfig::from_yaml(&text).map_err(|e| bad(format!("not a kubeconfig: {e}")))
+}
+
 /// A kube client from a kubeconfig file, or the default chain.
 pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, Failure> {
     let config = match kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| {
-                Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
-            })?;
+            let file = read_kubeconfig(path)?;
             kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kube::api::{Patch, PatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::KubeConfigOptions;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
@@ -146,9 +146,7 @@ async fn client(plugin: &Plugin) -> Result<Client, Failure> {
     };
     let config = match &plugin.kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path).map_err(|e| {
-                Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
-            })?;
+            let file = super::run::read_kubeconfig(path)?;
             kube::Config::from_custom_kubeconfig(file, &options).await
         }
         None => kube::Config::from_kubeconfig(&options).await,
