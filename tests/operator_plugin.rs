@@ -296,3 +296,45 @@ async fn a_pull_request_is_planned_against_the_live_deployment_and_its_ledger() 
     );
     operator.shutdown().await;
 }
+
+/// `kubectl sfbdr status` exits 4 while a step out of attempts stalls the deployment, and
+/// `kubectl sfbdr retry <plan>` grants the round that lets it converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sfbdr_status_exits_4_when_stalled_and_retry_grants_a_round() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.kubectl(&["create", "namespace", NS]).await.ok();
+    env.apply(&env.contoso_yaml().replace(
+        "maxParallelSteps: 4",
+        "maxParallelSteps: 4\n  maxAttempts: 1",
+    ))
+    .await;
+    env.wait_all_ready().await;
+    let plugins = plugin_dir();
+    let dir = plugins.path();
+    env.fault(sfb_dr::simulator::Fault::FailNext {
+        action: sfb_dr::model::ActionKind::FailOverPool,
+        count: 1,
+    });
+    env.set_site_active("redmond", false).await;
+    let (e, d) = (&env, dir);
+    eventually("status exits 4 on the stall", CONVERGE, || async move {
+        let status = kubectl(e, d, &["sfbdr", "status", "-n", NS]).await;
+        match status.status.code() {
+            Some(4) => Ok(()),
+            other => Err(format!("exit {other:?}: {}", text(&status))),
+        }
+    })
+    .await;
+    let plan = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
+    let stale = kubectl(&env, dir, &["sfbdr", "retry", "0000000000000000", "-n", NS]).await;
+    assert_eq!(stale.status.code(), Some(2), "{}", text(&stale));
+    let retry = kubectl(&env, dir, &["sfbdr", "retry", &plan, "-n", NS]).await;
+    assert!(retry.status.success(), "{}", text(&retry));
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    let status = kubectl(&env, dir, &["sfbdr", "status", "-n", NS]).await;
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    e2e::assert_clean(&env.audit());
+    operator.shutdown().await;
+}
