@@ -219,3 +219,51 @@ fn retry_can_be_asked_again_with_a_new_value() {
         &format!("{id}-x")
     ));
 }
+
+#[test]
+fn an_unknown_outcome_whose_effect_is_observed_counts_as_succeeded_and_enters_the_ledger() {
+    let (w, plan, index) = failover_world();
+    let none = HashSet::new();
+    let (journal, launches) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    let settle = Launch {
+        settling: true,
+        ..launches[0].clone()
+    };
+    let lost = || {
+        vec![outcome(
+            &settle,
+            Err(DriverError::OutcomeUnknown("the connection dropped".into())),
+            at(5),
+        )]
+    };
+    // The deployment shows pool1's users on pool2: the failover happened, whatever the
+    // driver could not say, and the ledger records it.
+    let moved = w
+        .clone()
+        .served_by("pool1.contoso.com", "pool2.contoso.com")
+        .index();
+    let r = record(
+        Some(journal.clone()),
+        Ledger::default(),
+        lost(),
+        &moved,
+        limits(),
+    );
+    let plan_now = r.plan.expect("a journal");
+    assert_eq!(
+        plan_now.steps[0].state,
+        StepState::Succeeded,
+        "{plan_now:?}"
+    );
+    assert_eq!(
+        r.ledger
+            .served_by
+            .get("pool1.contoso.com")
+            .map(String::as_str),
+        Some("pool2.contoso.com")
+    );
+    // Not shown (still home): it failed, and the ledger is untouched.
+    let r = record(Some(journal), Ledger::default(), lost(), &index, limits());
+    assert_eq!(r.plan.expect("a journal").steps[0].state, StepState::Failed);
+    assert!(r.ledger.served_by.is_empty());
+}

@@ -225,3 +225,42 @@ async fn operations_are_readable_by_key() {
     assert_eq!(bad.status(), reqwest::StatusCode::BAD_REQUEST);
     assert!(sim.audit().len() == 1, "a bad key runs nothing");
 }
+
+/// A step call that outlives the driver's step timeout is a `Timeout` (the command may still be
+/// running: ask again under its key), never an outcome given up on; asked again once it has
+/// ended, the same key answers with the one execution's result.
+#[tokio::test]
+async fn a_step_call_past_its_timeout_is_a_timeout_and_its_key_answers_later() {
+    let w = World::new()
+        .pool1_pool2()
+        .cms("pool2.contoso.com", Some("pool2.contoso.com"));
+    let sim = Arc::new(Simulator::new(
+        Deployment::new(w.observed.clone()).expect("consistent"),
+        Config {
+            time_scale: 1e6,
+            seed: 3,
+        },
+    ));
+    sim.inject(&Fault::SlowNext {
+        action: ActionKind::FailOverPool,
+        ms: 600,
+    });
+    let url = serve(sim.clone()).await;
+    let driver = SimulatorDriver::new(&url, Duration::from_secs(10))
+        .expect("client")
+        .with_step_timeout(Duration::from_millis(100));
+    let failover = Action::FailOverPool {
+        pool: "pool1.contoso.com".into(),
+        mode: Mode::Graceful,
+    };
+    match driver.execute(&key(7), &failover).await {
+        Err(DriverError::Timeout { what, .. }) => assert!(what.contains("pool1"), "{what}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let patient = SimulatorDriver::new(&url, Duration::from_secs(10)).expect("client");
+    patient
+        .execute(&key(7), &failover)
+        .await
+        .expect("the same key answers with the first call's success");
+    assert_eq!(sim.audit().len(), 1, "one execution");
+}

@@ -264,12 +264,34 @@ fn judge(
                 "{e}; asking for the outcome again under the same operation key"
             ))
         }
-        // Asked again and still no answer (the process that ran it is gone): the observation
-        // decides whether it is still to be done, under a new key.
+        // Asked again and still no answer (the process that ran it is gone): when the fresh
+        // observation shows the step's effect, it happened (and the ledger must say so, or the
+        // next plan would contradict the deployment); otherwise the observation decides whether
+        // it is still to be done, under a new key.
+        DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) if shows(action, observed) => {
+            Verdict::Succeeded
+        }
         DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) => Verdict::Failed {
             message: format!("{e}; the outcome could not be learned"),
             counts: true,
         },
+    }
+}
+
+/// Whether a fresh observation positively shows the step's effect: who serves the pool, where
+/// the CMS master is, where the Edge pool points. An effect the driver does not observe (who
+/// serves a pool, for the PowerShell driver; any Backup Service sync) is never shown.
+pub fn shows(action: &Action, observed: &ObservedIndex) -> bool {
+    let pool = |fqdn: &str| observed.pool(&crate::model::fqdn_key(fqdn));
+    match action {
+        Action::FailOverPool { pool: home, .. } => pool(home).is_some_and(|p| {
+            p.served_by.is_some() && p.backup_pool.is_some() && p.served_by == p.backup_pool
+        }),
+        Action::FailBackPool { pool: home, .. } => {
+            pool(home).is_some_and(|p| p.served_by.as_deref() == Some(p.fqdn.as_str()))
+        }
+        Action::FailOverCms { .. } | Action::RepointEdge { .. } => verify(action, observed).is_ok(),
+        Action::SyncBackup { .. } => false,
     }
 }
 

@@ -57,11 +57,17 @@ impl SimulatorDriver {
         DriverError::Unreachable(format!("simulator at {}: {e}", self.base))
     }
 
-    /// A command whose request failed: unreachable only when no connection was made; once it
-    /// may have been sent (a timeout, a dropped connection), the command may have run.
-    fn lost(&self, e: reqwest::Error) -> DriverError {
+    /// A command whose request failed: unreachable only when no connection was made; a
+    /// timeout means it may still run (ask again under its key); a dropped connection, that it
+    /// may have run.
+    fn lost(&self, e: reqwest::Error, action: &Action) -> DriverError {
         if e.is_connect() {
             self.unreachable(e)
+        } else if e.is_timeout() {
+            DriverError::Timeout {
+                what: format!("{action} at the simulator {}", self.base),
+                seconds: self.step_timeout.map_or(0, |t| t.as_secs()),
+            }
         } else {
             DriverError::OutcomeUnknown(format!("simulator at {}: {e}", self.base))
         }
@@ -100,7 +106,7 @@ impl Driver for SimulatorDriver {
             if let Some(t) = self.step_timeout {
                 request = request.timeout(t);
             }
-            let response = request.send().await.map_err(|e| self.lost(e))?;
+            let response = request.send().await.map_err(|e| self.lost(e, action))?;
             match response.status() {
                 s if s.is_success() => Ok(()),
                 // 409: SfB would refuse it; 422: the key names another command. Nothing ran.
