@@ -244,7 +244,8 @@ async fn a_step_call_past_its_timeout_is_a_timeout_and_its_key_answers_later() {
     sim.inject(&Fault::SlowNext {
         action: ActionKind::FailOverPool,
         ms: 600,
-    });
+    })
+    .expect("the fault applies");
     let url = serve(sim.clone()).await;
     let driver = SimulatorDriver::new(&url, Duration::from_secs(10))
         .expect("client")
