@@ -317,17 +317,25 @@ impl Scenario {
         }
     }
 
+    /// A graceful shutdown, which must end within its drain time (10 s) and the Lease's
+    /// release, whatever the faults left queued.
+    async fn shut_down(&self, operator: Operator) {
+        if tokio::time::timeout(Duration::from_secs(30), operator.shutdown())
+            .await
+            .is_err()
+        {
+            self.fail("an operator did not shut down within 30 s");
+        }
+    }
+
     /// Stops every fault: components back up, the simulator healed, one operator running.
     async fn stop_faults(&mut self) {
         for f in std::mem::take(&mut self.down) {
             self.env.fault(f);
         }
         self.env.fault(Fault::Heal);
-        // The rival ends as it would by a crash. (Its graceful shutdown hung once in about a
-        // dozen runs of one seed, waiting on kube-runtime's controller to drain: see the
-        // closing note; `tests/operator_binary.rs` covers the graceful path.)
         if let Some(r) = self.rival.take() {
-            r.abort();
+            self.shut_down(r).await;
         }
         if self.operator.is_none() {
             self.operator = Some(self.new_operator().await);
@@ -600,12 +608,7 @@ async fn scenario(seed: u64) -> Tally {
     s.check(&topology, healed_at).await;
     s.tally.commands = s.env.audit().len();
     if let Some(op) = s.operator.take() {
-        if tokio::time::timeout(Duration::from_secs(60), op.shutdown())
-            .await
-            .is_err()
-        {
-            s.fail("the operator did not shut down within 60 s");
-        }
+        s.shut_down(op).await;
     }
     s.tally
 }

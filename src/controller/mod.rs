@@ -209,6 +209,9 @@ impl Operator {
     }
 }
 
+/// How long a graceful shutdown waits for reconciles in progress before abandoning them.
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// Checks that the CRDs are installed, then starts the controller.
 pub async fn start(config: Config) -> Result<Operator, StartError> {
     check_crds(&config).await?;
@@ -339,6 +342,7 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     let shutdown_leadership = leadership.clone();
     let shutdown_executor = Arc::clone(&executor);
     let task = tokio::spawn(async move {
+        let (draining_tx, mut draining_rx) = tokio::sync::watch::channel(false);
         let stopped = async move {
             let _ = stop_rx.await;
             // Stop starting steps first; what is in flight stays `Running` in the journal.
@@ -350,16 +354,27 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
                     "shutting down with steps in flight: the journal holds them as Running and the next leader settles them under the same keys"
                 );
             }
+            let _ = draining_tx.send(true);
         };
-        controller
+        let run = controller
             .graceful_shutdown_on(stopped)
             .run(reconcile::reconcile, error_policy, ctx)
             .for_each(|result| async move {
                 if let Err(error) = result {
                     tracing::debug!(%error, "reconcile did not complete");
                 }
-            })
-            .await;
+            });
+        // The controller drains its queue before it ends, reconciles waiting on a requeue
+        // included; past DRAIN the rest is abandoned, as a crash would, which the write-ahead
+        // journal makes safe.
+        let drained = async move {
+            let _ = draining_rx.wait_for(|draining| *draining).await;
+            tokio::time::sleep(DRAIN).await;
+        };
+        tokio::select! {
+            () = run => {}
+            () = drained => tracing::info!(?DRAIN, "stopped without waiting longer for reconciles to drain"),
+        }
         if let Some(election) = election {
             election.release(Duration::from_secs(5)).await;
         }
