@@ -244,11 +244,17 @@ fn cms_backup_sql_is_checked() {
         {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com",
          "mirrorSqlServerFqdn": "sqlm.contoso.com"}]});
     assert!(cms_errors(default_instances).is_empty());
+    // The default instance is named by leaving the name out, as Get-CsService reports it.
+    let named_default = json!({"pair": "p", "preferredPool": "pool1.contoso.com", "backupSql": [
+        {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com", "sqlInstanceName": "MSSQLServer"}]});
+    assert!(cms_errors(named_default)
+        .iter()
+        .any(|e| e.contains("leave it out for the default instance")));
     let bad_instance = json!({"pair": "p", "preferredPool": "pool1.contoso.com", "backupSql": [
         {"pool": "pool2.contoso.com", "sqlServerFqdn": "sql2.contoso.com", "sqlInstanceName": "rtc'; drop"}]});
     assert!(cms_errors(bad_instance)
         .iter()
-        .any(|e| e.contains("SQL Server instance name")));
+        .any(|e| e.contains("named SQL Server instance")));
 }
 
 fn site_errors(spec: serde_json::Value) -> Vec<String> {

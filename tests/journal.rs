@@ -173,7 +173,24 @@ fn a_step_whose_first_call_still_runs_is_asked_about_under_the_same_key() {
     );
     let plan_now = r.plan.expect("a journal");
     assert_eq!(plan_now.steps[0].state, StepState::Failed);
-    assert_eq!(plan_now.steps[0].failures, 1);
+    // It may have run: never again under a new key until a person asks (sfbdr.io/retry).
+    assert_eq!(plan_now.steps[0].failures, limits().max_attempts);
+    assert!(
+        plan_now.steps[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("sfbdr.io/retry")),
+        "{plan_now:?}"
+    );
+    let (_, relaunched) = step(
+        Some(plan_now),
+        &plan,
+        &index,
+        Policy::default(),
+        &none,
+        at(600),
+    );
+    assert!(relaunched.is_empty(), "{relaunched:?}");
 }
 
 #[test]
@@ -262,8 +279,66 @@ fn an_unknown_outcome_whose_effect_is_observed_counts_as_succeeded_and_enters_th
             .map(String::as_str),
         Some("pool2.contoso.com")
     );
-    // Not shown (still home): it failed, and the ledger is untouched.
+    // Not shown (still home): it failed, the ledger is untouched, and it waits for a person.
     let r = record(Some(journal), Ledger::default(), lost(), &index, limits());
-    assert_eq!(r.plan.expect("a journal").steps[0].state, StepState::Failed);
+    let plan_now = r.plan.expect("a journal");
+    assert_eq!(plan_now.steps[0].state, StepState::Failed);
+    assert_eq!(plan_now.steps[0].failures, limits().max_attempts);
     assert!(r.ledger.served_by.is_empty());
+}
+
+#[test]
+fn a_failback_whose_lost_outcome_shows_enters_the_ledger_with_the_copy_it_owes() {
+    let away = World::new()
+        .pool1_pool2()
+        .cms("pool2.contoso.com", Some("pool2.contoso.com"))
+        .served_by("pool1.contoso.com", "pool2.contoso.com");
+    let mut ledger = Ledger::default();
+    ledger.record("pool1.contoso.com", "pool2.contoso.com");
+    let plan = planner::plan(&away.desired, &away.index(), &ledger);
+    let none = HashSet::new();
+    let (journal, launches) = step(None, &plan, &away.index(), Policy::default(), &none, at(0));
+    let failback = launches
+        .iter()
+        .find(|l| l.action.to_string().starts_with("fail back"))
+        .expect("a failback");
+    let settle = Launch {
+        settling: true,
+        ..failback.clone()
+    };
+    let home = away
+        .served_by("pool1.contoso.com", "pool1.contoso.com")
+        .index();
+    let r = record(
+        Some(journal),
+        ledger,
+        vec![outcome(
+            &settle,
+            Err(DriverError::BadOutput("garbled".into())),
+            at(5),
+        )],
+        &home,
+        limits(),
+    );
+    let journal = r.plan.expect("a journal");
+    let s = journal
+        .steps
+        .iter()
+        .find(|s| s.id == failback.step)
+        .expect("the step");
+    assert_eq!(s.state, StepState::Succeeded, "{journal:?}");
+    assert_eq!(
+        r.ledger
+            .served_by
+            .get("pool1.contoso.com")
+            .map(String::as_str),
+        Some("pool1.contoso.com")
+    );
+    assert_eq!(
+        r.ledger
+            .conference_content_owed
+            .get("pool1.contoso.com")
+            .map(String::as_str),
+        Some("pool2.contoso.com")
+    );
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use e2e::{assert_clean, contoso_observed, eventually, executions, Env, CONVERGE, NS};
 use sfb_dr::api::{StepState, Topology};
+use sfb_dr::driver::OperationKey;
 use sfb_dr::model::ActionKind;
 use sfb_dr::simulator::Fault;
 
@@ -42,12 +43,22 @@ async fn converged(env: &Env, site: &str) -> bool {
     true
 }
 
-async fn running_step(env: &Env) -> bool {
+/// Whether a step is journalled `Running` while its command has not ended: the operator holds
+/// a step in flight (sent, or about to be), not merely a journal entry whose command is over.
+async fn step_in_flight(env: &Env) -> bool {
     let api: kube::Api<Topology> = kube::Api::namespaced(env.client.clone(), NS);
-    api.get("contoso").await.is_ok_and(|t| {
-        t.status
-            .and_then(|s| s.plan)
-            .is_some_and(|p| p.steps.iter().any(|s| s.state == StepState::Running))
+    let Ok(t) = api.get("contoso").await else {
+        return false;
+    };
+    let Some(plan) = t.status.and_then(|s| s.plan) else {
+        return false;
+    };
+    let ended: Vec<String> = env.audit().into_iter().filter_map(|a| a.key).collect();
+    let prefix = sfb_dr::controller::journal::key_prefix(&plan).to_owned();
+    plan.steps.iter().any(|s| {
+        s.state == StepState::Running
+            && OperationKey::for_step(&prefix, &s.id, s.attempt)
+                .is_ok_and(|k| !ended.iter().any(|e| e == k.as_str()))
     })
 }
 
@@ -61,9 +72,17 @@ async fn converge_through_crashes(env: &Env, site: &str) -> usize {
             std::time::Instant::now() < deadline,
             "no convergence after {kills} kills"
         );
+        let mid_step = kills % 2 == 1;
+        if mid_step {
+            // Backup Service syncs take 0.12 s here, a window a poll can miss: the next one
+            // this operator starts is held 2 s, so the kill can land inside it.
+            env.fault(Fault::SlowNext {
+                action: ActionKind::SyncBackup,
+                ms: 2_000,
+            });
+        }
         let operator = env.operator().await;
         let before = env.audit().len();
-        let mid_step = kills % 2 == 1;
         let done = std::cell::Cell::new(false);
         eventually("a kill point", CONVERGE, || {
             let done = &done;
@@ -71,7 +90,7 @@ async fn converge_through_crashes(env: &Env, site: &str) -> usize {
                 // The kill point first: it is one cheap read, and a step's Running window is
                 // short next to the five kubectl calls that tell convergence.
                 let at_point = if mid_step {
-                    running_step(env).await
+                    step_in_flight(env).await
                 } else {
                     env.audit().len() > before
                 };
@@ -112,12 +131,6 @@ async fn an_operator_killed_at_step_boundaries_and_mid_step_never_repeats_a_comm
     assert_eq!(runs.len(), 5, "the five steps of the failover: {runs:?}");
     assert!(runs.iter().all(|(_, n)| *n == 1), "each ran once: {runs:?}");
 
-    // The failback ends with Backup Service syncs of 0.12 s, a window a poll can miss: one
-    // of them is held long enough for the mid-step kill to land in it.
-    env.fault(Fault::SlowNext {
-        action: ActionKind::SyncBackup,
-        ms: 2_000,
-    });
     env.set_site_active("redmond", true).await;
     let kills = converge_through_crashes(&env, "redmond").await;
     assert!(kills >= 2, "the failback survived only {kills} kills");
@@ -194,7 +207,7 @@ async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it
     env.set_site_active("redmond", false).await;
     let e = &env;
     eventually("a step runs", CONVERGE, || async move {
-        if running_step(e).await || !e.audit().is_empty() {
+        if step_in_flight(e).await || !e.audit().is_empty() {
             Ok(())
         } else {
             Err("nothing started".into())

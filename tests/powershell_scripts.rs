@@ -612,3 +612,20 @@ fn response_group_data_is_synced_by_its_module_names() {
         );
     }
 }
+
+#[test]
+fn a_disaster_cms_recovery_is_refused_while_the_master_answers() {
+    // The planner saw the master lost; it may be back by the time the step runs, and -Force
+    // would then discard the changes not yet replicated.
+    let s = script(&cms(Mode::Disaster, Some(sql(false)))).expect("renders");
+    let check = s
+        .find("if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) { throw")
+        .expect("the live-master check");
+    let cmdlet = s
+        .find("Invoke-CsManagementServerFailover @cmsFailover -Force")
+        .expect("the cmdlet");
+    assert!(check < cmdlet, "{s}");
+    // A graceful move has no such check.
+    let graceful = script(&cms(Mode::Graceful, None)).expect("renders");
+    assert!(!graceful.contains("$masterNow"), "{graceful}");
+}

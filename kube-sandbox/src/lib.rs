@@ -39,6 +39,7 @@ mod managed_fields;
 mod merge_strategy;
 mod meta;
 mod names;
+pub mod nesting;
 mod openapi;
 mod patch;
 mod preconditions;

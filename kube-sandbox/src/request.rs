@@ -149,6 +149,13 @@ impl ResourceRequest {
                     "the request body is not valid JSON: {json_error}"
                 )));
             }
+            let text = String::from_utf8_lossy(&self.body);
+            if let Some(line) = crate::nesting::too_deep(&text) {
+                return Err(ApiError::BadRequest(format!(
+                    "the YAML body nests more than {} levels deep (line {line})",
+                    crate::nesting::MAX_DEPTH
+                )));
+            }
             serde_yaml::from_slice(&self.body).map_err(|_| {
                 ApiError::BadRequest(format!(
                     "the request body is neither JSON nor YAML: {json_error}"

@@ -422,4 +422,15 @@ async fn a_yaml_body_sent_as_json_is_a_bad_request() {
     send("application/yaml")
         .await
         .expect("the same body as YAML is created");
+    // Nesting whose parse cost grows with the square of its depth is refused before parsing.
+    let deep = format!("{}\n", "{? ".repeat(200_000));
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/namespaces/default/configmaps")
+        .header("content-type", "application/yaml")
+        .body(deep.into_bytes())
+        .expect("a request");
+    let (code, _, message) = error(sb.client().expect("client").request_text(request).await);
+    assert_eq!(code, 400, "{message}");
+    assert!(message.contains("nests more than 100 levels"), "{message}");
 }

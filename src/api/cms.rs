@@ -89,8 +89,10 @@ pub struct BackupSqlSpec {
 pub(crate) const SQL_INSTANCE_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_$#]{0,15}$";
 
 fn sql_instance_rule() -> kube::core::Rule {
-    kube::core::Rule::new(format!("self.matches('{SQL_INSTANCE_PATTERN}')"))
-        .message("must be a SQL Server instance name: up to 16 letters, digits, _, $ or #, starting with a letter or _")
+    kube::core::Rule::new(format!(
+        "self.matches('{SQL_INSTANCE_PATTERN}') && !self.matches('^(?i:mssqlserver)$')"
+    ))
+    .message("must be a named SQL Server instance: up to 16 letters, digits, _, $ or #, starting with a letter or _; leave it out for the default instance (MSSQLSERVER)")
 }
 
 /// The CMS as observed.

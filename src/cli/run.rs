@@ -67,8 +67,18 @@ pub fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, Failure> {
         let why = why.split_whitespace().collect::<Vec<_>>().join(" ");
         Failure::BadInput(vec![format!("--kubeconfig {}: {why}", path.display())])
     };
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-    Kubeconfig::from_yaml(&text).map_err(|e| bad(format!("not a kubeconfig: {e}")))
+    // Reading it first gives a plain "No such file" for a missing one; `read_from` then parses
+    // it and makes its relative paths (certificates, token files) relative to its folder.
+    std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    Kubeconfig::read_from(path).map_err(|e| {
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        bad(format!("not a usable kubeconfig: {why}"))
+    })
 }
 
 /// A kube client from a kubeconfig file, or the default chain.

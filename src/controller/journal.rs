@@ -172,9 +172,9 @@ pub fn record(
         let verdict = judge(outcome.result, outcome.settling, &action, observed);
         let finished = Some(outcome.finished_at.to_string());
         match verdict {
-            Verdict::Succeeded => {
+            Verdict::Succeeded(note) => {
                 step.state = StepState::Succeeded;
-                step.message = None;
+                step.message = note;
                 step.finished_at = finished;
                 out.ledger.record_step(&action, observed);
                 out.events.push(JournalEvent::StepSucceeded {
@@ -192,6 +192,10 @@ pub fn record(
                 if counts {
                     step.failures = step.failures.saturating_add(1);
                 }
+                if message.ends_with(UNLEARNED) {
+                    // Not run again on its own: only a person who has looked may ask.
+                    step.failures = step.failures.max(limits.max_attempts);
+                }
                 step.message = Some(message.clone());
                 step.finished_at = finished;
                 out.events.push(JournalEvent::StepFailed {
@@ -208,16 +212,21 @@ pub fn record(
     out
 }
 
+/// The end of the message of a step whose outcome could not be learned and whose effect the
+/// deployment does not show: it may have run, and re-running a failover is not documented as
+/// harmless, so it waits for a person rather than running again under a new key.
+const UNLEARNED: &str = "; the outcome could not be learned and the deployment does not show \
+                         it: check the deployment, then ask for another round (sfbdr.io/retry, \
+                         `kubectl sfbdr retry`)";
+
 /// What one driver answer means for its step.
 enum Verdict {
-    Succeeded,
+    /// With a note when the success was learned from the observation, not from the driver.
+    Succeeded(Option<String>),
     /// The outcome is unknown: ask again under the same key.
     AskAgain(String),
     /// `counts` says whether it counts against `maxAttempts` (nothing sent: it does not).
-    Failed {
-        message: String,
-        counts: bool,
-    },
+    Failed { message: String, counts: bool },
 }
 
 fn judge(
@@ -229,7 +238,7 @@ fn judge(
     let e = match result {
         Ok(()) => {
             return match verify(action, observed) {
-                Ok(()) => Verdict::Succeeded,
+                Ok(()) => Verdict::Succeeded(None),
                 Err(disagreement) => Verdict::Failed {
                     message: format!(
                         "the driver reported success, but the observation disagrees: {disagreement}"
@@ -269,10 +278,12 @@ fn judge(
         // next plan would contradict the deployment); otherwise the observation decides whether
         // it is still to be done, under a new key.
         DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) if shows(action, observed) => {
-            Verdict::Succeeded
+            Verdict::Succeeded(Some(format!(
+                "{e}; the fresh observation shows its effect, so it is recorded as done"
+            )))
         }
         DriverError::OutcomeUnknown(_) | DriverError::BadOutput(_) => Verdict::Failed {
-            message: format!("{e}; the outcome could not be learned"),
+            message: format!("{e}{UNLEARNED}"),
             counts: true,
         },
     }

@@ -66,7 +66,10 @@ impl SimulatorDriver {
         } else if e.is_timeout() {
             DriverError::Timeout {
                 what: format!("{action} at the simulator {}", self.base),
-                seconds: self.step_timeout.map_or(0, |t| t.as_secs()),
+                // Rounded up: a 400 ms bound is "1 s", never "0 s".
+                seconds: self.step_timeout.map_or(0, |t| {
+                    u64::try_from(t.as_millis().div_ceil(1000)).unwrap_or(u64::MAX)
+                }),
             }
         } else {
             DriverError::OutcomeUnknown(format!("simulator at {}: {e}", self.base))

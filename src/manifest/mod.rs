@@ -14,7 +14,6 @@ use crate::api::{CentralManagementStore, PoolPair, Site, Topology, GROUP, VERSIO
 use crate::model::printable::printable;
 use crate::model::ObservedTopology;
 
-mod depth;
 mod document;
 mod schema;
 
@@ -223,14 +222,14 @@ pub fn parse_into(manifests: &mut Manifests, text: &str, file: &str) -> Result<(
 
 /// Splits a YAML stream (JSON is YAML) into JSON values, dropping empty documents.
 fn documents(text: &str, file: &str) -> Result<Vec<Document>, ManifestError> {
-    if let Some(line) = depth::too_deep(text) {
+    if let Some(line) = kube_sandbox::nesting::too_deep(text) {
         return Err(ManifestError {
             file: file.to_owned(),
             object: None,
             field: None,
             message: format!(
                 "line {line}: nested more than {} levels deep; no manifest needs that",
-                depth::MAX_DEPTH
+                kube_sandbox::nesting::MAX_DEPTH
             ),
         });
     }

@@ -228,19 +228,20 @@ fn cms_failover(d: &Deployment, to: &str, mode: Mode, has_backup_sql: bool) -> R
     match (mode, master) {
         (Mode::Graceful, None) => Err(
             "The active Central Management Store master cannot be reached. Run \
-             Invoke-CsManagementServerFailover with -BackupSqlServerFqdn, -BackupSqlInstanceName and -Force."
+             Invoke-CsManagementServerFailover with -BackupSqlServerFqdn (and -BackupSqlInstanceName for a named instance) and -Force."
                 .into(),
         ),
         (Mode::Graceful, Some(_)) => replication_final(d, home, to, "The Central Management Store failover"),
-        // Microsoft: do not use -Force "other than disaster recovery"; with the master up it
-        // would throw away the changes not yet replicated for nothing.
+        // Microsoft advises against -Force "other than disaster recovery" (the cmdlet itself would
+        // run); the PowerShell driver refuses it at run time while the master's computer
+        // answers, and this stands for that check.
         (Mode::Disaster, Some(m)) => Err(format!(
             "The active Central Management Store master on \"{m}\" is reachable: -Force is for \
              disaster recovery only. Run Invoke-CsManagementServerFailover without it."
         )),
         (Mode::Disaster, None) if !has_backup_sql => Err(
-            "Parameters -BackupSqlServerFqdn and -BackupSqlInstanceName are required to fail over \
-             the Central Management Store without its active master."
+            "Parameter -BackupSqlServerFqdn is required to fail over the Central Management Store \
+             without its active master."
                 .into(),
         ),
         (Mode::Disaster, None) => Ok(()),

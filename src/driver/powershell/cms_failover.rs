@@ -2,7 +2,10 @@
 //! server of the pool that receives the CMS; with the master up, no parameters; with the master
 //! lost, the receiving pool's backup SQL Server and `-Force`.
 //!
-//! A disaster-mode recovery checks two things at run time, before anything changes:
+//! A disaster-mode recovery checks three things at run time, before anything changes:
+//! - the master is still lost: when `ActiveMasterFqdn` names a computer that answers, `-Force`
+//!   would throw away the changes not yet replicated, so the step is refused (the planner saw
+//!   the master lost; it may have come back since);
 //! - the declared `backupSql` must be the Central Management database the published topology
 //!   names (`Get-CsService -CentralManagementDatabase`) in the receiving pool's site, since the
 //!   cmdlet can only fail over to "the database defined in the Topology Builder";
@@ -10,7 +13,7 @@
 //!   (`Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn <receiving pool>`) is the
 //!   one named as `-BackupSqlServerFqdn`, the other as `-BackupMirrorSqlServerFqdn`.
 //!
-//! Either check failing throws before the cmdlet, so the step is refused with nothing done.
+//! Any check failing throws before the cmdlet, so the step is refused with nothing done.
 
 use crate::model::{BackupSql, Mode};
 
@@ -100,8 +103,18 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
         "The backupSql {} of {to} is not the Central Management database that the published topology names in the site of {to}, so Invoke-CsManagementServerFailover cannot use it. The topology names: ",
         primary.shown()
     ));
+    let live = quote(
+        "Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master's computer answers: ",
+    );
+    let live_tail = quote(
+        ": forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.",
+    );
     let mut out = format!(
-        "$cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object {{ [pscustomobject]@{{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId }} }})\n\
+        "$cmsNow = $null\n\
+         try {{ $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop }} catch {{ }}\n\
+         $masterNow = if ($null -ne $cmsNow) {{ [string]$cmsNow.ActiveMasterFqdn }} else {{ '' }}\n\
+         if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) {{ throw ({live} + $masterNow + {live_tail}) }}\n\
+         $cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object {{ [pscustomobject]@{{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId }} }})\n\
          if (@($cmsStores | Where-Object {{ $_.Server -eq {server} -and $_.Instance -eq {instance} -and $_.Site -eq [string]$receivingPool.Site }}).Count -ne 1) {{ throw ({not_named} + (($cmsStores | ForEach-Object {{ $_.Server + '\\' + $_.Instance + ' in ' + $_.Site }}) -join ', ')) }}\n\
          $mirrorStates = @(Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn {to_q} -ErrorAction Stop)\n\
          $primaryLeads = $mirrorStates.Count -gt 0 -and @($mirrorStates | Where-Object {{ [string]$_.StateOnPrimary -ne 'Principal' }}).Count -eq 0\n\
@@ -126,7 +139,7 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
         }
         None => {
             let on_mirror = quote(&format!(
-                "The CMS database of {to} runs on its mirror now, which the backupSql of {to} does not name: declare mirrorSqlServerFqdn and mirrorSqlInstanceName"
+                "The CMS database of {to} runs on its mirror now, which the backupSql of {to} does not name: declare mirrorSqlServerFqdn (and mirrorSqlInstanceName for a named instance)"
             ));
             out.push_str(&format!(
                 "if ($mirrorLeads) {{ throw {on_mirror} }}\n\

@@ -115,6 +115,10 @@ Import-Module SkypeForBusiness -ErrorAction Stop
 $receivingPool = Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop
 $receiving = @($receivingPool.Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
+$cmsNow = $null
+try { $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop } catch { }
+$masterNow = if ($null -ne $cmsNow) { [string]$cmsNow.ActiveMasterFqdn } else { '' }
+if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) { throw ('Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master''s computer answers: ' + $masterNow + ': forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.') }
 $cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId } })
 if (@($cmsStores | Where-Object { $_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq 'rtc' -and $_.Site -eq [string]$receivingPool.Site }).Count -ne 1) { throw ('The backupSql sql2.contoso.com\rtc of pool2.contoso.com is not the Central Management database that the published topology names in the site of pool2.contoso.com, so Invoke-CsManagementServerFailover cannot use it. The topology names: ' + (($cmsStores | ForEach-Object { $_.Server + '\' + $_.Instance + ' in ' + $_.Site }) -join ', ')) }
 $mirrorStates = @(Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn 'pool2.contoso.com' -ErrorAction Stop)
