@@ -303,19 +303,9 @@ async fn a_pull_request_is_planned_against_the_live_deployment_and_its_ledger() 
 async fn kubectl_sfbdr_status_exits_4_when_stalled_and_retry_grants_a_round() {
     let env = Env::contoso().await;
     let operator = env.operator().await;
-    env.kubectl(&["create", "namespace", NS]).await.ok();
-    env.apply(&env.contoso_yaml().replace(
-        "maxParallelSteps: 4",
-        "maxParallelSteps: 4\n  maxAttempts: 1",
-    ))
-    .await;
-    env.wait_all_ready().await;
+    env.apply_contoso_whose_next_failover_fails().await;
     let plugins = plugin_dir();
     let dir = plugins.path();
-    env.fault(sfb_dr::simulator::Fault::FailNext {
-        action: sfb_dr::model::ActionKind::FailOverPool,
-        count: 1,
-    });
     env.set_site_active("redmond", false).await;
     let (e, d) = (&env, dir);
     eventually("status exits 4 on the stall", CONVERGE, || async move {

@@ -48,17 +48,7 @@ async fn a_failed_step_is_retried_under_a_new_key_and_the_plan_converges() {
 async fn a_step_out_of_attempts_stalls_its_pair_until_retry_is_annotated() {
     let env = Env::contoso().await;
     let operator = env.operator().await;
-    env.kubectl(&["create", "namespace", NS]).await.ok();
-    env.apply(&env.contoso_yaml().replace(
-        "maxParallelSteps: 4",
-        "maxParallelSteps: 4\n  maxAttempts: 1",
-    ))
-    .await;
-    env.wait_all_ready().await;
-    env.fault(Fault::FailNext {
-        action: ActionKind::FailOverPool,
-        count: 1,
-    });
+    env.apply_contoso_whose_next_failover_fails().await;
     env.set_site_active("redmond", false).await;
     let e = &env;
     eventually(

@@ -146,6 +146,22 @@ impl Env {
         self.apply(&self.contoso_yaml()).await;
     }
 
+    /// `examples/contoso.yaml` with one attempt a step, applied and Ready, and the next pool
+    /// failover set to fail: the first failover of a site change is out of attempts at once.
+    pub async fn apply_contoso_whose_next_failover_fails(&self) {
+        self.kubectl(&["create", "namespace", NS]).await.ok();
+        self.apply(&self.contoso_yaml().replace(
+            "maxParallelSteps: 4",
+            "maxParallelSteps: 4\n  maxAttempts: 1",
+        ))
+        .await;
+        self.wait_all_ready().await;
+        self.fault(Fault::FailNext {
+            action: sfb_dr::model::ActionKind::FailOverPool,
+            count: 1,
+        });
+    }
+
     /// `examples/contoso.yaml`, pointed at this simulator.
     pub fn contoso_yaml(&self) -> String {
         std::fs::read_to_string("examples/contoso.yaml")
