@@ -156,27 +156,17 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Runs one README line through sh in `root`, as a user at a checkout would.
 async fn sh(env: &Env, root: &Path, home: &Path, line: &str, image: &str) -> String {
-    let out = tokio::time::timeout(
+    e2e::sh_line(
+        line,
+        root,
+        &[
+            ("HOME", home.as_os_str()),
+            ("KUBECONFIG", env.sandbox.kubeconfig_path().as_os_str()),
+            ("IMAGE", std::ffi::OsStr::new(image)),
+        ],
         e2e::KUBECTL_DEADLINE,
-        Command::new("sh")
-            .arg("-c")
-            .arg(line)
-            .current_dir(root)
-            .env("HOME", home)
-            .env("KUBECONFIG", env.sandbox.kubeconfig_path())
-            .env("IMAGE", image)
-            .output(),
     )
     .await
-    .unwrap_or_else(|_| panic!("{line}: no end"))
-    .expect("sh runs");
-    assert!(
-        out.status.success(),
-        "{line}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

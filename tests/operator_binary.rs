@@ -315,27 +315,19 @@ async fn the_readme_quick_start_runs_verbatim() {
     .await;
     let home = tempfile::tempdir().expect("a home for kubectl's cache");
     for line in readme_block("## Quick start") {
-        let out = tokio::time::timeout(
+        let kubeconfig = root.path().join(".sfb-dr/kubeconfig");
+        let stdout = e2e::sh_line(
+            &line,
+            root.path(),
+            &[
+                ("HOME", home.path().as_os_str()),
+                ("KUBECONFIG", kubeconfig.as_os_str()),
+            ],
             Duration::from_secs(180),
-            Command::new("sh")
-                .arg("-c")
-                .arg(&line)
-                .current_dir(root.path())
-                .env("HOME", home.path())
-                .env("KUBECONFIG", root.path().join(".sfb-dr/kubeconfig"))
-                .output(),
         )
-        .await
-        .unwrap_or_else(|_| panic!("{line}: no end after 180 s"))
-        .expect("sh runs");
-        assert!(
-            out.status.success(),
-            "{line}:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        .await;
         if line.starts_with("kubectl get poolpairs") {
-            let table = String::from_utf8_lossy(&out.stdout);
+            let table = &stdout;
             assert!(
                 table.contains(
                     "pool1.contoso.com   pool2.contoso.com   pool2.contoso.com   pool2.contoso.com"
@@ -344,7 +336,7 @@ async fn the_readme_quick_start_runs_verbatim() {
             );
         }
         if line.contains(".status.history") {
-            let history = String::from_utf8_lossy(&out.stdout);
+            let history = &stdout;
             assert_eq!(history.matches("Succeeded").count(), 2, "{history}");
         }
     }

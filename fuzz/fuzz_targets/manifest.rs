@@ -11,13 +11,9 @@ use libfuzzer_sys::fuzz_target;
 use sfb_dr::declared::{desired_state, Declared};
 use sfb_dr::manifest::{parse_into, Manifests};
 
-fn assert_printable(e: &dyn std::fmt::Display) {
-    let shown = e.to_string();
-    assert!(
-        !shown.chars().any(char::is_control),
-        "an error with a control character: {shown:?}"
-    );
-}
+#[path = "printable.rs"]
+mod printable;
+use printable::assert_printable;
 
 fuzz_target!(|data: &[u8]| {
     // `load` reads with `read_to_string`, which refuses non-UTF-8 before the parser runs.

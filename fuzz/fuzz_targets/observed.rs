@@ -23,13 +23,9 @@ use sfb_dr::planner::plan;
 /// At most this many sites are taken down one at a time: enough for every role a site plays.
 const SITE_CHOICES: usize = 6;
 
-fn assert_printable(e: &dyn std::fmt::Display) {
-    let shown = e.to_string();
-    assert!(
-        !shown.chars().any(char::is_control),
-        "an error with a control character: {shown:?}"
-    );
-}
+#[path = "printable.rs"]
+mod printable;
+use printable::assert_printable;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -369,6 +369,32 @@ where
     }
 }
 
+/// Runs one README line through `sh` in `dir`, as a user at a checkout would, with `vars` set;
+/// panics with its output unless it succeeds within `deadline`. Returns its standard output.
+pub async fn sh_line(
+    line: &str,
+    dir: &std::path::Path,
+    vars: &[(&str, &std::ffi::OsStr)],
+    deadline: Duration,
+) -> String {
+    let mut command = tokio::process::Command::new("sh");
+    command.arg("-c").arg(line).current_dir(dir);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let out = tokio::time::timeout(deadline, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{line}: no end after {deadline:?}"))
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{line}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `Ok` when `seen` equals `wanted`, else what was seen.
 pub fn expect_eq(seen: &str, wanted: &str) -> Result<(), String> {
     if seen == wanted {
