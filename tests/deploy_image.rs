@@ -228,7 +228,15 @@ fn the_build_context_holds_everything_cargo_needs_and_no_build_output() {
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
         .expect("rustc names its host");
     cargo(&["fetch", "--target", &host]);
-    let out = cargo(&["metadata", "--format-version", "1"]);
+    // `metadata` resolves every platform's dependencies unless told the one to keep; offline,
+    // with only the host's crates cached, it would fail on a fresh machine.
+    let out = cargo(&[
+        "metadata",
+        "--format-version",
+        "1",
+        "--filter-platform",
+        &host,
+    ]);
     let metadata: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
     let binaries: Vec<String> = metadata["packages"]
         .as_array()
