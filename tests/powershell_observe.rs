@@ -120,10 +120,23 @@ fn a_blank_master_or_no_file_transfer_agent_means_the_cms_is_unavailable() {
             "{field}"
         );
     }
+}
+
+#[test]
+fn an_unreadable_cms_status_is_an_error_not_a_lost_master() {
+    // Taken for "master lost", it would let a forced recovery run over a live master.
     let mut r = report();
     r["Cms"] = Value::Null;
     r["CmsError"] = json!("Cannot open database \"xds\"");
-    assert_eq!(observe(&r).expect("parses").cms.active_master, None);
+    let m = bad_output(observe(&r));
+    assert!(m.contains("Cannot open database"), "{m}");
+    assert!(
+        m.contains("whether the CMS master is up cannot be told"),
+        "{m}"
+    );
+    r["CmsError"] = Value::Null;
+    let m = bad_output(observe(&r));
+    assert!(m.contains("it returned nothing"), "{m}");
 }
 
 #[test]

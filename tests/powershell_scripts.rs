@@ -613,19 +613,100 @@ fn response_group_data_is_synced_by_its_module_names() {
     }
 }
 
+/// Every script a plan can produce: each step in each mode, the observation and a runbook prelude.
+fn every_script() -> Vec<String> {
+    let mut all = vec![observe_script()];
+    for action in [
+        cms(Mode::Disaster, Some(sql(false))),
+        cms(Mode::Disaster, Some(sql(true))),
+        cms(Mode::Graceful, None),
+        pool("pool1.contoso.com", Mode::Disaster, true),
+        pool("pool1.contoso.com", Mode::Graceful, false),
+    ] {
+        all.push(script(&action).expect("renders"));
+    }
+    all
+}
+
 #[test]
-fn a_disaster_cms_recovery_is_refused_while_the_master_answers() {
+fn no_script_judges_a_server_alive_by_ping() {
+    // Many Windows servers drop ICMP echo: a live server taken for dead could be forced over.
+    for s in every_script() {
+        assert!(!s.contains("Test-Connection"), "{s}");
+        assert!(!s.contains("Ping"), "{s}");
+        assert!(
+            s.contains("ConnectAsync($c, $Port).Wait(2000)"),
+            "every script carries the TCP probe: {s}"
+        );
+    }
+}
+
+#[test]
+fn a_disaster_cms_recovery_goes_on_only_when_the_cms_names_no_master() {
     // The planner saw the master lost; it may be back by the time the step runs, and -Force
     // would then discard the changes not yet replicated.
     let s = script(&cms(Mode::Disaster, Some(sql(false)))).expect("renders");
-    let check = s
-        .find("if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) { throw")
-        .expect("the live-master check");
-    let cmdlet = s
-        .find("Invoke-CsManagementServerFailover @cmsFailover -Force")
-        .expect("the cmdlet");
-    assert!(check < cmdlet, "{s}");
+    let lines: Vec<&str> = s.lines().map(str::trim).collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in {s}"))
+    };
+    let cmdlet = at("Invoke-CsManagementServerFailover @cmsFailover -Force");
+    // A status that cannot be read stops the step: it is never taken for "no master".
+    let read = at("Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus");
+    assert!(
+        lines[read].contains("catch { throw ("),
+        "a failed status read must fail closed: {}",
+        lines[read]
+    );
+    assert!(lines[read + 1].starts_with("if ($null -eq $cmsNow) { throw ("));
+    // A named master stops the step whether or not it answers on the SIP port: answering, it
+    // is live; silent, the CMS and the network disagree and a person decides.
+    let named = at("if ($masterNow) {");
+    assert_eq!(
+        lines[named + 1],
+        "if (@(Get-SfbDrProbe @($masterNow) 5061) -contains $true) { throw ({live} + $masterNow + {live_tail}) }"
+            .replace("{live}", &quote("Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master's computer answers on its SIP port 5061: "))
+            .replace("{live_tail}", &quote(": forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again."))
+    );
+    assert!(
+        lines[named + 2].starts_with("throw ("),
+        "{}",
+        lines[named + 2]
+    );
+    assert!(
+        lines[named + 2].contains("disagree"),
+        "{}",
+        lines[named + 2]
+    );
+    assert_eq!(lines[named + 3], "}");
+    assert!(read < named && named < cmdlet, "{s}");
+    // No other empty catch sits between the status read and the cmdlet.
+    for l in &lines[read..cmdlet] {
+        assert!(
+            !l.contains("catch { }") || l.contains("$client.ConnectAsync"),
+            "a swallowed error before -Force: {l}"
+        );
+    }
     // A graceful move has no such check.
     let graceful = script(&cms(Mode::Graceful, None)).expect("renders");
     assert!(!graceful.contains("$masterNow"), "{graceful}");
+}
+
+#[test]
+fn the_console_encoding_cannot_stop_a_script_where_there_is_no_console() {
+    // Windows PowerShell throws "The handle is invalid" there (ISE, some remote hosts).
+    for s in every_script() {
+        let line = s
+            .lines()
+            .find(|l| l.contains("[Console]::OutputEncoding"))
+            .expect("sets the encoding");
+        assert_eq!(
+            line.trim(),
+            "try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }",
+            "{s}"
+        );
+    }
 }

@@ -3,9 +3,13 @@
 //! lost, the receiving pool's backup SQL Server and `-Force`.
 //!
 //! A disaster-mode recovery checks three things at run time, before anything changes:
-//! - the master is still lost: when `ActiveMasterFqdn` names a computer that answers, `-Force`
-//!   would throw away the changes not yet replicated, so the step is refused (the planner saw
-//!   the master lost; it may have come back since);
+//! - the master is still lost, judged the way observation judges a server (a TCP connection to
+//!   its SIP port 5061, never ICMP, which many Windows servers drop) and by the CMS's own status.
+//!   The step goes on only when `Get-CsManagementStoreReplicationStatus` answers and names no
+//!   active master. A status that cannot be read is refused (fail closed); a named master that
+//!   answers is refused, since `-Force` would throw away the changes not yet replicated (the
+//!   planner saw the master lost; it may have come back since); a named master that does not
+//!   answer is a disagreement between the CMS and the network, refused for a person to settle;
 //! - the declared `backupSql` must be the Central Management database the published topology
 //!   names (`Get-CsService -CentralManagementDatabase`) in the receiving pool's site, since the
 //!   cmdlet can only fail over to "the database defined in the Topology Builder";
@@ -103,17 +107,30 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
         "The backupSql {} of {to} is not the Central Management database that the published topology names in the site of {to}, so Invoke-CsManagementServerFailover cannot use it. The topology names: ",
         primary.shown()
     ));
+    let unread = quote(
+        "Invoke-CsManagementServerFailover -Force is only for a lost CMS master, and whether the master is lost cannot be told: Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus failed: ",
+    );
     let live = quote(
-        "Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master's computer answers: ",
+        "Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master's computer answers on its SIP port 5061: ",
     );
     let live_tail = quote(
         ": forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.",
     );
+    let disagree = quote(
+        "The CMS and the network disagree about the CMS master: Get-CsManagementStoreReplicationStatus still names ",
+    );
+    let disagree_tail = quote(
+        " as the active master, but it does not answer on its SIP port 5061. Forcing the CMS over a master that is only unreachable from here would discard the changes not yet replicated, so nothing was changed: a person must find out whether the master is lost (then run this step by hand) or wait until the status names no active master.",
+    );
     let mut out = format!(
         "$cmsNow = $null\n\
-         try {{ $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop }} catch {{ }}\n\
-         $masterNow = if ($null -ne $cmsNow) {{ [string]$cmsNow.ActiveMasterFqdn }} else {{ '' }}\n\
-         if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) {{ throw ({live} + $masterNow + {live_tail}) }}\n\
+         try {{ $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop }} catch {{ throw ({unread} + [string]$_.Exception.Message) }}\n\
+         if ($null -eq $cmsNow) {{ throw ({unread} + 'it returned nothing.') }}\n\
+         $masterNow = [string]$cmsNow.ActiveMasterFqdn\n\
+         if ($masterNow) {{\n    \
+             if (@(Get-SfbDrProbe @($masterNow) 5061) -contains $true) {{ throw ({live} + $masterNow + {live_tail}) }}\n    \
+             throw ({disagree} + $masterNow + {disagree_tail})\n\
+         }}\n\
          $cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object {{ [pscustomobject]@{{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId }} }})\n\
          if (@($cmsStores | Where-Object {{ $_.Server -eq {server} -and $_.Instance -eq {instance} -and $_.Site -eq [string]$receivingPool.Site }}).Count -ne 1) {{ throw ({not_named} + (($cmsStores | ForEach-Object {{ $_.Server + '\\' + $_.Instance + ' in ' + $_.Site }}) -join ', ')) }}\n\
          $mirrorStates = @(Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn {to_q} -ErrorAction Stop)\n\

@@ -91,7 +91,8 @@ pub(super) fn database_pool(
 }
 
 /// The CMS master is reported as a computer; it lives in the pool that lists that computer. A
-/// blank master or no file transfer agent means the CMS is unavailable. Replicas on computers
+/// blank master or no file transfer agent means the CMS is unavailable; a status that could not
+/// be read is an error, never "unavailable". Replicas on computers
 /// whose pool is down cannot catch up until it returns and do not count against "settled".
 pub(super) fn master(
     raw: Option<&RawCms>,
@@ -104,12 +105,13 @@ pub(super) fn master(
         replicas_up_to_date: false,
         pool: None,
     };
+    // An unreadable status is not a lost master: taken for one, it would let a forced CMS
+    // recovery discard a live master's unreplicated changes. Nothing is planned on it.
     let Some(raw) = raw else {
-        tracing::debug!(
-            error = %RemoteText::message(error.unwrap_or("none given")),
-            "CMS status unreadable; the CMS counts as unavailable"
-        );
-        return Ok(unavailable);
+        return Err(format!(
+            "Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus could not be read ({}), so whether the CMS master is up cannot be told",
+            RemoteText::message(error.unwrap_or("it returned nothing"))
+        ));
     };
     let master = raw
         .active_master_fqdn

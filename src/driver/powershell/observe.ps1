@@ -1,17 +1,9 @@
 # sfb-dr observe: one pass over the deployment, printed as one JSON document with the cmdlets' own
 # field names (in no particular order); sfb-dr turns it into the observed topology. No value is
 # interpolated here.
-# Health probe: for each computer in the order listed, whether it accepts a TCP connection on the
-# SIP port (Front End 5061, Edge its internal SIP port) within 2 s. The order matters: large
+# Health: Get-SfbDrProbe, defined in every script's prelude, tells for each computer in the order
+# listed whether it accepts a TCP connection on the SIP port within 2 s. The order matters: large
 # pools need their quorum among their first servers.
-function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
-    , @(foreach ($c in $Computers) {
-        $client = New-Object Net.Sockets.TcpClient
-        $answered = $false
-        try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
-        $answered
-    })
-}
 # A computer is listed as its FQDN or as an object with an Fqdn (strict mode forbids .Fqdn on a string).
 function Get-SfbDrNames($Items) {
     , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })

@@ -24,6 +24,9 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
             "# {} steps, in dependency order. Run in the Skype for Business Server Management Shell\n\
              # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe\n\
              # and plan again rather than re-running a step (re-running a failover is not documented as safe).\n\
+             # Written for Windows PowerShell 5.1 with the SkypeForBusiness module: a console window, a\n\
+             # remote session or ssh. Hosts without a console (PowerShell ISE) run it too; they only skip\n\
+             # the UTF-8 console output setting.\n\
              # \"Planning rule N\" is rule N of sfb-dr's docs/planning-rules.md.",
             plan.steps.len()
         );

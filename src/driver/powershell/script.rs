@@ -42,14 +42,42 @@ pub enum WhatIf {
 /// The module that holds the SfB cmdlets (SfB Server 2015 and later).
 pub const SFB_MODULE: &str = "SkypeForBusiness";
 
+/// `Get-SfbDrProbe <computers> <port>`: for each computer in the order given, whether it
+/// accepts a TCP connection on the SIP port (Front End 5061, Edge its internal SIP port)
+/// within 2 s. This, not ICMP, is how every script judges a server alive: many Windows
+/// servers drop ICMP echo, and a live server taken for dead could be forced over.
+macro_rules! sip_probe {
+    () => {
+        "function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {\n    \
+             , @(foreach ($c in $Computers) {\n        \
+                 $client = New-Object Net.Sockets.TcpClient\n        \
+                 $answered = $false\n        \
+                 try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }\n        \
+                 $answered\n    \
+             })\n\
+         }\n"
+    };
+}
+
 /// Statements every script starts with: strict mode, so a property a cmdlet does not return
 /// (a misspelt or missing `BackupPoolFqdn`) is an error rather than a silent `$null`; stop on
 /// the first error; no progress records on the wire; UTF-8 output without a byte-order mark so
 /// messages survive the SSH hop.
-pub const PRELUDE: &str = "Set-StrictMode -Version Latest\n\
+///
+/// The scripts are written for the Skype for Business Server Management Shell on Windows
+/// PowerShell 5.1: a console window, `powershell.exe` under OpenSSH (how the driver runs them)
+/// or a remote session. Where there is no console (PowerShell ISE, some remoting hosts),
+/// setting the console's encoding throws "The handle is invalid"; it only matters for what
+/// goes through a console, so there it is skipped rather than stopping the script before it acts.
+///
+/// Then the one liveness probe every script uses, `Get-SfbDrProbe` (see `sip_probe!`).
+pub const PRELUDE: &str = concat!(
+    "Set-StrictMode -Version Latest\n\
 $ErrorActionPreference = 'Stop'\n\
 $ProgressPreference = 'SilentlyContinue'\n\
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false\n";
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }\n",
+    sip_probe!()
+);
 
 /// The line a driver script prints before anything else: once ssh has passed it on, the script
 /// was running, so a connection lost afterwards leaves the outcome unknown.

@@ -1,7 +1,15 @@
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
+, @(foreach ($c in $Computers) {
+$client = New-Object Net.Sockets.TcpClient
+$answered = $false
+try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
+$answered
+})
+}
 [Console]::Out.WriteLine('sfb-dr: started')
 $sfbdrKey = '0123456789abcdef-s1'
 $sfbdrWaitSeconds = 2700
@@ -116,9 +124,13 @@ $receivingPool = Get-CsPool -Identity 'pool2.contoso.com' -ErrorAction Stop
 $receiving = @($receivingPool.Computers | ForEach-Object { [string]$_ })
 if ($receiving.Count -eq 0) { throw ('Get-CsPool lists no computers in ' + 'pool2.contoso.com') }
 $cmsNow = $null
-try { $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop } catch { }
-$masterNow = if ($null -ne $cmsNow) { [string]$cmsNow.ActiveMasterFqdn } else { '' }
-if ($masterNow -and (Test-Connection -ComputerName $masterNow -Count 1 -Quiet)) { throw ('Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master''s computer answers: ' + $masterNow + ': forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.') }
+try { $cmsNow = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus -ErrorAction Stop } catch { throw ('Invoke-CsManagementServerFailover -Force is only for a lost CMS master, and whether the master is lost cannot be told: Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus failed: ' + [string]$_.Exception.Message) }
+if ($null -eq $cmsNow) { throw ('Invoke-CsManagementServerFailover -Force is only for a lost CMS master, and whether the master is lost cannot be told: Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus failed: ' + 'it returned nothing.') }
+$masterNow = [string]$cmsNow.ActiveMasterFqdn
+if ($masterNow) {
+if (@(Get-SfbDrProbe @($masterNow) 5061) -contains $true) { throw ('Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master''s computer answers on its SIP port 5061: ' + $masterNow + ': forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.') }
+throw ('The CMS and the network disagree about the CMS master: Get-CsManagementStoreReplicationStatus still names ' + $masterNow + ' as the active master, but it does not answer on its SIP port 5061. Forcing the CMS over a master that is only unreachable from here would discard the changes not yet replicated, so nothing was changed: a person must find out whether the master is lost (then run this step by hand) or wait until the status names no active master.')
+}
 $cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId } })
 if (@($cmsStores | Where-Object { $_.Server -eq 'sql2.contoso.com' -and $_.Instance -eq 'rtc' -and $_.Site -eq [string]$receivingPool.Site }).Count -ne 1) { throw ('The backupSql sql2.contoso.com\rtc of pool2.contoso.com is not the Central Management database that the published topology names in the site of pool2.contoso.com, so Invoke-CsManagementServerFailover cannot use it. The topology names: ' + (($cmsStores | ForEach-Object { $_.Server + '\' + $_.Instance + ' in ' + $_.Site }) -join ', ')) }
 $mirrorStates = @(Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn 'pool2.contoso.com' -ErrorAction Stop)

@@ -1,10 +1,7 @@
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
-[Console]::Out.WriteLine('sfb-dr: started')
-try {
-Import-Module SkypeForBusiness -ErrorAction Stop
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
 function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
 , @(foreach ($c in $Computers) {
 $client = New-Object Net.Sockets.TcpClient
@@ -13,6 +10,9 @@ try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } f
 $answered
 })
 }
+[Console]::Out.WriteLine('sfb-dr: started')
+try {
+Import-Module SkypeForBusiness -ErrorAction Stop
 function Get-SfbDrNames($Items) {
 , @($Items | Where-Object { $_ } | ForEach-Object { if ($_.PSObject.Properties['Fqdn']) { [string]$_.Fqdn } else { [string]$_ } })
 }

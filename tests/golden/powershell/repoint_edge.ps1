@@ -1,7 +1,15 @@
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
+, @(foreach ($c in $Computers) {
+$client = New-Object Net.Sockets.TcpClient
+$answered = $false
+try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
+$answered
+})
+}
 [Console]::Out.WriteLine('sfb-dr: started')
 $sfbdrKey = '0123456789abcdef-s1'
 $sfbdrWaitSeconds = 2700

@@ -2,12 +2,23 @@
 # 5 steps, in dependency order. Run in the Skype for Business Server Management Shell
 # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
+# Written for Windows PowerShell 5.1 with the SkypeForBusiness module: a console window, a
+# remote session or ssh. Hosts without a console (PowerShell ISE) run it too; they only skip
+# the UTF-8 console output setting.
 # "Planning rule N" is rule N of sfb-dr's docs/planning-rules.md.
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
-[Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false
+try { [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding $false } catch { }
+function Get-SfbDrProbe([string[]]$Computers, [int]$Port) {
+    , @(foreach ($c in $Computers) {
+        $client = New-Object Net.Sockets.TcpClient
+        $answered = $false
+        try { $answered = [bool]$client.ConnectAsync($c, $Port).Wait(2000) } catch { } finally { $client.Dispose() }
+        $answered
+    })
+}
 Import-Module SkypeForBusiness
 
 # --- Step s1: fail the CMS over to pool2.contoso.com (graceful)
