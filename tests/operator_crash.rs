@@ -253,3 +253,83 @@ async fn with_leader_election_one_operator_acts_and_the_other_takes_over_when_it
     )
     .await;
 }
+
+/// The plan the Topology's status holds now, by id ("" for none).
+async fn published_plan(env: &Env) -> String {
+    env.jsonpath("topology/contoso", "{.status.plan.id}").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_decides_nothing_until_the_sites_have_listed() {
+    // Redmond is taken out of service on purpose, under Automatic approval. A restarted operator
+    // whose Site cache has not listed yet must not take the missing Site for an active one and
+    // fail Redmond's users back.
+    let env = Env::contoso().await;
+    env.apply_contoso().await;
+    let first = env.operator().await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    first.shutdown().await;
+    let commands = env.audit().len();
+    let plan = published_plan(&env).await;
+    assert!(!plan.is_empty(), "the failover was published");
+
+    let (client, sites) =
+        e2e::held::client_holding_lists(env.sandbox.kubeconfig_path(), "sites").await;
+    let mut config = env.operator_config("restarted");
+    config.client = client;
+    let restarted = sfb_dr::controller::start(config)
+        .await
+        .expect("the operator starts");
+    let r = &restarted;
+    let held = &sites;
+    eventually(
+        "a reconcile while the Site list is held",
+        CONVERGE,
+        || async move {
+            let seen = e2e::operator_reconciles(r, None).await;
+            if held.held() > 0 && seen >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{} lists held, {seen} reconciles", held.held()))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        published_plan(&env).await,
+        plan,
+        "no plan while the Sites are unlisted"
+    );
+    assert_eq!(
+        env.audit().len(),
+        commands,
+        "no command while the Sites are unlisted"
+    );
+    assert_eq!(
+        e2e::operator_reconciles(&restarted, Some("waiting_for_caches")).await,
+        e2e::operator_reconciles(&restarted, None).await,
+        "every reconcile before the Sites listed only waited"
+    );
+
+    sites.release();
+    eventually(
+        "a reconcile once every cache has listed",
+        CONVERGE,
+        || async move {
+            let ok = e2e::operator_reconciles(r, Some("ok")).await;
+            if ok >= 1.0 {
+                Ok(())
+            } else {
+                Err(format!("{ok} reconciles decided"))
+            }
+        },
+    )
+    .await;
+    env.wait_all_ready().await;
+    assert_eq!(env.audit().len(), commands, "Redmond stays out of service");
+    assert_eq!(published_plan(&env).await, plan);
+    restarted.shutdown().await;
+}

@@ -4,27 +4,7 @@
 
 mod e2e;
 
-use e2e::{eventually, Env, CONVERGE, NS};
-
-async fn get(url: &str) -> (u16, String) {
-    let response = reqwest::get(url).await.expect("the operator answers");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("a body"))
-}
-
-fn reconciles(metrics: &str) -> f64 {
-    let scrape =
-        prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned()))).expect("parses");
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == "sfbdr_reconciles_total")
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
+use e2e::{eventually, get, reconciles, Env, CONVERGE, NS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_metrics_health_and_writes_tell_the_truth() {
@@ -79,10 +59,10 @@ async fn events_metrics_health_and_writes_tell_the_truth() {
     // At rest: two more reconciles, each observing, and not one status write.
     let at_rest = env.status_writes();
     let (_, text) = get(&format!("{base}/metrics")).await;
-    let seen = reconciles(&text);
+    let seen = reconciles(&text, None);
     eventually("two reconciles at rest", CONVERGE, || async move {
         let (_, text) = get(&format!("{base_ref}/metrics")).await;
-        let now = reconciles(&text);
+        let now = reconciles(&text, None);
         if now >= seen + 2.0 {
             Ok(())
         } else {

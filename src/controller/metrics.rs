@@ -207,6 +207,15 @@ impl Metrics {
         }
     }
 
+    /// Counts one reconcile that decided nothing because a cache had not listed yet.
+    pub fn reconciled_waiting(&self) {
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: "waiting_for_caches".into(),
+            })
+            .inc();
+    }
+
     /// Counts one driver call for a step and its duration.
     pub fn step_finished(
         &self,
@@ -303,6 +312,11 @@ impl Metrics {
     /// The caches have their first full list.
     pub fn set_primed(&self) {
         self.primed.store(true, Ordering::Release);
+    }
+
+    /// Whether every cache holds its first full list.
+    pub fn primed(&self) -> bool {
+        self.primed.load(Ordering::Acquire)
     }
 
     /// A driver answered an observation.

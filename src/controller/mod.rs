@@ -231,9 +231,11 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
     ));
 
     let wc = watcher::Config::default();
+    let (primed_tx, primed_rx) = tokio::sync::watch::channel(false);
     let priming = Priming {
         listed: Arc::new(AtomicUsize::new(0)),
         metrics: Arc::clone(&metrics),
+        primed: Arc::new(primed_tx),
     };
     let (topologies, topology_stream) = cache::<Topology>(&config, &wc, priming.clone());
     let (sites, site_stream) = cache::<Site>(&config, &wc, priming.clone());
@@ -332,6 +334,9 @@ pub async fn start(config: Config) -> Result<Operator, StartError> {
         })
         .reconcile_on(wake)
         .reconcile_all_on(leadership.acquired())
+        // Reconciles before then only wait (see `reconcile`): once every cache has listed,
+        // each Topology is reconciled again.
+        .reconcile_all_on(once_primed(primed_rx))
         // Steps that end together (parallel failovers) are folded into one reconcile, hence
         // one status write; 5 ms is nothing next to a step.
         .with_config(
@@ -443,6 +448,7 @@ type Triggers<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>
 struct Priming {
     listed: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    primed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Priming {
@@ -451,8 +457,20 @@ impl Priming {
     fn listed_one(&self) {
         if self.listed.fetch_add(1, Ordering::AcqRel) + 1 == Self::KINDS {
             self.metrics.set_primed();
+            self.primed.send_replace(true);
         }
     }
+}
+
+/// One item once every cache has listed (at once if they already have), then the end.
+fn once_primed(
+    primed: tokio::sync::watch::Receiver<bool>,
+) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::once(async move {
+        let mut primed = primed;
+        // An error means the sender is gone, which happens only when the operator stops.
+        let _ = primed.wait_for(|p| *p).await;
+    })
 }
 
 /// A cache of one kind and the stream of its changes worth a reconcile: a new spec (generation)

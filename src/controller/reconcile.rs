@@ -47,6 +47,14 @@ pub async fn reconcile(cached: Arc<Topology>, ctx: Arc<Context>) -> Result<Reque
         // A standby keeps its caches warm and waits; becoming leader reconciles everything.
         return Ok(Requeue::await_change());
     }
+    if !ctx.metrics.primed() {
+        // A Site, PoolPair or CMS not listed yet would read as absent, and an absent Site as
+        // active: a Site taken out of service on purpose could be failed back. Nothing is
+        // decided until every cache holds its first full list; then all are reconciled again.
+        tracing::debug!("waiting for every cache to list before deciding anything");
+        ctx.metrics.reconciled_waiting();
+        return Ok(Requeue::await_change());
+    }
     let topology = ctx.latest(&cached);
     let key = ObjectRef::from_obj(&*topology);
     let interval = Duration::from_secs(u64::from(

@@ -17,6 +17,8 @@ use sfb_dr::simulator::{self, AuditEntry, Deployment, Fault, Outcome, Simulator}
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
+pub mod held;
+
 /// The real kubectl.
 pub const KUBECTL: &str = "/usr/bin/kubectl";
 /// How long one kubectl run may take.
@@ -445,4 +447,33 @@ pub fn executions(audit: &[AuditEntry]) -> Vec<(String, usize)> {
         *counts.entry(a.command.to_string()).or_default() += 1;
     }
     counts.into_iter().collect()
+}
+
+/// A GET of `url`: the status code and the body.
+pub async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("the operator answers");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("a body"))
+}
+
+/// `sfbdr_reconciles_total` in a scrape of `/metrics`: summed over every result, or for one.
+pub fn reconciles(metrics: &str, result: Option<&str>) -> f64 {
+    let scrape =
+        prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned()))).expect("parses");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "sfbdr_reconciles_total")
+        .filter(|s| result.is_none_or(|r| s.labels.get("result") == Some(r)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// `sfbdr_reconciles_total` of a running operator, as [`reconciles`] counts it.
+pub async fn operator_reconciles(operator: &Operator, result: Option<&str>) -> f64 {
+    let addr = operator.metrics_addr().expect("metrics served");
+    reconciles(&get(&format!("http://{addr}/metrics")).await.1, result)
 }
