@@ -358,3 +358,95 @@ async fn the_readme_quick_start_runs_verbatim() {
         "the banner shows what to try:\n{banner}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_applies_a_gitops_folder_as_kubectl_would() {
+    // A GitOps folder: the namespace, the driver's Secret and its Role beside the sfb-dr
+    // objects, and a kind this server does not serve.
+    let root = tempfile::tempdir().expect("a directory");
+    let folder = root.path().join("gitops");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let files = [
+        ("00-namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sfb-contoso\n  labels: {team: voice}\n".to_owned()),
+        ("10-secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sfb-dr-ssh\n  namespace: sfb-contoso\nstringData:\n  privateKey: not-a-real-key-2718\n".to_owned()),
+        ("20-role.yaml", "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: sfb-dr-secrets\n  namespace: sfb-contoso\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get]\n".to_owned()),
+        ("30-monitor.yaml", "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: sfb-dr\n  namespace: sfb-contoso\nspec: {}\n".to_owned()),
+        ("50-contoso.yaml", std::fs::read_to_string("examples/contoso.yaml").expect("read")),
+    ];
+    for (name, text) in &files {
+        std::fs::write(folder.join(name), text).expect("write");
+    }
+    let dir = root.path().join("state");
+    let errors = std::fs::File::create(root.path().join("stderr")).expect("a file");
+    let mut sandbox = Command::new(e2e::sfb_dr_binary())
+        .args([
+            "sandbox",
+            "--no-operator",
+            "--topology",
+            "examples/topology.json",
+            "--manifests",
+        ])
+        .arg(&folder)
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(errors)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
+    let state = dir.join("sandbox.json");
+    let s = &state;
+    eventually("the sandbox writes sandbox.json", CONVERGE, || async move {
+        if s.exists() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+    let home = tempfile::tempdir().expect("a home for kubectl's cache");
+    let kubeconfig = dir.join("kubeconfig");
+    let vars = [
+        ("HOME", home.path().as_os_str()),
+        ("KUBECONFIG", kubeconfig.as_os_str()),
+    ];
+    let got = e2e::sh_line(
+        "kubectl get -n sfb-contoso secret/sfb-dr-ssh role/sfb-dr-secrets topology/contoso -o name",
+        root.path(),
+        &vars,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        [
+            "secret/sfb-dr-ssh",
+            "role.rbac.authorization.k8s.io/sfb-dr-secrets",
+            "topology.sfbdr.io/contoso"
+        ],
+        "{got}"
+    );
+    let label = e2e::sh_line(
+        "kubectl get namespace sfb-contoso -o jsonpath={.metadata.labels.team}",
+        root.path(),
+        &vars,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(label, "voice", "the Namespace is applied as written");
+    signal(&sandbox, "-INT");
+    let status = tokio::time::timeout(Duration::from_secs(20), sandbox.wait())
+        .await
+        .expect("the sandbox stops on Ctrl-C")
+        .expect("waits");
+    assert!(status.success());
+    let said = std::fs::read_to_string(root.path().join("stderr")).expect("stderr");
+    let notes: Vec<&str> = said.lines().filter(|l| l.contains("not applied")).collect();
+    assert_eq!(notes.len(), 1, "{said}");
+    assert!(
+        notes[0].contains("30-monitor.yaml: ServiceMonitor sfb-dr not applied"),
+        "{said}"
+    );
+    assert!(notes[0].contains("monitoring.coreos.com/v1"), "{said}");
+    assert!(!said.contains("not-a-real-key"), "{said}");
+}

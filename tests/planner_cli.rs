@@ -273,3 +273,125 @@ fn standard_input_is_read_once() {
         &["standard input", "once"],
     );
 }
+
+/// What a GitOps folder holds beside the sfb-dr objects: the namespace, the PowerShell driver's
+/// Secret and the RBAC that reads it.
+const BESIDE: [(&str, &str); 3] = [
+    (
+        "00-namespace.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sfb-contoso\n",
+    ),
+    (
+        "10-secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sfb-dr-ssh\n  namespace: sfb-contoso\nstringData:\n  privateKey: not-a-real-key-3141\n",
+    ),
+    (
+        "20-rbac.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: sfb-dr-secrets\n  namespace: sfb-contoso\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: sfb-dr-secrets\n  namespace: sfb-contoso\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: sfb-dr-secrets}\nsubjects:\n- {kind: ServiceAccount, name: sfb-dr, namespace: sfb-dr-system}\n",
+    ),
+];
+
+#[test]
+fn a_gitops_folder_with_other_kinds_is_planned_with_a_note_for_each() {
+    let dir = tempfile::tempdir().expect("a directory");
+    for (name, text) in BESIDE {
+        write(dir.path(), name, text);
+    }
+    let alone = tempfile::tempdir().expect("a directory");
+    write(dir.path(), "50-contoso.yaml", CONTOSO);
+    write(
+        dir.path(),
+        "60-inactive.yaml",
+        &std::fs::read_to_string(INACTIVE).expect("read"),
+    );
+    write(alone.path(), "50-contoso.yaml", CONTOSO);
+    write(
+        alone.path(),
+        "60-inactive.yaml",
+        &std::fs::read_to_string(INACTIVE).expect("read"),
+    );
+    let folder = dir.path().display().to_string();
+    let out = plan(&["-f", &folder, "--observed", OBSERVED, "-o", "json"], "");
+    let notes = stderr(&out);
+    assert!(out.status.success(), "{notes}");
+    // The same plan as the sfb-dr objects alone give.
+    let only = alone.path().display().to_string();
+    let expected = plan(&["-f", &only, "--observed", OBSERVED, "-o", "json"], "");
+    assert!(expected.status.success(), "{}", stderr(&expected));
+    assert_eq!(out.stdout, expected.stdout);
+    assert!(stderr(&expected).is_empty(), "{}", stderr(&expected));
+    // One line for each object skipped, naming it; the Namespace names the namespace.
+    let lines: Vec<&str> = notes.lines().collect();
+    assert_eq!(lines.len(), 4, "{notes}");
+    for (line, (file, what)) in lines.iter().zip([
+        (
+            "00-namespace.yaml",
+            "skipped Namespace sfb-contoso (declares the namespace sfb-contoso) (v1)",
+        ),
+        (
+            "10-secret.yaml",
+            "skipped Secret sfb-contoso/sfb-dr-ssh (v1)",
+        ),
+        (
+            "20-rbac.yaml (document 1)",
+            "skipped Role sfb-contoso/sfb-dr-secrets (rbac.authorization.k8s.io/v1)",
+        ),
+        (
+            "20-rbac.yaml (document 2)",
+            "skipped RoleBinding sfb-contoso/sfb-dr-secrets (rbac.authorization.k8s.io/v1)",
+        ),
+    ]) {
+        assert!(line.contains(file) && line.contains(what), "{line}");
+        assert!(line.ends_with("not an sfb-dr object"), "{line}");
+    }
+    assert!(
+        !notes.contains("not-a-real-key"),
+        "a Secret's data never shows: {notes}"
+    );
+}
+
+#[test]
+fn an_sfb_dr_object_of_an_unknown_version_is_still_an_error() {
+    let dir = tempfile::tempdir().expect("a directory");
+    for (name, text) in BESIDE {
+        write(dir.path(), name, text);
+    }
+    write(
+        dir.path(),
+        "50-contoso.yaml",
+        &CONTOSO.replacen(
+            "apiVersion: sfbdr.io/v1alpha1\nkind: Site",
+            "apiVersion: sfbdr.io/v1beta1\nkind: Site",
+            1,
+        ),
+    );
+    let folder = dir.path().display().to_string();
+    let out = plan(&["-f", &folder, "--observed", OBSERVED], "");
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    let last = e.lines().last().unwrap_or_default();
+    for part in [
+        "50-contoso.yaml (document 2)",
+        "Site",
+        "apiVersion",
+        "unknown apiVersion sfbdr.io/v1beta1",
+    ] {
+        assert!(last.contains(part), "{part:?} missing from {last:?}");
+    }
+}
+
+#[test]
+fn a_document_without_a_kind_or_name_is_still_an_error() {
+    let dir = tempfile::tempdir().expect("a directory");
+    write(dir.path(), "50-contoso.yaml", CONTOSO);
+    write(
+        dir.path(),
+        "00-nameless.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+    );
+    let folder = dir.path().display().to_string();
+    bad_input(
+        &plan(&["-f", &folder, "--observed", OBSERVED], ""),
+        &["00-nameless.yaml", "ConfigMap", "metadata.name", "missing"],
+    );
+}

@@ -85,7 +85,12 @@ pub fn run(r: &Request<'_>) -> Result<(String, Findings), Failure> {
         ));
     }
     let skip = file.filter(|f| !manifest::is_stdin(f));
-    let manifests = one_deployment(manifest::load(r.files, skip)?, r)?;
+    let manifests = manifest::load(r.files, skip)?;
+    // Said on standard error, so the plan on standard output stays the plan.
+    for note in manifests.skipped() {
+        eprintln!("{note}");
+    }
+    let manifests = one_deployment(manifests, r)?;
     let (observed, ledger, source) = match r.source {
         Source::File(path) => (
             manifest::load_observed(path)?,

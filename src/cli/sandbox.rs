@@ -24,6 +24,7 @@ use sfb_dr::api::{
 };
 use sfb_dr::controller::{self, DriverSource};
 use sfb_dr::manifest::{self, Manifests};
+use sfb_dr::model::printable::printable;
 use sfb_dr::simulator::{self, Deployment, Outcome, Simulator};
 
 use super::run::{identity, init_logging, LogFormat};
@@ -278,14 +279,29 @@ async fn install(client: &Client, manifests: &Manifests, sim_url: &str) -> anyho
     for c in &manifests.cms {
         namespaces.insert(ns_of(&|| c.object.namespace()));
     }
-    let nss: Api<Namespace> = Api::all(client.clone());
-    for ns in &namespaces {
-        let body: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
-        match nss.create(&PostParams::default(), &body).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 409 => {}
-            Err(e) => return Err(e).with_context(|| format!("creating namespace {ns}")),
+    // What a GitOps folder holds beside sfb-dr's objects (its Namespace, the driver's Secret,
+    // a Role) is applied as kubectl would, Namespaces first; what this server cannot take is
+    // said on standard error and left out.
+    let (declared, rest): (Vec<_>, Vec<_>) = manifests
+        .others
+        .iter()
+        .partition(|o| o.object.api_version == "v1" && o.object.kind == "Namespace");
+    for other in declared.iter().chain(rest.iter()) {
+        if let Some(ns) = &other.object.namespace {
+            ensure_namespace(client, ns).await?;
         }
+        if let Err(e) = apply_other(client, &other.object).await {
+            eprintln!(
+                "{}: {} {} not applied: {}",
+                printable(&other.source),
+                printable(&other.object.kind),
+                printable(&other.object.name),
+                printable(&format!("{e:#}"))
+            );
+        }
+    }
+    for ns in &namespaces {
+        ensure_namespace(client, ns).await?;
     }
     for t in &manifests.topologies {
         let mut t = t.object.clone();
@@ -305,6 +321,56 @@ async fn install(client: &Client, manifests: &Manifests, sim_url: &str) -> anyho
         apply(client, &c.object).await?;
     }
     Ok(())
+}
+
+/// Creates the namespace `ns` unless it exists.
+async fn ensure_namespace(client: &Client, ns: &str) -> anyhow::Result<()> {
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let body: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}}))?;
+    match nss.create(&PostParams::default(), &body).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating namespace {ns}")),
+    }
+}
+
+/// Creates an object of another kind as `kubectl apply` would (found through discovery; one
+/// that exists already is left as it is).
+async fn apply_other(client: &Client, other: &manifest::Other) -> anyhow::Result<()> {
+    let (group, version) = other
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", other.api_version.as_str()));
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, &other.kind);
+    let (resource, capabilities) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .with_context(|| {
+            format!(
+                "the server does not serve {} {}",
+                other.api_version, other.kind
+            )
+        })?;
+    let api: Api<kube::api::DynamicObject> = match capabilities.scope {
+        kube::discovery::Scope::Namespaced => Api::namespaced_with(
+            client.clone(),
+            other.namespace.as_deref().unwrap_or("default"),
+            &resource,
+        ),
+        kube::discovery::Scope::Cluster => Api::all_with(client.clone(), &resource),
+    };
+    let mut body = other.value.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("status");
+    }
+    let last_applied = serde_json::to_string(&body)?;
+    body["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
+        json!(last_applied);
+    let object: kube::api::DynamicObject = serde_json::from_value(body)?;
+    match api.create(&PostParams::default(), &object).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates an object as `kubectl apply` would, so later `kubectl apply`s of it merge cleanly.

@@ -2,7 +2,9 @@
 //!
 //! A manifest is checked the way the API server would check it: known kind, no unknown fields
 //! (strict field validation), the CRD's CEL rules, then the typed fields. Every error is one line
-//! naming the file, the object and the field.
+//! naming the file, the object and the field. Objects of other API groups (the Namespace, the
+//! driver's Secret, its Role, as a GitOps folder holds them) are kept unread and reported as
+//! skipped; an `sfbdr.io` object of an unknown version is an error.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -53,13 +55,27 @@ pub struct Sourced<T> {
     pub object: T,
 }
 
-/// Every sfb-dr object found in the manifests, in the order read.
+/// An object of another kind than sfb-dr's (a Namespace, the driver's Secret, a Role): not
+/// read, kept as written so `sfb-dr sandbox` can apply it as `kubectl apply` would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Other {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    /// The document as written.
+    pub value: Value,
+}
+
+/// Every sfb-dr object found in the manifests, in the order read, and the objects of other
+/// kinds beside them.
 #[derive(Debug, Clone, Default)]
 pub struct Manifests {
     pub topologies: Vec<Sourced<Topology>>,
     pub sites: Vec<Sourced<Site>>,
     pub pairs: Vec<Sourced<PoolPair>>,
     pub cms: Vec<Sourced<CentralManagementStore>>,
+    pub others: Vec<Sourced<Other>>,
 }
 
 impl Manifests {
@@ -93,6 +109,42 @@ impl Manifests {
         keep(&mut self.pairs, namespace);
         keep(&mut self.cms, namespace);
         self
+    }
+
+    /// The namespaces `Namespace` documents declare.
+    pub fn declared_namespaces(&self) -> BTreeSet<String> {
+        self.others
+            .iter()
+            .filter(|o| o.object.is_namespace())
+            .map(|o| o.object.name.clone())
+            .collect()
+    }
+
+    /// One line per object of another kind, saying it was skipped (for standard error).
+    pub fn skipped(&self) -> Vec<String> {
+        self.others
+            .iter()
+            .map(|o| {
+                let other = &o.object;
+                let what = if other.is_namespace() {
+                    format!(
+                        "Namespace {} (declares the namespace {})",
+                        other.name, other.name
+                    )
+                } else {
+                    match &other.namespace {
+                        Some(ns) => format!("{} {ns}/{}", other.kind, other.name),
+                        None => format!("{} {}", other.kind, other.name),
+                    }
+                };
+                format!(
+                    "{}: skipped {} ({}): not an sfb-dr object",
+                    printable(&o.source),
+                    printable(&what),
+                    printable(&other.api_version)
+                )
+            })
+            .collect()
     }
 
     /// Where the object `kind`/`name` was read from, for error messages.
@@ -257,6 +309,12 @@ fn out_of_range(doc: &Document) -> Option<(String, String)> {
     ))
 }
 
+impl Other {
+    fn is_namespace(&self) -> bool {
+        self.kind == "Namespace" && self.api_version == "v1"
+    }
+}
+
 fn add_object(m: &mut Manifests, doc: Document, source: String) -> Result<(), ManifestError> {
     let mut error = ManifestError {
         file: source,
@@ -265,7 +323,29 @@ fn add_object(m: &mut Manifests, doc: Document, source: String) -> Result<(), Ma
         message: String::new(),
     };
     let (kind, name) = match identify(&doc.value) {
-        Ok(id) => id,
+        Ok(Identified::Ours { kind, name }) => (kind, name),
+        Ok(Identified::Other(other)) => {
+            // Another kind is kept as written; a second copy replaces the first, as a second
+            // `kubectl apply` would.
+            m.others.retain(|o| {
+                (
+                    &o.object.api_version,
+                    &o.object.kind,
+                    &o.object.name,
+                    &o.object.namespace,
+                ) != (
+                    &other.api_version,
+                    &other.kind,
+                    &other.name,
+                    &other.namespace,
+                )
+            });
+            m.others.push(Sourced {
+                source: error.file,
+                object: other,
+            });
+            return Ok(());
+        }
         Err((object, field, message)) => {
             error.object = object;
             error.field = Some(field.into());
@@ -302,8 +382,16 @@ fn add_object(m: &mut Manifests, doc: Document, source: String) -> Result<(), Ma
 
 type Unidentified = (Option<String>, &'static str, String);
 
-/// The document's kind and name, once its apiVersion is ours.
-fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
+/// What a document is: one of sfb-dr's objects (kind and name), or an object of another API
+/// group, skipped.
+enum Identified {
+    Ours { kind: String, name: String },
+    Other(Other),
+}
+
+/// The document's kind and name. An object of another API group is skipped; one of sfb-dr's
+/// group in an unknown version is an error, as a misspelt version must not pass unread.
+fn identify(doc: &Value) -> Result<Identified, Unidentified> {
     if !doc.is_object() {
         return Err((
             None,
@@ -323,7 +411,24 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
         return Err((None, "kind", "missing".into()));
     };
     let expected = format!("{GROUP}/{VERSION}");
-    if api_version != expected {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let ours = api_version == expected;
+    if !ours && group != GROUP {
+        let Some(name) = doc.pointer("/metadata/name").and_then(Value::as_str) else {
+            return Err((Some(kind.to_owned()), "metadata.name", "missing".into()));
+        };
+        return Ok(Identified::Other(Other {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: doc
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            value: doc.clone(),
+        }));
+    }
+    if !ours {
         return Err((
             Some(kind.to_owned()),
             "apiVersion",
@@ -350,7 +455,10 @@ fn identify(doc: &Value) -> Result<(String, String), Unidentified> {
             ));
         }
     }
-    Ok((kind.to_owned(), name.to_owned()))
+    Ok(Identified::Ours {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+    })
 }
 
 fn replace<T: kube::ResourceExt>(list: &mut Vec<Sourced<T>>, source: String, object: T) {
