@@ -10,7 +10,8 @@ use common::World;
 use jiff::Timestamp;
 use sfb_dr::api::{PlanStatus, StepState};
 use sfb_dr::controller::journal::{
-    advance, next_retry, record, Launch, Limits, Policy, Situation, StepOutcome,
+    advance, approval_value, key_prefix, next_retry, record, Launch, Limits, Policy, Situation,
+    StepOutcome,
 };
 use sfb_dr::driver::{DriverError, OperationKey};
 use sfb_dr::model::{Ledger, ObservedIndex, Plan};
@@ -340,5 +341,78 @@ fn a_failback_whose_lost_outcome_shows_enters_the_ledger_with_the_copy_it_owes()
             .get("pool1.contoso.com")
             .map(String::as_str),
         Some("pool2.contoso.com")
+    );
+}
+
+#[test]
+fn an_approval_binds_to_one_publication_of_a_plan() {
+    let (_, plan, index) = failover_world();
+    let none = HashSet::new();
+    let manual = |approved: Option<&str>| Policy {
+        manual: true,
+        approved: approved.map(str::to_owned),
+        ..Policy::default()
+    };
+    // Published before any approval: it waits, then its id approves it.
+    let (first, launches) = step(None, &plan, &index, manual(None), &none, at(0));
+    assert!(launches.is_empty(), "{launches:?}");
+    assert!(!first.approval_left_over);
+    assert_eq!(approval_value(&first), plan.id);
+    let first_prefix = key_prefix(&first).to_owned();
+    let (mut done, launches) = step(
+        Some(first),
+        &plan,
+        &index,
+        manual(Some(&plan.id)),
+        &none,
+        at(1),
+    );
+    assert_eq!(launches.len(), 1, "the approved plan starts");
+    // It finishes; later the same plan is needed again, the annotation still naming its id.
+    done.steps[0].state = StepState::Succeeded;
+    let empty = Plan {
+        id: "e3b0c44298fc1c14".into(),
+        steps: vec![],
+        blocked: vec![],
+    };
+    let left = manual(Some(&plan.id));
+    let (rest, _) = step(Some(done), &empty, &index, left.clone(), &none, at(10));
+    let (second, launches) = step(Some(rest), &plan, &index, left.clone(), &none, at(20));
+    assert_eq!(second.id, plan.id);
+    assert!(
+        launches.is_empty(),
+        "a left-over approval starts nothing: {launches:?}"
+    );
+    assert!(second.approval_left_over);
+    let (second, launches) = step(Some(second), &plan, &index, left, &none, at(21));
+    assert!(
+        launches.is_empty(),
+        "nor on the next reconcile: {launches:?}"
+    );
+    // Nor does the earlier publication's key prefix; this one's does.
+    let (second, launches) = step(
+        Some(second),
+        &plan,
+        &index,
+        manual(Some(&first_prefix)),
+        &none,
+        at(22),
+    );
+    assert!(launches.is_empty(), "{launches:?}");
+    let prefix = approval_value(&second).to_owned();
+    assert_eq!(prefix, key_prefix(&second));
+    assert_ne!(prefix, first_prefix);
+    let (_, launches) = step(
+        Some(second),
+        &plan,
+        &index,
+        manual(Some(&prefix)),
+        &none,
+        at(23),
+    );
+    assert_eq!(
+        launches.len(),
+        1,
+        "approved by its own publication's key prefix"
     );
 }

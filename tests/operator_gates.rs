@@ -89,6 +89,100 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
     operator.shutdown().await;
 }
 
+/// Waits until the Topology awaits approval, and returns the condition's message.
+async fn awaiting_approval(env: &Env) -> String {
+    eventually("the Topology awaits approval", CONVERGE, || async move {
+        expect_eq(
+            &get(
+                env,
+                condition("topology/contoso", "AwaitingApproval", "status"),
+            )
+            .await,
+            "True",
+        )
+    })
+    .await;
+    get(
+        env,
+        condition("topology/contoso", "AwaitingApproval", "message"),
+    )
+    .await
+}
+
+async fn set_approval(env: &Env, mode: &str) {
+    let patch = format!("{{\"spec\":{{\"approval\":\"{mode}\"}}}}");
+    env.kubectl(&[
+        "patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", &patch,
+    ])
+    .await
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_left_from_an_earlier_run_of_a_plan_starts_nothing() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    let manual = env
+        .contoso_yaml()
+        .replace("approval: Automatic", "approval: Manual");
+    env.kubectl(&["create", "namespace", NS]).await.ok();
+    env.apply(&manual).await;
+    env.wait_all_ready().await;
+    // A failover, approved and run.
+    env.set_site_active("redmond", false).await;
+    awaiting_approval(&env).await;
+    let failover = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
+    env.annotate_topology(&format!("sfbdr.io/approve-plan={failover}"))
+        .await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    // Its failback, approved and run.
+    env.set_site_active("redmond", true).await;
+    awaiting_approval(&env).await;
+    let failback = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
+    env.annotate_topology(&format!("sfbdr.io/approve-plan={failback}"))
+        .await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    // Failed over again under Automatic, then back to Manual.
+    set_approval(&env, "Automatic").await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    set_approval(&env, "Manual").await;
+    let ran = env.audit().len();
+    // The same failback is needed again; the annotation still names its id.
+    env.set_site_active("redmond", true).await;
+    let message = awaiting_approval(&env).await;
+    assert_eq!(
+        env.jsonpath("topology/contoso", "{.status.plan.id}").await,
+        failback,
+        "the same plan, published again"
+    );
+    let prefix = env
+        .jsonpath("topology/contoso", "{.status.plan.keyPrefix}")
+        .await;
+    assert!(
+        prefix.starts_with(&failback) && prefix != failback,
+        "{prefix}"
+    );
+    assert!(
+        message.contains(&format!(
+            "sfbdr.io/approve-plan={failback} approved an earlier run of this plan, not this one"
+        )) && message.contains(&format!("sfbdr.io/approve-plan={prefix} --overwrite")),
+        "{message}"
+    );
+    assert_eq!(env.audit().len(), ran, "nothing ran unreviewed");
+    // The value the condition gives approves it.
+    env.annotate_topology(&format!("sfbdr.io/approve-plan={prefix}"))
+        .await;
+    env.wait_ready("site/redmond").await;
+    env.wait_all_ready().await;
+    assert!(env.audit().len() > ran, "the reviewed failback ran");
+    assert_clean(&env.audit());
+    operator.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_stops_every_step_until_resumed() {
     let env = Env::contoso().await;

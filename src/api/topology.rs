@@ -287,7 +287,8 @@ pub struct TopologyStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanStatus {
-    /// The plan id, which `sfbdr.io/approve-plan` names to approve it.
+    /// The plan id, which `sfbdr.io/approve-plan` names to approve it (or, when
+    /// `approvalLeftOver` is set, this publication's `keyPrefix`).
     pub id: String,
     /// When the operator made this plan the current one (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,6 +307,11 @@ pub struct PlanStatus {
     /// a second time) never meets the records its first run left with the driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_prefix: Option<String>,
+    /// Set when `sfbdr.io/approve-plan` already named this plan's id as it was published: that
+    /// approval was given to an earlier publication of the same plan and does not approve this
+    /// one; only `sfbdr.io/approve-plan=<keyPrefix>` does.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_left_over: bool,
 }
 
 /// One journalled step: the plan step and where its execution is.

@@ -40,11 +40,11 @@ pub fn notice(event: &JournalEvent) -> Notice {
             format!("Plan {plan}"),
             format!("plan {plan}: {steps} steps, {blocked} pairs blocked"),
         ),
-        JournalEvent::AwaitingApproval { plan } => (
+        JournalEvent::AwaitingApproval { plan, approve_with } => (
             false,
             "AwaitingApproval",
             format!("Plan {plan}"),
-            format!("plan {plan} waits for the annotation sfbdr.io/approve-plan={plan}"),
+            format!("plan {plan} waits for the annotation sfbdr.io/approve-plan={approve_with}"),
         ),
         JournalEvent::StepStarted {
             plan,

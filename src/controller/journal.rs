@@ -48,15 +48,37 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// The gate for plan `id`.
-    pub fn gate(&self, id: &str) -> Gate {
+    /// The gate for the journalled `plan`.
+    pub fn gate(&self, plan: &PlanStatus) -> Gate {
         if self.paused {
             Gate::Paused
-        } else if self.manual && self.approved.as_deref() != Some(id) {
+        } else if self.manual && !approves(self.approved.as_deref(), plan) {
             Gate::AwaitingApproval
         } else {
             Gate::Open
         }
+    }
+}
+
+/// Whether an `sfbdr.io/approve-plan` value approves this publication of `plan`. An approval
+/// binds to one publication: the plan id approves it unless the annotation already named that
+/// id when it was published (then it was left by an earlier run of the same plan, and a
+/// repeated failback must not start unreviewed); the publication's key prefix always does.
+pub fn approves(value: Option<&str>, plan: &PlanStatus) -> bool {
+    match value {
+        Some(v) if plan.key_prefix.as_deref() == Some(v) => true,
+        Some(v) => v == plan.id && !plan.approval_left_over,
+        None => false,
+    }
+}
+
+/// The `sfbdr.io/approve-plan` value that approves this publication of `plan`: its id, or its
+/// key prefix when the id was left over from an earlier publication.
+pub fn approval_value(plan: &PlanStatus) -> &str {
+    if plan.approval_left_over {
+        key_prefix(plan)
+    } else {
+        &plan.id
     }
 }
 
@@ -103,6 +125,8 @@ pub enum JournalEvent {
     },
     AwaitingApproval {
         plan: String,
+        /// The `sfbdr.io/approve-plan` value that approves it.
+        approve_with: String,
     },
     StepStarted {
         plan: String,
@@ -405,7 +429,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
             plan
         }
         Some(plan) if plan.steps.iter().any(|st| st.state == StepState::Running) => {
-            let gate = s.policy.gate(&plan.id);
+            let gate = s.policy.gate(&plan);
             return Advanced {
                 launch: orphans(&plan, in_flight),
                 plan,
@@ -425,16 +449,17 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
                 });
                 finished = Some(record);
             }
-            let plan = publish(s.fresh, s.now, s.instance);
+            let plan = publish(s.fresh, s.now, s.instance, s.policy.approved.as_deref());
             if !plan.steps.is_empty() || !plan.blocked.is_empty() {
                 events.push(JournalEvent::PlanPublished {
                     plan: plan.id.clone(),
                     steps: plan.steps.len(),
                     blocked: plan.blocked.len(),
                 });
-                if s.policy.gate(&plan.id) == Gate::AwaitingApproval && !plan.steps.is_empty() {
+                if s.policy.gate(&plan) == Gate::AwaitingApproval && !plan.steps.is_empty() {
                     events.push(JournalEvent::AwaitingApproval {
                         plan: plan.id.clone(),
+                        approve_with: approval_value(&plan).to_owned(),
                     });
                 }
             }
@@ -443,7 +468,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
     };
     plan.blocked = blocked(s.fresh);
 
-    let gate = s.policy.gate(&plan.id);
+    let gate = s.policy.gate(&plan);
     let asked = s
         .policy
         .retry
@@ -595,9 +620,11 @@ fn continues(plan: &PlanStatus, fresh: &Plan) -> bool {
 }
 
 /// The journal of a newly published plan. Its operation keys start with the plan id, the
-/// Topology's uid and the moment of publication, so no two publications share a key.
-fn publish(fresh: &Plan, now: Timestamp, instance: &str) -> PlanStatus {
+/// Topology's uid and the moment of publication, so no two publications share a key. An
+/// approval annotation that already names the plan's id is marked left over.
+fn publish(fresh: &Plan, now: Timestamp, instance: &str, approved: Option<&str>) -> PlanStatus {
     PlanStatus {
+        approval_left_over: approved == Some(fresh.id.as_str()),
         id: fresh.id.clone(),
         published_at: Some(now.to_string()),
         steps: fresh.steps.iter().map(pending).collect(),

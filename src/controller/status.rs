@@ -170,6 +170,9 @@ pub fn compute(objects: Objects<'_>, findings: Findings<'_>, now: Timestamp) -> 
             let awaiting = p.gate == Gate::AwaitingApproval && remaining(p.journal) > 0;
             wanted.push(if awaiting {
                 let stale = match p.approved {
+                    Some(other) if other == p.journal.id => format!(
+                        "sfbdr.io/approve-plan={other} approved an earlier run of this plan, not this one; "
+                    ),
                     Some(other) => format!(
                         "sfbdr.io/approve-plan names {}, which is not the current plan; ",
                         super::conditions::bound(other, 64)
@@ -182,7 +185,7 @@ pub fn compute(objects: Objects<'_>, findings: Findings<'_>, now: Timestamp) -> 
                     format!(
                         "{stale}approve with: kubectl annotate topology {} sfbdr.io/approve-plan={} --overwrite",
                         topology.name_any(),
-                        p.journal.id
+                        super::journal::approval_value(p.journal)
                     ),
                 )
             } else {

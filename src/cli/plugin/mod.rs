@@ -243,10 +243,11 @@ async fn annotate(
         )]));
     }
     // A retry names the plan and, from the second round on, the round: `<id>`, `<id>-2`, ...
+    // An approval names this publication of the plan (see `journal::approves`).
     let value = if annotation == RETRY_ANNOTATION {
         next_retry(journal)
     } else {
-        journal.id.clone()
+        sfb_dr::controller::journal::approval_value(journal).to_owned()
     };
     let api: Api<Topology> =
         Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
