@@ -44,9 +44,11 @@ use crate::model::CmsFailback;
 pub struct CentralManagementStoreSpec {
     /// The `PoolPair` whose pools host the CMS master and its standby.
     #[x_kube(validation = super::non_empty_rule())]
+    #[schemars(length(max = 253))]
     pub pair: String,
     /// Where the master should be while that pool's site is active.
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub preferred_pool: String,
     /// Whether a master that moved off `preferredPool` returns on its own. Default Manual.
     #[serde(default)]
@@ -70,18 +72,23 @@ pub struct CentralManagementStoreSpec {
 pub struct BackupSqlSpec {
     /// The pool that receives the CMS.
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub pool: String,
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub sql_server_fqdn: String,
     /// Left out for the SQL Server's default instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = sql_instance_rule())]
+    #[schemars(length(max = 16))]
     pub sql_instance_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub mirror_sql_server_fqdn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = sql_instance_rule())]
+    #[schemars(length(max = 16))]
     pub mirror_sql_instance_name: Option<String>,
 }
 

@@ -67,10 +67,14 @@ use crate::model::{BackupDirection, Health};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PoolPairSpec {
-    /// The two pools, each in its own site.
+    /// The two pools, each in its own site. The bound (and those on every string here) lets
+    /// the API server estimate the cost of the CEL rules within its budget.
+    #[schemars(length(max = 2))]
     pub pools: Vec<PoolSpec>,
     /// Narrows the sites this pair may be served from; default both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2))]
+    #[schemars(inner(length(max = 253)))]
     pub active_sites: Option<Vec<String>>,
 }
 
@@ -80,9 +84,11 @@ pub struct PoolPairSpec {
 pub struct PoolSpec {
     /// The pool's FQDN, as in Topology Builder.
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub fqdn: String,
     /// The name of the `Site` the pool lives in.
     #[x_kube(validation = super::non_empty_rule())]
+    #[schemars(length(max = 253))]
     pub site: String,
 }
 

@@ -58,9 +58,11 @@ pub struct SiteSpec {
 pub struct EdgePoolSpec {
     /// The Edge pool's FQDN, as in Topology Builder.
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub fqdn: String,
     /// The Front End pool it should forward to (`Set-CsEdgeServer -Registrar`).
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub next_hop: String,
 }
 

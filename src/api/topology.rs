@@ -119,6 +119,7 @@ pub struct SimulatorDriver {
     /// Base URL of the simulator, such as http://127.0.0.1:7070.
     #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')")
         .message("must be an http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
     pub url: String,
 }
 
@@ -128,6 +129,7 @@ pub struct SimulatorDriver {
 pub struct PowerShellDriver {
     /// The Windows management server.
     #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
     pub host: String,
     /// SSH port. Default 22.
     #[serde(default = "default_ssh_port")]
@@ -136,6 +138,7 @@ pub struct PowerShellDriver {
     /// The account to log in as, such as `CONTOSO\svc-sfbdr` or `svc-sfbdr@contoso.com`: up to
     /// 104 letters, digits, `.`, `_`, `-`, `\` or `@`, not starting with `-` (never an ssh option).
     #[x_kube(validation = user_rule())]
+    #[schemars(length(max = 104))]
     pub user: String,
     /// A Secret with `ssh-privatekey` and `known_hosts`; host keys are always checked against it.
     pub credentials_secret_ref: SecretRef,
@@ -211,6 +214,7 @@ pub struct SecretRef {
     /// The Secret's name: lowercase letters, digits, `-` and `.`, each dot-separated part
     /// starting and ending with a letter or digit, at most 253 characters.
     #[x_kube(validation = secret_name_rule())]
+    #[schemars(length(max = 253))]
     pub name: String,
 }
 
