@@ -1,4 +1,5 @@
-//! The RBAC of deploy/ proven, not guessed: the operator runs on kube-sandbox under RBAC with the
+//! The RBAC of deploy/ proven, not guessed: the operator runs under RBAC (kube-sandbox's, or a
+//! real kube-apiserver's with `SFB_DR_TEST_SERVER=kube-apiserver`) with the
 //! token of the ServiceAccount deploy/ binds, drives a site failover and failback and reads a
 //! PowerShell Topology's Secret, and is refused nothing; then, for each rule of its ClusterRole,
 //! its Lease Role and the example Secret Role in turn, the rule is removed and the operator hits
@@ -6,14 +7,13 @@
 
 mod e2e;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use e2e::server::{Denial, Denials};
 use e2e::{contoso_observed, eventually, expect_eq, Env, CONVERGE, NS};
 use serde_json::Value;
 use sfb_dr::controller::{self, LeaseConfig, Operator};
-
-/// The operator's identity as the API server sees it.
-const ACCOUNT: &str = "system:serviceaccount:sfb-dr-system:sfb-dr";
 
 /// The YAML documents of `kubectl kustomize <dir>` (or of a file), as JSON.
 async fn documents(env: &Env, args: &[&str]) -> Vec<Value> {
@@ -30,27 +30,22 @@ fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{kind} {name} is not in the rendered YAML"))
 }
 
-async fn operator(env: &Env) -> Result<Operator, controller::StartError> {
-    let token = env
-        .sandbox
-        .token_for("sfb-dr-system", "sfb-dr")
-        .expect("a token for the operator's ServiceAccount");
+/// The operator under the token of the ServiceAccount deploy/ makes; its refusals go to
+/// `refused`, as its client meets them.
+async fn operator(env: &Env, refused: &Denials) -> Result<Operator, controller::StartError> {
+    let token = env.server.token_for("sfb-dr-system", "sfb-dr", env).await;
     let client = env
-        .sandbox
-        .client_with_token(&token, "sfb-dr-system")
-        .expect("a client with that token");
+        .server
+        .client_with_token(&token, "sfb-dr-system", Arc::clone(refused))
+        .await;
     let mut config = env.operator_config("proof");
     config.client = client;
     config.election = Some(LeaseConfig::new("sfb-dr-leader", "sfb-dr-system", "proof"));
     controller::start(config).await
 }
 
-fn denials(env: &Env) -> Vec<kube_sandbox::Denial> {
-    env.sandbox
-        .denials()
-        .into_iter()
-        .filter(|d| d.user.as_deref() == Some(ACCOUNT))
-        .collect()
+fn denials(refused: &Denials) -> Vec<Denial> {
+    refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 async fn set_driver(env: &Env, powershell: bool) {
@@ -93,7 +88,8 @@ async fn the_deploy_rbac_is_all_the_operator_needs_and_every_rule_is_used() {
     .ok();
 
     // Everything the operator does, under the deploy/ RBAC: not one refusal.
-    let op = operator(&env)
+    let refused: Denials = Arc::default();
+    let op = operator(&env, &refused)
         .await
         .expect("the operator starts under its RBAC");
     env.wait_all_ready().await;
@@ -131,8 +127,8 @@ async fn the_deploy_rbac_is_all_the_operator_needs_and_every_rule_is_used() {
     )
     .await;
     set_driver(&env, false).await;
-    let refused = denials(&env);
-    assert!(refused.is_empty(), "the operator was refused: {refused:#?}");
+    let seen = denials(&refused);
+    assert!(seen.is_empty(), "the operator was refused: {seen:#?}");
     op.shutdown().await;
     assert_eq!(
         env.audit().len(),
@@ -181,8 +177,8 @@ async fn the_deploy_rbac_is_all_the_operator_needs_and_every_rule_is_used() {
                 .as_array()
                 .is_some_and(|r| r.iter().any(|x| x == "secrets"));
             set_driver(&env, secrets).await;
-            let before = denials(&env).len();
-            let started = operator(&env).await.ok();
+            let before = denials(&refused).len();
+            let started = operator(&env, &refused).await.ok();
             // A change to act on: status to write, Events to publish, an observation to publish.
             let site = env.jsonpath("site/redmond", "{.spec.active}").await == "true";
             env.set_site_active("redmond", !site).await;
@@ -193,10 +189,10 @@ async fn the_deploy_rbac_is_all_the_operator_needs_and_every_rule_is_used() {
                 .filter_map(|r| r.as_str().map(str::to_owned))
                 .collect();
             let what = format!("a 403 without rule {rule} of {}", role["metadata"]["name"]);
-            let e = &env;
+            let r = &refused;
             let wanted = &resources;
             eventually(&what, Duration::from_secs(60), || async move {
-                let hit = denials(e)
+                let hit = denials(r)
                     .into_iter()
                     .skip(before)
                     .any(|d| d.code == 403 && wanted.contains(&d.resource));
@@ -205,7 +201,7 @@ async fn the_deploy_rbac_is_all_the_operator_needs_and_every_rule_is_used() {
                 } else {
                     Err(format!(
                         "{:?}",
-                        denials(e).into_iter().skip(before).collect::<Vec<_>>()
+                        denials(r).into_iter().skip(before).collect::<Vec<_>>()
                     ))
                 }
             })

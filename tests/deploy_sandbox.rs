@@ -161,7 +161,7 @@ async fn sh(env: &Env, root: &Path, home: &Path, line: &str, image: &str) -> Str
         root,
         &[
             ("HOME", home.as_os_str()),
-            ("KUBECONFIG", env.sandbox.kubeconfig_path().as_os_str()),
+            ("KUBECONFIG", env.server.kubeconfig_path().as_os_str()),
             ("IMAGE", std::ffi::OsStr::new(image)),
         ],
         e2e::KUBECTL_DEADLINE,
@@ -338,7 +338,7 @@ async fn the_operator_runs_with_the_deployments_arguments_and_stops_within_its_g
     let tmp = tempfile::tempdir().expect("the pod's /tmp");
     let mut child = command
         .arg("--kubeconfig")
-        .arg(env.sandbox.kubeconfig_path())
+        .arg(env.server.kubeconfig_path())
         .env("TMPDIR", tmp.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())

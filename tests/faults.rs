@@ -270,12 +270,15 @@ impl Scenario {
                     (Verb::List, "topologies"),
                     (Verb::Watch, "poolpairs"),
                 ][self.rng.random_range(0..7)];
-                self.env
-                    .sandbox
-                    .fail_next(verb, resource, self.rng.random_range(1..=3), code);
+                self.env.server.sandbox().fail_next(
+                    verb,
+                    resource,
+                    self.rng.random_range(1..=3),
+                    code,
+                );
             }
-            3 => self.env.sandbox.drop_watches(),
-            4 => self.env.sandbox.compact(),
+            3 => self.env.server.sandbox().drop_watches(),
+            4 => self.env.server.sandbox().compact(),
             5 => self.env.fault(Fault::FailNext {
                 action: kinds[self.rng.random_range(0..kinds.len())],
                 count: self.rng.random_range(1..=2),

@@ -15,7 +15,7 @@ fn run_operator(env: &Env, extra: &[&str]) -> Child {
     Command::new(e2e::sfb_dr_binary())
         .arg("run")
         .arg("--kubeconfig")
-        .arg(env.sandbox.kubeconfig_path())
+        .arg(env.server.kubeconfig_path())
         .args(["--metrics-addr", "127.0.0.1:0"])
         .args(extra)
         .stdin(Stdio::null())

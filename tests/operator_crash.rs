@@ -277,7 +277,7 @@ async fn a_restarted_operator_decides_nothing_until_the_sites_have_listed() {
     assert!(!plan.is_empty(), "the failover was published");
 
     let (client, sites) =
-        e2e::held::client_holding_lists(env.sandbox.kubeconfig_path(), "sites").await;
+        e2e::held::client_holding_lists(env.server.kubeconfig_path(), "sites").await;
     let mut config = env.operator_config("restarted");
     config.client = client;
     let restarted = sfb_dr::controller::start(config)

@@ -30,7 +30,7 @@ async fn kubectl(env: &Env, plugins: &Path, args: &[&str]) -> Output {
             .args(args)
             .env("PATH", path)
             .env("HOME", home.path())
-            .env("KUBECONFIG", env.sandbox.kubeconfig_path())
+            .env("KUBECONFIG", env.server.kubeconfig_path())
             .stdin(Stdio::null())
             .output(),
     )
@@ -209,7 +209,7 @@ async fn a_pull_request_is_planned_against_the_live_deployment_and_its_ledger() 
         expect_eq(&name, "contoso-observation")
     })
     .await;
-    let kubeconfig = env.sandbox.kubeconfig_path().display().to_string();
+    let kubeconfig = env.server.kubeconfig_path().display().to_string();
     let pr = tempfile::tempdir().expect("the pull request's manifests");
     std::fs::write(pr.path().join("contoso.yaml"), env.contoso_yaml()).expect("write");
     std::fs::copy(

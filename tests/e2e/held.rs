@@ -122,3 +122,103 @@ where
         })
     }
 }
+
+/// A layer that records every 401 and 403 its client meets: the server's refusals as the
+/// operator saw them, whichever server it is.
+#[derive(Clone)]
+pub struct Refusals(pub super::server::Denials);
+
+impl<S> tower::Layer<S> for Refusals {
+    type Service = Refusing<S>;
+    fn layer(&self, inner: S) -> Refusing<S> {
+        Refusing {
+            inner,
+            denials: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Refusing<S> {
+    inner: S,
+    denials: Refusals,
+}
+
+/// `plural` or `plural/subresource` of an API path (empty for other paths).
+fn resource_of(path: &str) -> String {
+    let rest = if let Some(r) = path.strip_prefix("/api/v1/") {
+        r
+    } else if let Some(r) = path.strip_prefix("/apis/") {
+        r.splitn(3, '/').nth(2).unwrap_or("")
+    } else {
+        return String::new();
+    };
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let parts = match parts.as_slice() {
+        ["namespaces", _ns, rest @ ..] if !rest.is_empty() => rest.to_vec(),
+        other => other.to_vec(),
+    };
+    match parts.as_slice() {
+        [plural, _name, sub, ..] => format!("{plural}/{sub}"),
+        [plural, ..] => (*plural).to_owned(),
+        [] => String::new(),
+    }
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for Refusing<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request.method().to_string();
+        let resource = resource_of(request.uri().path());
+        let denials = self.denials.0.clone();
+        let sent = self.inner.call(request);
+        Box::pin(async move {
+            let response = sent.await?;
+            let code = response.status().as_u16();
+            if code == 401 || code == 403 {
+                denials
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(super::server::Denial {
+                        code,
+                        method,
+                        resource,
+                    });
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[test]
+fn resources_are_read_from_api_paths() {
+    for (path, resource) in [
+        ("/api/v1/namespaces/a/secrets/s", "secrets"),
+        ("/api/v1/namespaces/a/events", "events"),
+        ("/api/v1/namespaces", "namespaces"),
+        ("/api/v1/namespaces/a", "namespaces"),
+        ("/apis/sfbdr.io/v1alpha1/topologies", "topologies"),
+        (
+            "/apis/sfbdr.io/v1alpha1/namespaces/a/topologies/t/status",
+            "topologies/status",
+        ),
+        (
+            "/apis/coordination.k8s.io/v1/namespaces/a/leases/l",
+            "leases",
+        ),
+        ("/version", ""),
+    ] {
+        assert_eq!(resource_of(path), resource, "{path}");
+    }
+}

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::Client;
-use kube_sandbox::{Config, Sandbox, Verb};
+use kube_sandbox::Config;
+use server::Server;
 use sfb_dr::controller::{self, DriverSource, LeaseConfig, Operator};
 use sfb_dr::model::{Action, ObservedTopology};
 use sfb_dr::simulator::{self, AuditEntry, Deployment, Fault, Outcome, Simulator};
@@ -18,6 +19,7 @@ use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
 pub mod held;
+pub mod server;
 
 /// The real kubectl.
 pub const KUBECTL: &str = "/usr/bin/kubectl";
@@ -64,7 +66,8 @@ impl Ran {
 
 /// A sandbox, a simulator, kubectl bound to both, and the operators a test starts.
 pub struct Env {
-    pub sandbox: Sandbox,
+    /// kube-sandbox, or the real control plane when `SFB_DR_TEST_SERVER=kube-apiserver`.
+    pub server: Server,
     pub client: Client,
     pub sim: Arc<Simulator>,
     pub sim_url: String,
@@ -99,8 +102,8 @@ impl Env {
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let sandbox = Sandbox::start(config).await.expect("kube-sandbox starts");
-        let client = sandbox.client().expect("a client");
+        let server = Server::start(config).await;
+        let client = server.client().await;
         let sim = Arc::new(Simulator::new(
             Deployment::new(observed).expect("a consistent observed topology"),
             simulator::Config {
@@ -115,22 +118,33 @@ impl Env {
         let router = simulator::server::router(Arc::clone(&sim));
         tokio::spawn(async move { axum::serve(listener, router).await });
         let env = Env {
-            sandbox,
+            server,
             client,
             sim,
             sim_url,
             cache: TempDir::new().expect("a cache dir"),
         };
         env.kubectl(&["apply", "-f", "crds/"]).await.ok();
-        env.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=30s",
-        ])
-        .await
-        .ok();
+        // On kube-apiserver a CRD's status has no conditions for a moment after its creation,
+        // and kubectl 1.32's wait fails on it ("accessor error: <nil>") rather than waiting.
+        let e = &env;
+        eventually("the CRDs are established", CONVERGE, || async move {
+            let ran = e
+                .kubectl(&[
+                    "wait",
+                    "--for=condition=Established",
+                    "crd",
+                    "--all",
+                    "--timeout=30s",
+                ])
+                .await;
+            if ran.success {
+                Ok(())
+            } else {
+                Err(ran.stderr)
+            }
+        })
+        .await;
         env
     }
 
@@ -181,7 +195,7 @@ impl Env {
         let mut command = tokio::process::Command::new(KUBECTL);
         command
             .arg("--kubeconfig")
-            .arg(self.sandbox.kubeconfig_path())
+            .arg(self.server.kubeconfig_path())
             .arg("--cache-dir")
             .arg(self.cache.path())
             .args(args)
@@ -297,15 +311,24 @@ impl Env {
         self.sim.inject(&fault).expect("the fault applies");
     }
 
-    /// Status writes so far (PUT or PATCH of any `/status`), from kube-sandbox's counters.
-    pub fn status_writes(&self) -> u64 {
-        self.sandbox
-            .request_counts()
+    /// Status writes of sfb-dr's kinds so far (PUT, PATCH or apply of their `/status`), counted
+    /// by the server.
+    pub async fn status_writes(&self) -> u64 {
+        let ours = [
+            "topologies/",
+            "sites/",
+            "poolpairs/",
+            "centralmanagementstores/",
+        ];
+        self.server
+            .status_writes()
+            .await
             .iter()
-            .filter(|((verb, resource), _)| {
-                matches!(verb, Verb::Update | Verb::Patch) && resource.ends_with("/status")
+            .filter(|(k, _)| {
+                k.split_once(' ')
+                    .is_some_and(|(_, r)| ours.iter().any(|o| r.starts_with(o)))
             })
-            .map(|(_, n)| *n)
+            .map(|(_, n)| n)
             .sum()
     }
 
