@@ -59,12 +59,14 @@ fn assert_one_printable_line(shown: &str) {
 
 #[test]
 fn a_control_character_in_a_manifest_is_shown_escaped_in_its_error() {
-    // Found by the manifest target: `kind: P<TAB>t` with another group's apiVersion (so an
-    // object of another kind, which still needs its name).
+    // Found by the manifest target: `kind: P<TAB>t` with an unknown apiVersion.
     let e = manifest_error("manifest_control_character_in_kind.yaml");
     let shown = e.to_string();
     assert_one_printable_line(&shown);
-    assert!(shown.contains("P\\tt: metadata.name: missing"), "{shown}");
+    assert!(
+        shown.contains("P\\tt: apiVersion: unknown apiVersion s"),
+        "{shown}"
+    );
 }
 
 #[test]

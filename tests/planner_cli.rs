@@ -381,17 +381,66 @@ fn an_sfb_dr_object_of_an_unknown_version_is_still_an_error() {
 }
 
 #[test]
-fn a_document_without_a_kind_or_name_is_still_an_error() {
+fn a_kustomization_beside_the_manifests_is_skipped() {
     let dir = tempfile::tempdir().expect("a directory");
     write(dir.path(), "50-contoso.yaml", CONTOSO);
     write(
         dir.path(),
-        "00-nameless.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+        "kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [50-contoso.yaml]\n",
+    );
+    let folder = dir.path().display().to_string();
+    let out = plan(&["-f", &folder, "--observed", OBSERVED], "");
+    let e = stderr(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains("kustomization.yaml: skipped Kustomization (kustomize.config.k8s.io/v1beta1): not an sfb-dr object"),
+        "{e}"
+    );
+}
+
+#[test]
+fn what_may_be_a_misspelt_sfb_dr_object_is_an_error_not_skipped() {
+    for (api_version, kind) in [
+        ("sfbdr.io", "Site"),
+        ("SFBDR.io/v1alpha1", "Site"),
+        ("sfbdr/v1alpha1", "Site"),
+        ("v1alpha1", "Site"),
+        ("example.com/v1", "PoolPair"),
+    ] {
+        let dir = tempfile::tempdir().expect("a directory");
+        write(
+            dir.path(),
+            "50-contoso.yaml",
+            &CONTOSO.replacen(
+                "apiVersion: sfbdr.io/v1alpha1\nkind: Site",
+                &format!("apiVersion: {api_version}\nkind: {kind}"),
+                1,
+            ),
+        );
+        let folder = dir.path().display().to_string();
+        let out = plan(&["-f", &folder, "--observed", OBSERVED], "");
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{api_version} {kind}: {e}");
+        assert!(
+            e.contains(&format!("unknown apiVersion {api_version}")),
+            "{api_version}: {e}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("a directory");
+    write(dir.path(), "50-contoso.yaml", CONTOSO);
+    write(
+        dir.path(),
+        "list.yaml",
+        "apiVersion: v1\nkind: List\nitems: []\n",
     );
     let folder = dir.path().display().to_string();
     bad_input(
         &plan(&["-f", &folder, "--observed", OBSERVED], ""),
-        &["00-nameless.yaml", "ConfigMap", "metadata.name", "missing"],
+        &[
+            "list.yaml",
+            "List",
+            "give its items as documents of their own",
+        ],
     );
 }

@@ -611,3 +611,12 @@ fn remote_text_in_observe_errors_is_escaped_and_bounded() {
     assert!(!m.chars().any(char::is_control), "{m:?}");
     assert!(m.chars().count() < 2_500);
 }
+
+#[test]
+fn an_unreadable_replica_list_is_never_up_to_date() {
+    let mut r = report();
+    assert!(observe(&r).expect("parses").cms.replicas_up_to_date);
+    r["Replicas"] = json!([]);
+    r["ReplicaError"] = json!("Cannot open database \"xds\"");
+    assert!(!observe(&r).expect("parses").cms.replicas_up_to_date);
+}

@@ -662,8 +662,7 @@ fn a_disaster_cms_recovery_goes_on_only_when_the_cms_names_no_master() {
         lines[read]
     );
     assert!(lines[read + 1].starts_with("if ($null -eq $cmsNow) { throw ("));
-    // A named master stops the step whether or not it answers on the SIP port: answering, it
-    // is live; silent, the CMS and the network disagree and a person decides.
+    // A named master that answers on the SIP port is live: the step stops.
     let named = at("if ($masterNow) {");
     assert_eq!(
         lines[named + 1],
@@ -671,17 +670,24 @@ fn a_disaster_cms_recovery_goes_on_only_when_the_cms_names_no_master() {
             .replace("{live}", &quote("Invoke-CsManagementServerFailover -Force is for a lost CMS master, but the master's computer answers on its SIP port 5061: "))
             .replace("{live_tail}", &quote(": forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again."))
     );
+    // Silent, it is lost only if the CMS's own status agrees (its replica list read, failing
+    // closed); a CMS that reports agents and every replica up to date disagrees: the step stops.
     assert!(
-        lines[named + 2].starts_with("throw ("),
+        lines[named + 2].starts_with("try { $replicasNow = @(Get-CsManagementStoreReplicationStatus -ErrorAction Stop) } catch { throw ("),
         "{}",
         lines[named + 2]
     );
     assert!(
-        lines[named + 2].contains("disagree"),
+        lines[named + 4].starts_with("if ($agentsNow.Count -gt 0 -and @($replicasNow | Where-Object { -not $_.UpToDate }).Count -eq 0) { throw ("),
         "{}",
-        lines[named + 2]
+        lines[named + 4]
     );
-    assert_eq!(lines[named + 3], "}");
+    assert!(
+        lines[named + 4].contains("disagree"),
+        "{}",
+        lines[named + 4]
+    );
+    assert_eq!(lines[named + 5], "}");
     assert!(read < named && named < cmdlet, "{s}");
     // No other empty catch sits between the status read and the cmdlet.
     for l in &lines[read..cmdlet] {

@@ -16,7 +16,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use sfb_dr::api::{
     CentralManagementStore, PlanOutcome, PlanStatus, PoolPair, SimulatorDriver, Site, StepState,
@@ -287,10 +287,22 @@ async fn install(client: &Client, manifests: &Manifests, sim_url: &str) -> anyho
         .iter()
         .partition(|o| o.object.api_version == "v1" && o.object.kind == "Namespace");
     for other in declared.iter().chain(rest.iter()) {
-        if let Some(ns) = &other.object.namespace {
-            ensure_namespace(client, ns).await?;
+        if other.object.name.is_empty() {
+            eprintln!(
+                "{}: {} not applied: it has no metadata.name",
+                printable(&other.source),
+                printable(&other.object.kind)
+            );
+            continue;
         }
-        if let Err(e) = apply_other(client, &other.object).await {
+        let applied = match &other.object.namespace {
+            Some(ns) => ensure_namespace(client, ns).await,
+            None => Ok(()),
+        };
+        if let Err(e) = match applied {
+            Ok(()) => apply_other(client, &other.object).await,
+            Err(e) => Err(e),
+        } {
             eprintln!(
                 "{}: {} {} not applied: {}",
                 printable(&other.source),
@@ -363,8 +375,22 @@ async fn apply_other(client: &Client, other: &manifest::Other) -> anyhow::Result
         o.remove("status");
     }
     let last_applied = serde_json::to_string(&body)?;
-    body["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
-        json!(last_applied);
+    let annotations = body
+        .pointer_mut("/metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| anyhow!("metadata must be a map"))?
+        .entry("annotations")
+        .or_insert_with(|| json!({}));
+    if annotations.is_null() {
+        *annotations = json!({});
+    }
+    annotations
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("metadata.annotations must be a map"))?
+        .insert(
+            "kubectl.kubernetes.io/last-applied-configuration".into(),
+            json!(last_applied),
+        );
     let object: kube::api::DynamicObject = serde_json::from_value(body)?;
     match api.create(&PostParams::default(), &object).await {
         Ok(_) => Ok(()),

@@ -126,7 +126,9 @@ impl Manifests {
             .iter()
             .map(|o| {
                 let other = &o.object;
-                let what = if other.is_namespace() {
+                let what = if other.name.is_empty() {
+                    other.kind.clone()
+                } else if other.is_namespace() {
                     format!(
                         "Namespace {} (declares the namespace {})",
                         other.name, other.name
@@ -382,6 +384,9 @@ fn add_object(m: &mut Manifests, doc: Document, source: String) -> Result<(), Ma
 
 type Unidentified = (Option<String>, &'static str, String);
 
+/// sfb-dr's kinds.
+const KINDS: [&str; 4] = ["Topology", "Site", "PoolPair", "CentralManagementStore"];
+
 /// What a document is: one of sfb-dr's objects (kind and name), or an object of another API
 /// group, skipped.
 enum Identified {
@@ -411,16 +416,35 @@ fn identify(doc: &Value) -> Result<Identified, Unidentified> {
         return Err((None, "kind", "missing".into()));
     };
     let expected = format!("{GROUP}/{VERSION}");
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     let ours = api_version == expected;
-    if !ours && group != GROUP {
-        let Some(name) = doc.pointer("/metadata/name").and_then(Value::as_str) else {
-            return Err((Some(kind.to_owned()), "metadata.name", "missing".into()));
-        };
+    // Another API group is skipped; anything that may be a misspelt sfb-dr object (one of its
+    // kinds, its group in any spelling, a version without a group other than core's `v1`) is
+    // an error, so it never passes unread.
+    let maybe_ours = KINDS.contains(&kind)
+        || api_version.to_ascii_lowercase().contains("sfbdr")
+        || (!api_version.contains('/') && api_version != "v1");
+    if !ours && !maybe_ours {
+        if kind == "List" {
+            return Err((
+                Some(kind.to_owned()),
+                "kind",
+                "a List is not read: give its items as documents of their own".into(),
+            ));
+        }
+        let name = doc.pointer("/metadata/name").and_then(Value::as_str);
+        let annotations = doc.pointer("/metadata/annotations");
+        if annotations.is_some_and(|a| !a.is_object() && !a.is_null()) {
+            return Err((
+                Some(kind.to_owned()),
+                "metadata.annotations",
+                "must be a map of strings".into(),
+            ));
+        }
         return Ok(Identified::Other(Other {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
-            name: name.to_owned(),
+            // A Kustomization and other files a GitOps folder holds may have no name.
+            name: name.unwrap_or_default().to_owned(),
             namespace: doc
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)

@@ -26,7 +26,7 @@ fi
 
 cache_root="${SFBDR_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sfb-dr/cluster}"
 
-go_version="$(go version)"
+go_version="$(cd "$here" && go version)"
 key="$(
     cd "$here"
     {

@@ -5,11 +5,14 @@
 //! A disaster-mode recovery checks three things at run time, before anything changes:
 //! - the master is still lost, judged the way observation judges a server (a TCP connection to
 //!   its SIP port 5061, never ICMP, which many Windows servers drop) and by the CMS's own status.
-//!   The step goes on only when `Get-CsManagementStoreReplicationStatus` answers and names no
+//!   The step goes on when `Get-CsManagementStoreReplicationStatus` answers and names no
 //!   active master. A status that cannot be read is refused (fail closed); a named master that
 //!   answers is refused, since `-Force` would throw away the changes not yet replicated (the
-//!   planner saw the master lost; it may have come back since); a named master that does not
-//!   answer is a disagreement between the CMS and the network, refused for a person to settle;
+//!   planner saw the master lost; it may have come back since). A named master that does not
+//!   answer goes on only when the CMS's own status agrees it is gone (no file transfer agent, or
+//!   a replica not up to date); a CMS that still reports itself whole disagrees with the
+//!   network, and the step is refused for a person to settle. A replica list that cannot be
+//!   read refuses too;
 //! - the declared `backupSql` must be the Central Management database the published topology
 //!   names (`Get-CsService -CentralManagementDatabase`) in the receiving pool's site, since the
 //!   cmdlet can only fail over to "the database defined in the Topology Builder";
@@ -117,10 +120,13 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
         ": forcing the CMS over would discard the changes not yet replicated. Nothing was changed; observe and plan again.",
     );
     let disagree = quote(
-        "The CMS and the network disagree about the CMS master: Get-CsManagementStoreReplicationStatus still names ",
+        "The CMS and the network disagree about the CMS master: it does not answer on its SIP port 5061, but Get-CsManagementStoreReplicationStatus still names ",
     );
     let disagree_tail = quote(
-        " as the active master, but it does not answer on its SIP port 5061. Forcing the CMS over a master that is only unreachable from here would discard the changes not yet replicated, so nothing was changed: a person must find out whether the master is lost (then run this step by hand) or wait until the status names no active master.",
+        " as the active master, with file transfer agents and every replica up to date. Forcing the CMS over a master that is only unreachable from here would discard the changes not yet replicated, so nothing was changed: a person must find out whether the master is lost (then run this step by hand) or wait until the two agree.",
+    );
+    let replicas_unread = quote(
+        "Get-CsManagementStoreReplicationStatus could not list the CMS replicas, so whether the silent master is lost cannot be told: ",
     );
     let mut out = format!(
         "$cmsNow = $null\n\
@@ -129,7 +135,9 @@ fn disaster_checks(to: &Fqdn, primary: &Store, mirror: Option<&Store>) -> String
          $masterNow = [string]$cmsNow.ActiveMasterFqdn\n\
          if ($masterNow) {{\n    \
              if (@(Get-SfbDrProbe @($masterNow) 5061) -contains $true) {{ throw ({live} + $masterNow + {live_tail}) }}\n    \
-             throw ({disagree} + $masterNow + {disagree_tail})\n\
+             try {{ $replicasNow = @(Get-CsManagementStoreReplicationStatus -ErrorAction Stop) }} catch {{ throw ({replicas_unread} + [string]$_.Exception.Message) }}\n    \
+             $agentsNow = @($cmsNow.ActiveFileTransferAgents | Where-Object {{ $_ }})\n    \
+             if ($agentsNow.Count -gt 0 -and @($replicasNow | Where-Object {{ -not $_.UpToDate }}).Count -eq 0) {{ throw ({disagree} + $masterNow + {disagree_tail}) }}\n\
          }}\n\
          $cmsStores = @(Get-CsService -CentralManagementDatabase -ErrorAction Stop | ForEach-Object {{ [pscustomobject]@{{ Server = [string]$_.PoolFqdn; Instance = [string]$_.SqlInstanceName; Site = [string]$_.SiteId }} }})\n\
          if (@($cmsStores | Where-Object {{ $_.Server -eq {server} -and $_.Instance -eq {instance} -and $_.Site -eq [string]$receivingPool.Site }}).Count -ne 1) {{ throw ({not_named} + (($cmsStores | ForEach-Object {{ $_.Server + '\\' + $_.Instance + ' in ' + $_.Site }}) -join ', ')) }}\n\

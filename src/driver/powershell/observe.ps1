@@ -62,11 +62,15 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
 })
 $cms = $cmsError = $null
 $replicas = @()
+$replicaError = $null
 try {
     $status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
     $cms = @{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
-    $replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
 } catch { $cmsError = [string]$_ }
+# A replica list that cannot be read is reported, never taken for "every replica up to date".
+try {
+    $replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
+} catch { $replicaError = [string]$_ }
 # Where the CMS database lives: the SQL Server the Active Directory service control point names
 # (readable with the master lost), and which Front End pool uses that SQL Server as its Back End.
 $cmsStore = $cmsStoreError = $null
@@ -87,6 +91,6 @@ $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
     }
 })
 $report = @{
-    Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges
+    Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
     CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
 }

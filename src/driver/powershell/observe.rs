@@ -43,6 +43,9 @@ struct Report {
     cms_error: Option<String>,
     #[serde(default)]
     replicas: OneOrMany<RawReplica>,
+    /// Why the replica list could not be read, if it could not.
+    #[serde(default)]
+    replica_error: Option<String>,
     #[serde(default)]
     edges: OneOrMany<RawEdge>,
     /// `Get-CsConfigurationStoreLocation`: the SQL Server of the CMS database, `server\instance`.
@@ -336,6 +339,10 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         &report.replicas,
         &computers_of,
     )?;
+    if report.replica_error.is_some() {
+        // Unknown replicas are not settled ones: a CMS move is never taken for finished.
+        cms.replicas_up_to_date = false;
+    }
     cms.pool = cms_location::database_pool(
         report.cms_store.as_deref(),
         report.cms_store_error.as_deref(),
