@@ -58,11 +58,14 @@ UserDatabases = $userDatabases; BackEndError = $backEndError
 })
 $cms = $cmsError = $null
 $replicas = @()
+$replicaError = $null
 try {
 $status = Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus
 $cms = @{ ActiveMasterFqdn = [string]$status.ActiveMasterFqdn; ActiveFileTransferAgents = Get-SfbDrNames $status.ActiveFileTransferAgents }
-$replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
 } catch { $cmsError = [string]$_ }
+try {
+$replicas = @(Get-CsManagementStoreReplicationStatus | ForEach-Object { @{ ReplicaFqdn = [string]$_.ReplicaFqdn; UpToDate = [bool]$_.UpToDate } })
+} catch { $replicaError = [string]$_ }
 $cmsStore = $cmsStoreError = $null
 $userStores = @()
 try {
@@ -81,7 +84,7 @@ Registrar = [string]$e.Registrar; Computers = $computers; Probe = @(Get-SfbDrPro
 }
 })
 $report = @{
-Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; Edges = $edges
+Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
 CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
 }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
