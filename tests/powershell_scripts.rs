@@ -613,7 +613,8 @@ fn response_group_data_is_synced_by_its_module_names() {
     }
 }
 
-/// Every script a plan can produce: each step in each mode, the observation and a runbook prelude.
+/// Every script a plan can produce: each kind of step in each mode, and the observation. (The
+/// runbook is these same steps after the same prelude; `powershell_grammar` parses it whole.)
 fn every_script() -> Vec<String> {
     let mut all = vec![observe_script()];
     for action in [
@@ -622,6 +623,14 @@ fn every_script() -> Vec<String> {
         cms(Mode::Graceful, None),
         pool("pool1.contoso.com", Mode::Disaster, true),
         pool("pool1.contoso.com", Mode::Graceful, false),
+        Action::RepointEdge {
+            edge: "edge1.contoso.com".into(),
+            to: "pool2.contoso.com".into(),
+        },
+        Action::SyncBackup {
+            pool: "pool1.contoso.com".into(),
+            module: BackupModule::RgsDataStore,
+        },
     ] {
         all.push(script(&action).expect("renders"));
     }
