@@ -281,6 +281,18 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 /// The README's set-up command, then its quick start line by line, verbatim, as a new user would
 /// run them (the debug build stands in for `cargo run --release --`).
+/// Waits until a started `sfb-dr sandbox` has written its `sandbox.json` at `state`.
+async fn wrote_state(state: &std::path::Path) {
+    eventually("the sandbox writes sandbox.json", CONVERGE, || async move {
+        if state.exists() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readme_quick_start_runs_verbatim() {
     let setup = readme_block("## Set-up");
@@ -301,18 +313,7 @@ async fn the_readme_quick_start_runs_verbatim() {
         .kill_on_drop(true)
         .spawn()
         .expect("the sandbox starts");
-    let state = root.path().join(".sfb-dr/sandbox.json");
-    eventually("the sandbox writes sandbox.json", CONVERGE, || {
-        let state = state.clone();
-        async move {
-            if state.exists() {
-                Ok(())
-            } else {
-                Err("not yet".into())
-            }
-        }
-    })
-    .await;
+    wrote_state(&root.path().join(".sfb-dr/sandbox.json")).await;
     let home = tempfile::tempdir().expect("a home for kubectl's cache");
     for line in readme_block("## Quick start") {
         let kubeconfig = root.path().join(".sfb-dr/kubeconfig");
@@ -394,16 +395,7 @@ async fn the_sandbox_applies_a_gitops_folder_as_kubectl_would() {
         .kill_on_drop(true)
         .spawn()
         .expect("the sandbox starts");
-    let state = dir.join("sandbox.json");
-    let s = &state;
-    eventually("the sandbox writes sandbox.json", CONVERGE, || async move {
-        if s.exists() {
-            Ok(())
-        } else {
-            Err("not yet".into())
-        }
-    })
-    .await;
+    wrote_state(&dir.join("sandbox.json")).await;
     let home = tempfile::tempdir().expect("a home for kubectl's cache");
     let kubeconfig = dir.join("kubeconfig");
     let vars = [

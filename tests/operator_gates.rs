@@ -19,35 +19,12 @@ async fn get(env: &Env, (what, path): (String, String)) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
-    let env = Env::contoso().await;
-    let operator = env.operator().await;
-    let manual = env
-        .contoso_yaml()
-        .replace("approval: Automatic", "approval: Manual");
-    env.kubectl(&["create", "namespace", NS]).await.ok();
-    env.apply(&manual).await;
-    env.wait_all_ready().await;
+    let (env, operator) = manual_contoso().await;
 
     env.set_site_active("redmond", false).await;
-    let e = &env;
-    eventually("the Topology awaits approval", CONVERGE, || async move {
-        expect_eq(
-            &get(
-                e,
-                condition("topology/contoso", "AwaitingApproval", "status"),
-            )
-            .await,
-            "True",
-        )
-    })
-    .await;
+    let message = awaiting_approval(&env).await;
     let plan = env.jsonpath("topology/contoso", "{.status.plan.id}").await;
     assert_eq!(plan.len(), 16, "a plan id: {plan}");
-    let message = get(
-        &env,
-        condition("topology/contoso", "AwaitingApproval", "message"),
-    )
-    .await;
     assert!(
         message.contains(&plan),
         "the condition says how to approve: {message}"
@@ -89,6 +66,19 @@ async fn manual_approval_runs_nothing_until_the_annotation_names_the_plan() {
     operator.shutdown().await;
 }
 
+/// The example deployment under `approval: Manual`, applied and Ready, with its operator.
+async fn manual_contoso() -> (Env, sfb_dr::controller::Operator) {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    let manual = env
+        .contoso_yaml()
+        .replace("approval: Automatic", "approval: Manual");
+    env.kubectl(&["create", "namespace", NS]).await.ok();
+    env.apply(&manual).await;
+    env.wait_all_ready().await;
+    (env, operator)
+}
+
 /// Waits until the Topology awaits approval, and returns the condition's message.
 async fn awaiting_approval(env: &Env) -> String {
     eventually("the Topology awaits approval", CONVERGE, || async move {
@@ -120,14 +110,7 @@ async fn set_approval(env: &Env, mode: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_left_from_an_earlier_run_of_a_plan_starts_nothing() {
-    let env = Env::contoso().await;
-    let operator = env.operator().await;
-    let manual = env
-        .contoso_yaml()
-        .replace("approval: Automatic", "approval: Manual");
-    env.kubectl(&["create", "namespace", NS]).await.ok();
-    env.apply(&manual).await;
-    env.wait_all_ready().await;
+    let (env, operator) = manual_contoso().await;
     // A failover, approved and run.
     env.set_site_active("redmond", false).await;
     awaiting_approval(&env).await;
