@@ -1,12 +1,13 @@
-//! Decoding the Kubernetes protobuf encoding for the few built-in kinds kubectl's typed
-//! generators send that way (`kubectl create namespace|configmap|secret|serviceaccount`, and
-//! the reviews behind `kubectl auth`).
+//! Decoding the Kubernetes protobuf encoding for the built-in kinds kubectl's typed
+//! generators send that way (`kubectl create namespace|configmap|secret|serviceaccount|
+//! service|deployment|pdb|role|rolebinding|clusterrole|clusterrolebinding`, `kubectl run`),
+//! and the reviews behind `kubectl auth`.
 //! Everything else stays JSON; an unknown kind or field is refused rather than guessed at.
 //! Field numbers follow `k8s.io/api/core/v1/generated.proto` and apimachinery's `generated.proto`.
 
 use serde_json::{json, Map, Value};
 
-use crate::protobuf_messages::{self, Kind, Message, TIME};
+use crate::protobuf_messages::{self, Kind, Message, INT_OR_STRING, QUANTITY, TIME};
 
 /// The 4-byte prefix of every Kubernetes protobuf body.
 const MAGIC: &[u8] = b"k8s\0";
@@ -18,7 +19,7 @@ pub enum ProtobufError {
     #[error("malformed protobuf body: {0}")]
     Malformed(&'static str),
     /// The kind is not one the sandbox decodes.
-    #[error("protobuf bodies are only understood for Namespace, ConfigMap, Secret, ServiceAccount, TokenRequest and the access reviews, not {0}")]
+    #[error("protobuf bodies are only understood for the kinds kubectl's generators send (Namespace, ConfigMap, Secret, ServiceAccount, Service, Pod, Deployment, PodDisruptionBudget, Role, ClusterRole, RoleBinding, ClusterRoleBinding), TokenRequest and the access reviews, not {0}; send JSON")]
     UnsupportedKind(String),
     /// A field the decoder does not know, which it refuses to drop silently.
     #[error("unknown protobuf field {field} in {message}")]
@@ -150,8 +151,33 @@ fn decode(message: &'static Message, bytes: &[u8]) -> Result<Value, ProtobufErro
             (Kind::Bool, Payload::Varint(v)) => {
                 out.insert(name, json!(v != 0));
             }
+            (Kind::Flag, Payload::Varint(v)) => {
+                if v != 0 {
+                    out.insert(name, json!(true));
+                }
+            }
             (Kind::Int, Payload::Varint(v)) => {
                 out.insert(name, json!(v as i64));
+            }
+            (Kind::Count, Payload::Varint(v)) => {
+                if v != 0 {
+                    out.insert(name, json!(v as i64));
+                }
+            }
+            (Kind::IntOrString, Payload::Bytes(b)) => {
+                let value = decode(&INT_OR_STRING, b)?;
+                let chosen = if value["type"].as_i64() == Some(1) {
+                    json!(value["strVal"].as_str().unwrap_or_default())
+                } else {
+                    json!(value["intVal"].as_i64().unwrap_or(0))
+                };
+                out.insert(name, chosen);
+            }
+            (Kind::QuantityMap, Payload::Bytes(b)) => {
+                let (key, value) = map_entry(b)?;
+                let quantity = decode(&QUANTITY, value)?;
+                let entry = out.entry(name).or_insert_with(|| json!({}));
+                entry[key] = json!(quantity["string"].as_str().unwrap_or_default());
             }
             (Kind::Time, Payload::Bytes(b)) => {
                 let time = decode(&TIME, b)?;

@@ -288,6 +288,173 @@ async fn kubectl_create_generators_work_although_they_send_protobuf() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_creates_rbac_workloads_and_budgets_from_its_protobuf_generators() {
+    let sb = sandbox().await;
+    let kubectl = Kubectl::new(&sb);
+    let ns = ["-n", "team-b"];
+    kubectl.run(&["create", "namespace", "team-b"]).await.ok();
+    let creates: &[&[&str]] = &[
+        &[
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=configmaps",
+            "--resource-name=settings",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "reader",
+            "--role=reader",
+            "--serviceaccount=team-b:bot",
+            "--user=alice",
+        ],
+        &[
+            "create",
+            "clusterrole",
+            "watcher",
+            "--verb=get",
+            "--resource=leases.coordination.k8s.io",
+            "--non-resource-url=/healthz",
+        ],
+        &[
+            "create",
+            "clusterrole",
+            "rollup",
+            "--aggregation-rule=rollup=true",
+        ],
+        &[
+            "create",
+            "clusterrolebinding",
+            "watcher",
+            "--clusterrole=watcher",
+            "--group=ops",
+        ],
+        &[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=0",
+            "--port=8080",
+            "--",
+            "nginx",
+            "-g",
+            "daemon off;",
+        ],
+        &["create", "service", "clusterip", "web", "--tcp=80:8080"],
+        &[
+            "create",
+            "poddisruptionbudget",
+            "web",
+            "--selector=app=web",
+            "--min-available=50%",
+        ],
+        &[
+            "run",
+            "one-off",
+            "--image=busybox",
+            "--restart=Never",
+            "--labels=tier=batch",
+            "--",
+            "sleep",
+            "1",
+        ],
+    ];
+    for args in creates {
+        let all: Vec<&str> = ns.iter().chain(args.iter()).copied().collect();
+        kubectl.run(&all).await.ok();
+    }
+    let get = |what: &'static str, path: &'static str| {
+        let kubectl = &kubectl;
+        async move {
+            kubectl
+                .run(&[
+                    "get",
+                    what,
+                    "-n",
+                    "team-b",
+                    "-o",
+                    &format!("jsonpath={path}"),
+                ])
+                .await
+                .ok()
+        }
+    };
+    assert_eq!(
+        get(
+            "role/reader",
+            "{.rules[0].verbs} {.rules[0].resources} {.rules[0].resourceNames}"
+        )
+        .await,
+        r#"["get","list"] ["configmaps"] ["settings"]"#
+    );
+    assert_eq!(
+        get(
+            "rolebinding/reader",
+            "{.roleRef.kind}/{.roleRef.name} {.subjects[*].kind} {.subjects[*].name}"
+        )
+        .await,
+        "Role/reader User ServiceAccount alice bot"
+    );
+    assert_eq!(
+        get(
+            "clusterrole/watcher",
+            "{.rules[0].apiGroups} {.rules[1].nonResourceURLs}"
+        )
+        .await,
+        r#"["coordination.k8s.io"] ["/healthz"]"#
+    );
+    assert_eq!(
+        get(
+            "clusterrole/rollup",
+            "{.aggregationRule.clusterRoleSelectors[0].matchLabels.rollup}"
+        )
+        .await,
+        "true"
+    );
+    assert_eq!(
+        get(
+            "clusterrolebinding/watcher",
+            "{.roleRef.name} {.subjects[0].kind}:{.subjects[0].name}"
+        )
+        .await,
+        "watcher Group:ops"
+    );
+    // replicas 0 is a set pointer and survives; the container's command, port and empty
+    // resources arrive as kubectl sent them.
+    assert_eq!(
+        get("deployment/web", "{.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].command} {.spec.template.spec.containers[0].ports[0].containerPort}").await,
+        r#"0 web ["nginx","-g","daemon off;"] 8080"#
+    );
+    assert_eq!(
+        get(
+            "service/web",
+            "{.spec.ports[0].port}->{.spec.ports[0].targetPort} {.spec.selector.app} {.spec.type}"
+        )
+        .await,
+        "80->8080 web ClusterIP"
+    );
+    assert_eq!(
+        get(
+            "pdb/web",
+            "{.spec.minAvailable} {.spec.selector.matchLabels.app}"
+        )
+        .await,
+        "50% web"
+    );
+    assert_eq!(
+        get(
+            "pod/one-off",
+            "{.metadata.labels.tier} {.spec.restartPolicy} {.spec.containers[0].args}"
+        )
+        .await,
+        r#"batch Never ["sleep","1"]"#
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_auth_reports_the_kubeconfig_administrator_allowed_everything() {
     let sb = sandbox().await;
     let kubectl = Kubectl::new(&sb);
