@@ -90,9 +90,28 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
         .and_then(Value::as_str)
         .unwrap_or(&rt.kind);
     if kind != rt.kind {
+        let sent = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let version = sent.rsplit('/').next().unwrap_or(sent);
+        if rt.custom {
+            return Err(ApiError::BadRequest(format!(
+                "the kind {kind:?} of the body does not match the resource {:?} (kind {})",
+                rt.plural, rt.kind
+            )));
+        }
+        // The real server's words: its scheme has no conversion from the body's type to the
+        // internal type of the resource.
+        let internal = rt
+            .group
+            .split('.')
+            .next()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("core");
         return Err(ApiError::BadRequest(format!(
-            "the kind {kind:?} of the body does not match the resource {:?} (kind {})",
-            rt.plural, rt.kind
+            "{kind} in version {version:?} cannot be handled as a {expected}: converting ({version}.{kind}) to ({internal}.{expected}): unknown conversion",
+            expected = rt.kind
         )));
     }
     let expected = rt.api_version();
@@ -195,8 +214,9 @@ pub fn prepare_create(
     }
     names::check_metadata(rt, object)?;
     defaults::fill(rt, object);
-    builtin_validation::check(rt, object, None)?;
-    validation::admit(rt, object, None, validation)
+    // Decoding (a mistyped value is a 400) comes before validation, as on a real server.
+    validation::admit(rt, object, None, validation)?;
+    builtin_validation::check(rt, object, None)
 }
 
 /// The parts of an object whose change bumps `generation`: everything but metadata, and
@@ -270,6 +290,16 @@ pub fn prepare_update(
             None => meta.remove(*field),
         };
     }
+    config_data::check_immutable(rt, old, &result)?;
+    if is_crd(rt) {
+        crd::check(&result)?;
+        crd::establish(&mut result, &now());
+    }
+    defaults::fill(rt, &mut result);
+    defaults::keep_allocated(rt, old, &mut result);
+    validation::admit(rt, &mut result, Some(old), validation)?;
+    builtin_validation::check(rt, &result, Some(old))?;
+    // Judged on what is stored: a field pruned as unknown changes nothing.
     if has_generation(rt) && generation_relevant(rt, &result) != generation_relevant(rt, old) {
         let generation = old_meta
             .get("generation")
@@ -278,15 +308,6 @@ pub fn prepare_update(
             .saturating_add(1);
         set_field(&mut result, &["metadata", "generation"], json!(generation));
     }
-    config_data::check_immutable(rt, old, &result)?;
-    if is_crd(rt) {
-        crd::check(&result)?;
-        crd::establish(&mut result, &now());
-    }
-    defaults::fill(rt, &mut result);
-    defaults::keep_allocated(rt, old, &mut result);
-    builtin_validation::check(rt, &result, Some(old))?;
-    validation::admit(rt, &mut result, Some(old), validation)?;
     Ok(result)
 }
 

@@ -135,6 +135,10 @@ pub enum ApiError {
         /// The message.
         message: String,
     },
+    /// A JSON patch that cannot be applied (a failed `test`, a missing path): kube-apiserver
+    /// answers a bare 422 and keeps the patch library's reason to itself, so does the sandbox.
+    #[error("the server rejected our request due to an error in our request")]
+    PatchRejected,
     /// A bug or unexpected state inside the sandbox.
     #[error("internal error: {0}")]
     Internal(String),
@@ -171,6 +175,10 @@ fn render_causes(causes: &[Cause]) -> String {
             }
         })
         .collect();
+    // As apimachinery's aggregate does, a repeated error is named once.
+    let mut parts = parts;
+    let mut seen = std::collections::HashSet::new();
+    parts.retain(|p| seen.insert(p.clone()));
     if parts.len() == 1 {
         parts.join("")
     } else {
@@ -185,7 +193,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute => 404,
             ApiError::AlreadyExists { .. } | ApiError::Conflict { .. } => 409,
             ApiError::ApplyConflict { .. } => 409,
-            ApiError::Invalid { .. } => 422,
+            ApiError::Invalid { .. } | ApiError::PatchRejected => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Forbidden(_) | ApiError::Denied { .. } => 403,
             ApiError::Unauthorized => 401,
@@ -205,7 +213,7 @@ impl ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
             ApiError::Conflict { .. } | ApiError::ApplyConflict { .. } => "Conflict",
-            ApiError::Invalid { .. } => "Invalid",
+            ApiError::Invalid { .. } | ApiError::PatchRejected => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden(_) | ApiError::Denied { .. } => "Forbidden",
             ApiError::Unauthorized => "Unauthorized",
@@ -230,6 +238,12 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        // An unclassified failure has no reason at all, as on a real server.
+        if self.reason().is_empty() {
+            if let Some(map) = status.as_object_mut() {
+                map.remove("reason");
+            }
+        }
         let details = match self {
             ApiError::NotFound { resource, name }
             | ApiError::AlreadyExists { resource, name }
@@ -243,6 +257,7 @@ impl ApiError {
                 Some(json!({ "name": name, "group": group, "kind": kind }))
             }
             ApiError::Injected(429) => Some(json!({ "retryAfterSeconds": RETRY_AFTER_SECONDS })),
+            ApiError::PatchRejected => Some(json!({})),
             _ => None,
         };
         if let Some(details) = details {

@@ -192,6 +192,19 @@ pub fn rbac_objects() -> Vec<Value> {
                 &["get"],
             )],
         ),
+        // What a ServiceAccount may read to verify tokens (OIDC discovery), as on a cluster.
+        cluster_role(
+            "system:service-account-issuer-discovery",
+            vec![url_rule(
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+                &["get"],
+            )],
+        ),
         cluster_role(
             "system:basic-user",
             vec![
@@ -216,6 +229,11 @@ pub fn rbac_objects() -> Vec<Value> {
             "system:discovery",
             "system:discovery",
             &[crate::identity::AUTHENTICATED],
+        ),
+        binding(
+            "system:service-account-issuer-discovery",
+            "system:service-account-issuer-discovery",
+            &["system:serviceaccounts"],
         ),
         binding(
             "system:basic-user",

@@ -90,11 +90,12 @@ pub fn options(
     };
     if dry_run.iter().any(|d| d != "All") {
         let quoted: Vec<String> = dry_run.iter().map(|d| format!("{d:?}")).collect();
+        // kube-apiserver 1.35 shows a list of values as JSON.
         causes.push(Cause {
             reason: "FieldValueNotSupported".into(),
             message: format!(
-                "Unsupported value: []string{{{}}}: supported values: \"All\"",
-                quoted.join(", ")
+                "Unsupported value: [{}]: supported values: \"All\"",
+                quoted.join(",")
             ),
             field: "dryRun".into(),
         });

@@ -106,25 +106,39 @@ pub fn list(
         }
     };
     // Positions are (namespace, name), the store's order; the continue token holds the last.
-    let mut items: Vec<((String, String), Value)> = objects
+    // Pages are cut as etcd cuts them: over every stored object, the selectors filtering what
+    // a page returns, so a page ends with a continue token whenever any object (matching or
+    // not) lies beyond its last item, and `remainingItemCount` is given only without selectors.
+    let mut stored: Vec<((String, String), Value)> = objects
         .into_iter()
         .map(|(k, o)| ((k.namespace, k.name), present(&target.rt, &o)))
-        .filter(|(_, o)| options.labels.matches(o) && options.fields.matches(o))
         .collect();
     if let Some(token) = &token {
-        items.retain(|(position, _)| *position > token.start);
+        stored.retain(|(position, _)| *position > token.start);
+    }
+    let mut items = Vec::new();
+    let mut beyond = 0;
+    for (index, (position, object)) in stored.iter().enumerate() {
+        if !(options.labels.matches(object) && options.fields.matches(object)) {
+            continue;
+        }
+        items.push((position.clone(), object.clone()));
+        if options.limit > 0 && items.len() == options.limit {
+            beyond = stored.len() - index - 1;
+            break;
+        }
     }
     let mut metadata = json!({ "resourceVersion": revision.to_string() });
-    if options.limit > 0 && items.len() > options.limit {
-        let remaining = items.len() - options.limit;
-        items.truncate(options.limit);
+    if beyond > 0 {
         if let Some((last, _)) = items.last() {
             let next = ContinueToken {
                 rv: revision,
                 start: last.clone(),
             };
             metadata["continue"] = json!(serde_json::to_string(&next).unwrap_or_default());
-            metadata["remainingItemCount"] = json!(remaining);
+            if options.labels.is_empty() && options.fields.is_empty() {
+                metadata["remainingItemCount"] = json!(beyond);
+            }
         }
     }
     Ok((items.into_iter().map(|(_, o)| o).collect(), metadata))

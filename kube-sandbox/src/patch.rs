@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::api_error::{ApiError, Cause};
+use crate::api_error::ApiError;
 
 /// The patch format, from the request's Content-Type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,16 +54,8 @@ pub fn patch(kind: PatchType, doc: &mut Value, body: &Value) -> Result<(), ApiEr
                         continue;
                     }
                 }
-                json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| {
-                    ApiError::Invalid {
-                        kind: String::new(),
-                        name: String::new(),
-                        causes: vec![Cause::invalid(
-                            "patch",
-                            format!("Invalid value: {body}: {e}"),
-                        )],
-                    }
-                })?;
+                json_patch::patch(doc, std::slice::from_ref(op))
+                    .map_err(|_| ApiError::PatchRejected)?;
             }
             Ok(())
         }

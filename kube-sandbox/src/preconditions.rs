@@ -45,17 +45,20 @@ pub fn check_no_new_finalizers(
     added.sort();
     added.dedup();
     let quoted: Vec<String> = added.iter().map(|f| format!("{f:?}")).collect();
+    let cause = Cause {
+        reason: "FieldValueForbidden".into(),
+        message: format!(
+            "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+            quoted.join(", ")
+        ),
+        field: "metadata.finalizers".into(),
+    };
+    // kube-apiserver checks this twice (the object-meta update validation and the generic
+    // registry's), so the cause comes twice; its message, like every aggregate, names it once.
     Err(ApiError::Invalid {
         kind: rt.qualified_kind(),
         name: name_of(old),
-        causes: vec![Cause {
-            reason: "FieldValueForbidden".into(),
-            message: format!(
-                "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
-                quoted.join(", ")
-            ),
-            field: "metadata.finalizers".into(),
-        }],
+        causes: vec![cause.clone(), cause],
     })
 }
 

@@ -202,9 +202,7 @@ impl ResourceRequest {
         if let Some(dry_run) = self.query.get("dryRun").filter(|d| d.as_str() != "All") {
             causes.push(Cause {
                 reason: "FieldValueNotSupported".into(),
-                message: format!(
-                    "Unsupported value: []string{{{dry_run:?}}}: supported values: \"All\""
-                ),
+                message: format!("Unsupported value: [{dry_run:?}]: supported values: \"All\""),
                 field: "dryRun".into(),
             });
         }
@@ -256,7 +254,11 @@ impl ResourceRequest {
         }
         Ok(ListOptions {
             labels: LabelSelector::parse(self.param("labelSelector").unwrap_or_default())?,
-            fields: FieldSelector::parse(&fields, &listing::selectable_fields(&target.rt))?,
+            fields: FieldSelector::parse(
+                &fields,
+                &listing::selectable_fields(&target.rt),
+                target.rt.custom,
+            )?,
             limit: self
                 .param("limit")
                 .and_then(|l| l.parse().ok())

@@ -243,11 +243,11 @@ pub fn update(
     if target.rt.custom && unconditional {
         // Custom resources, unlike most built-ins, refuse updates without a precondition.
         return Err(ApiError::Invalid {
-            kind: target.rt.qualified_kind(),
+            kind: target.rt.qualified_resource(),
             name: name_of(&old),
             causes: vec![crate::api_error::Cause::invalid(
                 "metadata.resourceVersion",
-                "Invalid value: 0x0: must be specified for an update",
+                "Invalid value: 0: must be specified for an update",
             )],
         });
     }

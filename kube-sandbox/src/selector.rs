@@ -87,6 +87,11 @@ impl LabelSelector {
     }
 
     /// Whether an object's `metadata.labels` satisfy every requirement.
+    /// Whether the selector selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");
         let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
@@ -108,9 +113,10 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
-    /// Parses `metadata.name=x,spec.target!=y`, refusing fields not in `supported`,
-    /// as the real server does ("field label not supported").
-    pub fn parse(s: &str, supported: &[String]) -> Result<Self, ApiError> {
+    /// Parses `metadata.name=x,spec.target!=y`, refusing fields not in `supported` in the real
+    /// server's words: "field label not supported" from custom resources and the built-ins with
+    /// their own field labels, apimachinery's default sentence from the other built-ins.
+    pub fn parse(s: &str, supported: &[String], custom: bool) -> Result<Self, ApiError> {
         let mut requirements = Vec::new();
         for part in split_top_level(s) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -124,9 +130,12 @@ impl FieldSelector {
             };
             let field = field.trim().to_string();
             if !supported.contains(&field) {
-                return Err(ApiError::BadRequest(format!(
-                    "field label not supported: {field}"
-                )));
+                let only_metadata = supported.iter().all(|f| f.starts_with("metadata."));
+                return Err(ApiError::BadRequest(if only_metadata && !custom {
+                    format!("{field:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
+                } else {
+                    format!("field label not supported: {field}")
+                }));
             }
             requirements.push((field, equal, value.trim().to_string()));
         }
@@ -134,6 +143,11 @@ impl FieldSelector {
     }
 
     /// Whether the object's fields satisfy every requirement; absent fields read as "".
+    /// Whether the selector selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.requirements.is_empty()
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.requirements.iter().all(|(field, equal, value)| {
             let actual = field_value(object, field);
@@ -168,7 +182,7 @@ mod tests {
 
     #[test]
     fn unsupported_field_labels_are_refused() {
-        let err = FieldSelector::parse("spec.secret=x", &["metadata.name".into()]);
+        let err = FieldSelector::parse("spec.secret=x", &["metadata.name".into()], true);
         assert!(matches!(err, Err(ApiError::BadRequest(_))));
     }
 }

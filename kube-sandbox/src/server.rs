@@ -265,11 +265,23 @@ fn serve_resource(
         )?;
         return Ok(ok(&scale));
     }
+    // What this request's admission warns about (unknown fields under fieldValidation=Warn),
+    // collected on this thread between here and the response: the writes below do not await.
+    crate::validation::take_warnings();
     let respond = |status: StatusCode, object: Value| -> Response {
-        if request.partial_metadata() && object["kind"] != "Status" {
-            return ok(&table::partial_metadata(&object));
+        let mut response = if request.partial_metadata() && object["kind"] != "Status" {
+            ok(&table::partial_metadata(&object))
+        } else {
+            json_response(status, "application/json", &object)
+        };
+        for warning in crate::validation::take_warnings() {
+            // RFC 7234 warn-code 299, agent "-", as kube-apiserver writes them.
+            let text = format!("299 - {}", serde_json::Value::String(warning));
+            if let Ok(value) = header::HeaderValue::from_str(&text) {
+                response.headers_mut().append(header::WARNING, value);
+            }
         }
-        json_response(status, "application/json", &object)
+        response
     };
     match verb {
         Verb::Watch => {
@@ -284,11 +296,7 @@ fn serve_resource(
             let send_initial_events = request
                 .param("sendInitialEvents")
                 .map(|_| request.flag("sendInitialEvents"));
-            watch::check_options(
-                send_initial_events,
-                request.param("resourceVersionMatch"),
-                request.flag("allowWatchBookmarks"),
-            )?;
+            watch::check_options(send_initial_events, request.param("resourceVersionMatch"))?;
             let watch_request = WatchRequest {
                 target: Target {
                     name: None,

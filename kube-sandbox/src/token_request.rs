@@ -76,6 +76,12 @@ pub fn create(
         request = json!({});
     }
     let spec = request.get("spec").cloned().unwrap_or_else(|| json!({}));
+    // Refusals name the TokenRequest (kubectl sends it nameless), not the ServiceAccount.
+    let request_name = request
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
     let seconds = match &spec["expirationSeconds"] {
         Value::Null => DEFAULT_EXPIRATION_SECONDS,
         value => value.as_i64().ok_or_else(|| {
@@ -86,14 +92,14 @@ pub fn create(
     };
     if seconds < MIN_EXPIRATION_SECONDS {
         return Err(invalid(
-            name,
+            &request_name,
             "spec.expirationSeconds",
             format!("Invalid value: {seconds}: may not specify a duration less than 10 minutes"),
         ));
     }
     if seconds > MAX_EXPIRATION_SECONDS {
         return Err(invalid(
-            name,
+            &request_name,
             "spec.expirationSeconds",
             format!(
                 "Invalid value: {seconds}: may not specify a duration larger than 2^32 seconds"

@@ -10,12 +10,29 @@ use crate::builtin_schemas;
 use crate::kind::ResourceType;
 use crate::schema::walk;
 
+thread_local! {
+    /// Warnings for the request being served on this thread (see `take_warnings`).
+    static WARNINGS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The warnings admission has given since the last call, for the response's `Warning` headers.
+pub fn take_warnings() -> Vec<String> {
+    WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+}
+
+fn warn_unknown(fields: &[String]) {
+    WARNINGS.with(|w| {
+        w.borrow_mut()
+            .extend(fields.iter().map(|f| format!("unknown field \"{f}\"")))
+    });
+}
+
 /// How unknown fields are treated, from the request's `fieldValidation` parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FieldValidation {
     /// Drop unknown fields silently.
     Ignore,
-    /// Drop unknown fields (the real server would also warn).
+    /// Drop unknown fields, each named in a `Warning` header.
     #[default]
     Warn,
     /// Refuse the request with 400 when any field is unknown.
@@ -60,8 +77,16 @@ pub fn admit(
             version = rt.version,
         )));
     }
+    if validation == FieldValidation::Warn {
+        warn_unknown(&unknown);
+    }
     ratchet(&mut causes, object, old);
-    if causes.is_empty() {
+    // As kube-apiserver 1.35 does, the rules run beside the structural checks (both are
+    // reported), unless a value has the wrong type for its rules to read.
+    if !causes
+        .iter()
+        .any(|c| c.message.contains(" must be of type "))
+    {
         let checked = match (&rt.compiled, &rt.rule_roots) {
             (Some(compiled), Some(roots)) => {
                 let old = old.map(|o| project(o, roots));
@@ -78,8 +103,8 @@ pub fn admit(
                         .clone()
                         .unwrap_or_else(|| "FieldValueInvalid".into()),
                     message: format!(
-                        "Invalid value: \"{}\": {}",
-                        type_at(schema, &e.field_path),
+                        "Invalid value: {}{}",
+                        shown_value(object, &e.field_path),
                         e.message
                     ),
                     field: if e.field_path.is_empty() {
@@ -157,6 +182,9 @@ fn admit_builtin(
             fields.join(", ")
         )));
     }
+    if validation == FieldValidation::Warn {
+        warn_unknown(&findings.unknown);
+    }
     Ok(())
 }
 
@@ -194,24 +222,17 @@ fn pointer_of(field: &str) -> Option<String> {
     Some(pointer)
 }
 
-/// The schema type at a CEL error's field path (`spec.items[0].name`), which the real server
-/// shows as the "value" of a failed rule.
-fn type_at<'a>(schema: &'a Value, field_path: &str) -> &'a str {
-    let mut node = schema;
-    for segment in field_path.split('.').filter(|s| !s.is_empty()) {
-        let (field, indexed) = match segment.split_once('[') {
-            Some((field, _)) => (field, true),
-            None => (segment, false),
-        };
-        node = match node.pointer(&format!("/properties/{field}")) {
-            Some(child) => child,
-            None => return "object",
-        };
-        if indexed {
-            node = node.get("items").unwrap_or(node);
-        }
+/// How kube-apiserver (1.35) shows the value of a failed rule before its message: a scalar as
+/// JSON (`"FE1": `, `70000: `), an object or list not at all.
+fn shown_value(object: &Value, field_path: &str) -> String {
+    let value = match pointer_of(field_path) {
+        Some(pointer) => object.pointer(&pointer),
+        None => Some(object),
+    };
+    match value {
+        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => format!("{v}: "),
+        _ => String::new(),
     }
-    node["type"].as_str().unwrap_or("object")
 }
 
 #[cfg(test)]

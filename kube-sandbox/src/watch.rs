@@ -111,12 +111,11 @@ fn forbidden(field: &str, message: &str) -> Cause {
 }
 
 /// The watch-option rules of the real server's `ValidateListOptions`: `sendInitialEvents`
-/// (true or false) needs `resourceVersionMatch=NotOlderThan` and that match needs it, and
-/// streaming initial events needs bookmarks. Failures are 422 Invalid on `ListOptions`.
+/// (true or false) needs `resourceVersionMatch=NotOlderThan` and that match needs it (1.35 no
+/// longer demands `allowWatchBookmarks`). Failures are 422 Invalid on `ListOptions`.
 pub fn check_options(
     send_initial_events: Option<bool>,
     resource_version_match: Option<&str>,
-    bookmarks: bool,
 ) -> Result<(), ApiError> {
     const NOT_OLDER_THAN: &str = "NotOlderThan";
     let mut causes = Vec::new();
@@ -142,14 +141,6 @@ pub fn check_options(
                 field: "resourceVersionMatch".into(),
             });
         }
-    }
-    if send_initial_events == Some(true) && !bookmarks {
-        causes.push(Cause {
-            reason: "FieldValueRequired".into(),
-            message: "Required value: allowWatchBookmarks must be true if sendInitialEvents = true"
-                .into(),
-            field: "allowWatchBookmarks".into(),
-        });
     }
     if causes.is_empty() {
         return Ok(());

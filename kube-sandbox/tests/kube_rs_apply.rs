@@ -149,7 +149,7 @@ async fn patch_options_are_validated_with_the_real_servers_messages() {
     );
     assert_eq!(
         raw_patch(&sb, "?dryRun=Some", "application/merge-patch+json", merge).await,
-        (422, r#"PatchOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Some"}: supported values: "All""#.into())
+        (422, r#"PatchOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ["Some"]: supported values: "All""#.into())
     );
     let (code, _) = raw_patch(&sb, "?dryRun=All", "application/merge-patch+json", merge).await;
     assert_eq!(code, 200);

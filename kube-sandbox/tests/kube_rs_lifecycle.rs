@@ -138,7 +138,7 @@ async fn delete_options_are_validated_and_a_dry_run_deletes_nothing() {
     assert_eq!(code, 422);
     assert_eq!(
         message,
-        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Maybe"}: supported values: "All""#
+        r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ["Maybe"]: supported values: "All""#
     );
     api.delete("c1", &DeleteParams::default().dry_run())
         .await

@@ -25,4 +25,14 @@ suites=(
 )
 args=()
 for s in "${suites[@]}"; do args+=(--test "$s"); done
-exec cargo test -p sfb-dr "${args[@]}" "$@"
+cargo test -p sfb-dr "${args[@]}" "$@"
+# Last, kube-sandbox measured against the same server: the corpus replayed on both, every
+# difference listed in kube-sandbox/README.md, the count of agreeing cases printed last.
+out="$(mktemp)"
+trap 'rm -f "$out"' EXIT
+status=0
+cargo test -p sfb-dr --test differential "$@" -- --nocapture >"$out" 2>&1 || status=$?
+grep -v '^differential: ' "$out" || true
+grep '^differential: ' "$out" || true
+exit "$status"
+

@@ -38,6 +38,8 @@ pub const NS: &str = "sfb-contoso";
 #[derive(Debug)]
 pub struct Ran {
     pub success: bool,
+    /// The exit code (`None` when a signal ended it).
+    pub exit: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -192,36 +194,13 @@ impl Env {
 
     /// Runs kubectl with `input` on its standard input.
     pub async fn kubectl_with_input(&self, args: &[&str], input: Option<&str>) -> Ran {
-        let mut command = tokio::process::Command::new(KUBECTL);
-        command
-            .arg("--kubeconfig")
-            .arg(self.server.kubeconfig_path())
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("kubectl runs");
-        if let Some(text) = input {
-            let mut stdin = child.stdin.take().expect("stdin");
-            stdin.write_all(text.as_bytes()).await.expect("write stdin");
-            drop(stdin);
-        }
-        let out = tokio::time::timeout(KUBECTL_DEADLINE, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?}: nothing after {KUBECTL_DEADLINE:?}"))
-            .expect("kubectl ends");
-        Ran {
-            success: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        run_kubectl(
+            self.server.kubeconfig_path(),
+            self.cache.path(),
+            args,
+            input,
+        )
+        .await
     }
 
     /// `kubectl apply -f -` of some YAML, which must succeed.
@@ -370,6 +349,48 @@ impl Env {
         ])
         .await
         .ok();
+    }
+}
+
+/// Runs the real kubectl with `kubeconfig` and its own discovery `cache`, `input` on its
+/// standard input, under `KUBECTL_DEADLINE`.
+pub async fn run_kubectl<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(
+    kubeconfig: &std::path::Path,
+    cache: &std::path::Path,
+    args: &[S],
+    input: Option<&str>,
+) -> Ran {
+    let mut command = tokio::process::Command::new(KUBECTL);
+    command
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("kubectl runs");
+    if let Some(text) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).await.expect("write stdin");
+        drop(stdin);
+    }
+    let out = tokio::time::timeout(KUBECTL_DEADLINE, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("kubectl {args:?}: nothing after {KUBECTL_DEADLINE:?}"))
+        .expect("kubectl ends");
+    Ran {
+        success: out.status.success(),
+        exit: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

@@ -51,6 +51,11 @@ impl Drop for Real {
 }
 
 impl Real {
+    /// The administrator's kubeconfig.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
     /// Starts a control plane: etcd, then kube-apiserver on 127.0.0.1, RBAC, an admin kubeconfig.
     pub async fn start() -> Real {
         let mut command = tokio::process::Command::new("tests/cluster/start.sh");
