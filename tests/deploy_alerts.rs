@@ -1,8 +1,10 @@
-//! deploy/monitoring's alerts: every expression parses as PromQL (promql-parser; promtool cannot
-//! be installed here), selects only series the operator exports, with labels and label values
-//! those series carry, and the alerts are all there.
+//! deploy/monitoring's alerts: Prometheus's own `promtool` checks the rules and runs their unit
+//! tests (`tests/fixtures/alerts/alerts.test.yaml`: each alert fires, and only, when it should);
+//! every expression parses as PromQL, selects only series the operator exports, with labels and
+//! label values those series carry, and the alerts are all there.
 
 mod kustomize;
+mod promtool;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,6 +16,22 @@ use promql_parser::util::{walk_expr, ExprVisitor};
 use sfb_dr::controller::metrics::Metrics;
 use sfb_dr::driver::DriverError;
 use sfb_dr::model::{ActionKind, BackupDirection, ExportState, ImportState};
+
+#[test]
+fn promtool_checks_the_rules_and_their_unit_tests_pass() {
+    let objects = kustomize::build("deploy/monitoring");
+    let rule = kustomize::find(&objects, "PrometheusRule", "sfb-dr");
+    let dir = tempfile::tempdir().expect("a scratch dir");
+    let rules = serde_yaml::to_string(&rule["spec"]).expect("YAML");
+    std::fs::write(dir.path().join("rules.yaml"), rules).expect("rules.yaml");
+    let tests = dir.path().join("alerts.test.yaml");
+    std::fs::copy("tests/fixtures/alerts/alerts.test.yaml", &tests).expect("the unit tests");
+    let rules_path = dir.path().join("rules.yaml");
+    let (ok, out) = promtool::run(&["check", "rules", &rules_path.to_string_lossy()], None);
+    assert!(ok, "promtool check rules:\n{out}");
+    let (ok, out) = promtool::run(&["test", "rules", &tests.to_string_lossy()], None);
+    assert!(ok, "promtool test rules:\n{out}");
+}
 
 /// Every alert of the PrometheusRule: name -> (expression, `for`, severity).
 fn alerts() -> BTreeMap<String, (String, Option<String>, String)> {

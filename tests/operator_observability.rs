@@ -3,6 +3,7 @@
 //! per step, none at rest.
 
 mod e2e;
+mod promtool;
 
 use e2e::{eventually, get, reconciles, Env, CONVERGE, NS};
 
@@ -79,11 +80,34 @@ async fn events_metrics_health_and_writes_tell_the_truth() {
     assert_eq!(now, at_rest, "no status write at rest");
 
     let (_, text) = get(&format!("{base}/metrics")).await;
+    // A client that does not ask for OpenMetrics (promtool, curl) gets the classic format,
+    // which Prometheus's own linter accepts; a Prometheus scrape gets OpenMetrics.
+    let (clean, lint) = promtool::run(&["check", "metrics"], Some(&text));
+    assert!(clean, "promtool check metrics:\n{lint}\n{text}");
+    let openmetrics = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .header(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .expect("the operator answers");
+    let content_type = openmetrics.headers()["content-type"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body = openmetrics.text().await.expect("a body");
+    assert!(
+        content_type.starts_with("application/openmetrics-text") && body.ends_with("# EOF\n"),
+        "{content_type}:\n{body}"
+    );
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("/metrics parses as Prometheus text");
     let has = |name: &str| scrape.samples.iter().any(|s| s.metric == name);
     for family in [
         "sfbdr_reconciles_total",
+        "sfbdr_reconcile_errors_total",
         "sfbdr_steps_total",
         "sfbdr_step_duration_seconds",
         "sfbdr_steps_pending",

@@ -328,3 +328,35 @@ async fn kubectl_sfbdr_status_exits_4_when_stalled_and_retry_grants_a_round() {
     e2e::assert_clean(&env.audit());
     operator.shutdown().await;
 }
+
+/// A namespace Stalled on an invalid spec is shown as such by `kubectl sfbdr status`, never as
+/// an earlier plan's "nothing to do".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_sfbdr_status_says_an_invalid_spec_plans_nothing() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    let plugins = plugin_dir();
+    let dir = plugins.path();
+    env.apply(
+        "apiVersion: sfbdr.io/v1alpha1\nkind: PoolPair\nmetadata: {name: pool1-pool4, namespace: sfb-contoso}\nspec:\n  pools:\n    - {fqdn: pool1.contoso.com, site: redmond}\n    - {fqdn: pool4.contoso.com, site: dublin}\n",
+    )
+    .await;
+    let (e, d) = (&env, dir);
+    eventually("status shows the invalid spec", CONVERGE, || async move {
+        let status = kubectl(e, d, &["sfbdr", "status", "-n", NS]).await;
+        let printed = text(&status);
+        if status.status.code() == Some(4)
+            && printed.contains("the spec is invalid")
+            && printed.contains("spec.pools[0].fqdn")
+            && !printed.contains("nothing to do")
+        {
+            Ok(())
+        } else {
+            Err(format!("exit {:?}: {printed}", status.status.code()))
+        }
+    })
+    .await;
+    operator.shutdown().await;
+}

@@ -444,3 +444,46 @@ fn what_may_be_a_misspelt_sfb_dr_object_is_an_error_not_skipped() {
         ],
     );
 }
+
+#[test]
+fn a_plan_against_a_server_that_does_not_answer_names_the_server_and_why() {
+    // A loopback port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("a dir");
+    let kubeconfig = write(
+        dir.path(),
+        "dead.kubeconfig",
+        &format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:{port}\", insecure-skip-tls-verify: true}}\nusers:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    );
+    let out = plan(
+        &["-f", "examples/contoso.yaml", "--kubeconfig", &kubeconfig],
+        "",
+    );
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    for part in [
+        format!("https://127.0.0.1:{port}"),
+        kubeconfig.clone(),
+        "Connection refused".into(),
+    ] {
+        assert!(e.contains(&part), "{part:?} missing from {e:?}");
+    }
+}
+
+#[test]
+fn run_without_any_kubeconfig_is_bad_input_in_one_line() {
+    let home = tempfile::tempdir().expect("a home without ~/.kube");
+    let out = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .arg("run")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("HOME", home.path())
+        .output()
+        .expect("it runs");
+    bad_input(&out, &["no usable kubeconfig", "--kubeconfig"]);
+}

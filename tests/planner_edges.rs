@@ -21,10 +21,27 @@ fn live_edges_are_repointed_before_their_pool_fails_over() {
         .active_sites(P3, &["dublin"])
         .plan();
     let fo = step(&plan, &failover(P3, Mode::Graceful));
-    for edge in [EDGE1, EDGE2] {
-        let r = step(&plan, &repoint(edge, P4));
+    // edge1 (redmond) goes to pool1, the live pool of its own site; edge2 (dublin) to the
+    // partner pool4, in its site.
+    for (edge, to) in [(EDGE1, P1), (EDGE2, P4)] {
+        let r = step(&plan, &repoint(edge, to));
         assert!(waits_for(&plan, fo, r), "{edge}");
     }
+}
+
+#[test]
+fn an_edge_goes_to_a_pool_of_its_own_site_only_while_one_serves_there() {
+    // The whole of redmond out of service: no pool of edge1's site serves, so the partner.
+    let plan = World::two_pairs()
+        .edge(EDGE1, "redmond", P3)
+        .active_sites(P1, &["dublin"])
+        .active_sites(P3, &["dublin"])
+        .plan();
+    step(&plan, &repoint(EDGE1, P4));
+    assert!(
+        !actions(&plan).contains(&repoint(EDGE1, P1)),
+        "never to a pool failing over too: {plan:#?}"
+    );
 }
 
 #[test]
@@ -37,7 +54,8 @@ fn dead_edges_are_repointed_before_their_pool_fails_over() {
         .active_sites(P3, &["dublin"])
         .plan();
     let fo = step(&plan, &failover(P3, Mode::Graceful));
-    let r = step(&plan, &repoint(EDGE1, P4));
+    // To pool1, the pool of the Edge's site that goes on serving.
+    let r = step(&plan, &repoint(EDGE1, P1));
     assert!(waits_for(&plan, fo, r), "{plan:#?}");
 }
 

@@ -19,7 +19,20 @@ pub fn api_error(what: &str, e: kube::Error) -> Failure {
         kube::Error::Api(s) if s.code == 401 || s.code == 403 => {
             format!("{what}: the cluster refused ({}): {}", s.code, s.message)
         }
-        other => format!("{what}: {other}"),
+        // A transport failure ("client error (Connect)") says little until its causes are
+        // named: connection refused, a TLS failure, a name that does not resolve.
+        other => {
+            let mut why = other.to_string();
+            let mut source = std::error::Error::source(&other);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !why.contains(&text) {
+                    why.push_str(&format!(": {text}"));
+                }
+                source = s.source();
+            }
+            format!("{what}: {why}")
+        }
     };
     Failure::Other(anyhow::anyhow!(line))
 }

@@ -125,8 +125,18 @@ fn live(
     manifests: &Manifests,
     namespace: Option<&str>,
 ) -> Result<(sfb_dr::model::ObservedTopology, Ledger, String), Failure> {
+    let server = super::run::server_of(kubeconfig);
     super::live::runtime()?.block_on(async {
         let client = super::run::client(Some(kubeconfig)).await?;
+        // Every failure from here on is the cluster's: say which one.
+        let at_server = |f: Failure| match f {
+            Failure::Other(e) => Failure::Other(anyhow::anyhow!(
+                "{e:#} (the API server {}, from --kubeconfig {})",
+                server.as_deref().unwrap_or("the kubeconfig names"),
+                kubeconfig.display()
+            )),
+            other => other,
+        };
         let namespaces = manifests.namespaces();
         let ns = match namespace {
             Some(ns) => ns.to_owned(),
@@ -136,8 +146,12 @@ fn live(
                 .cloned()
                 .unwrap_or_else(|| client.default_namespace().to_owned()),
         };
-        let topology = super::live::topology(&client, &ns).await?;
-        let published = super::live::observation(&client, &topology).await?;
+        let topology = super::live::topology(&client, &ns)
+            .await
+            .map_err(at_server)?;
+        let published = super::live::observation(&client, &topology)
+            .await
+            .map_err(at_server)?;
         // Said on standard error, so the plan on standard output stays the plan.
         eprintln!(
             "planned against {}, observed at {}",

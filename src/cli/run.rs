@@ -81,6 +81,27 @@ pub fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, Failure> {
     })
 }
 
+/// The server URL of the kubeconfig's current context, for messages.
+pub fn server_of(path: &Path) -> Option<String> {
+    let file = Kubeconfig::read_from(path).ok()?;
+    let context = file.current_context.as_deref()?;
+    let cluster = file
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .cluster
+        .clone();
+    file.clusters
+        .iter()
+        .find(|c| c.name == cluster)?
+        .cluster
+        .as_ref()?
+        .server
+        .clone()
+}
+
 /// A kube client from a kubeconfig file, or the default chain.
 pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, Failure> {
     let config = match kubeconfig {
@@ -92,10 +113,12 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<kube::Client, Failure> 
                     Failure::BadInput(vec![format!("--kubeconfig {}: {e}", path.display())])
                 })?
         }
+        // Said as the plugin says it, and as bad input (exit 2): nothing was tried yet.
         None => kube::Config::infer().await.map_err(|e| {
-            Failure::Other(anyhow::anyhow!(
-                "no Kubernetes configuration found (set KUBECONFIG, pass --kubeconfig, or run in a cluster): {e}"
-            ))
+            let why = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            Failure::BadInput(vec![format!(
+                "no usable kubeconfig (set KUBECONFIG, pass --kubeconfig, or run in a cluster): {why}"
+            )])
         })?,
     };
     kube::Client::try_from(config)

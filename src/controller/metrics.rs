@@ -112,6 +112,18 @@ impl Metrics {
             "Reconciles that ended in an error, by kind of error",
             reconcile_errors.clone(),
         );
+        // Every documented series exists from the start at 0 (an alert on `increase()` sees the
+        // first error, and a dashboard shows 0 rather than nothing).
+        for result in ["ok", "error", "waiting_for_caches"] {
+            let _ = reconciles.get_or_create(&ResultLabels {
+                result: result.into(),
+            });
+        }
+        for kind in super::Error::KINDS {
+            let _ = reconcile_errors.get_or_create(&ResultLabels {
+                result: kind.into(),
+            });
+        }
         let steps = Family::<StepLabels, Counter>::default();
         registry.register(
             "steps",
@@ -336,6 +348,42 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
+
+    /// The metrics in Prometheus's classic text format (0.0.4), for clients that do not ask for
+    /// OpenMetrics (promtool, curl, older scrapers).
+    pub fn encode_classic(&self) -> Result<String, std::fmt::Error> {
+        Ok(classic_text(&self.encode()?))
+    }
+}
+
+/// Rewrites OpenMetrics text as the classic text format: a counter family's HELP and TYPE name
+/// its `_total` samples, and the lines the classic format lacks (`# UNIT`, `# EOF`) go.
+fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            (counters.contains(name) && !name.ends_with("_total"))
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Whether a scrape's `Accept` header asks for OpenMetrics (as Prometheus's does).
+fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 
 /// What the health endpoints need to know.
@@ -362,16 +410,24 @@ pub async fn serve(
         .await
 }
 
-async fn metrics(State(health): State<Arc<dyn Health>>) -> Response {
-    match health.metrics().encode() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            text,
+async fn metrics(
+    State(health): State<Arc<dyn Health>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (encoded, content_type) = if wants_openmetrics(accept) {
+        (
+            health.metrics().encode(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )
-            .into_response(),
+    } else {
+        (
+            health.metrics().encode_classic(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        )
+    };
+    match encoded {
+        Ok(text) => ([(header::CONTENT_TYPE, content_type)], text).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -392,6 +448,35 @@ pub fn bound_address(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_classic_format_names_counters_by_their_samples_and_lists_every_error_kind() {
+        let text = Metrics::new().encode_classic().expect("encodes");
+        assert!(
+            text.contains("# HELP sfbdr_reconciles_total Reconciles"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE sfbdr_reconciles_total counter"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        for kind in crate::controller::Error::KINDS {
+            assert!(
+                text.contains(&format!(
+                    "sfbdr_reconcile_errors_total{{result=\"{kind}\"}} 0"
+                )),
+                "{kind} missing from:\n{text}"
+            );
+        }
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain")) && !wants_openmetrics(None));
+    }
 
     #[test]
     fn every_step_result_is_exported_at_zero_before_any_step_runs() {

@@ -70,6 +70,9 @@ pub enum Error {
 
 impl Error {
     /// A short label for metrics.
+    /// Every value `kind` gives: `sfbdr_reconcile_errors_total` exports each from the start.
+    pub const KINDS: [&'static str; 5] = ["conflict", "write", "encode", "observe", "not_leader"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Conflict => "conflict",

@@ -312,7 +312,23 @@ fn backup_conditions(directions: &[BackupDirection], rpo_seconds: u64) -> Vec<Wa
             )
         })
         .collect();
-    let in_sync = if lagging.is_empty() {
+    // A direction that never replicated protects nothing: its pool's users, conferences and
+    // contacts exist only at home, and a failover would bring them up empty on the partner.
+    let never: Vec<String> = directions
+        .iter()
+        .filter(|d| d.export_state == ExportState::NotInitialized && !d.is_error())
+        .map(|d| format!("{} -> {}", d.from, d.to))
+        .collect();
+    let in_sync = if !never.is_empty() {
+        let mut message = format!(
+            "not protected: the Backup Service has never replicated {} (export NotInitialized); a failover now would find none of that data on the partner pool",
+            never.join(", ")
+        );
+        if !lagging.is_empty() {
+            message = format!("{message}; also lagging: {}", lagging.join("; "));
+        }
+        Wanted::no(ConditionType::BackupInSync, "NotProtected", message)
+    } else if lagging.is_empty() {
         Wanted::yes(ConditionType::BackupInSync, "InSync", "")
     } else {
         Wanted::no(ConditionType::BackupInSync, "Lagging", lagging.join("; "))
@@ -652,5 +668,45 @@ fn pool_status(p: &Planned<'_>, spec: &PairSpec, i: usize) -> PoolStatus {
             .desired
             .desired_server(spec, i)
             .map(|j| spec.pools[j].fqdn.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ImportState;
+
+    fn direction(from: &str, export_state: ExportState) -> BackupDirection {
+        BackupDirection {
+            from: from.into(),
+            to: "partner".into(),
+            export_state,
+            import_state: ImportState::NormalState,
+            last_sync_age_seconds: None,
+        }
+    }
+
+    #[test]
+    fn a_direction_that_never_replicated_is_not_protected_rather_than_in_sync() {
+        let wanted = backup_conditions(
+            &[
+                direction("pool1", ExportState::FinalState),
+                direction("pool2", ExportState::NotInitialized),
+            ],
+            300,
+        );
+        let in_sync = &wanted[0];
+        assert_eq!(in_sync.status, Some(false));
+        assert_eq!(in_sync.reason, "NotProtected");
+        assert!(
+            in_sync.message.contains("pool2 -> partner"),
+            "{}",
+            in_sync.message
+        );
+        let fine = backup_conditions(&[direction("pool1", ExportState::SteadyState)], 300);
+        assert_eq!(
+            (fine[0].status, fine[0].reason.as_str()),
+            (Some(true), "InSync")
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! fails over is repointed first. Microsoft's failback asks for no further step, so an Edge pool
 //! is pointed back only where its `Site.spec.edgePools` declares the next hop, once that pool
 //! serves its own users; an undeclared Edge pool is never moved except off a pool failing over,
-//! and a deployment at rest is never touched.
+//! and a deployment at rest is never touched. Off a pool failing over, an undeclared Edge pool
+//! goes to a pool of its own site that will serve its own users, if there is one, else to the
+//! failing pool's partner.
 
 use crate::model::{Desired, Health, ObservedIndex};
 
@@ -86,14 +88,39 @@ pub(super) fn moves(
             (Some((k, _)), Some((to, after))) => (to, after, Some(k)),
             (Some((k, i)), None) => {
                 let Some(view) = &pairs[k].0 else { continue };
-                let after = pairs[k]
-                    .1
-                    .as_ref()
-                    .ok()
-                    .and_then(|m| m.failback)
-                    .filter(|m| m.pool == 1 - i)
-                    .map(|_| k);
-                (view.fqdn(1 - i).to_owned(), after, Some(k))
+                let partner = view.fqdn(1 - i);
+                let in_edge_site = |pool: &str| {
+                    observed
+                        .pool(pool)
+                        .is_some_and(|p| p.site.eq_ignore_ascii_case(&edge.site))
+                };
+                // An Edge forwards best to a pool of its own site: when the partner is in
+                // another site and a pool of the Edge's site serves its own users after the
+                // plan, the Edge goes there (the first such pool, in the topology's order).
+                let local = (!in_edge_site(partner))
+                    .then(|| {
+                        observed.topology.pools.iter().find_map(|p| {
+                            (p.fqdn != hop && in_edge_site(&p.fqdn))
+                                .then(|| {
+                                    serves_itself(&p.fqdn).map(|after| (p.fqdn.clone(), after))
+                                })
+                                .flatten()
+                        })
+                    })
+                    .flatten();
+                match local {
+                    Some((to, after)) => (to, after, Some(k)),
+                    None => {
+                        let after = pairs[k]
+                            .1
+                            .as_ref()
+                            .ok()
+                            .and_then(|m| m.failback)
+                            .filter(|m| m.pool == 1 - i)
+                            .map(|_| k);
+                        (partner.to_owned(), after, Some(k))
+                    }
+                }
             }
             (None, Some((to, after))) => (to, after, None),
             (None, None) => continue,

@@ -114,7 +114,18 @@ impl Screen {
             let _ = writeln!(out, "  last change observed at {at}");
         }
         out.push('\n');
-        out.push_str(&plan_lines(status.plan.as_ref()));
+        let invalid = condition(&status.conditions, "Stalled")
+            .is_some_and(|c| c.status == "True" && c.reason == "InvalidSpec");
+        if invalid {
+            // An earlier plan (often an empty one) says nothing about a spec that cannot be
+            // planned at all.
+            let _ = writeln!(
+                out,
+                "No plan: the spec is invalid (Stalled above names what to fix); nothing is planned or run until it is fixed."
+            );
+        } else {
+            out.push_str(&plan_lines(status.plan.as_ref()));
+        }
         out.push('\n');
         let _ = writeln!(out, "Sites:");
         for s in &self.sites {
