@@ -81,9 +81,26 @@ async fn a_site_set_inactive_fails_over_in_order_and_fails_back_when_active_agai
     env.apply_contoso().await;
     env.wait_all_ready().await;
 
+    let rto = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.conditions[?(@.type==\"RTOMet\")].reason}",
+        )
+        .await;
+    assert_eq!(rto, "NoRecoveryYet", "nothing has moved users yet");
     env.set_site_active("redmond", false).await;
     env.wait_ready("site/redmond").await;
     env.wait_all_ready().await;
+    // The failover plan is judged against objectives.rtoSeconds (1200 s; the simulator takes
+    // well under a second of real time).
+    let e = &env;
+    eventually("RTOMet after the failover", CONVERGE, || async move {
+        let rto = e
+            .jsonpath("topology/contoso", "{.status.conditions[?(@.type==\"RTOMet\")].status}/{.status.conditions[?(@.type==\"RTOMet\")].reason}")
+            .await;
+        expect_eq(&rto, "True/WithinObjective")
+    })
+    .await;
     for (pair, a, b) in [
         ("pool1-pool2", "pool2.contoso.com", "pool2.contoso.com"),
         ("pool3-pool4", "pool4.contoso.com", "pool4.contoso.com"),
@@ -304,5 +321,130 @@ async fn the_same_site_failing_over_twice_runs_every_step_again() {
         !described.contains("StepFailed"),
         "no step failed:\n{described}"
     );
+    operator.shutdown().await;
+}
+
+/// A pool that dies while its site is still declared active leaves nothing to plan, yet its users
+/// have no service: its pair, its site and the Topology say so (not Ready, `PoolDown`) and name
+/// the change that would fail them over; nothing runs until that change is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_pool_in_an_active_site_is_not_ready_and_says_what_would_move_its_users() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+
+    env.fault(Fault::PoolDown {
+        pool: "pool3.contoso.com".into(),
+    });
+    let e = &env;
+    for what in ["poolpair/pool3-pool4", "site/redmond", "topology/contoso"] {
+        eventually(&format!("{what} says PoolDown"), CONVERGE, || async move {
+            let ready = e
+                .jsonpath(what, "{.status.conditions[?(@.type==\"Ready\")].status}/{.status.conditions[?(@.type==\"Ready\")].reason}")
+                .await;
+            expect_eq(&ready, "False/PoolDown")
+        })
+        .await;
+    }
+    let message = env
+        .jsonpath(
+            "poolpair/pool3-pool4",
+            "{.status.conditions[?(@.type==\"Ready\")].message}",
+        )
+        .await;
+    for part in [
+        "pool3.contoso.com is down",
+        "kubectl sfbdr site redmond --active=false",
+        "pool4.contoso.com",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from {message:?}");
+    }
+    env.wait_ready("poolpair/pool1-pool2").await;
+    assert!(
+        !env.audit()
+            .iter()
+            .any(|a| matches!(&a.command, Action::FailOverPool { .. })),
+        "nothing moves while the site is declared active"
+    );
+    operator.shutdown().await;
+}
+
+/// A site taken out of service with a pool that no PoolPair names: the paired pools fail over,
+/// and the Site says that pool's users stay (not Ready, `UnpairedPools`) rather than Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_out_of_service_names_the_pools_no_pair_can_move() {
+    let mut observed = e2e::contoso_observed();
+    let mut lonely = observed
+        .pools
+        .iter()
+        .find(|p| p.fqdn == "pool3.contoso.com")
+        .expect("pool3")
+        .clone();
+    lonely.fqdn = "pool7.contoso.com".into();
+    lonely.backup_pool = None;
+    lonely.served_by = Some(lonely.fqdn.clone());
+    observed.pools.push(lonely);
+    let env = Env::start(observed).await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.set_site_active("redmond", false).await;
+    env.wait_ready("poolpair/pool1-pool2").await;
+    let e = &env;
+    eventually("redmond names pool7", CONVERGE, || async move {
+        let ready = e
+            .jsonpath("site/redmond", "{.status.conditions[?(@.type==\"Ready\")].reason}: {.status.conditions[?(@.type==\"Ready\")].message}")
+            .await;
+        if ready.starts_with("UnpairedPools: ") && ready.contains("pool7.contoso.com") {
+            Ok(())
+        } else {
+            Err(ready)
+        }
+    })
+    .await;
+    operator.shutdown().await;
+}
+
+/// A Backup Service direction that never replicated (`NotInitialized`, as after a pool is rebuilt)
+/// protects nothing: its pair and the Topology say `BackupInSync=False` (`NotProtected`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_service_that_never_replicated_is_not_protected() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.fault(Fault::Backup {
+        from: "pool3.contoso.com".into(),
+        export_state: sfb_dr::model::ExportState::NotInitialized,
+        last_sync_age_seconds: None,
+    });
+    let e = &env;
+    for what in ["poolpair/pool3-pool4", "topology/contoso"] {
+        eventually(&format!("{what} is not protected"), CONVERGE, || async move {
+            let c = e
+                .jsonpath(what, "{.status.conditions[?(@.type==\"BackupInSync\")].status}/{.status.conditions[?(@.type==\"BackupInSync\")].reason}")
+                .await;
+            expect_eq(&c, "False/NotProtected")
+        })
+        .await;
+    }
+    let message = env
+        .jsonpath(
+            "poolpair/pool3-pool4",
+            "{.status.conditions[?(@.type==\"BackupInSync\")].message}",
+        )
+        .await;
+    assert!(
+        message.contains("pool3.contoso.com -> pool4.contoso.com"),
+        "{message}"
+    );
+    let other = env
+        .jsonpath(
+            "poolpair/pool1-pool2",
+            "{.status.conditions[?(@.type==\"BackupInSync\")].status}",
+        )
+        .await;
+    assert_eq!(other, "True", "only the pair that never replicated");
     operator.shutdown().await;
 }

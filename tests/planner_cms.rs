@@ -51,19 +51,19 @@ fn cms_moves_before_its_pool_fails_over() {
 
 #[test]
 fn a_blank_master_is_recovered_into_the_backup_pool_of_the_pool_holding_the_cms() {
-    // Every pool is up and the master is blank: it is lost, not moved. The CMS database is in
-    // pool1's Back End, so Microsoft's procedure recovers it into pool1's backup pool, pool2,
-    // never back into pool1 because pool1 is the preferred pool.
-    let w = World::two_pairs()
+    // The master is blank and pool1's Back End, which holds the CMS database, is down: it is
+    // lost, not moved. Microsoft's procedure recovers it into pool1's backup pool, pool2, never
+    // back into pool1 because pool1 is the preferred pool.
+    let base = World::two_pairs()
         .cms_master(None)
-        .cms_database(P1)
         .active_sites(P3, &["dublin"]);
+    let w = base.clone().cms_database(P1).back_end(P1, Health::Down);
     assert_eq!(
         cms_move(&w),
         Some((cms_to(P2, Mode::Disaster), Some(P2.to_owned())))
     );
     // The other way round too: the CMS lived in pool2.
-    let w = w.cms_database(P2);
+    let w = base.cms_database(P2).back_end(P2, Health::Down);
     assert_eq!(
         cms_move(&w),
         Some((cms_to(P1, Mode::Disaster), Some(P1.to_owned())))
@@ -161,6 +161,37 @@ fn nothing_runs_before_the_recovery_of_a_lost_master() {
 }
 
 #[test]
+fn a_blank_master_on_a_healthy_cms_pool_is_an_inconsistency_never_forced_over() {
+    // No active master named, but pool1, which holds the CMS database, is up with its Back End:
+    // a failover left half done, to repair. Even with redmond going out of service nothing is
+    // forced over a live store, and nothing that needs the CMS runs.
+    let w = World::two_pairs()
+        .cms_master(None)
+        .cms_database(P1)
+        .site_active("redmond", false);
+    let plan = w.plan();
+    assert!(plan.steps.is_empty(), "{:?}", actions(&plan));
+    let cms = plan
+        .blocked
+        .iter()
+        .find(|b| b.reason == BlockReason::CmsUnavailable && b.message.contains("inconsistent"))
+        .unwrap_or_else(|| panic!("the inconsistency is reported: {:#?}", plan.blocked));
+    assert!(cms.message.contains(P1), "{}", cms.message);
+    // With pool1's Back End down the master is lost, and recovered.
+    let plan = w.back_end(P1, Health::Down).plan();
+    assert!(
+        cms_step(&plan).is_some_and(|s| matches!(
+            s.action,
+            Action::FailOverCms {
+                mode: Mode::Disaster,
+                ..
+            }
+        )),
+        "{plan:#?}"
+    );
+}
+
+#[test]
 fn a_lost_master_is_reported_not_recovered_when_nothing_else_needs_it() {
     let w = World::new().pool1_pool2().cms(P1, None).cms_database(P1);
     let plan = w.plan();
@@ -186,8 +217,9 @@ fn a_lost_master_is_not_forced_over_for_an_edge_repoint_or_an_owed_copy_alone() 
         "{:?}",
         plan.blocked
     );
-    // A pool that must fail over still justifies the recovery, which comes first.
-    let w = w.site_active("redmond", false);
+    // A pool that must fail over still justifies the recovery (of a master lost with its pool),
+    // which comes first.
+    let w = w.health(P1, Health::Down).site_active("redmond", false);
     let plan = w.plan();
     let cms = cms_step(&plan).expect("the CMS is recovered for the failover");
     let fo = step(&plan, &failover(P3, Mode::Graceful));
@@ -306,6 +338,7 @@ fn disaster_cms_move_without_backup_sql_is_blocked() {
         .pool1_pool2()
         .cms(P1, None)
         .cms_database(P1)
+        .health(P1, Health::Down)
         .no_backup_sql_for(P2)
         .site_active("redmond", false);
     assert!(w.plan().steps.is_empty());
@@ -316,13 +349,41 @@ fn disaster_cms_move_without_backup_sql_is_blocked() {
 }
 
 #[test]
-fn cms_ties_pairs_only_through_the_pool_that_hosts_it() {
-    let plan = World::two_pairs().site_active("redmond", false).plan();
-    let p3 = step(&plan, &failover(P3, Mode::Graceful));
-    assert!(
-        p3.depends_on.is_empty(),
-        "pool3 does not host the CMS: {plan:#?}"
-    );
+fn nothing_that_needs_the_cms_runs_while_it_moves() {
+    // pool3 does not host the CMS, but its failover (like every cmdlet) reads and writes it:
+    // it waits for the move, and so does the Edge repoint, rather than running beside it.
+    let plan = World::two_pairs()
+        .edge("edge1.contoso.com", "redmond", P1)
+        .site_active("redmond", false)
+        .plan();
+    let cms = cms_step(&plan).expect("the CMS moves");
+    for s in plan.steps.iter().filter(|s| s.id != cms.id) {
+        assert!(
+            waits_for(&plan, s, cms) || waits_for(&plan, cms, s),
+            "{} runs beside the CMS move: {plan:#?}",
+            s.id
+        );
+    }
+}
+
+#[test]
+fn a_cms_move_waits_for_every_failback_before_it() {
+    // pool3's failback and the CMS's return home to pool1 both come back: the CMS move waits
+    // for pool3's failback too (and its conference copy), not only for its own pair's.
+    let plan = World::two_pairs()
+        .served_by(P1, P2)
+        .served_by(P3, P4)
+        .cms(P1, Some(P2))
+        .cms_failback(CmsFailback::Automatic)
+        .plan();
+    let cms = cms_step(&plan).expect("the CMS returns home");
+    for s in plan.steps.iter().filter(|s| s.id != cms.id) {
+        assert!(
+            waits_for(&plan, cms, s),
+            "{} is not before the CMS move: {plan:#?}",
+            s.id
+        );
+    }
 }
 
 #[test]

@@ -79,6 +79,21 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
             );
         }
     }
+    // A blank master while the pool holding the CMS database is up with its Back End is an
+    // inconsistency to repair: nothing is forced over a live store, and nothing runs.
+    let live_store = cms.active_master.is_none()
+        && cms
+            .pool
+            .as_deref()
+            .and_then(|p| index.pool(p))
+            .is_some_and(|p| p.health == Health::Up && p.back_end != Some(Health::Down));
+    if live_store {
+        prop_assert!(
+            plan.steps.is_empty(),
+            "steps over a live store: {:?}",
+            plan.steps
+        );
+    }
     // Pairs Microsoft does not support are reported and left alone.
     for pair in &w.desired.pairs {
         if unsupported(&pair.pools[0].fqdn) {
@@ -88,6 +103,37 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                     .any(|b| b.pair == pair.name && b.reason == BlockReason::PairUnsupported),
                 "{} is unsupported and not reported",
                 pair.name
+            );
+        }
+    }
+
+    // Nothing runs beside a CMS move: every other step is before it or after it.
+    let ancestors = |id: &str| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![id.to_owned()];
+        while let Some(next) = todo.pop() {
+            if let Some(s) = plan.steps.iter().find(|s| s.id == next) {
+                for d in &s.depends_on {
+                    if seen.insert(d.clone()) {
+                        todo.push(d.clone());
+                    }
+                }
+            }
+        }
+        seen
+    };
+    for cms in plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::FailOverCms { .. }))
+    {
+        let before = ancestors(&cms.id);
+        for s in plan.steps.iter().filter(|s| s.id != cms.id) {
+            prop_assert!(
+                before.contains(&s.id) || ancestors(&s.id).contains(&cms.id),
+                "{} may run beside the CMS move {}",
+                s.id,
+                cms.id
             );
         }
     }

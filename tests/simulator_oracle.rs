@@ -282,7 +282,9 @@ const MUTATIONS: [(&str, Mutation); 13] = [
             |a| matches!(a, Action::RepointEdge { edge, .. } if dead.contains(edge.as_str())),
         )?;
         let fo = p.steps.iter().find(|s| {
-            matches!(s.action, Action::FailOverPool { .. }) && common::waits_for(p, s, r)
+            // The failover the repoint is for waits on it directly (others may wait through a
+            // CMS move, which orders everything around it).
+            matches!(s.action, Action::FailOverPool { .. }) && s.depends_on.contains(&r.id)
         })?;
         Some(cut(p, &fo.id, &[&r.id], "next hop for the Edge server"))
     }),

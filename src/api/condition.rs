@@ -14,6 +14,8 @@ pub enum ConditionType {
     Stalled,
     BackupInSync,
     RPOMet,
+    /// The last plan that moved users finished within `spec.objectives.rtoSeconds`.
+    RTOMet,
     AwaitingApproval,
     Paused,
 }
@@ -27,6 +29,7 @@ impl ConditionType {
             ConditionType::Stalled => "Stalled",
             ConditionType::BackupInSync => "BackupInSync",
             ConditionType::RPOMet => "RPOMet",
+            ConditionType::RTOMet => "RTOMet",
             ConditionType::AwaitingApproval => "AwaitingApproval",
             ConditionType::Paused => "Paused",
         }

@@ -216,6 +216,8 @@ async fn pipeline(
             superseded: advanced.superseded,
             max_attempts: limits.max_attempts,
             rpo_seconds: u64::from(topology.spec.objectives.rpo_seconds),
+            rto_seconds: u64::from(topology.spec.objectives.rto_seconds),
+            history: &history,
             approved: approved.as_deref(),
         }),
         now,

@@ -52,6 +52,10 @@ pub struct Planned<'a> {
     pub superseded: bool,
     pub max_attempts: u32,
     pub rpo_seconds: u64,
+    /// `spec.objectives.rtoSeconds`, judged against the plans in `history`.
+    pub rto_seconds: u64,
+    /// The finished plans, oldest first, this pass's included.
+    pub history: &'a [crate::api::PlanRecord],
     /// The value of `sfbdr.io/approve-plan`, if any.
     pub approved: Option<&'a str>,
 }
@@ -195,6 +199,7 @@ pub fn compute(objects: Objects<'_>, findings: Findings<'_>, now: Timestamp) -> 
                 &p.observed.topology.backup,
                 p.rpo_seconds,
             ));
+            wanted.push(rto_condition(p.history, p.rto_seconds));
             let steps = p.journal.steps.len();
             out.topology.progress = Some(format!("{}/{steps}", steps - remaining(p.journal)));
             planned_children(objects, &p, now, &mut out);
@@ -261,7 +266,18 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
             "no PoolPair in this namespace: there is nothing to move yet",
         )
     } else if left == 0 && p.fresh.steps.is_empty() {
-        Verdict::ready("the deployment matches the declared state")
+        let dead: Vec<String> = p
+            .desired
+            .pairs
+            .iter()
+            .filter_map(|pair| dead_home(p, pair).map(|why| format!("pair {}: {why}", pair.name)))
+            .collect();
+        if dead.is_empty() {
+            Verdict::ready("the deployment matches the declared state")
+        } else {
+            // As declared, yet users have no service: not Ready, and the message says why.
+            Verdict::waiting("PoolDown", dead.join("; "))
+        }
     } else {
         match p.gate {
             Gate::Paused => Verdict::waiting("Paused", "spec.paused is true"),
@@ -298,6 +314,39 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
         ));
     }
     v
+}
+
+/// `RTOMet`: whether the last plan that moved users (a failover or failback) finished within
+/// `spec.objectives.rtoSeconds`, from its first step's start to its end; Unknown before any has.
+fn rto_condition(history: &[crate::api::PlanRecord], rto_seconds: u64) -> Wanted {
+    use crate::api::PlanOutcome;
+    let last = history
+        .iter()
+        .rev()
+        .find(|r| r.outcome == PlanOutcome::Succeeded && r.steps > 0);
+    match last {
+        None => Wanted::unknown(
+            ConditionType::RTOMet,
+            "NoRecoveryYet",
+            "no plan has moved users yet; the objective is judged on the first that does",
+        ),
+        Some(r) if r.duration_seconds <= rto_seconds => Wanted::yes(
+            ConditionType::RTOMet,
+            "WithinObjective",
+            format!(
+                "plan {} took {} s (objective {rto_seconds} s)",
+                r.id, r.duration_seconds
+            ),
+        ),
+        Some(r) => Wanted::no(
+            ConditionType::RTOMet,
+            "ObjectiveMissed",
+            format!(
+                "plan {} took {} s, over the objective of {rto_seconds} s",
+                r.id, r.duration_seconds
+            ),
+        ),
+    }
 }
 
 /// `BackupInSync` and `RPOMet` over some replication directions.
@@ -512,7 +561,10 @@ fn planned_children(objects: Objects<'_>, p: &Planned<'_>, now: Timestamp, out: 
         } else if let Some(b) = blocked.filter(|b| !cms_reason(b.reason)) {
             Verdict::stalled(b.reason, b.message.clone())
         } else if w.remaining == 0 && w.fresh == 0 {
-            Verdict::ready("served as declared")
+            match dead_home(p, spec) {
+                Some(why) => Verdict::waiting("PoolDown", why),
+                None => Verdict::ready("served as declared"),
+            }
         } else {
             gate_verdict("this pair")
         };
@@ -555,11 +607,45 @@ fn planned_children(objects: Objects<'_>, p: &Planned<'_>, now: Timestamp, out: 
             .iter()
             .filter_map(|(n, v)| v.stalled.as_ref().map(|(r, _)| format!("pair {n}: {r}")))
             .collect();
+        let dead: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| v.ready.is_none() && v.waiting.0 == "PoolDown")
+            .map(|(n, v)| format!("pair {n}: {}", v.waiting.1))
+            .collect();
         let moving = pairs
             .iter()
-            .any(|(_, v)| v.ready.is_none() && v.stalled.is_none());
+            .any(|(_, v)| v.ready.is_none() && v.stalled.is_none() && v.waiting.0 != "PoolDown");
+        // A site taken out of service whose pools are not all in a PoolPair leaves those
+        // pools' users where they are: say so rather than Ready.
+        let inactive = p.desired.sites.get(&key) == Some(&false);
+        let unpaired: Vec<&str> = p
+            .observed
+            .topology
+            .pools
+            .iter()
+            .filter(|pool| inactive && crate::model::site_key(&pool.site) == key)
+            .filter(|pool| {
+                !p.desired
+                    .pairs
+                    .iter()
+                    .any(|pair| pair.position(&pool.fqdn).is_some())
+            })
+            .map(|pool| pool.fqdn.as_str())
+            .collect();
         let v = if !stalled.is_empty() {
             Verdict::stalled("PairStalled", stalled.join("; "))
+        } else if !unpaired.is_empty() && !moving {
+            Verdict::waiting(
+                "UnpairedPools",
+                format!(
+                    "the site is out of service, but {} in no PoolPair: sfb-dr cannot move {} users; declare a PoolPair for {} or move them by hand",
+                    if unpaired.len() == 1 { format!("pool {} is", unpaired[0]) } else { format!("pools {} are", unpaired.join(", ")) },
+                    if unpaired.len() == 1 { "its" } else { "their" },
+                    if unpaired.len() == 1 { "it" } else { "each" },
+                ),
+            )
+        } else if !dead.is_empty() && !moving {
+            Verdict::waiting("PoolDown", dead.join("; "))
         } else if !moving {
             Verdict::ready("every pair with a pool in this site is served as declared")
         } else {
@@ -617,6 +703,20 @@ fn planned_children(objects: Objects<'_>, p: &Planned<'_>, now: Timestamp, out: 
             gate_verdict("the CMS")
         } else if observed.active_master.is_none() {
             Verdict::waiting("NoActiveMaster", "the CMS has no active master")
+        } else if let Some((master, database)) = observed
+            .active_master
+            .as_deref()
+            .zip(observed.pool.as_deref())
+            .filter(|(m, d)| !m.eq_ignore_ascii_case(d))
+        {
+            // The master serves from the pool whose Back End holds the database; two different
+            // pools mean the topology and the store disagree (a failover left half done).
+            Verdict::waiting(
+                "MasterDisagrees",
+                format!(
+                    "the CMS reports its active master on {master} while the topology places its database on {database}: a CMS failover left inconsistent; check Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus and the topology before any CMS move"
+                ),
+            )
         } else if !observed.replicas_up_to_date {
             Verdict::waiting("ReplicasNotUpToDate", "CMS replicas are catching up")
         } else {
@@ -650,6 +750,26 @@ fn cms_reason(reason: BlockReason) -> bool {
             | BlockReason::CmsNotManaged
             | BlockReason::MissingBackupSql
     )
+}
+
+/// A pool of the pair that is down while it still serves its own users, as declared: nothing is
+/// planned (its site is active), yet its users have no service. Says what change would move them.
+fn dead_home(p: &Planned<'_>, spec: &PairSpec) -> Option<String> {
+    (0..2).find_map(|i| {
+        let fqdn = &spec.pools[i].fqdn;
+        let pool = p.observed.pool(fqdn)?;
+        let serves_itself = pool.served_by.as_deref().is_none_or(|s| s == fqdn.as_str());
+        (pool.health == crate::model::Health::Down && serves_itself).then(|| {
+            let site = &spec.pools[i].site;
+            let partner = &spec.pools[1 - i].fqdn;
+            format!(
+                "pool {fqdn} is down and its users have no service, while site {site} is declared \
+                 active: take the site out of service (kubectl sfbdr site {site} --active=false, \
+                 or spec.active: false on the Site) or leave {site} out of this pair's \
+                 activeSites, and its users fail over to {partner}"
+            )
+        })
+    })
 }
 
 fn pool_status(p: &Planned<'_>, spec: &PairSpec, i: usize) -> PoolStatus {

@@ -22,6 +22,10 @@ pub(super) enum Master<'a> {
     /// No active master (blank, or on a pool or Back End that is down); `location` is the pool
     /// that holds the CMS database when the observation says so.
     Lost { location: Option<&'a str> },
+    /// No active master named, while the pool that holds the CMS database is up with its Back
+    /// End: a failed or half-done CMS failover to repair, not a lost master. Nothing that needs
+    /// the CMS can run, and nothing forces a failover over a live store.
+    Inconsistent { pool: &'a str },
 }
 
 impl<'a> Master<'a> {
@@ -33,8 +37,15 @@ impl<'a> Master<'a> {
         match cms.active_master.as_deref() {
             Some(m) if observed.pool(m).is_some_and(|p| !down(p)) => Master::Available(m),
             Some(m) => Master::Lost { location: Some(m) },
-            None => Master::Lost {
-                location: cms.pool.as_deref(),
+            None => match cms.pool.as_deref() {
+                Some(pool)
+                    if observed
+                        .pool(pool)
+                        .is_some_and(|p| !down(p) && p.health == Health::Up) =>
+                {
+                    Master::Inconsistent { pool }
+                }
+                location => Master::Lost { location },
             },
         }
     }
@@ -43,7 +54,7 @@ impl<'a> Master<'a> {
     pub fn available(self) -> Option<&'a str> {
         match self {
             Master::Available(m) => Some(m),
-            Master::Lost { .. } => None,
+            Master::Lost { .. } | Master::Inconsistent { .. } => None,
         }
     }
 }
@@ -95,6 +106,16 @@ pub(super) fn decide(
                 .into(),
         )),
         Master::Lost { location } => recovery(desired, view, location),
+        Master::Inconsistent { pool } => Err((
+            BlockReason::CmsUnavailable,
+            format!(
+                "the CMS names no active master while {pool}, which holds its database, is up with \
+                 its Back End: that is a CMS failover left inconsistent, to repair by hand \
+                 (Get-CsManagementStoreReplicationStatus -CentralManagementStoreStatus on {pool} \
+                 shows its state), not a lost master; sfb-dr does not force a failover over a live \
+                 store, and every step that needs the CMS waits"
+            ),
+        )),
     };
     match decision {
         Ok(Some((to, mode))) => {

@@ -3,8 +3,9 @@
 //! `plan` decides each pair on its own (`pool_pair`), then the CMS (`cms`), then the Edges around
 //! the moves (`edges`), and emits the steps in phases that are already in dependency order: the
 //! recovery of a lost CMS master (which everything else waits for, since every cmdlet needs a
-//! working CMS), failbacks with what follows them, a graceful CMS move, then Edge repoints and
-//! the failovers that wait for them.
+//! working CMS), failbacks with what follows them, a graceful CMS move (alone: after everything
+//! before it and before everything after it, since nothing that needs the CMS may run while it
+//! moves), then Edge repoints and the failovers that wait for them.
 
 mod cms;
 mod edges;
@@ -126,12 +127,13 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     }
 
     // Phase B: a graceful CMS move, after the failback of its own pair (a return to the
-    // preferred pool goes where the users came home).
+    // preferred pool goes where the users came home). While the CMS moves nothing else that
+    // reads or writes it may run, and every step here does (failovers, failbacks, Edge
+    // repoints, Backup Service syncs): the move waits for every step before it, and every step
+    // after it waits for the move.
     let cms_step = cms.map(|action| {
-        out.push(
-            action,
-            cms_pair.and_then(|i| emitted[i].0).into_iter().collect(),
-        )
+        let before = out.last_steps();
+        out.push(action, before)
     });
 
     // Phase C: Edge repoints, then the failovers that wait for them, the CMS and the failback.
@@ -140,14 +142,12 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             continue;
         };
         let Some(fo) = moves.failover else { continue };
-        let mut deps: Vec<usize> = emitted[k].1.into_iter().collect();
+        let mut deps: Vec<usize> = emitted[k].1.into_iter().chain(cms_step).collect();
         for (e, after) in &before_failover[k] {
-            deps.push(out.push(repoint(e), after.iter().copied().collect()));
+            let waits = after.iter().copied().chain(cms_step).collect();
+            deps.push(out.push(repoint(e), waits));
         }
         let pool = view.fqdn(fo.pool);
-        if master.available() == Some(pool) {
-            deps.extend(cms_step);
-        }
         out.push(
             Action::FailOverPool {
                 pool: pool.to_owned(),
@@ -184,7 +184,7 @@ fn block_what_waits_for_the_cms(
             continue;
         };
         let message = match master {
-            Master::Lost { .. } if moves.any() => format!(
+            Master::Lost { .. } | Master::Inconsistent { .. } if moves.any() => format!(
                 "every step needs a working CMS, which has no active master and cannot be \
                  recovered: {}",
                 why.1
@@ -195,7 +195,7 @@ fn block_what_waits_for_the_cms(
                     why.1
                 )
             }
-            Master::Lost { .. } | Master::Available(_) => continue,
+            Master::Lost { .. } | Master::Inconsistent { .. } | Master::Available(_) => continue,
         };
         *decision = Err((why.0, message));
     }
@@ -269,6 +269,18 @@ impl Emitter {
             depends_on: deps.into_iter().map(step_id).collect(),
         });
         index
+    }
+
+    /// The steps so far that no other step waits for: waiting for them is waiting for all.
+    fn last_steps(&self) -> Vec<usize> {
+        let waited_for: std::collections::HashSet<&str> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.depends_on.iter().map(String::as_str))
+            .collect();
+        (0..self.steps.len())
+            .filter(|&i| !waited_for.contains(self.steps[i].id.as_str()))
+            .collect()
     }
 
     fn finish(self, mut blocked: Vec<Blocked>) -> Plan {

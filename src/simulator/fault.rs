@@ -17,7 +17,7 @@ pub enum Fault {
     PoolUp {
         pool: String,
     },
-    /// Every pool and Edge pool of the site.
+    /// Every pool (its Front Ends and its Back End) and Edge pool of the site.
     SiteDown {
         site: String,
     },
@@ -36,6 +36,16 @@ pub enum Fault {
     },
     BackEndUp {
         pool: String,
+    },
+    /// The Backup Service direction from `from` to its backup pool changes state at run time
+    /// (say `NotInitialized` after a rebuilt pool, or `NonSteadyState` with a backlog), with the
+    /// age of its last sync.
+    #[serde(rename_all = "camelCase")]
+    Backup {
+        from: String,
+        export_state: crate::model::ExportState,
+        #[serde(default)]
+        last_sync_age_seconds: Option<u64>,
     },
     /// The CMS master goes blank while its pool stays up, until a CMS recovery.
     CmsMasterLost,
@@ -81,8 +91,10 @@ impl Deployment {
                     return Err(format!("unknown site {site}"));
                 }
                 let h = health(matches!(fault, Fault::SiteUp { .. }));
+                // A site that goes dark takes its SQL Servers with it.
                 for p in self.pools.values_mut().filter(|p| p.site == key) {
                     p.health = h;
+                    p.back_end = h;
                 }
                 for e in self.edges.values_mut().filter(|e| e.site == key) {
                     e.health = h;
@@ -95,6 +107,21 @@ impl Deployment {
                     .get_mut(&fqdn_key(edge))
                     .ok_or_else(|| format!("unknown Edge pool {edge}"))?;
                 e.health = health(up);
+            }
+            Fault::Backup {
+                from,
+                export_state,
+                last_sync_age_seconds,
+            } => {
+                let from = fqdn_key(from);
+                let r = self
+                    .replication
+                    .iter_mut()
+                    .find(|((f, _), _)| *f == from)
+                    .map(|(_, r)| r)
+                    .ok_or_else(|| format!("no Backup Service direction from {from}"))?;
+                r.export_state = *export_state;
+                r.last_sync_age_seconds = *last_sync_age_seconds;
             }
             Fault::CmsMasterLost => {
                 if self.cms_home.is_none() {

@@ -161,9 +161,16 @@ fn preconditions(plan: &Plan, step: &Step) -> Vec<String> {
 /// Why `later` must wait for `earlier`, in the words of the rule that orders them.
 fn why(earlier: &Action, later: &Action) -> String {
     match (earlier, later) {
-        (Action::FailOverCms { .. }, Action::FailOverPool { pool, .. }) => format!(
-            "a pool fails over only once the CMS is available and not on it, here {pool} (planning rule 2, the CMS first)"
-        ),
+        (Action::FailOverCms { mode: Mode::Disaster, .. }, _) => {
+            "every cmdlet needs a working CMS, recovered first (planning rule 2)".to_owned()
+        }
+        (Action::FailOverCms { .. }, _) => {
+            "nothing that reads or writes the CMS runs while it moves (planning rule 2)".to_owned()
+        }
+        (_, Action::FailOverCms { .. }) => {
+            "the CMS moves alone: it waits for every step planned before it (planning rule 2)"
+                .to_owned()
+        }
         (Action::RepointEdge { edge, .. }, Action::FailOverPool { pool, .. }) => format!(
             "Invoke-CsPoolFailOver refuses while the Edge pool {edge}, live or not, uses {pool} as next hop (planning rule 3)"
         ),
@@ -176,9 +183,6 @@ fn why(earlier: &Action, later: &Action) -> String {
         (Action::FailBackPool { pool, .. }, Action::RepointEdge { .. }) => format!(
             "the Edge pool points home only once {pool} serves its users again"
         ),
-        (Action::FailBackPool { .. }, Action::FailOverCms { .. }) => {
-            "a CMS return to its preferred pool comes after the pair's failbacks (rule 2)".to_owned()
-        }
         _ => "the planner ordered it so".to_owned(),
     }
 }

@@ -70,7 +70,8 @@ if ($null -eq $session) {
 # (What-if: the CMS has not moved, so its check is left out.)
 
 # --- Step s2: repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com
-# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): the planner ordered it so
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): every cmdlet needs a
+#   working CMS, recovered first (planning rule 2)
 # Does: the Edge pool edge1.contoso.com forwards to pool2.contoso.com from now on.
 Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:pool2.contoso.com' -Confirm:$false -ErrorAction Stop -WhatIf
 
@@ -83,15 +84,15 @@ Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:
 Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
 
 # --- Step s4: fail over pool pool3.contoso.com to its backup pool (disaster mode)
-# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
-#   the CMS is available and not on it, here pool3.contoso.com (planning rule 2, the CMS first)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): every cmdlet needs a
+#   working CMS, recovered first (planning rule 2)
 # Does: disaster-mode failover of pool3.contoso.com's users to its backup pool; pool3.contoso.com is
 #   unreachable and changes not yet replicated are lost (bounded by the RPO).
 Invoke-CsPoolFailOver -PoolFqdn 'pool3.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf
 
 # --- Step s5: fail over pool pool6.contoso.com to its backup pool (disaster mode)
-# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): a pool fails over only once
-#   the CMS is available and not on it, here pool6.contoso.com (planning rule 2, the CMS first)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (disaster mode)): every cmdlet needs a
+#   working CMS, recovered first (planning rule 2)
 # Does: disaster-mode failover of pool6.contoso.com's users to its backup pool; pool6.contoso.com is
 #   unreachable and changes not yet replicated are lost (bounded by the RPO).
 Invoke-CsPoolFailOver -PoolFqdn 'pool6.contoso.com' -DisasterMode -Confirm:$false -ErrorAction Stop -WhatIf

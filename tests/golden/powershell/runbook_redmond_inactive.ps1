@@ -1,4 +1,4 @@
-# sfb-dr runbook for plan 5c586d6c5b88c790
+# sfb-dr runbook for plan fdfea263169d7bcc
 # 5 steps, in dependency order. Run in the Skype for Business Server Management Shell
 # as a member of RTCUniversalServerAdmins. The first error stops the runbook: then observe
 # and plan again rather than re-running a step (re-running a failover is not documented as safe).
@@ -59,13 +59,14 @@ while ($true) {
 }
 
 # --- Step s2: repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com
-# Waits for: nothing.
+# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): nothing that reads or writes the
+#   CMS runs while it moves (planning rule 2)
 # Does: the Edge pool edge1.contoso.com forwards to pool2.contoso.com from now on.
 Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:pool2.contoso.com' -Confirm:$false -ErrorAction Stop
 
 # --- Step s3: fail over pool pool1.contoso.com to its backup pool (graceful)
-# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): a pool fails over only once the
-#   CMS is available and not on it, here pool1.contoso.com (planning rule 2, the CMS first)
+# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): nothing that reads or writes the
+#   CMS runs while it moves (planning rule 2)
 # Waits for s2 (repoint Edge pool edge1.contoso.com to next hop pool2.contoso.com):
 #   Invoke-CsPoolFailOver refuses while the Edge pool edge1.contoso.com, live or not, uses
 #   pool1.contoso.com as next hop (planning rule 3)
@@ -74,13 +75,15 @@ Set-CsEdgeServer -Identity 'EdgeServer:edge1.contoso.com' -Registrar 'Registrar:
 Invoke-CsPoolFailOver -PoolFqdn 'pool1.contoso.com' -Confirm:$false -ErrorAction Stop
 
 # --- Step s4: fail over pool pool3.contoso.com to its backup pool (graceful)
-# Waits for: nothing.
+# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): nothing that reads or writes the
+#   CMS runs while it moves (planning rule 2)
 # Does: graceful failover of pool3.contoso.com's users to its backup pool; pool3.contoso.com goes
 #   read-only and the Backup Service reaches FinalState first, so nothing is lost.
 Invoke-CsPoolFailOver -PoolFqdn 'pool3.contoso.com' -Confirm:$false -ErrorAction Stop
 
 # --- Step s5: fail over pool pool6.contoso.com to its backup pool (graceful)
-# Waits for: nothing.
+# Waits for s1 (fail the CMS over to pool2.contoso.com (graceful)): nothing that reads or writes the
+#   CMS runs while it moves (planning rule 2)
 # Does: graceful failover of pool6.contoso.com's users to its backup pool; pool6.contoso.com goes
 #   read-only and the Backup Service reaches FinalState first, so nothing is lost.
 Invoke-CsPoolFailOver -PoolFqdn 'pool6.contoso.com' -Confirm:$false -ErrorAction Stop
