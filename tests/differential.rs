@@ -57,6 +57,9 @@ enum Step {
         /// JSON pointers of a successful answer that are compared.
         keep: Vec<&'static str>,
     },
+    /// History compacted up to now, as etcd's periodic compaction does (kube-sandbox's
+    /// `compact()`; on kube-apiserver, etcd's own compaction).
+    Compact,
 }
 
 /// A named sequence of requests; it agrees when every answer does.
@@ -252,6 +255,34 @@ fn corpus() -> Vec<Case> {
         kubectl("kubectl delete a missing object", &["delete", "configmap", "nothing", "-n", NS]),
     ];
     cases.extend(cel_cases());
+    // Last, since it ends every older resourceVersion on kube-sandbox.
+    cases.push(case(
+        "a continue token and a watch from before a compaction",
+        vec![
+            http(
+                Who::Admin,
+                "GET",
+                &format!("{ns_cm}?labelSelector=page%3Dyes&limit=1"),
+                None,
+                &["/items/0/metadata/name"],
+            ),
+            Step::Compact,
+            http(
+                Who::Admin,
+                "GET",
+                &format!("{ns_cm}?labelSelector=page%3Dyes&limit=1&continue={{continue}}"),
+                None,
+                &[],
+            ),
+            http(
+                Who::Admin,
+                "GET",
+                &format!("{ns_cm}?watch=1&resourceVersion=2&timeoutSeconds=1"),
+                None,
+                &[],
+            ),
+        ],
+    ));
     cases
 }
 
@@ -629,8 +660,13 @@ fn walk_rules(
 }
 
 /// One server under test, with its own kubectl cache.
+enum Kind {
+    Sandbox(Sandbox),
+    Real(Real),
+}
+
 struct Target {
-    _server: Box<dyn std::any::Any + Send>,
+    server: Kind,
     kubeconfig: PathBuf,
     cache: tempfile::TempDir,
     admin: Client,
@@ -646,7 +682,7 @@ async fn config_of(kubeconfig: &Path) -> kube::Config {
 }
 
 impl Target {
-    async fn new(server: Box<dyn std::any::Any + Send>, kubeconfig: PathBuf) -> Target {
+    async fn new(server: Kind, kubeconfig: PathBuf) -> Target {
         let config = config_of(&kubeconfig).await;
         let admin = Client::try_from(config.clone()).expect("a client");
         let mut stranger = config;
@@ -655,7 +691,7 @@ impl Target {
             ..Default::default()
         };
         Target {
-            _server: server,
+            server,
             kubeconfig,
             cache: tempfile::tempdir().expect("a cache dir"),
             admin,
@@ -672,18 +708,25 @@ impl Target {
         .await
         .expect("kube-sandbox starts");
         let kubeconfig = sandbox.kubeconfig_path().to_owned();
-        Target::new(Box::new(sandbox), kubeconfig).await
+        Target::new(Kind::Sandbox(sandbox), kubeconfig).await
     }
 
     async fn real() -> Target {
         let real = Real::start().await;
         let kubeconfig = real.kubeconfig().to_owned();
-        Target::new(Box::new(real), kubeconfig).await
+        Target::new(Kind::Real(real), kubeconfig).await
     }
 
     async fn answer(&mut self, step: &Step) -> Value {
         match step {
             Step::Kubectl { args, stdin } => self.kubectl(args, stdin.as_deref()).await,
+            Step::Compact => {
+                match &self.server {
+                    Kind::Sandbox(s) => s.compact(),
+                    Kind::Real(r) => r.compact().await,
+                }
+                json!({"compacted": true})
+            }
             Step::Http {
                 who,
                 method,
@@ -845,6 +888,11 @@ fn normalize(text: &str) -> String {
             (r"127\.0\.0\.1:\d+", "<server>"),
             (r"\b10\.\d+\.\d+\.\d+\b", "<ip>"),
             (r"\b\d+(\.\d+)?(ms|s|m|h)\b", "<duration>"),
+            // resourceVersions are each server's own counters.
+            (
+                r"too old resource version: \d+ \(\d+\)",
+                "too old resource version: <rv> (<rv>)",
+            ),
         ]
         .into_iter()
         .map(|(pattern, with)| (regex::Regex::new(pattern).expect("a pattern"), with))

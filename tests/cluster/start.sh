@@ -154,6 +154,7 @@ setsid "$bin/etcd" \
     --log-level=warn \
     </dev/null >"$dir/etcd.log" 2>&1 &
 echo $! >"$dir/etcd.pid"
+echo "$etcd_url" >"$dir/etcd.url"
 
 deadline=$((SECONDS + ${SFBDR_CLUSTER_READY_TIMEOUT:-120}))
 until [[ "$(curl -s -m 2 "$etcd_url/health" 2>/dev/null)" == *'"health":"true"'* ]]; do

@@ -56,6 +56,38 @@ impl Real {
         &self.kubeconfig
     }
 
+    /// Compacts etcd's history up to its current revision, as its periodic compaction would:
+    /// older resourceVersions are gone from then on (watches and continue tokens get 410).
+    pub async fn compact(&self) {
+        let url = std::fs::read_to_string(self.dir.join("etcd.url")).expect("etcd.url");
+        let url = url.trim();
+        let http = reqwest::Client::new();
+        let range: serde_json::Value = http
+            .post(format!("{url}/v3/kv/range"))
+            .body(r#"{"key":"AA=="}"#)
+            .send()
+            .await
+            .expect("etcd answers")
+            .json()
+            .await
+            .expect("etcd's range answer");
+        let revision = range["header"]["revision"]
+            .as_str()
+            .and_then(|r| r.parse::<i64>().ok())
+            .expect("etcd's current revision");
+        let done = http
+            .post(format!("{url}/v3/kv/compaction"))
+            .body(serde_json::json!({"revision": revision, "physical": true}).to_string())
+            .send()
+            .await
+            .expect("etcd compacts");
+        assert!(
+            done.status().is_success(),
+            "etcd compaction: {}",
+            done.status()
+        );
+    }
+
     /// Starts a control plane: etcd, then kube-apiserver on 127.0.0.1, RBAC, an admin kubeconfig.
     pub async fn start() -> Real {
         let mut command = tokio::process::Command::new("tests/cluster/start.sh");
