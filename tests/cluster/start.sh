@@ -9,6 +9,7 @@
 # state dir) holds the certs, tokens, logs, etcd data and pids. Everything else
 # goes to stderr. Set SFBDR_CLUSTER_KEEP=1 to keep the state dir after a failed
 # start, and SFBDR_CLUSTER_READY_TIMEOUT (seconds, default 120) for the readyz wait.
+# Set SFBDR_CLUSTER_OWNER=PID to have the cluster stopped when that process ends.
 #
 # The kubeconfig authenticates with a static bearer token as user "admin" in
 # group system:masters. Authorization is RBAC. No controller manager runs, so
@@ -217,6 +218,19 @@ contexts:
 current-context: sfbdr-test
 EOF
 chmod 600 "$kubeconfig"
+
+# SFBDR_CLUSTER_OWNER=PID: the control plane goes when that process does, even if it is
+# killed (SIGKILL) before it can stop it; the end-to-end harness passes its own pid.
+if [[ -n "${SFBDR_CLUSTER_OWNER:-}" ]]; then
+    owner="$SFBDR_CLUSTER_OWNER"
+    setsid bash -c '
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        for name in kube-apiserver etcd; do
+            [[ -f "$2/$name.pid" ]] && kill -KILL "$(cat "$2/$name.pid")" 2>/dev/null
+        done
+        rm -rf "$2"
+    ' owner-watch "$owner" "$dir" </dev/null >/dev/null 2>&1 &
+fi
 
 started_ok=1
 log "stop with: $0 --stop $dir"

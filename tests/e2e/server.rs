@@ -91,6 +91,9 @@ impl Real {
     /// Starts a control plane: etcd, then kube-apiserver on 127.0.0.1, RBAC, an admin kubeconfig.
     pub async fn start() -> Real {
         let mut command = tokio::process::Command::new("tests/cluster/start.sh");
+        // Killed by a SIGKILL of this test process, Drop never runs: start.sh's watcher then
+        // stops the control plane.
+        command.env("SFBDR_CLUSTER_OWNER", std::process::id().to_string());
         if let Some(bin) = std::env::var_os("SFB_DR_CLUSTER_BIN") {
             command.arg(bin);
         }
