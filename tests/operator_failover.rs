@@ -230,6 +230,15 @@ async fn a_site_disaster_recovers_the_cms_then_fails_over_in_disaster_mode() {
         )
         .await;
     assert_eq!(disaster, "4", "the history says what the plan gave up");
+    let described = env
+        .kubectl(&["describe", "topology", "contoso", "-n", NS])
+        .await
+        .ok();
+    assert!(
+        described.contains("DataLoss")
+            && described.contains("gives up the changes not yet replicated"),
+        "each disaster-mode step is a Warning that says what it gives up:\n{described}"
+    );
     operator.shutdown().await;
 }
 

@@ -46,11 +46,32 @@ pub fn notice(event: &JournalEvent) -> Notice {
             format!("Plan {plan}"),
             format!("plan {plan} waits for the annotation sfbdr.io/approve-plan={approve_with}"),
         ),
+        // A disaster-mode move gives up what was not replicated: a Warning that says how much,
+        // as far as anyone knows, rather than a plain start.
         JournalEvent::StepStarted {
             plan,
             step,
             action,
             attempt,
+            data_loss_window_seconds,
+        } if action.mode() == Some(crate::model::Mode::Disaster) => (
+            true,
+            "DataLoss",
+            step_action(action, plan, step, *attempt),
+            format!(
+                "step {step} (attempt {attempt}): {action}: gives up the changes not yet replicated: {}",
+                match data_loss_window_seconds {
+                    Some(s) => format!("the last sync was {s} s ago, so about {s} s of changes"),
+                    None => "how many is unknown (the driver reports no sync age); at most the Backup Service's backlog".to_owned(),
+                }
+            ),
+        ),
+        JournalEvent::StepStarted {
+            plan,
+            step,
+            action,
+            attempt,
+            ..
         } => (
             false,
             "StepStarted",
@@ -174,5 +195,28 @@ mod tests {
         assert_eq!(n.action, "FailOverPool 0123456789abcdef/s1 attempt 3");
         assert_eq!(n.reason, "Stalled");
         assert!(n.warning);
+    }
+
+    #[test]
+    fn a_disaster_mode_step_starts_with_a_warning_that_estimates_what_it_gives_up() {
+        let started = |mode, window| {
+            notice(&JournalEvent::StepStarted {
+                plan: "0123456789abcdef".into(),
+                step: "s2".into(),
+                action: Action::FailOverPool {
+                    pool: "pool1.contoso.com".into(),
+                    mode,
+                },
+                attempt: 1,
+                data_loss_window_seconds: window,
+            })
+        };
+        let known = started(Mode::Disaster, Some(95));
+        assert!(known.warning && known.reason == "DataLoss", "{known:?}");
+        assert!(known.note.contains("95 s ago"), "{}", known.note);
+        let unknown = started(Mode::Disaster, None);
+        assert!(unknown.note.contains("unknown"), "{}", unknown.note);
+        let graceful = started(Mode::Graceful, None);
+        assert!(!graceful.warning && graceful.reason == "StepStarted");
     }
 }

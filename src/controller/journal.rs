@@ -133,6 +133,8 @@ pub enum JournalEvent {
         step: String,
         action: Action,
         attempt: u32,
+        /// For a disaster-mode move, the observed replication lag it gives up (None: unknown).
+        data_loss_window_seconds: Option<u64>,
     },
     StepSucceeded {
         plan: String,
@@ -539,6 +541,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
                 step: step.id.clone(),
                 action: action.clone(),
                 attempt,
+                data_loss_window_seconds: step.data_loss_window_seconds,
             });
             launch.push(Launch {
                 step: step.id.clone(),

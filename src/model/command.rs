@@ -80,6 +80,16 @@ impl Action {
             Action::SyncBackup { .. } => ActionKind::SyncBackup,
         }
     }
+
+    /// The mode of a move (pool failover or failback, CMS failover); None for the rest.
+    pub fn mode(&self) -> Option<Mode> {
+        match self {
+            Action::FailOverCms { mode, .. }
+            | Action::FailOverPool { mode, .. }
+            | Action::FailBackPool { mode, .. } => Some(*mode),
+            Action::RepointEdge { .. } | Action::SyncBackup { .. } => None,
+        }
+    }
 }
 
 /// The kinds of action, without their arguments (fault injection and latencies are per kind).
