@@ -306,6 +306,19 @@ async fn specs_wrong_across_objects_are_stalled_and_run_nothing() {
             )
         })
         .await;
+        // The gauge the SfbDrTopologyStalled alert reads says so too.
+        let op = &operator;
+        eventually("sfbdr_topology_condition Stalled", CONVERGE, || async move {
+            let addr = op.metrics_addr().expect("metrics served");
+            let text = e2e::get(&format!("http://{addr}/metrics")).await.1;
+            let line = r#"sfbdr_topology_condition{namespace="sfb-contoso",topology="contoso",condition="Stalled"} 1"#;
+            if text.lines().any(|l| l == line) {
+                Ok(())
+            } else {
+                Err(format!("{line} missing"))
+            }
+        })
+        .await;
         // Undo: the original objects, and no extra ones.
         env.kubectl(&[
             "delete",

@@ -103,6 +103,12 @@ async fn pipeline(
             let mut next = stored.clone();
             next.conditions = statuses.topology.conditions;
             next.observed_generation = statuses.topology.observed_generation;
+            ctx.metrics.topology(
+                &topology.namespace().unwrap_or_default(),
+                &topology.name_any(),
+                topology.spec.objectives.rpo_seconds,
+                &next.conditions,
+            );
             ctx.write_topology(topology, next, &stored).await?;
             return Err(Error::Observe(message));
         }
@@ -151,6 +157,14 @@ async fn pipeline(
                 ..with_conditions(&stored, &statuses)
             };
             let stalled = super::events::stalled(&stored.conditions, &next.conditions);
+            // The gauges follow the conditions on every exit: SfbDrTopologyStalled fires for an
+            // invalid spec too.
+            ctx.metrics.topology(
+                &ns,
+                &topology.name_any(),
+                topology.spec.objectives.rpo_seconds,
+                &next.conditions,
+            );
             ctx.write_topology(topology, next, &stored).await?;
             if let Some(notice) = stalled {
                 publish(&ctx.recorder, &topology.object_ref(&()), None, notice).await;
