@@ -152,3 +152,49 @@ async fn events_metrics_health_and_writes_tell_the_truth() {
     );
     operator.shutdown().await;
 }
+
+/// A deleted Topology takes its series with it: a Stalled one no longer keeps
+/// `SfbDrTopologyStalled` firing until the operator restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_stalled_topology_leaves_no_series_behind() {
+    let env = Env::contoso().await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+    env.apply(
+        "apiVersion: sfbdr.io/v1alpha1\nkind: PoolPair\nmetadata: {name: pool1-pool4, namespace: sfb-contoso}\nspec:\n  pools:\n    - {fqdn: pool1.contoso.com, site: redmond}\n    - {fqdn: pool4.contoso.com, site: dublin}\n",
+    )
+    .await;
+    let url = format!(
+        "http://{}/metrics",
+        operator.metrics_addr().expect("metrics served")
+    );
+    let u = &url;
+    let stalled = r#"sfbdr_topology_condition{namespace="sfb-contoso",topology="contoso",condition="Stalled"} 1"#;
+    eventually("the Stalled gauge", CONVERGE, || async move {
+        let text = get(u).await.1;
+        if text.lines().any(|l| l == stalled) {
+            Ok(())
+        } else {
+            Err(format!("{stalled} missing"))
+        }
+    })
+    .await;
+    env.kubectl(&["delete", "topology", "contoso", "-n", NS])
+        .await
+        .ok();
+    eventually("no series of sfb-contoso", CONVERGE, || async move {
+        let text = get(u).await.1;
+        let left: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(r#"namespace="sfb-contoso""#))
+            .collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left.join("\n"))
+        }
+    })
+    .await;
+    operator.shutdown().await;
+}

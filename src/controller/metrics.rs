@@ -47,30 +47,39 @@ struct ActionLabels {
     action: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct TopologyLabels {
     namespace: String,
     topology: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct DirectionLabels {
     namespace: String,
     from: String,
     to: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct ConditionLabels {
     namespace: String,
     topology: String,
     condition: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 struct PairLabels {
     namespace: String,
     pair: String,
+}
+
+/// The labels of one namespace's series (a namespace holds one deployment).
+#[derive(Default)]
+struct Series {
+    topologies: std::collections::BTreeSet<TopologyLabels>,
+    conditions: std::collections::BTreeSet<ConditionLabels>,
+    directions: std::collections::BTreeSet<DirectionLabels>,
+    pairs: std::collections::BTreeSet<PairLabels>,
 }
 
 /// The operator's metrics and the state behind its health endpoints.
@@ -86,6 +95,8 @@ pub struct Metrics {
     rpo_objective: Family<TopologyLabels, Gauge>,
     conditions: Family<ConditionLabels, Gauge>,
     leader: Gauge,
+    /// The per-deployment series made so far, by namespace, so a deleted Topology's go too.
+    series: std::sync::Mutex<std::collections::BTreeMap<String, Series>>,
     primed: AtomicBool,
     observed_once: AtomicBool,
 }
@@ -197,6 +208,7 @@ impl Metrics {
             rpo_objective,
             conditions,
             leader,
+            series: Default::default(),
             primed: AtomicBool::new(false),
             observed_once: AtomicBool::new(false),
         }
@@ -256,39 +268,86 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    fn track(&self, namespace: &str, f: impl FnOnce(&mut Series)) {
+        if let Ok(mut series) = self.series.lock() {
+            f(series.entry(namespace.to_owned()).or_default());
+        }
+    }
+
+    /// Removes every series of a namespace that holds no Topology any more (its Topology was
+    /// deleted): a deleted Stalled Topology must not keep its alert firing.
+    pub fn retain_namespaces(&self, live: &std::collections::BTreeSet<String>) {
+        let gone: Vec<Series> = match self.series.lock() {
+            Ok(mut series) => {
+                let dead: Vec<String> = series
+                    .keys()
+                    .filter(|n| !live.contains(*n))
+                    .cloned()
+                    .collect();
+                dead.iter().filter_map(|n| series.remove(n)).collect()
+            }
+            Err(_) => return,
+        };
+        for s in gone {
+            for t in &s.topologies {
+                self.steps_pending.remove(t);
+                self.rpo_objective.remove(t);
+            }
+            for c in &s.conditions {
+                self.conditions.remove(c);
+            }
+            for d in &s.directions {
+                self.sync_age.remove(d);
+            }
+            for p in &s.pairs {
+                self.rpo_met.remove(p);
+            }
+        }
+    }
+
     /// The steps of a Topology's plan that are not done.
     pub fn pending(&self, namespace: &str, topology: &str, pending: usize) {
+        let labels = TopologyLabels {
+            namespace: namespace.into(),
+            topology: topology.into(),
+        };
         self.steps_pending
-            .get_or_create(&TopologyLabels {
-                namespace: namespace.into(),
-                topology: topology.into(),
-            })
+            .get_or_create(&labels)
             .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.track(namespace, |s| {
+            s.topologies.insert(labels);
+        });
     }
 
     /// The Backup Service as last observed, per direction, and the RPO per pair.
     pub fn backup(&self, namespace: &str, directions: &[BackupDirection]) {
         for d in directions {
             if let Some(age) = d.last_sync_age_seconds {
+                let labels = DirectionLabels {
+                    namespace: namespace.into(),
+                    from: d.from.clone(),
+                    to: d.to.clone(),
+                };
                 self.sync_age
-                    .get_or_create(&DirectionLabels {
-                        namespace: namespace.into(),
-                        from: d.from.clone(),
-                        to: d.to.clone(),
-                    })
+                    .get_or_create(&labels)
                     .set(i64::try_from(age).unwrap_or(i64::MAX));
+                self.track(namespace, |s| {
+                    s.directions.insert(labels);
+                });
             }
         }
     }
 
     /// Whether a pair meets its recovery point objective.
     pub fn rpo(&self, namespace: &str, pair: &str, met: bool) {
-        self.rpo_met
-            .get_or_create(&PairLabels {
-                namespace: namespace.into(),
-                pair: pair.into(),
-            })
-            .set(i64::from(met));
+        let labels = PairLabels {
+            namespace: namespace.into(),
+            pair: pair.into(),
+        };
+        self.rpo_met.get_or_create(&labels).set(i64::from(met));
+        self.track(namespace, |s| {
+            s.pairs.insert(labels);
+        });
     }
 
     /// The Topology's objective and its conditions, as last written.
@@ -299,21 +358,29 @@ impl Metrics {
         rpo_seconds: u32,
         conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
     ) {
+        let labels = TopologyLabels {
+            namespace: namespace.into(),
+            topology: topology.into(),
+        };
         self.rpo_objective
-            .get_or_create(&TopologyLabels {
+            .get_or_create(&labels)
+            .set(i64::from(rpo_seconds));
+        let mut made = Vec::new();
+        for c in conditions {
+            let condition = ConditionLabels {
                 namespace: namespace.into(),
                 topology: topology.into(),
-            })
-            .set(i64::from(rpo_seconds));
-        for c in conditions {
+                condition: c.type_.clone(),
+            };
             self.conditions
-                .get_or_create(&ConditionLabels {
-                    namespace: namespace.into(),
-                    topology: topology.into(),
-                    condition: c.type_.clone(),
-                })
+                .get_or_create(&condition)
                 .set(i64::from(c.status == "True"));
+            made.push(condition);
         }
+        self.track(namespace, |s| {
+            s.topologies.insert(labels);
+            s.conditions.extend(made);
+        });
     }
 
     /// Whether this replica leads.
@@ -392,6 +459,8 @@ pub trait Health: Send + Sync + 'static {
     fn ready(&self) -> bool;
     /// The metrics to serve.
     fn metrics(&self) -> &Metrics;
+    /// Drops the series of what no longer exists, before a scrape.
+    fn prune(&self) {}
 }
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` resolves.
@@ -415,6 +484,7 @@ async fn metrics(
     headers: axum::http::HeaderMap,
 ) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    health.prune();
     let (encoded, content_type) = if wants_openmetrics(accept) {
         (
             health.metrics().encode(),

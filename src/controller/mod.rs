@@ -439,6 +439,20 @@ impl metrics::Health for Probe {
     fn metrics(&self) -> &Metrics {
         &self.metrics
     }
+
+    fn prune(&self) {
+        // Only once the Topology cache has listed: before that every namespace looks empty.
+        if !self.metrics.primed() {
+            return;
+        }
+        let live = self
+            .topologies
+            .state()
+            .iter()
+            .filter_map(|t| t.namespace())
+            .collect();
+        self.metrics.retain_namespaces(&live);
+    }
 }
 
 type Triggers<K> = Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
