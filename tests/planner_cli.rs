@@ -487,3 +487,16 @@ fn run_without_any_kubeconfig_is_bad_input_in_one_line() {
         .expect("it runs");
     bad_input(&out, &["no usable kubeconfig", "--kubeconfig"]);
 }
+
+#[test]
+fn a_string_longer_than_its_schema_allows_is_refused_offline_as_the_server_would() {
+    let long = format!("{}.contoso.com", "p".repeat(300));
+    let yaml = std::fs::read_to_string("examples/contoso.yaml")
+        .expect("the example")
+        .replace(
+            "pool1.contoso.com, site: redmond",
+            &format!("{long}, site: redmond"),
+        );
+    let out = plan(&["-f", "-", "--observed", OBSERVED], &yaml);
+    bad_input(&out, &["spec.pools[0].fqdn", "more than the 253 allowed"]);
+}

@@ -70,8 +70,8 @@ where
     Ok(object)
 }
 
-/// The first field the schema forbids, with why: one it does not declare, or a list longer than
-/// its `maxItems`. Lengths are checked before the CEL rules run, as the API server does: a rule
+/// The first field the schema forbids, with why: one it does not declare, a list longer than
+/// its `maxItems`, or a string longer than its `maxLength`. Lengths are checked before the CEL rules run, as the API server does: a rule
 /// such as "each entry once" costs the square of the list's length, and `maxItems` is what bounds
 /// it.
 pub(crate) fn structural_error(
@@ -115,6 +115,18 @@ pub(crate) fn structural_error(
                 .iter()
                 .enumerate()
                 .find_map(|(i, v)| structural_error(v, item_schema, format!("{path}[{i}]")))
+        }
+        Value::String(text) => {
+            // maxLength counts characters, as OpenAPI does; the CRDs bound every string a rule
+            // reads, so the rules' cost stays within the API server's budget.
+            let max = schema.get("maxLength").and_then(Value::as_u64)?;
+            let length = text.chars().count();
+            (u64::try_from(length).is_ok_and(|n| n > max)).then(|| {
+                (
+                    path,
+                    format!("{length} characters, more than the {max} allowed"),
+                )
+            })
         }
         _ => None,
     }
