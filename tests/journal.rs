@@ -416,3 +416,18 @@ fn an_approval_binds_to_one_publication_of_a_plan() {
         "approved by its own publication's key prefix"
     );
 }
+
+#[test]
+fn a_retry_left_from_an_earlier_publication_of_a_plan_grants_nothing() {
+    let (_, plan, index) = failover_world();
+    let none = HashSet::new();
+    let left = Policy {
+        retry: Some(plan.id.clone()),
+        ..Policy::default()
+    };
+    // Published while sfbdr.io/retry already names its id (a round granted to an earlier run of
+    // the same plan): that value counts as used, and the next round needs a new one.
+    let (published, _) = step(None, &plan, &index, left, &none, at(0));
+    assert_eq!(published.retried_with.as_deref(), Some(plan.id.as_str()));
+    assert_eq!(next_retry(&published), format!("{}-2", plan.id));
+}

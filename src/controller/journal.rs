@@ -451,7 +451,7 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
                 });
                 finished = Some(record);
             }
-            let plan = publish(s.fresh, s.now, s.instance, s.policy.approved.as_deref());
+            let plan = publish(s.fresh, s.now, s.instance, &s.policy);
             if !plan.steps.is_empty() || !plan.blocked.is_empty() {
                 events.push(JournalEvent::PlanPublished {
                     plan: plan.id.clone(),
@@ -624,15 +624,17 @@ fn continues(plan: &PlanStatus, fresh: &Plan) -> bool {
 
 /// The journal of a newly published plan. Its operation keys start with the plan id, the
 /// Topology's uid and the moment of publication, so no two publications share a key. An
-/// approval annotation that already names the plan's id is marked left over.
-fn publish(fresh: &Plan, now: Timestamp, instance: &str, approved: Option<&str>) -> PlanStatus {
+/// approval annotation that already names the plan's id is marked left over, and a retry
+/// annotation that already names it counts as used: a round of attempts granted to an earlier
+/// publication of the same plan grants this one nothing.
+fn publish(fresh: &Plan, now: Timestamp, instance: &str, policy: &Policy) -> PlanStatus {
     PlanStatus {
-        approval_left_over: approved == Some(fresh.id.as_str()),
+        approval_left_over: policy.approved.as_deref() == Some(fresh.id.as_str()),
         id: fresh.id.clone(),
         published_at: Some(now.to_string()),
         steps: fresh.steps.iter().map(pending).collect(),
         blocked: blocked(fresh),
-        retried_with: None,
+        retried_with: policy.retry.clone().filter(|v| retry_names(&fresh.id, v)),
         key_prefix: Some(format!("{}-{instance}-{}", fresh.id, now.as_millisecond())),
     }
 }
