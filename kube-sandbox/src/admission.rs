@@ -103,12 +103,11 @@ pub fn check_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError>
         }
         // The real server's words: its scheme has no conversion from the body's type to the
         // internal type of the resource.
-        let internal = rt
-            .group
-            .split('.')
-            .next()
-            .filter(|g| !g.is_empty())
-            .unwrap_or("core");
+        // events.k8s.io Events are stored as core Events.
+        let internal = match rt.group.as_str() {
+            "" | "events.k8s.io" => "core",
+            group => group.split('.').next().unwrap_or("core"),
+        };
         return Err(ApiError::BadRequest(format!(
             "{kind} in version {version:?} cannot be handled as a {expected}: converting ({version}.{kind}) to ({internal}.{expected}): unknown conversion",
             expected = rt.kind

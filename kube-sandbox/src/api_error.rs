@@ -102,8 +102,9 @@ pub enum ApiError {
     /// The verb is not supported on that path.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// The requested resourceVersion has been compacted away.
-    #[error("too old resource version: {requested} ({oldest})")]
+    /// The requested resourceVersion has been compacted away: etcd's words, which
+    /// kube-apiserver passes on for a watch it serves from etcd.
+    #[error("The resourceVersion for the provided watch is too old.")]
     Gone {
         /// The version asked for.
         requested: u64,

@@ -355,7 +355,8 @@ static CONTAINER_PORT: Message = Message {
     fields: &[
         (1, "name", Kind::Str),
         (2, "hostPort", Kind::Count),
-        (3, "containerPort", Kind::Count),
+        // Required and without omitempty: a 0 is kept, for validation to refuse.
+        (3, "containerPort", Kind::Int),
         (4, "protocol", Kind::Str),
         (5, "hostIP", Kind::Str),
     ],
@@ -499,7 +500,7 @@ static SERVICE_PORT: Message = Message {
     fields: &[
         (1, "name", Kind::Str),
         (2, "protocol", Kind::Str),
-        (3, "port", Kind::Count),
+        (3, "port", Kind::Int),
         (4, "targetPort", Kind::IntOrString),
         (5, "nodePort", Kind::Count),
         (6, "appProtocol", Kind::Str),

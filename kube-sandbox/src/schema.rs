@@ -22,6 +22,33 @@ fn describe(value: &Value) -> String {
     }
 }
 
+/// The JSON type of a value, as kube-openapi names it in a type error.
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A value of the wrong type: kube-openapi shows the value's type, not the value, and the
+/// apiextensions server reports it as `FieldValueTypeInvalid` (which keeps the CEL rules from
+/// running).
+fn type_invalid(path: &str, value: &Value, wanted: &str) -> Cause {
+    let got = type_name(value);
+    Cause {
+        reason: "FieldValueTypeInvalid".into(),
+        message: format!(
+            "Invalid value: \"{got}\": {path} in body must be of type {wanted}: \"{got}\""
+        ),
+        field: path.into(),
+    }
+}
+
 fn invalid(path: &str, value: &Value, detail: String) -> Cause {
     Cause::invalid(
         path,
@@ -45,14 +72,7 @@ pub fn walk(
     let int_or_string = node["x-kubernetes-int-or-string"].as_bool() == Some(true);
     if int_or_string {
         if !(value.is_string() || value.is_i64() || value.is_u64()) {
-            causes.push(invalid(
-                path,
-                value,
-                format!(
-                    "{path} in body must be of type integer,string: {}",
-                    describe(value)
-                ),
-            ));
+            causes.push(type_invalid(path, value, "integer,string"));
         }
         return;
     }
@@ -67,11 +87,7 @@ pub fn walk(
     };
     if !type_ok {
         let ty = node["type"].as_str().unwrap_or_default();
-        causes.push(invalid(
-            path,
-            value,
-            format!("{path} in body must be of type {ty}: {}", describe(value)),
-        ));
+        causes.push(type_invalid(path, value, ty));
         return;
     }
     check_enum(node, value, path, causes);

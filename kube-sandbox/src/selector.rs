@@ -86,12 +86,12 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
-    /// Whether an object's `metadata.labels` satisfy every requirement.
     /// Whether the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
 
+    /// Whether an object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");
         let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
@@ -142,12 +142,12 @@ impl FieldSelector {
         Ok(FieldSelector { requirements })
     }
 
-    /// Whether the object's fields satisfy every requirement; absent fields read as "".
     /// Whether the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty()
     }
 
+    /// Whether the object's fields satisfy every requirement; absent fields read as "".
     pub fn matches(&self, object: &Value) -> bool {
         self.requirements.iter().all(|(field, equal, value)| {
             let actual = field_value(object, field);

@@ -81,12 +81,24 @@ pub fn admit(
         warn_unknown(&unknown);
     }
     ratchet(&mut causes, object, old);
-    // As kube-apiserver 1.35 does, the rules run beside the structural checks (both are
-    // reported), unless a value has the wrong type for its rules to read.
-    if !causes
-        .iter()
-        .any(|c| c.message.contains(" must be of type "))
-    {
+    // As kube-apiserver 1.35 does (`hasBlockingErr`): the rules run beside the structural
+    // checks, both reported, unless one of those is a missing field, an unsupported (enum)
+    // value, a string or list over its bound, or a wrong type; then the rules are skipped and
+    // one more cause says so.
+    const BLOCKING: [&str; 5] = [
+        "FieldValueNotSupported",
+        "FieldValueRequired",
+        "FieldValueTooLong",
+        "FieldValueTooMany",
+        "FieldValueTypeInvalid",
+    ];
+    if causes.iter().any(|c| BLOCKING.contains(&c.reason.as_str())) {
+        causes.push(Cause {
+            reason: "FieldValueInvalid".into(),
+            message: "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".into(),
+            field: "<nil>".into(),
+        });
+    } else {
         let checked = match (&rt.compiled, &rt.rule_roots) {
             (Some(compiled), Some(roots)) => {
                 let old = old.map(|o| project(o, roots));

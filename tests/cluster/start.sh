@@ -9,7 +9,8 @@
 # state dir) holds the certs, tokens, logs, etcd data and pids. Everything else
 # goes to stderr. Set SFBDR_CLUSTER_KEEP=1 to keep the state dir after a failed
 # start, and SFBDR_CLUSTER_READY_TIMEOUT (seconds, default 120) for the readyz wait.
-# Set SFBDR_CLUSTER_OWNER=PID to have the cluster stopped when that process ends.
+# Set SFBDR_CLUSTER_OWNER=PID to have the cluster stopped when that process ends, and
+# SFBDR_CLUSTER_APISERVER_ARGS to pass kube-apiserver more flags (split on spaces).
 #
 # The kubeconfig authenticates with a static bearer token as user "admin" in
 # group system:masters. Authorization is RBAC. No controller manager runs, so
@@ -184,6 +185,7 @@ setsid "$bin/kube-apiserver" \
     --allow-privileged=true \
     --endpoint-reconciler-type=none \
     --profiling=false \
+    ${SFBDR_CLUSTER_APISERVER_ARGS:-} \
     </dev/null >"$dir/kube-apiserver.log" 2>&1 &
 echo $! >"$dir/kube-apiserver.pid"
 

@@ -90,7 +90,13 @@ impl Real {
 
     /// Starts a control plane: etcd, then kube-apiserver on 127.0.0.1, RBAC, an admin kubeconfig.
     pub async fn start() -> Real {
+        Real::start_with("").await
+    }
+
+    /// As [`Real::start`], with more kube-apiserver flags (space-separated).
+    pub async fn start_with(apiserver_args: &str) -> Real {
         let mut command = tokio::process::Command::new("tests/cluster/start.sh");
+        command.env("SFBDR_CLUSTER_APISERVER_ARGS", apiserver_args);
         // Killed by a SIGKILL of this test process, Drop never runs: start.sh's watcher then
         // stops the control plane.
         command.env("SFBDR_CLUSTER_OWNER", std::process::id().to_string());
