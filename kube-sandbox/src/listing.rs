@@ -116,15 +116,16 @@ pub fn list(
     if let Some(token) = &token {
         stored.retain(|(position, _)| *position > token.start);
     }
+    let total = stored.len();
     let mut items = Vec::new();
     let mut beyond = 0;
-    for (index, (position, object)) in stored.iter().enumerate() {
-        if !(options.labels.matches(object) && options.fields.matches(object)) {
+    for (index, (position, object)) in stored.into_iter().enumerate() {
+        if !(options.labels.matches(&object) && options.fields.matches(&object)) {
             continue;
         }
-        items.push((position.clone(), object.clone()));
+        items.push((position, object));
         if options.limit > 0 && items.len() == options.limit {
-            beyond = stored.len() - index - 1;
+            beyond = total - index - 1;
             break;
         }
     }

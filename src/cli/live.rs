@@ -19,20 +19,8 @@ pub fn api_error(what: &str, e: kube::Error) -> Failure {
         kube::Error::Api(s) if s.code == 401 || s.code == 403 => {
             format!("{what}: the cluster refused ({}): {}", s.code, s.message)
         }
-        // A transport failure ("client error (Connect)") says little until its causes are
-        // named: connection refused, a TLS failure, a name that does not resolve.
-        other => {
-            let mut why = other.to_string();
-            let mut source = std::error::Error::source(&other);
-            while let Some(s) = source {
-                let text = s.to_string();
-                if !why.contains(&text) {
-                    why.push_str(&format!(": {text}"));
-                }
-                source = s.source();
-            }
-            format!("{what}: {why}")
-        }
+        // A transport failure is named with its causes: connection refused, a TLS failure.
+        other => format!("{what}: {}", super::run::with_causes(&other)),
     };
     Failure::Other(anyhow::anyhow!(line))
 }

@@ -70,15 +70,23 @@ pub fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, Failure> {
     // Reading it first gives a plain "No such file" for a missing one; `read_from` then parses
     // it and makes its relative paths (certificates, token files) relative to its folder.
     std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    Kubeconfig::read_from(path).map_err(|e| {
-        let mut why = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            why.push_str(&format!(": {s}"));
-            source = s.source();
+    Kubeconfig::read_from(path)
+        .map_err(|e| bad(format!("not a usable kubeconfig: {}", with_causes(&e))))
+}
+
+/// An error with the causes beneath it, each said once: "client error (Connect)" means little
+/// until "tcp connect error: Connection refused" follows it.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !why.contains(&text) {
+            why.push_str(&format!(": {text}"));
         }
-        bad(format!("not a usable kubeconfig: {why}"))
-    })
+        source = s.source();
+    }
+    why
 }
 
 /// The server URL of the kubeconfig's current context, for messages.

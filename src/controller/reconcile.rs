@@ -103,12 +103,7 @@ async fn pipeline(
             let mut next = stored.clone();
             next.conditions = statuses.topology.conditions;
             next.observed_generation = statuses.topology.observed_generation;
-            ctx.metrics.topology(
-                &topology.namespace().unwrap_or_default(),
-                &topology.name_any(),
-                topology.spec.objectives.rpo_seconds,
-                &next.conditions,
-            );
+            gauge_conditions(ctx, topology, &next.conditions);
             ctx.write_topology(topology, next, &stored).await?;
             return Err(Error::Observe(message));
         }
@@ -159,12 +154,7 @@ async fn pipeline(
             let stalled = super::events::stalled(&stored.conditions, &next.conditions);
             // The gauges follow the conditions on every exit: SfbDrTopologyStalled fires for an
             // invalid spec too.
-            ctx.metrics.topology(
-                &ns,
-                &topology.name_any(),
-                topology.spec.objectives.rpo_seconds,
-                &next.conditions,
-            );
+            gauge_conditions(ctx, topology, &next.conditions);
             ctx.write_topology(topology, next, &stored).await?;
             if let Some(notice) = stalled {
                 publish(&ctx.recorder, &topology.object_ref(&()), None, notice).await;
@@ -289,12 +279,7 @@ async fn pipeline(
         .filter(|s| s.state != crate::api::StepState::Succeeded)
         .count();
     ctx.metrics.pending(&ns, &topology.name_any(), pending);
-    ctx.metrics.topology(
-        &ns,
-        &topology.name_any(),
-        topology.spec.objectives.rpo_seconds,
-        &statuses.topology.conditions,
-    );
+    gauge_conditions(ctx, topology, &statuses.topology.conditions);
     for (pair, s) in &statuses.pairs {
         let met = s
             .conditions
@@ -309,6 +294,21 @@ async fn pipeline(
         publish(&ctx.recorder, &topology.object_ref(&()), None, notice).await;
     }
     Ok(wake_in(&advanced, now))
+}
+
+/// The Topology's objective and condition gauges, as its status now says (on every exit of a
+/// reconcile that wrote conditions).
+fn gauge_conditions(
+    ctx: &Context,
+    topology: &Topology,
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+) {
+    ctx.metrics.topology(
+        &topology.namespace().unwrap_or_default(),
+        &topology.name_any(),
+        topology.spec.objectives.rpo_seconds,
+        conditions,
+    );
 }
 
 fn wake_in(advanced: &Advanced, now: Timestamp) -> Option<Duration> {
