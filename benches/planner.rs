@@ -36,6 +36,7 @@ fn site_failover(n: usize) -> (Desired, ObservedIndex) {
                 served_by: Some(p.clone()),
                 users: 10_000,
                 back_end: None,
+                back_end_mirror: None,
             });
             observed.backup.push(BackupDirection {
                 from: p.clone(),

@@ -81,6 +81,7 @@ impl Shape {
                     served_by: Some(p.clone()),
                     users: self.users,
                     back_end: Some(Health::Up),
+                    back_end_mirror: None,
                 });
                 t.backup.push(BackupDirection {
                     from: p.clone(),

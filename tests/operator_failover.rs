@@ -457,3 +457,68 @@ async fn a_backup_service_that_never_replicated_is_not_protected() {
     assert_eq!(other, "True", "only the pair that never replicated");
     operator.shutdown().await;
 }
+
+/// Planning rule 10 end to end: a mirrored Back End whose primary SQL Server fails, on the pool
+/// that holds the CMS, has its databases failed over to the mirror; the users stay, the CMS is
+/// never forced over, and the PoolPair is Ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirrored_back_end_whose_primary_fails_moves_its_databases_not_its_users() {
+    use sfb_dr::model::{BackEndMirror, DatabaseType, Health, MirrorRole};
+    let mut observed = e2e::contoso_observed();
+    for p in &mut observed.pools {
+        p.back_end = Some(Health::Up);
+        p.back_end_mirror = Some(BackEndMirror {
+            principal: MirrorRole::Primary,
+            primary: Health::Up,
+            mirror: Health::Up,
+        });
+    }
+    let env = Env::start(observed).await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    env.wait_all_ready().await;
+
+    env.fault(Fault::DatabaseServerDown {
+        pool: "pool1.contoso.com".into(),
+        server: MirrorRole::Primary,
+    });
+    let sim = &env.sim;
+    eventually("pool1's databases on its mirror", CONVERGE, || async move {
+        let t = sim.observe().map_err(|e| e.to_string())?;
+        let p = t
+            .pools
+            .iter()
+            .find(|p| p.fqdn == "pool1.contoso.com")
+            .ok_or("no pool1")?;
+        let principal = p.back_end_mirror.map(|m| m.principal);
+        if principal == Some(MirrorRole::Mirror) && t.cms.active_master.is_some() {
+            Ok(())
+        } else {
+            Err(format!(
+                "principal {principal:?}, master {:?}",
+                t.cms.active_master
+            ))
+        }
+    })
+    .await;
+    env.wait_all_ready().await;
+    let audit = env.audit();
+    assert_clean(&audit);
+    position(
+        &audit,
+        &Action::FailOverDatabase {
+            pool: "pool1.contoso.com".into(),
+            new_principal: MirrorRole::Mirror,
+            databases: vec![DatabaseType::User, DatabaseType::CentralMgmt],
+        },
+    );
+    assert!(
+        !audit.iter().any(|a| matches!(
+            &a.command,
+            Action::FailOverPool { .. } | Action::FailOverCms { .. }
+        )),
+        "the users stay and the CMS is not moved: {audit:#?}"
+    );
+    assert_eq!(sim.observe().expect("observes").data_loss, Some(0));
+    operator.shutdown().await;
+}

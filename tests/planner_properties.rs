@@ -28,9 +28,117 @@ fn usable(p: &ObservedPool) -> Health {
     }
 }
 
+/// The deployment once every database failover rule 10 calls for has succeeded, read here on
+/// its own: a pool whose Front Ends are up, whose mirrored Back End's principal is down and whose
+/// other SQL Server is up has its Back End up, and the CMS whose database was there its master.
+fn repaired(w: &World) -> (ObservedIndex, Vec<String>) {
+    let mut t = w.observed.clone();
+    let mut pools = Vec::new();
+    for p in &mut t.pools {
+        let Some(m) = &mut p.back_end_mirror else {
+            continue;
+        };
+        let other = m.principal.other();
+        if p.health == Health::Up
+            && m.health(m.principal) == Health::Down
+            && m.health(other) == Health::Up
+        {
+            m.principal = other;
+            p.back_end = Some(Health::Up);
+            pools.push(p.fqdn.clone());
+            if t.cms.active_master.as_deref().or(t.cms.pool.as_deref()) == Some(p.fqdn.as_str()) {
+                t.cms.active_master = Some(p.fqdn.clone());
+            }
+        }
+    }
+    (
+        ObservedIndex::new(t).expect("a repaired world is consistent"),
+        pools,
+    )
+}
+
+/// Rule 10 read as a graph: exactly one database failover per pool that calls for one, to the
+/// server that is up, with the CMS database on the pool holding it; they wait for nothing, and
+/// every other step waits for every one of them.
+fn check_database_failovers(
+    w: &World,
+    plan: &Plan,
+    repaired: &[String],
+) -> Result<(), TestCaseError> {
+    let failovers: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::FailOverDatabase { .. }))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for s in &failovers {
+        let Action::FailOverDatabase {
+            pool,
+            new_principal,
+            databases,
+        } = &s.action
+        else {
+            continue;
+        };
+        prop_assert!(
+            repaired.contains(pool),
+            "{pool} fails its databases over without need"
+        );
+        prop_assert!(
+            seen.insert(pool.clone()),
+            "{pool}'s databases fail over twice"
+        );
+        let m = w
+            .observed
+            .pools
+            .iter()
+            .find(|p| p.fqdn == *pool)
+            .and_then(|p| p.back_end_mirror)
+            .expect("mirrored");
+        prop_assert_eq!(*new_principal, m.principal.other());
+        let cms = &w.observed.cms;
+        let cms_pool = cms.active_master.as_deref().or(cms.pool.as_deref());
+        let cms_backup = cms_pool
+            .and_then(|c| w.observed.pools.iter().find(|p| p.fqdn == c))
+            .and_then(|p| p.backup_pool.as_deref());
+        let holds_cms = [cms_pool, cms_backup].contains(&Some(pool.as_str()));
+        prop_assert_eq!(
+            databases.contains(&sfb_dr::model::DatabaseType::CentralMgmt),
+            holds_cms
+        );
+        prop_assert!(
+            s.depends_on.is_empty(),
+            "{pool}'s databases wait for {:?}",
+            s.depends_on
+        );
+    }
+    prop_assert_eq!(
+        seen.len(),
+        repaired.len(),
+        "a pool that needs its databases moved is left"
+    );
+    for s in &plan.steps {
+        for f in &failovers {
+            if s.id == f.id {
+                continue;
+            }
+            if !matches!(s.action, Action::FailOverDatabase { .. }) {
+                prop_assert!(
+                    waits_for(plan, s, f),
+                    "{} runs before the database failover {}",
+                    s.id,
+                    f.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// (a): the plan, read as a graph, keeps every rule.
 fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
-    let index = w.index();
+    let (index, repaired_pools) = repaired(w);
+    check_database_failovers(w, plan, &repaired_pools)?;
     let partner = |p: &str| {
         index
             .pool(p)
@@ -62,16 +170,22 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
     };
     let cms_step = find(&|a| matches!(a, Action::FailOverCms { .. }));
 
-    // A lost master: nothing at all without knowing where it was; else its recovery first.
-    if master.is_none() && !plan.steps.is_empty() {
+    // A lost master: nothing at all without knowing where it was; else its recovery first
+    // (after the database failovers of the pools it does not need).
+    let moves: Vec<&Step> = plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::FailOverDatabase { .. }))
+        .collect();
+    if master.is_none() && !moves.is_empty() {
         prop_assert!(location.is_some(), "steps with the CMS location unknown");
-        let first = &plan.steps[0];
+        let first = moves[0];
         prop_assert!(
             matches!(&first.action, Action::FailOverCms { to, mode: Mode::Disaster, .. }
                 if Some(partner(to)) == location),
             "a lost master is recovered first, into the partner of its pool: {first:?}"
         );
-        for s in &plan.steps[1..] {
+        for s in moves.iter().filter(|s| s.id != first.id) {
             prop_assert!(
                 waits_for(plan, s, first),
                 "{} runs before the recovery",
@@ -80,7 +194,8 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
         }
     }
     // A blank master while the pool holding the CMS database is up with its Back End is an
-    // inconsistency to repair: nothing is forced over a live store, and nothing runs.
+    // inconsistency to repair: nothing is forced over a live store, and nothing that needs the
+    // CMS runs (database failovers read the local replica).
     let live_store = cms.active_master.is_none()
         && cms
             .pool
@@ -89,7 +204,7 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
             .is_some_and(|p| p.health == Health::Up && p.back_end != Some(Health::Down));
     if live_store {
         prop_assert!(
-            plan.steps.is_empty(),
+            moves.is_empty(),
             "steps over a live store: {:?}",
             plan.steps
         );
@@ -258,6 +373,8 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                     }
                 }
             }
+            // Checked whole by `check_database_failovers`.
+            Action::FailOverDatabase { .. } => {}
             Action::RepointEdge { edge, to } => {
                 prop_assert_eq!(health(to), Health::Up);
                 let hop = index
@@ -329,6 +446,9 @@ fn replan(w: &World, reached: &Deployment, ledger: &Ledger) -> Plan {
             }
             if first.back_end.is_none() {
                 p.back_end = None;
+            }
+            if first.back_end_mirror.is_none() {
+                p.back_end_mirror = None;
             }
         }
     }

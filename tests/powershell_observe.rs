@@ -620,3 +620,70 @@ fn an_unreadable_replica_list_is_never_up_to_date() {
     r["ReplicaError"] = json!("Cannot open database \"xds\"");
     assert!(!observe(&r).expect("parses").cms.replicas_up_to_date);
 }
+
+/// `Get-CsDatabaseMirrorState`'s states for one database: (StateOnPrimary, StateOnMirror).
+fn mirror_states(states: &[(&str, &str)]) -> Value {
+    Value::Array(
+        states
+            .iter()
+            .map(|(p, m)| json!({"StateOnPrimary": p, "StateOnMirror": m}))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_mirrored_back_end_is_read_from_its_mirroring_states() {
+    const GONE: &str = "DatabaseInaccessibleOrMirroringNotEnabled";
+    let online = json!([{"Online": "True"}, {"Online": "True"}]);
+    let offline = json!([{"Online": "False"}, {"Online": "False"}]);
+    for (states, databases, expected) in [
+        // Both answer, the primary leads.
+        (
+            vec![("Principal", "Mirror"), ("Principal", "Mirror")],
+            online.clone(),
+            Some((MirrorRole::Primary, Health::Up, Health::Up)),
+        ),
+        // The primary is gone; the mirror still waits as the mirror: the primary is the
+        // principal, and down.
+        (
+            vec![(GONE, "Mirror"), (GONE, "Mirror")],
+            offline.clone(),
+            Some((MirrorRole::Primary, Health::Down, Health::Up)),
+        ),
+        // The mirror took over (a witness, or an earlier failover).
+        (
+            vec![(GONE, "Principal"), (GONE, "Principal")],
+            online.clone(),
+            Some((MirrorRole::Mirror, Health::Down, Health::Up)),
+        ),
+        // Not mirrored: no mirror at all, whatever the databases.
+        (vec![(GONE, GONE), (GONE, GONE)], online.clone(), None),
+        (vec![], online.clone(), None),
+        // Contradictions report no mirror, so nothing is moved on them.
+        (vec![("Principal", "Principal")], online.clone(), None),
+        (
+            vec![("Principal", "Mirror"), ("Mirror", "Principal")],
+            online.clone(),
+            None,
+        ),
+        // Get-CsUserDatabaseState says the Back End is up, the mirror says its principal is not.
+        (vec![(GONE, "Mirror")], online.clone(), None),
+    ] {
+        let mut r = report();
+        r["Pools"][0]["UserDatabases"] = databases;
+        r["Pools"][0]["MirrorStates"] = mirror_states(&states);
+        let t = observe(&r).expect("parses");
+        let got = pool(&t, "pool1.contoso.com")
+            .back_end_mirror
+            .map(|m| (m.principal, m.primary, m.mirror));
+        assert_eq!(got, expected, "{states:?}");
+    }
+    // A cmdlet that failed is no mirror, and not an error.
+    let mut r = report();
+    r["Pools"][0]["MirrorStates"] = Value::Null;
+    r["Pools"][0]["MirrorError"] = json!("The term 'Get-CsDatabaseMirrorState' is not recognized");
+    assert_eq!(
+        pool(&observe(&r).expect("parses"), "pool1.contoso.com").back_end_mirror,
+        None
+    );
+}

@@ -13,7 +13,7 @@ use sfb_dr::driver::powershell::transport::{delivery, stdin_bootstrap, COMMAND_L
 use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
 use sfb_dr::driver::powershell::{encode_command, execute_script, Delivery, WhatIf};
 use sfb_dr::model::BackupSql;
-use sfb_dr::model::{Action, BackupModule, Mode};
+use sfb_dr::model::{Action, BackupModule, DatabaseType, MirrorRole, Mode};
 
 mod common;
 
@@ -96,6 +96,92 @@ fn cms(mode: Mode, backup_sql: Option<BackupSql>) -> Action {
     }
 }
 
+/// A database failover of pool1 to its mirror, with its CMS database when `cms`.
+fn database(cms: bool) -> Action {
+    let mut databases = vec![DatabaseType::User];
+    if cms {
+        databases.push(DatabaseType::CentralMgmt);
+    }
+    Action::FailOverDatabase {
+        pool: "pool1.contoso.com".into(),
+        new_principal: MirrorRole::Mirror,
+        databases,
+    }
+}
+
+#[test]
+fn a_database_failover_checks_both_servers_of_every_database_before_it_moves_any() {
+    let c = command(&database(true), WhatIf::No).expect("renders");
+    let checks: Vec<&str> = c.checks.lines().collect();
+    for db in ["User", "CentralMgmt"] {
+        assert!(
+            checks.iter().any(|l| l.contains(&format!(
+                "Get-CsDatabaseMirrorState -PoolFqdn 'pool1.contoso.com' -DatabaseType {db} -LocalStore -ErrorAction Stop"
+            ))),
+            "{}",
+            c.checks
+        );
+    }
+    assert!(
+        c.checks.contains("$_.StateOnMirror"),
+        "the new principal must answer"
+    );
+    assert!(
+        c.checks
+            .contains("[string]$_.StateOnPrimary -eq 'Principal'"),
+        "a primary that answers as the principal again is left alone"
+    );
+    assert!(
+        !c.checks.contains("Invoke-CsDatabaseFailover"),
+        "checks only read"
+    );
+    let moves: Vec<&str> = c
+        .body
+        .lines()
+        .filter(|l| l.contains("Invoke-CsDatabaseFailover"))
+        .collect();
+    assert_eq!(moves.len(), 2, "{}", c.body);
+    assert!(
+        c.body
+            .starts_with("if ($databaseMoves -contains 'User') {\n"),
+        "a database already moved is not moved again: {}",
+        c.body
+    );
+    assert!(
+        moves[0].contains("-DatabaseType User -NewPrincipal Mirror -LocalStore -Force"),
+        "{}",
+        moves[0]
+    );
+    // Every cmdlet reads the local replica: the store may be what is down.
+    let c = command(&database(false), WhatIf::No).expect("renders");
+    assert!(
+        c.text()
+            .lines()
+            .filter(|l| l.contains("-CsDatabaseMirrorState -PoolFqdn")
+                || l.contains("-CsDatabaseFailover -PoolFqdn"))
+            .all(|l| l.contains("-LocalStore")),
+        "{}",
+        c.text()
+    );
+    // -WhatIf reaches it.
+    let c = command(&database(false), WhatIf::Yes).expect("renders");
+    assert!(
+        c.body.contains(" -ErrorAction Stop -WhatIf\n"),
+        "{}",
+        c.body
+    );
+}
+
+#[test]
+fn a_database_failover_refuses_a_hostile_pool_name() {
+    let action = Action::FailOverDatabase {
+        pool: "pool1.contoso.com'; Remove-Item C:\\ -Recurse; '".into(),
+        new_principal: MirrorRole::Mirror,
+        databases: vec![DatabaseType::User],
+    };
+    assert!(command(&action, WhatIf::No).is_err());
+}
+
 #[test]
 fn every_step_script_matches_its_golden() {
     let cases = [
@@ -138,6 +224,8 @@ fn every_step_script_matches_its_golden() {
                 module: BackupModule::DataConf,
             },
         ),
+        ("failover_database_user.ps1", database(false)),
+        ("failover_database_user_and_cms.ps1", database(true)),
     ];
     for (name, action) in cases {
         golden(name, &wire(&action));
@@ -206,6 +294,7 @@ fn the_bootstrap_runs_only_a_script_that_arrived_whole() {
 #[test]
 fn every_state_changing_cmdlet_stops_on_error_and_never_prompts() {
     for action in [
+        database(true),
         pool("pool1.contoso.com", Mode::Graceful, true),
         pool("pool1.contoso.com", Mode::Disaster, false),
         cms(Mode::Disaster, Some(sql(true))),
@@ -618,6 +707,8 @@ fn response_group_data_is_synced_by_its_module_names() {
 fn every_script() -> Vec<String> {
     let mut all = vec![observe_script()];
     for action in [
+        database(false),
+        database(true),
         cms(Mode::Disaster, Some(sql(false))),
         cms(Mode::Disaster, Some(sql(true))),
         cms(Mode::Graceful, None),

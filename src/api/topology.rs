@@ -4,7 +4,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ActionKind, BackupModule, BackupSql, BlockReason, Ledger, Mode};
+use crate::model::{
+    ActionKind, BackupModule, BackupSql, BlockReason, DatabaseType, Ledger, MirrorRole, Mode,
+};
 
 /// The deployment's driver and the operator's policy for it.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -323,7 +325,8 @@ pub struct PlanStatus {
 #[serde(rename_all = "camelCase")]
 pub struct StepStatus {
     pub id: String,
-    /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool` or `SyncBackup`.
+    /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool`, `SyncBackup` or
+    /// `FailOverDatabase`.
     pub action: ActionKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
@@ -338,6 +341,12 @@ pub struct StepStatus {
     /// A disaster-mode CMS failover's backup SQL Server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_sql: Option<BackupSql>,
+    /// A database failover's new principal, `Primary` or `Mirror`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_principal: Option<MirrorRole>,
+    /// A database failover's databases, in order (`User`, `CentralMgmt`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseType>,
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub state: StepState,

@@ -90,6 +90,11 @@ fn describe(id: &str, action: &Action) -> String {
             format!("{pool}, {}", mode(*m))
         }
         Action::SyncBackup { pool, module } => format!("{} from {pool}", module.name()),
+        Action::FailOverDatabase {
+            pool,
+            new_principal,
+            ..
+        } => format!("{pool} databases to the {}", new_principal.word()),
     };
     format!("{id}: {cmdlet}<br/>{what}")
 }

@@ -328,6 +328,10 @@ pub fn shows(action: &Action, observed: &ObservedIndex) -> bool {
             pool(home).is_some_and(|p| p.served_by.as_deref() == Some(p.fqdn.as_str()))
         }
         Action::FailOverCms { .. } | Action::RepointEdge { .. } => verify(action, observed).is_ok(),
+        Action::FailOverDatabase { pool: fqdn, .. } => {
+            pool(fqdn).is_some_and(|p| p.back_end_mirror.is_some())
+                && verify(action, observed).is_ok()
+        }
         Action::SyncBackup { .. } => false,
     }
 }
@@ -376,6 +380,17 @@ pub fn verify(action: &Action, observed: &ObservedIndex) -> Result<(), String> {
                 None => Err(format!("Edge pool {edge} is not in the observation")),
             }
         }
+        Action::FailOverDatabase {
+            pool: fqdn,
+            new_principal,
+            ..
+        } => match pool(fqdn)?.back_end_mirror {
+            Some(m) if m.principal != *new_principal => Err(format!(
+                "the principal of {fqdn}'s Back End is still its {} SQL Server",
+                m.principal.word()
+            )),
+            _ => Ok(()),
+        },
         Action::SyncBackup { .. } => Ok(()),
     }
 }
@@ -795,6 +810,8 @@ pub fn pending(step: &Step) -> StepStatus {
         module: None,
         mode: None,
         backup_sql: None,
+        new_principal: None,
+        databases: Vec::new(),
         depends_on: step.depends_on.clone(),
         state: StepState::Pending,
         attempt: 0,
@@ -825,6 +842,15 @@ pub fn pending(step: &Step) -> StepStatus {
         Action::SyncBackup { pool, module } => {
             status.pool = Some(pool.clone());
             status.module = Some(*module);
+        }
+        Action::FailOverDatabase {
+            pool,
+            new_principal,
+            databases,
+        } => {
+            status.pool = Some(pool.clone());
+            status.new_principal = Some(*new_principal);
+            status.databases = databases.clone();
         }
     }
     status
@@ -865,5 +891,20 @@ pub fn step_action(step: &StepStatus) -> Result<Action, String> {
                 .module
                 .ok_or_else(|| format!("step {}: SyncBackup needs module", step.id))?,
         },
+        ActionKind::FailOverDatabase => {
+            if step.databases.is_empty() {
+                return Err(format!(
+                    "step {}: FailOverDatabase needs databases",
+                    step.id
+                ));
+            }
+            Action::FailOverDatabase {
+                pool: need(&step.pool, "pool")?,
+                new_principal: step.new_principal.ok_or_else(|| {
+                    format!("step {}: FailOverDatabase needs newPrincipal", step.id)
+                })?,
+                databases: step.databases.clone(),
+            }
+        }
     })
 }

@@ -491,7 +491,8 @@ pub fn pair_of<'a>(desired: &'a Desired, action: &Action) -> Option<&'a PairSpec
     let pool = match action {
         Action::FailOverPool { pool, .. }
         | Action::FailBackPool { pool, .. }
-        | Action::SyncBackup { pool, .. } => pool,
+        | Action::SyncBackup { pool, .. }
+        | Action::FailOverDatabase { pool, .. } => pool,
         Action::RepointEdge { to, .. } => to,
         Action::FailOverCms { .. } => return None,
     };

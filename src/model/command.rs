@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::BackupSql;
+use super::{BackupSql, MirrorRole};
 
 /// How a move is made: `Graceful` loses nothing, `Disaster` skips the final replication.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
@@ -46,6 +46,37 @@ impl BackupModule {
     }
 }
 
+/// A database a mirrored Back End holds, by the name `Invoke-CsDatabaseFailover -DatabaseType`
+/// takes. Microsoft's procedure for a mirrored Back End fails over these two: the user
+/// database always, the Central Management store's when the pool holds it.
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
+pub enum DatabaseType {
+    User,
+    CentralMgmt,
+}
+
+impl DatabaseType {
+    /// The name `-DatabaseType` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatabaseType::User => "User",
+            DatabaseType::CentralMgmt => "CentralMgmt",
+        }
+    }
+}
+
 /// One action on the deployment. `pool` is always the users' home pool, for failover and
 /// failback alike, as `Invoke-CsPoolFailOver -PoolFqdn` and `Invoke-CsPoolFailBack -PoolFqdn` take it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,6 +98,14 @@ pub enum Action {
     FailBackPool { pool: String, mode: Mode },
     /// `Invoke-CsBackupServiceSync -PoolFqdn <pool> -BackupModule <module>`.
     SyncBackup { pool: String, module: BackupModule },
+    /// `Invoke-CsDatabaseFailover -PoolFqdn <pool> -DatabaseType <type> -NewPrincipal <role>`
+    /// for each database, in order: a mirrored Back End whose principal is down fails over to the
+    /// server that is up, and the pool keeps its users.
+    FailOverDatabase {
+        pool: String,
+        new_principal: MirrorRole,
+        databases: Vec<DatabaseType>,
+    },
 }
 
 impl Action {
@@ -78,6 +117,7 @@ impl Action {
             Action::FailOverPool { .. } => ActionKind::FailOverPool,
             Action::FailBackPool { .. } => ActionKind::FailBackPool,
             Action::SyncBackup { .. } => ActionKind::SyncBackup,
+            Action::FailOverDatabase { .. } => ActionKind::FailOverDatabase,
         }
     }
 
@@ -87,7 +127,9 @@ impl Action {
             Action::FailOverCms { mode, .. }
             | Action::FailOverPool { mode, .. }
             | Action::FailBackPool { mode, .. } => Some(*mode),
-            Action::RepointEdge { .. } | Action::SyncBackup { .. } => None,
+            Action::RepointEdge { .. }
+            | Action::SyncBackup { .. }
+            | Action::FailOverDatabase { .. } => None,
         }
     }
 }
@@ -112,16 +154,18 @@ pub enum ActionKind {
     FailOverPool,
     FailBackPool,
     SyncBackup,
+    FailOverDatabase,
 }
 
 impl ActionKind {
     /// Every kind of action.
-    pub const ALL: [ActionKind; 5] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::RepointEdge,
         ActionKind::FailOverCms,
         ActionKind::FailOverPool,
         ActionKind::FailBackPool,
         ActionKind::SyncBackup,
+        ActionKind::FailOverDatabase,
     ];
 }
 
@@ -150,6 +194,21 @@ impl fmt::Display for Action {
             }
             Action::SyncBackup { pool, module } => {
                 write!(f, "sync {} from {pool} to its backup pool", module.name())
+            }
+            Action::FailOverDatabase {
+                pool,
+                new_principal,
+                databases,
+            } => {
+                let names: Vec<&str> = databases.iter().map(|d| d.name()).collect();
+                write!(
+                    f,
+                    "fail the Back End databases of {pool} ({}) over to its {} SQL Server: \
+                     its {} is down, so the databases move, not the users",
+                    names.join(", "),
+                    new_principal.word(),
+                    new_principal.other().word()
+                )
             }
         }
     }

@@ -68,8 +68,10 @@ impl Ledger {
                 self.conference_content_owed
                     .retain(|_, backup| *backup != from);
             }
-            Action::SyncBackup { .. } | Action::RepointEdge { .. } | Action::FailOverCms { .. } => {
-            }
+            Action::SyncBackup { .. }
+            | Action::RepointEdge { .. }
+            | Action::FailOverCms { .. }
+            | Action::FailOverDatabase { .. } => {}
         }
     }
 }

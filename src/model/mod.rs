@@ -8,12 +8,12 @@ pub mod observed;
 pub mod plan;
 pub mod printable;
 
-pub use command::{Action, ActionKind, BackupModule, Mode};
+pub use command::{Action, ActionKind, BackupModule, DatabaseType, Mode};
 pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};
 pub use ledger::Ledger;
 pub use observed::{
-    BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
-    ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
+    BackEndMirror, BackupDirection, CmsState, Edition, ExportState, Health, ImportState,
+    MirrorRole, ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
 };
 pub use plan::{BlockReason, Blocked, Plan, Step};
 

@@ -62,6 +62,65 @@ pub struct ObservedPool {
     /// Ends are still up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub back_end: Option<Health>,
+    /// The two SQL Servers of a Back End mirrored in Topology Builder (`Get-CsDatabaseMirrorState
+    /// -DatabaseType User`); absent when the Back End is not mirrored or the driver cannot tell.
+    /// When present, `backEnd` is the health of the principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back_end_mirror: Option<BackEndMirror>,
+}
+
+/// Which of a mirrored Back End's two SQL Servers, as Topology Builder names them
+/// (`Invoke-CsDatabaseFailover -NewPrincipal Primary|Mirror`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum MirrorRole {
+    Primary,
+    Mirror,
+}
+
+impl MirrorRole {
+    /// The other server of the pair.
+    pub fn other(self) -> Self {
+        match self {
+            MirrorRole::Primary => MirrorRole::Mirror,
+            MirrorRole::Mirror => MirrorRole::Primary,
+        }
+    }
+
+    /// The word Topology Builder and the cmdlets use.
+    pub fn word(self) -> &'static str {
+        match self {
+            MirrorRole::Primary => "primary",
+            MirrorRole::Mirror => "mirror",
+        }
+    }
+}
+
+/// A Back End mirrored with SQL Server database mirroring: which server is the principal now,
+/// and the health of each.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackEndMirror {
+    pub principal: MirrorRole,
+    pub primary: Health,
+    pub mirror: Health,
+}
+
+impl BackEndMirror {
+    /// The health of one of the two servers.
+    pub fn health(&self, role: MirrorRole) -> Health {
+        match role {
+            MirrorRole::Primary => self.primary,
+            MirrorRole::Mirror => self.mirror,
+        }
+    }
+
+    /// The server the databases should fail over to: the principal is down and the other server
+    /// is up. None in every other case (nothing to gain, or nothing known).
+    pub fn failover_target(&self) -> Option<MirrorRole> {
+        let other = self.principal.other();
+        (self.health(self.principal) == Health::Down && self.health(other) == Health::Up)
+            .then_some(other)
+    }
 }
 
 /// One direction of Backup Service replication, from `from` to its partner `to`.
@@ -177,6 +236,20 @@ impl ObservedIndex {
                     format!("pools[{i}].site"),
                     format!("site {} of pool {} is not in sites", p.site, p.fqdn),
                 ));
+            }
+            if let (Some(m), Some(b)) = (p.back_end_mirror, p.back_end) {
+                let principal = m.health(m.principal);
+                if principal != b {
+                    return Err(observed_error(
+                        format!("pools[{i}].backEnd"),
+                        format!(
+                            "the Back End of {} is {b:?} but its principal ({}) is {principal:?} \
+                             (backEndMirror); with a mirror, backEnd is the principal's health",
+                            p.fqdn,
+                            m.principal.word()
+                        ),
+                    ));
+                }
             }
         }
         let mut partner = vec![None; t.pools.len()];
@@ -364,6 +437,9 @@ fn canonicalise(t: &mut ObservedTopology) {
         *s = site_key(s);
     }
     for p in &mut t.pools {
+        if let Some(m) = p.back_end_mirror {
+            p.back_end.get_or_insert(m.health(m.principal));
+        }
         p.fqdn = fqdn_key(&p.fqdn);
         p.site = site_key(&p.site);
         for f in [&mut p.backup_pool, &mut p.served_by].into_iter().flatten() {

@@ -7,6 +7,7 @@
 //! before it and before everything after it, since nothing that needs the CMS may run while it
 //! moves), then Edge repoints and the failovers that wait for them.
 
+mod back_end;
 mod cms;
 mod edges;
 mod plan_id;
@@ -21,6 +22,15 @@ use pool_pair::{PairDecision, PairView};
 
 /// Plans the steps that move the observed deployment to the desired state.
 pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Plan {
+    // Back End repairs first; everything else is planned on the deployment they leave.
+    let repairs = back_end::repairs(observed);
+    let repaired;
+    let observed = if repairs.is_empty() {
+        observed
+    } else {
+        repaired = back_end::repaired(observed, &repairs);
+        &repaired
+    };
     let mut pairs: Vec<(Option<PairView<'_>>, PairDecision)> = desired
         .pairs
         .iter()
@@ -64,8 +74,8 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     };
 
     let mut out = Emitter {
-        steps: Vec::with_capacity(2 * desired.pairs.len() + 1),
-        root: None,
+        steps: Vec::with_capacity(2 * desired.pairs.len() + repairs.len() + 1),
+        root: Vec::new(),
     };
     let blocked = blocked(desired, &pairs, &cms, cms_pair);
     let mut cms = match cms {
@@ -81,10 +91,17 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         CmsDecision::NotManaged | CmsDecision::Stays | CmsDecision::Blocked(..) => None,
     };
 
-    // Phase 0: the recovery of a lost master, which every other step waits for.
+    // Phase 0: what every other step waits for. The database failovers, side by side (each
+    // reads the topology from the local replica, so none waits for the CMS; the one of the pool
+    // holding the CMS brings its master back), then the recovery of a lost master.
+    let repaired_first: Vec<usize> = repairs
+        .iter()
+        .map(|r| out.push(r.action(), vec![]))
+        .collect();
+    out.root = repaired_first;
     if recovery {
         if let Some(action) = cms.take() {
-            out.root = Some(out.push(action, vec![]));
+            out.root = vec![out.push(action, vec![])];
         }
     }
 
@@ -251,14 +268,14 @@ fn repoint(e: &edges::EdgeMove) -> Action {
 /// Collects steps in dependency order and numbers them `s1`, `s2`, ...
 struct Emitter {
     steps: Vec<Step>,
-    /// A step every later step waits for (the recovery of a lost CMS master).
-    root: Option<usize>,
+    /// The steps every later step waits for (database failovers, the recovery of a lost master).
+    root: Vec<usize>,
 }
 
 impl Emitter {
     fn push(&mut self, action: Action, mut deps: Vec<usize>) -> usize {
         if deps.is_empty() {
-            deps.extend(self.root);
+            deps.extend(&self.root);
         }
         deps.sort_unstable();
         deps.dedup();

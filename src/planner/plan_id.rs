@@ -51,6 +51,20 @@ pub(super) fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
             Action::SyncBackup { pool, module } => {
                 ["SyncBackup", pool, module.name(), ""].map(&mut field)
             }
+            Action::FailOverDatabase {
+                pool,
+                new_principal,
+                databases,
+            } => {
+                let names: Vec<&str> = databases.iter().map(|d| d.name()).collect();
+                [
+                    "FailOverDatabase",
+                    pool,
+                    new_principal.word(),
+                    &names.join(","),
+                ]
+                .map(&mut field)
+            }
         };
         for d in &step.depends_on {
             field(d);

@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::{fqdn_key, Action, ActionKind, Mode};
+use crate::model::{fqdn_key, Action, ActionKind, DatabaseType, MirrorRole, Mode};
 use crate::model::{
-    BackupDirection, CmsState, Edition, ExportState, Health, ImportState, ObservedEdge,
-    ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
+    BackEndMirror, BackupDirection, CmsState, Edition, ExportState, Health, ImportState,
+    ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
 };
 
 /// A Front End pool and its Back End SQL Server.
@@ -16,18 +16,57 @@ pub(super) struct Pool {
     pub edition: Edition,
     /// The Front Ends.
     pub health: Health,
-    /// The Back End SQL Server, which holds the pool's databases (and the CMS, on its pool).
+    /// The Back End SQL Server, which holds the pool's databases (and the CMS, on its pool); for
+    /// a mirrored Back End, the health of its user database's principal (kept so by
+    /// [`Pool::settle_back_end`]).
     pub back_end: Health,
+    /// A Back End mirrored in Topology Builder.
+    pub mirror: Option<Mirror>,
     pub backup_pool: Option<String>,
     pub served_by: String,
     pub users: u64,
 }
 
+/// A mirrored Back End: each SQL Server's health, and which is the principal of each database
+/// (they fail over one by one, so they can differ).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Mirror {
+    pub primary: Health,
+    pub mirror: Health,
+    pub user: MirrorRole,
+    pub cms: MirrorRole,
+}
+
+impl Mirror {
+    pub fn health(&self, role: MirrorRole) -> Health {
+        match role {
+            MirrorRole::Primary => self.primary,
+            MirrorRole::Mirror => self.mirror,
+        }
+    }
+
+    pub fn principal(&self, db: DatabaseType) -> MirrorRole {
+        match db {
+            DatabaseType::User => self.user,
+            DatabaseType::CentralMgmt => self.cms,
+        }
+    }
+}
+
 impl Pool {
-    /// Whether the pool is out of reach for the pool cmdlets: its Front Ends or its Back End
-    /// are down.
-    pub fn unreachable(&self) -> bool {
-        self.health == Health::Down || self.back_end == Health::Down
+    /// Keeps `back_end` the health of a mirrored Back End's user-database principal.
+    pub fn settle_back_end(&mut self) {
+        if let Some(m) = self.mirror {
+            self.back_end = m.health(m.user);
+        }
+    }
+
+    /// Whether the server holding the pool's copy of the CMS database answers.
+    pub fn cms_database_up(&self) -> bool {
+        match self.mirror {
+            Some(m) => m.health(m.cms) != Health::Down,
+            None => self.back_end != Health::Down,
+        }
     }
 }
 
@@ -96,6 +135,12 @@ impl Deployment {
                     edition: p.edition,
                     health: p.health,
                     back_end: p.back_end.unwrap_or(Health::Up),
+                    mirror: p.back_end_mirror.map(|m| Mirror {
+                        primary: m.primary,
+                        mirror: m.mirror,
+                        user: m.principal,
+                        cms: m.principal,
+                    }),
                     backup_pool: p.backup_pool.clone(),
                     served_by: p.served_by.clone().unwrap_or_else(|| p.fqdn.clone()),
                     users: p.users,
@@ -143,7 +188,7 @@ impl Deployment {
             && cms_home
                 .as_ref()
                 .and_then(|h| pools.get(h))
-                .is_some_and(|p| !p.unreachable());
+                .is_some_and(|p| p.health != Health::Down && p.cms_database_up());
         Ok(Deployment {
             sites: t.sites.clone(),
             pools,
@@ -165,7 +210,8 @@ impl Deployment {
     /// its pool's Front Ends or Back End are down, or the master is lost.
     pub(super) fn cms_master(&self) -> Option<&str> {
         let home = self.cms_home.as_deref()?;
-        let up = !self.cms_master_lost && !self.pools.get(home)?.unreachable();
+        let pool = self.pools.get(home)?;
+        let up = !self.cms_master_lost && pool.health != Health::Down && pool.cms_database_up();
         up.then_some(home)
     }
 
@@ -186,6 +232,11 @@ impl Deployment {
                     served_by: Some(p.served_by.clone()),
                     users: p.users,
                     back_end: Some(p.back_end),
+                    back_end_mirror: p.mirror.map(|m| BackEndMirror {
+                        principal: m.user,
+                        primary: m.primary,
+                        mirror: m.mirror,
+                    }),
                 })
                 .collect(),
             backup: self
@@ -288,6 +339,32 @@ impl Deployment {
             Action::RepointEdge { edge, to } => {
                 if let Some(e) = self.edges.get_mut(&fqdn_key(edge)) {
                     e.next_hop = fqdn_key(to);
+                }
+                0
+            }
+            // Synchronous mirroring: the new principal has every committed change.
+            Action::FailOverDatabase {
+                pool,
+                new_principal,
+                databases,
+            } => {
+                let pool = fqdn_key(pool);
+                // The master answers again on its database: its replicas catch up.
+                if self.cms_home.as_deref() == Some(pool.as_str())
+                    && databases.contains(&DatabaseType::CentralMgmt)
+                {
+                    self.replicas_up_to_date = true;
+                }
+                if let Some(p) = self.pools.get_mut(&pool) {
+                    if let Some(m) = &mut p.mirror {
+                        for db in databases {
+                            match db {
+                                DatabaseType::User => m.user = *new_principal,
+                                DatabaseType::CentralMgmt => m.cms = *new_principal,
+                            }
+                        }
+                    }
+                    p.settle_back_end();
                 }
                 0
             }

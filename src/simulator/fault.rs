@@ -37,6 +37,15 @@ pub enum Fault {
     BackEndUp {
         pool: String,
     },
+    /// One SQL Server of a mirrored Back End stops (or starts), whichever is the principal.
+    DatabaseServerDown {
+        pool: String,
+        server: crate::model::MirrorRole,
+    },
+    DatabaseServerUp {
+        pool: String,
+        server: crate::model::MirrorRole,
+    },
     /// The Backup Service direction from `from` to its backup pool changes state at run time
     /// (say `NotInitialized` after a rebuilt pool, or `NonSteadyState` with a backlog), with the
     /// age of its last sync.
@@ -82,8 +91,31 @@ impl Deployment {
                 self.pool_mut(pool)?.health = health(up);
             }
             Fault::BackEndDown { pool } | Fault::BackEndUp { pool } => {
-                let up = matches!(fault, Fault::BackEndUp { .. });
-                self.pool_mut(pool)?.back_end = health(up);
+                // The principal of a mirrored Back End's user database, or its only server.
+                let h = health(matches!(fault, Fault::BackEndUp { .. }));
+                let p = self.pool_mut(pool)?;
+                match &mut p.mirror {
+                    Some(m) => match m.user {
+                        crate::model::MirrorRole::Primary => m.primary = h,
+                        crate::model::MirrorRole::Mirror => m.mirror = h,
+                    },
+                    None => p.back_end = h,
+                }
+                p.settle_back_end();
+            }
+            Fault::DatabaseServerDown { pool, server }
+            | Fault::DatabaseServerUp { pool, server } => {
+                let h = health(matches!(fault, Fault::DatabaseServerUp { .. }));
+                let p = self.pool_mut(pool)?;
+                let m = p
+                    .mirror
+                    .as_mut()
+                    .ok_or_else(|| format!("pool {pool} has no mirrored Back End"))?;
+                match server {
+                    crate::model::MirrorRole::Primary => m.primary = h,
+                    crate::model::MirrorRole::Mirror => m.mirror = h,
+                }
+                p.settle_back_end();
             }
             Fault::SiteDown { site } | Fault::SiteUp { site } => {
                 let key = site_key(site);
@@ -95,6 +127,9 @@ impl Deployment {
                 for p in self.pools.values_mut().filter(|p| p.site == key) {
                     p.health = h;
                     p.back_end = h;
+                    if let Some(m) = &mut p.mirror {
+                        (m.primary, m.mirror) = (h, h);
+                    }
                 }
                 for e in self.edges.values_mut().filter(|e| e.site == key) {
                     e.health = h;

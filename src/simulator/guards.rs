@@ -2,15 +2,20 @@
 //! state and never through the planner (see ARCHITECTURE.md, "Where each SfB rule lives", for the
 //! Microsoft page behind each refusal).
 
-use crate::model::{fqdn_key, Health};
+use crate::model::{fqdn_key, DatabaseType, Health, MirrorRole};
 use crate::model::{Action, Mode};
 
 use super::deployment::{Deployment, Pool};
 
 /// Checks an action against the deployment's state; `Err` is the refusal message.
 pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
-    // Every cmdlet but the CMS failover reads or writes the Central Management Store.
-    if !matches!(action, Action::FailOverCms { .. }) && d.cms_master().is_none() {
+    // Every cmdlet but the CMS failover reads or writes the Central Management Store; a
+    // database failover reads the local replica instead (`-LocalStore`).
+    let without_cms = matches!(
+        action,
+        Action::FailOverCms { .. } | Action::FailOverDatabase { .. }
+    );
+    if !without_cms && d.cms_master().is_none() {
         return Err(format!(
             "Cannot {}: the Central Management Store is unavailable (no active master). Recover \
              it with Invoke-CsManagementServerFailover first.",
@@ -26,6 +31,11 @@ pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
             backup_sql,
         } => cms_failover(d, &fqdn_key(to), *mode, backup_sql.is_some()),
         Action::SyncBackup { pool, .. } => sync(d, &fqdn_key(pool)),
+        Action::FailOverDatabase {
+            pool,
+            new_principal,
+            databases,
+        } => database_failover(d, &fqdn_key(pool), *new_principal, databases),
         Action::RepointEdge { edge, to } => {
             let edge = fqdn_key(edge);
             if !d.edges.contains_key(&edge) {
@@ -43,6 +53,7 @@ fn verb(action: &Action) -> &'static str {
         Action::SyncBackup { .. } => "start a Backup Service sync",
         Action::RepointEdge { .. } => "change the Edge pool's next hop",
         Action::FailOverCms { .. } => "fail over the Central Management Store",
+        Action::FailOverDatabase { .. } => "fail over the database",
     }
 }
 
@@ -246,4 +257,53 @@ fn cms_failover(d: &Deployment, to: &str, mode: Mode, has_backup_sql: bool) -> R
         ),
         (Mode::Disaster, None) => Ok(()),
     }
+}
+
+/// `Invoke-CsDatabaseFailover` fails only with a mirror configured, into a server that answers;
+/// each database named must be in the pool and not already on the new principal, and a pool busy
+/// with another move waits.
+fn database_failover(
+    d: &Deployment,
+    pool: &str,
+    to: MirrorRole,
+    databases: &[DatabaseType],
+) -> Result<(), String> {
+    let p = known_pool(d, pool)?;
+    let Some(m) = p.mirror else {
+        return Err(format!(
+            "Invoke-CsDatabaseFailover : Pool \"{pool}\" has no mirror database configured; \
+             both a primary and a mirror database are needed."
+        ));
+    };
+    not_busy(d, pool)?;
+    if databases.is_empty() {
+        return Err("Invoke-CsDatabaseFailover : -DatabaseType is required.".into());
+    }
+    for db in databases {
+        let home = d.cms_home.as_deref();
+        let backup = home
+            .and_then(|h| d.pools.get(h))
+            .and_then(|h| h.backup_pool.as_deref());
+        if *db == DatabaseType::CentralMgmt && home != Some(pool) && backup != Some(pool) {
+            return Err(format!(
+                "Invoke-CsDatabaseFailover : Pool \"{pool}\" holds no Central Management database."
+            ));
+        }
+        if m.principal(*db) == to {
+            return Err(format!(
+                "Invoke-CsDatabaseFailover : The {} database of pool \"{pool}\" already has the {} \
+                 as its principal.",
+                db.name(),
+                to.word()
+            ));
+        }
+    }
+    if m.health(to) == Health::Down {
+        return Err(format!(
+            "Invoke-CsDatabaseFailover : The {} SQL Server of pool \"{pool}\" is not reachable; \
+             the databases cannot fail over to it.",
+            to.word()
+        ));
+    }
+    Ok(())
 }

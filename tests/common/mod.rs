@@ -69,6 +69,7 @@ impl World {
                 served_by: Some(p.into()),
                 users: 1000,
                 back_end: None,
+                back_end_mirror: None,
             });
             self.observed.backup.push(BackupDirection {
                 from: p.into(),
@@ -206,6 +207,26 @@ impl World {
     /// Observes the health of the pool's Back End SQL Server.
     pub fn back_end(mut self, pool: &str, health: Health) -> Self {
         self.pool_mut(pool).back_end = Some(health);
+        self
+    }
+
+    /// Observes a mirrored Back End: its principal and each SQL Server's health (`backEnd` is
+    /// the principal's).
+    pub fn mirror(
+        mut self,
+        pool: &str,
+        principal: MirrorRole,
+        primary: Health,
+        mirror: Health,
+    ) -> Self {
+        let m = BackEndMirror {
+            principal,
+            primary,
+            mirror,
+        };
+        let p = self.pool_mut(pool);
+        p.back_end = Some(m.health(principal));
+        p.back_end_mirror = Some(m);
         self
     }
 

@@ -1,11 +1,12 @@
 //! Random SfB deployments for the property tests: up to 20 pairs across three sites, any health
 //! of Front Ends and Back Ends, pairs failed over either way, unsupported pairings, Backup
 //! Service errors, a CMS declared or not whose master may be up, blank or on a pool that is down
-//! (and whose database location the observation may or may not name), Edge pools live or dead
+//! (and whose database location the observation may or may not name), mirrored Back Ends whose
+//! principal or other SQL Server may be down, Edge pools live or dead
 //! with or without a declared next hop, and conference content the ledger owes.
 
 use proptest::prelude::*;
-use sfb_dr::model::{CmsFailback, Edition, Health, ObservedTopology};
+use sfb_dr::model::{CmsFailback, Edition, Health, MirrorRole, ObservedTopology};
 
 use super::World;
 
@@ -16,6 +17,9 @@ struct PairGen {
     sites: (usize, usize),
     health: (Health, Health),
     back_end: (Option<Health>, Option<Health>),
+    /// The health of a mirrored Back End's other SQL Server (the primary is the principal, with
+    /// `back_end`'s health); None for a Back End that is not mirrored.
+    mirror: (Option<Health>, Option<Health>),
     /// 0: both home, 1: pool A failed over, 2: pool B failed over.
     serving: u8,
     active_sites: Option<u8>,
@@ -66,12 +70,22 @@ fn back_end() -> impl Strategy<Value = Option<Health>> {
     ]
 }
 
+fn mirror() -> impl Strategy<Value = Option<Health>> {
+    prop_oneof![
+        4 => Just(None),
+        3 => Just(Some(Health::Up)),
+        1 => Just(Some(Health::Down)),
+        1 => Just(Some(Health::Unknown)),
+    ]
+}
+
 fn pair_gen() -> impl Strategy<Value = PairGen> {
     (
         (
             (0usize..3, 1usize..3),
             (health(), health()),
             (back_end(), back_end()),
+            (mirror(), mirror()),
         ),
         prop_oneof![6 => Just(0u8), 2 => Just(1u8), 2 => Just(2u8)],
         prop_oneof![4 => Just(None), 1 => (1u8..4).prop_map(Some)],
@@ -82,7 +96,7 @@ fn pair_gen() -> impl Strategy<Value = PairGen> {
     )
         .prop_map(
             |(
-                ((a, d), health, back_end),
+                ((a, d), health, back_end, mirror),
                 serving,
                 active_sites,
                 backup_error,
@@ -93,6 +107,7 @@ fn pair_gen() -> impl Strategy<Value = PairGen> {
                 sites: (a, (a + d) % 3),
                 health,
                 back_end,
+                mirror,
                 serving,
                 active_sites,
                 backup_error,
@@ -202,9 +217,14 @@ fn build(
             .pair(&a, SITES[p.sites.0], &b, SITES[p.sites.1])
             .health(&a, p.health.0)
             .health(&b, p.health.1);
-        for (fqdn, be) in [(&a, p.back_end.0), (&b, p.back_end.1)] {
-            if let Some(h) = be {
-                w = w.back_end(fqdn, h);
+        for (fqdn, be, mirror) in [
+            (&a, p.back_end.0, p.mirror.0),
+            (&b, p.back_end.1, p.mirror.1),
+        ] {
+            match (be, mirror) {
+                (Some(h), Some(m)) => w = w.mirror(fqdn, MirrorRole::Primary, h, m),
+                (Some(h), None) => w = w.back_end(fqdn, h),
+                (None, _) => {}
             }
         }
         if p.mixed_editions {

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::model::Health;
+use crate::model::{BackEndMirror, Health, MirrorRole};
 
 /// How many Front Ends must run for a pool to run, and among how many of its first servers
 /// (in topology order) they must be.
@@ -142,4 +142,99 @@ pub fn back_end(databases: &[RawUserDatabase], error: Option<&str>) -> Result<He
     } else {
         Health::Unknown
     })
+}
+
+/// One database's mirroring roles, from `Get-CsDatabaseMirrorState`: `Principal`, `Mirror`, or
+/// `DatabaseInaccessibleOrMirroringNotEnabled` for a server that does not answer (or a database
+/// without a mirror).
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RawMirrorState {
+    pub state_on_primary: String,
+    pub state_on_mirror: String,
+}
+
+/// What one server says of its role for one database.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Said {
+    Principal,
+    Mirror,
+    Silent,
+}
+
+fn said(state: &str) -> Said {
+    match state.trim() {
+        s if s.eq_ignore_ascii_case("principal") => Said::Principal,
+        s if s.eq_ignore_ascii_case("mirror") => Said::Mirror,
+        _ => Said::Silent,
+    }
+}
+
+/// The mirror of a Back End from its user databases' mirroring states: a server that answers
+/// with a role for every database is up, one that answers for none is down (a mix is Unknown).
+/// The principal is the server that says so; while it is down, the server still waiting as the
+/// mirror names the other. None when nothing is mirrored (no state, or neither server answers for
+/// any database: that is also what an unmirrored database reports). Err when the states
+/// contradict each other or `back_end` (`Get-CsUserDatabaseState`): nothing is reported then,
+/// so no database is moved on a reading that does not hold together.
+pub fn mirror(
+    states: &[RawMirrorState],
+    back_end: Option<Health>,
+) -> Result<Option<BackEndMirror>, String> {
+    let pairs: Vec<(Said, Said)> = states
+        .iter()
+        .map(|s| (said(&s.state_on_primary), said(&s.state_on_mirror)))
+        .collect();
+    if pairs
+        .iter()
+        .all(|&(p, m)| p == Said::Silent && m == Said::Silent)
+    {
+        return Ok(None);
+    }
+    let side = |answers: &mut dyn Iterator<Item = Said>| {
+        let (mut up, mut total) = (0usize, 0usize);
+        for a in answers {
+            total += 1;
+            up += usize::from(a != Said::Silent);
+        }
+        if up == total {
+            Health::Up
+        } else if up == 0 {
+            Health::Down
+        } else {
+            Health::Unknown
+        }
+    };
+    let primary = side(&mut pairs.iter().map(|p| p.0));
+    let mirror = side(&mut pairs.iter().map(|p| p.1));
+    let principal_of = |&(p, m): &(Said, Said)| match (p, m) {
+        (Said::Principal, Said::Principal) => Err("both servers say they are the principal"),
+        (Said::Principal, _) | (Said::Silent, Said::Mirror) => Ok(MirrorRole::Primary),
+        (_, Said::Principal) | (Said::Mirror, Said::Silent) => Ok(MirrorRole::Mirror),
+        (Said::Mirror, Said::Mirror) => Err("both servers say they are the mirror"),
+        (Said::Silent, Said::Silent) => Err("neither server answers for a database"),
+    };
+    let mut principal = None;
+    for p in &pairs {
+        let role = principal_of(p)?;
+        if principal.replace(role).is_some_and(|r| r != role) {
+            return Err("the user databases do not have one principal".into());
+        }
+    }
+    let Some(principal) = principal else {
+        return Ok(None);
+    };
+    let m = BackEndMirror {
+        principal,
+        primary,
+        mirror,
+    };
+    match back_end {
+        Some(b) if b != m.health(principal) => Err(format!(
+            "Get-CsUserDatabaseState says the Back End is {b:?}, its principal ({}) is {:?}",
+            principal.word(),
+            m.health(principal)
+        )),
+        _ => Ok(Some(m)),
+    }
 }

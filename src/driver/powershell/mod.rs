@@ -14,6 +14,7 @@ pub mod capture;
 pub mod cms_failover;
 pub mod cms_location;
 pub mod credentials;
+pub mod database_failover;
 pub mod health;
 pub mod observe;
 pub mod operation;
@@ -85,7 +86,9 @@ impl Timeouts {
             Action::FailOverPool { .. } => self.pool_failover,
             Action::FailBackPool { .. } => self.pool_failback,
             Action::FailOverCms { .. } => self.cms_failover,
-            Action::RepointEdge { .. } | Action::SyncBackup { .. } => self.other,
+            Action::RepointEdge { .. }
+            | Action::SyncBackup { .. }
+            | Action::FailOverDatabase { .. } => self.other,
         }
     }
 }

@@ -38,7 +38,7 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
         $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
         if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
     } catch { $relationError = [string]$_ }
-    $modules = $statusError = $userDatabases = $backEndError = $null
+    $modules = $statusError = $userDatabases = $backEndError = $mirrorStates = $mirrorError = $null
     # A pool none of whose Front Ends answers cannot report its Backup Service or Back End: not asked.
     if (($probe -contains $true) -or $probe.Count -eq 0) {
         try {
@@ -52,12 +52,18 @@ $pools = @(foreach ($p in @(Get-CsPool | Where-Object { [string[]]@($_.Services)
         try {
             $userDatabases = @(Get-CsUserDatabaseState -RegistrarPool $fqdn | ForEach-Object { @{ Online = [string]$_.Online } })
         } catch { $backEndError = [string]$_ }
+        # A mirrored Back End: which SQL Server is the principal of the user databases. Read
+        # from the local replica, since the CMS may be what is down.
+        try {
+            $mirrorStates = @(Get-CsDatabaseMirrorState -PoolFqdn $fqdn -DatabaseType User -LocalStore | ForEach-Object { @{ StateOnPrimary = [string]$_.StateOnPrimary; StateOnMirror = [string]$_.StateOnMirror } })
+        } catch { $mirrorError = [string]$_ }
     }
     @{
         Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
         BackupPoolFqdn = $backupPool; RelationError = $relationError
         BackupModules = $modules; BackupStatusError = $statusError
         UserDatabases = $userDatabases; BackEndError = $backEndError
+        MirrorStates = $mirrorStates; MirrorError = $mirrorError
     }
 })
 $cms = $cmsError = $null

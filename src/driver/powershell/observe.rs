@@ -85,6 +85,11 @@ struct RawPool {
     user_databases: Option<OneOrMany<RawUserDatabase>>,
     #[serde(default)]
     back_end_error: Option<String>,
+    /// `Get-CsDatabaseMirrorState -DatabaseType User`; null when it failed or was not asked.
+    #[serde(default)]
+    mirror_states: Option<OneOrMany<health::RawMirrorState>>,
+    #[serde(default)]
+    mirror_error: Option<String>,
     /// Whether each computer, in the order listed, answered on the SIP port.
     probe: OneOrMany<bool>,
     /// Why `Get-CsComputer -Pool` failed, so that `Computers` is `Get-CsPool`'s list, whose
@@ -271,6 +276,17 @@ fn pool(
             .map_err(|m| format!("pool {fqdn}: {m}"))?,
         ),
     };
+    if let Some(error) = &raw.mirror_error {
+        tracing::debug!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsDatabaseMirrorState failed; no mirror is reported");
+    }
+    let states = raw
+        .mirror_states
+        .as_ref()
+        .map_or(&[][..], |s| s.0.as_slice());
+    let back_end_mirror = health::mirror(states, back_end).unwrap_or_else(|why| {
+        tracing::warn!(pool = %fqdn, why = %why, "the Back End mirror state is not reported");
+        None
+    });
     let observed = ObservedPool {
         fqdn,
         site,
@@ -282,6 +298,7 @@ fn pool(
         // Counting users would enumerate every user at each observation; not done.
         users: 0,
         back_end,
+        back_end_mirror,
     };
     Ok((observed, direction, computers))
 }

@@ -161,6 +161,16 @@ fn preconditions(plan: &Plan, step: &Step) -> Vec<String> {
 /// Why `later` must wait for `earlier`, in the words of the rule that orders them.
 fn why(earlier: &Action, later: &Action) -> String {
     match (earlier, later) {
+        (Action::FailOverDatabase { pool, databases, .. }, _)
+            if databases.contains(&crate::model::DatabaseType::CentralMgmt) =>
+        {
+            format!(
+                "every cmdlet needs a working CMS, whose database comes back with {pool}'s Back End (planning rule 10)"
+            )
+        }
+        (Action::FailOverDatabase { pool, .. }, _) => format!(
+            "the plan counts on {pool}'s Back End serving again; Back End repairs come first (planning rule 10)"
+        ),
         (Action::FailOverCms { mode: Mode::Disaster, .. }, _) => {
             "every cmdlet needs a working CMS, recovered first (planning rule 2)".to_owned()
         }
@@ -227,6 +237,18 @@ fn effect(action: &Action) -> String {
         Action::SyncBackup { pool, module } => format!(
             "Does: copies {} from {pool} to its backup pool now rather than at the next sync interval.",
             module.name()
+        ),
+        Action::FailOverDatabase {
+            pool,
+            new_principal,
+            ..
+        } => format!(
+            "Does: makes the {} SQL Server the principal of {pool}'s databases; {pool} keeps its users, and with \
+             synchronous mirroring nothing is lost. First checks that the {} answers and that the {} does not \
+             answer as the principal; a database already moved is left alone.",
+            new_principal.word(),
+            new_principal.word(),
+            new_principal.other().word()
         ),
     }
 }

@@ -185,6 +185,11 @@ pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError>
             mode,
             backup_sql,
         } => cms_failover::command(&pool(to)?, *mode, backup_sql.as_deref(), what_if)?,
+        Action::FailOverDatabase {
+            pool: p,
+            new_principal,
+            databases,
+        } => super::database_failover::command(&pool(p)?, *new_principal, databases, what_if),
     })
 }
 

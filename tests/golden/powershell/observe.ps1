@@ -37,7 +37,7 @@ try {
 $relation = Get-CsPoolBackupRelationship -PoolFqdn $fqdn
 if ($null -ne $relation) { $backupPool = [string]$relation.BackupPoolFqdn }
 } catch { $relationError = [string]$_ }
-$modules = $statusError = $userDatabases = $backEndError = $null
+$modules = $statusError = $userDatabases = $backEndError = $mirrorStates = $mirrorError = $null
 if (($probe -contains $true) -or $probe.Count -eq 0) {
 try {
 $modules = @(Get-SfbDrModules (Get-CsBackupServiceStatus -PoolFqdn $fqdn))
@@ -48,12 +48,16 @@ if ($probe -contains $true) {
 try {
 $userDatabases = @(Get-CsUserDatabaseState -RegistrarPool $fqdn | ForEach-Object { @{ Online = [string]$_.Online } })
 } catch { $backEndError = [string]$_ }
+try {
+$mirrorStates = @(Get-CsDatabaseMirrorState -PoolFqdn $fqdn -DatabaseType User -LocalStore | ForEach-Object { @{ StateOnPrimary = [string]$_.StateOnPrimary; StateOnMirror = [string]$_.StateOnMirror } })
+} catch { $mirrorError = [string]$_ }
 }
 @{
 Fqdn = $fqdn; Site = [string]$p.Site; Computers = $computers; ComputerError = $computerError; Probe = $probe
 BackupPoolFqdn = $backupPool; RelationError = $relationError
 BackupModules = $modules; BackupStatusError = $statusError
 UserDatabases = $userDatabases; BackEndError = $backEndError
+MirrorStates = $mirrorStates; MirrorError = $mirrorError
 }
 })
 $cms = $cmsError = $null
