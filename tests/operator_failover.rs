@@ -509,7 +509,7 @@ async fn a_mirrored_back_end_whose_primary_fails_moves_its_databases_not_its_use
         &Action::FailOverDatabase {
             pool: "pool1.contoso.com".into(),
             new_principal: MirrorRole::Mirror,
-            databases: vec![DatabaseType::User, DatabaseType::CentralMgmt],
+            databases: vec![DatabaseType::CentralMgmt, DatabaseType::User],
         },
     );
     assert!(

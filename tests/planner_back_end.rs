@@ -83,7 +83,8 @@ fn nothing_is_done_to_a_mirror_whose_other_server_is_down_or_unknown_or_whose_pr
 fn a_pool_whose_front_ends_are_down_gets_no_database_failover_but_a_disaster_failover() {
     let w = principal_down(World::two_pairs().cms_database(P1), P3)
         .health(P3, Health::Down)
-        .active_sites(P3, &["dublin"]);
+        .active_sites(P3, &["dublin"])
+        .allow_data_loss();
     assert_eq!(
         actions(&w.plan()),
         vec![failover(P3, Mode::Disaster)],
@@ -96,7 +97,8 @@ fn both_sql_servers_down_is_a_disaster_failover() {
     let w = World::two_pairs()
         .cms_database(P1)
         .mirror(P3, MirrorRole::Primary, Health::Down, Health::Down)
-        .active_sites(P3, &["dublin"]);
+        .active_sites(P3, &["dublin"])
+        .allow_data_loss();
     assert_eq!(actions(&w.plan()), vec![failover(P3, Mode::Disaster)]);
 }
 
@@ -140,7 +142,7 @@ fn the_cms_pool_fails_its_cms_database_over_and_the_cms_is_never_forced() {
         vec![database_failover(
             P1,
             MirrorRole::Mirror,
-            &[DatabaseType::User, DatabaseType::CentralMgmt]
+            &[DatabaseType::CentralMgmt, DatabaseType::User]
         )],
         "{plan:#?}"
     );
@@ -153,7 +155,7 @@ fn the_cms_pool_fails_its_cms_database_over_and_the_cms_is_never_forced() {
         &database_failover(
             P1,
             MirrorRole::Mirror,
-            &[DatabaseType::User, DatabaseType::CentralMgmt],
+            &[DatabaseType::CentralMgmt, DatabaseType::User],
         ),
     );
     assert!(db.depends_on.is_empty(), "{plan:#?}");
@@ -207,9 +209,9 @@ fn database_failovers_need_no_cms_and_run_before_its_recovery() {
 }
 
 #[test]
-fn database_failovers_of_pools_without_the_cms_run_side_by_side() {
+fn database_failovers_of_pools_outside_the_cms_pair_run_side_by_side() {
     let w = principal_down(
-        principal_down(World::two_pairs().cms_database(P1), "pool2.contoso.com"),
+        principal_down(World::two_pairs().cms_database(P1), "pool4.contoso.com"),
         P3,
     );
     let plan = w.plan();
@@ -218,6 +220,21 @@ fn database_failovers_of_pools_without_the_cms_run_side_by_side() {
         plan.steps.iter().all(|s| s.depends_on.is_empty()),
         "{plan:#?}"
     );
+}
+
+#[test]
+fn undeclared_pools_are_left_alone() {
+    // pool9/pool10 are in the deployment but no PoolPair declares them.
+    let mut w = World::two_pairs().cms_database(P1);
+    let undeclared = World::new().pair(
+        "pool9.contoso.com",
+        "redmond",
+        "pool10.contoso.com",
+        "dublin",
+    );
+    w.observed.pools.extend(undeclared.observed.pools);
+    let w = principal_down(w, "pool9.contoso.com");
+    assert!(w.plan().steps.is_empty(), "{:#?}", w.plan());
 }
 
 #[test]
@@ -259,7 +276,7 @@ fn the_cms_backup_pool_fails_its_cms_database_over_too() {
         vec![database_failover(
             "pool2.contoso.com",
             MirrorRole::Mirror,
-            &[DatabaseType::User, DatabaseType::CentralMgmt]
+            &[DatabaseType::CentralMgmt, DatabaseType::User]
         )]
     );
 }

@@ -97,6 +97,7 @@ fn a_master_reported_on_a_pool_that_is_down_is_recovered_from_there() {
         .cms(P1, Some(P1))
         .health(P1, Health::Down)
         .site_active("redmond", false)
+        .allow_data_loss()
         .plan();
     let Action::FailOverCms {
         to,
@@ -119,7 +120,8 @@ fn a_master_whose_back_end_is_down_is_lost_and_recovered_first() {
         .pool1_pool2()
         .cms(P1, Some(P1))
         .back_end(P1, Health::Down)
-        .site_active("redmond", false);
+        .site_active("redmond", false)
+        .allow_data_loss();
     let plan = w.plan();
     let cms = cms_step(&plan).expect("a recovery");
     assert!(matches!(
@@ -144,7 +146,8 @@ fn nothing_runs_before_the_recovery_of_a_lost_master() {
         .health(P1, Health::Down)
         .edge("edge1.contoso.com", "redmond", P1)
         .served_by(P4, P3)
-        .site_active("redmond", false);
+        .site_active("redmond", false)
+        .allow_data_loss();
     let plan = w.plan();
     let cms = cms_step(&plan).expect("a recovery");
     assert_eq!(plan.steps[0].id, cms.id, "{plan:#?}");
@@ -230,10 +233,9 @@ fn a_lost_master_is_not_forced_over_for_an_edge_repoint_or_an_owed_copy_alone() 
 fn a_blocked_cms_pair_does_not_block_the_cms_move_or_the_pairs_waiting_for_it() {
     // The CMS pair cannot move its users: pool2's users are away on pool1, which is down, and
     // data loss is not allowed. The recovery of the CMS into pool2 is still possible, and pool3
-    // (down with redmond) waits only for that recovery.
+    // (up, leaving with redmond) waits only for that recovery.
     let w = World::two_pairs()
         .health(P1, Health::Down)
-        .health(P3, Health::Down)
         .served_by(P2, P1)
         .site_active("redmond", false);
     let plan = w.plan();
@@ -242,7 +244,7 @@ fn a_blocked_cms_pair_does_not_block_the_cms_move_or_the_pairs_waiting_for_it() 
         &cms.action,
         Action::FailOverCms { to, mode: Mode::Disaster, .. } if to == P2
     ));
-    let fo = step(&plan, &failover(P3, Mode::Disaster));
+    let fo = step(&plan, &failover(P3, Mode::Graceful));
     assert!(waits_for(&plan, fo, cms));
     assert_eq!(
         plan.blocked
@@ -340,7 +342,8 @@ fn disaster_cms_move_without_backup_sql_is_blocked() {
         .cms_database(P1)
         .health(P1, Health::Down)
         .no_backup_sql_for(P2)
-        .site_active("redmond", false);
+        .site_active("redmond", false)
+        .allow_data_loss();
     assert!(w.plan().steps.is_empty());
     assert_eq!(
         block_reasons(&w.plan()),

@@ -39,7 +39,13 @@ fn repaired(w: &World) -> (ObservedIndex, Vec<String>) {
             continue;
         };
         let other = m.principal.other();
-        if p.health == Health::Up
+        let declared = w
+            .desired
+            .pairs
+            .iter()
+            .any(|pair| pair.position(&p.fqdn).is_some());
+        if declared
+            && p.health == Health::Up
             && m.health(m.principal) == Health::Down
             && m.health(other) == Health::Up
         {
@@ -83,6 +89,11 @@ fn check_database_failovers(
         prop_assert!(
             repaired.contains(pool),
             "{pool} fails its databases over without need"
+        );
+        prop_assert_eq!(
+            databases.last(),
+            Some(&sfb_dr::model::DatabaseType::User),
+            "the CMS database moves before the user database"
         );
         prop_assert!(
             seen.insert(pool.clone()),
@@ -268,6 +279,10 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                 prop_assert!(!unsupported(pool), "{pool} is in an unsupported pairing");
                 prop_assert!(moved_pools.insert(pool.clone()), "{pool} moved twice");
                 prop_assert_ne!(health(pool), Health::Unknown);
+                prop_assert!(
+                    *mode == Mode::Graceful || w.desired.allow_data_loss,
+                    "disaster failover of {pool} without consent"
+                );
                 prop_assert_eq!(
                     *mode == Mode::Disaster,
                     health(pool) == Health::Down,

@@ -39,10 +39,35 @@ fn failback_precedes_failover_within_a_pair() {
 // Rule 4
 #[test]
 fn failover_is_disaster_mode_exactly_when_the_pool_is_down() {
-    let w = World::two_pairs().active_sites(P3, &["dublin"]);
+    let w = World::two_pairs()
+        .active_sites(P3, &["dublin"])
+        .allow_data_loss();
     assert_eq!(actions(&w.plan()), vec![failover(P3, Mode::Graceful)]);
     let w = w.health(P3, Health::Down);
     assert_eq!(actions(&w.plan()), vec![failover(P3, Mode::Disaster)]);
+}
+
+#[test]
+fn a_disaster_failover_gives_up_data_only_with_consent() {
+    // The same rule as for a disaster-mode failback: without allowDataLoss the pair waits.
+    for w in [
+        World::two_pairs().health(P3, Health::Down),
+        World::two_pairs().back_end(P3, Health::Down),
+    ] {
+        let w = w.active_sites(P3, &["dublin"]);
+        let plan = w.plan();
+        assert!(plan.steps.is_empty(), "{plan:#?}");
+        assert_eq!(blocked_reason(&w), vec![BlockReason::DataLossNotAllowed]);
+        assert!(
+            plan.blocked[0].message.contains("allowDataLoss: true"),
+            "{}",
+            plan.blocked[0].message
+        );
+        assert_eq!(
+            actions(&w.allow_data_loss().plan()),
+            vec![failover(P3, Mode::Disaster)]
+        );
+    }
 }
 
 #[test]
@@ -89,7 +114,7 @@ fn graceful_move_with_backup_in_error_state_is_blocked() {
     assert!(w.plan().steps.is_empty());
     assert_eq!(blocked_reason(&w), vec![BlockReason::BackupUnhealthy]);
     // A disaster-mode failover does not wait for replication, so it goes ahead.
-    let w = w.health(P3, Health::Down);
+    let w = w.health(P3, Health::Down).allow_data_loss();
     assert_eq!(actions(&w.plan()), vec![failover(P3, Mode::Disaster)]);
 }
 
@@ -105,7 +130,8 @@ fn a_pool_whose_back_end_is_down_fails_over_in_disaster_mode() {
     // Front Ends up, Back End SQL down: Invoke-CsPoolFailOver needs -DisasterMode.
     let w = World::two_pairs()
         .active_sites(P3, &["dublin"])
-        .back_end(P3, Health::Down);
+        .back_end(P3, Health::Down)
+        .allow_data_loss();
     assert_eq!(actions(&w.plan()), vec![failover(P3, Mode::Disaster)]);
     // Even with its Backup Service direction in ErrorState: disaster mode does not wait for it.
     assert_eq!(

@@ -678,6 +678,19 @@ fn a_mirrored_back_end_is_read_from_its_mirroring_states() {
             .map(|m| (m.principal, m.primary, m.mirror));
         assert_eq!(got, expected, "{states:?}");
     }
+    // User databases that cannot be read leave the mirror's word.
+    let mut r = report();
+    r["Pools"][0]["UserDatabases"] = Value::Null;
+    r["Pools"][0]["BackEndError"] = json!("Cannot open database \"rtcxds\".");
+    r["Pools"][0]["MirrorStates"] = mirror_states(&[(GONE, "Mirror")]);
+    let t = observe(&r).expect("parses");
+    let p = pool(&t, "pool1.contoso.com");
+    assert_eq!(p.back_end, Some(Health::Down));
+    assert_eq!(
+        p.back_end_mirror
+            .map(|m| (m.principal, m.primary, m.mirror)),
+        Some((MirrorRole::Primary, Health::Down, Health::Up))
+    );
     // A cmdlet that failed is no mirror, and not an error.
     let mut r = report();
     r["Pools"][0]["MirrorStates"] = Value::Null;

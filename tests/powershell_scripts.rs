@@ -98,10 +98,11 @@ fn cms(mode: Mode, backup_sql: Option<BackupSql>) -> Action {
 
 /// A database failover of pool1 to its mirror, with its CMS database when `cms`.
 fn database(cms: bool) -> Action {
-    let mut databases = vec![DatabaseType::User];
+    let mut databases = Vec::new();
     if cms {
         databases.push(DatabaseType::CentralMgmt);
     }
+    databases.push(DatabaseType::User);
     Action::FailOverDatabase {
         pool: "pool1.contoso.com".into(),
         new_principal: MirrorRole::Mirror,
@@ -143,14 +144,14 @@ fn a_database_failover_checks_both_servers_of_every_database_before_it_moves_any
     assert_eq!(moves.len(), 2, "{}", c.body);
     assert!(
         c.body
-            .starts_with("if ($databaseMoves -contains 'User') {\n"),
+            .starts_with("if ($databaseMoves -contains 'CentralMgmt') {\n"),
         "a database already moved is not moved again: {}",
         c.body
     );
     assert!(
-        moves[0].contains("-DatabaseType User -NewPrincipal Mirror -LocalStore -Force"),
+        moves[1].contains("-DatabaseType User -NewPrincipal Mirror -LocalStore -Force"),
         "{}",
-        moves[0]
+        moves[1]
     );
     // Every cmdlet reads the local replica: the store may be what is down.
     let c = command(&database(false), WhatIf::No).expect("renders");

@@ -74,7 +74,7 @@ fn the_cms_database_fails_over_only_on_the_pools_of_the_cms_pair() {
         &database_failover(
             P3,
             MirrorRole::Mirror,
-            &[DatabaseType::User, DatabaseType::CentralMgmt],
+            &[DatabaseType::CentralMgmt, DatabaseType::User],
         ),
     );
     assert!(m.contains("holds no Central Management database"), "{m}");

@@ -68,7 +68,10 @@ pub struct TopologySpec {
     #[serde(default = "default_max_parallel_steps")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 64").message("must be between 1 and 64"))]
     pub max_parallel_steps: u32,
-    /// Allows disaster-mode failback, which loses what users changed on the backup pool.
+    /// Allows disaster-mode moves: the failover of a pool that is down, which gives up the changes
+    /// not yet replicated to its backup pool, and the failback from a backup pool that is down,
+    /// which loses what users changed there. Without it such moves are blocked
+    /// (`DataLossNotAllowed`) until a person allows them.
     #[serde(default)]
     pub allow_data_loss: bool,
     /// Recovery objectives that conditions are measured against.

@@ -9,7 +9,7 @@
 //! moved: a pool whose Back End is back serves, fails over or receives users gracefully, and a CMS
 //! whose database is back has its master again, so nothing is forced over.
 
-use crate::model::{Action, DatabaseType, Health, MirrorRole, ObservedIndex};
+use crate::model::{Action, DatabaseType, Desired, Health, MirrorRole, ObservedIndex};
 
 /// One database failover the observation calls for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +23,16 @@ pub(super) struct Repair {
 }
 
 impl Repair {
+    /// The CMS database first: a step that moved it and then failed on the user database is
+    /// planned again (the user database's principal is still down) and moves only what is left,
+    /// whereas the other order would leave the CMS on a dead server behind a healthy-looking
+    /// Back End.
     pub fn action(&self) -> Action {
-        let mut databases = vec![DatabaseType::User];
+        let mut databases = Vec::with_capacity(2);
         if self.holds_cms {
             databases.push(DatabaseType::CentralMgmt);
         }
+        databases.push(DatabaseType::User);
         Action::FailOverDatabase {
             pool: self.pool.clone(),
             new_principal: self.to,
@@ -36,10 +41,10 @@ impl Repair {
     }
 }
 
-/// Every pool whose Front Ends are up, whose Back End principal is down and whose other SQL
+/// Every declared pool whose Front Ends are up, whose Back End principal is down and whose other SQL
 /// Server is up. A pool whose Front Ends are down or unknown is not repaired this way: moving its
 /// databases gives its users no service, and its failover (in disaster mode) is what does.
-pub(super) fn repairs(observed: &ObservedIndex) -> Vec<Repair> {
+pub(super) fn repairs(desired: &Desired, observed: &ObservedIndex) -> Vec<Repair> {
     // The CMS database is in the Back End of the master's pool; with the master lost, of the
     // pool the published topology names.
     let cms = &observed.topology.cms;
@@ -52,6 +57,13 @@ pub(super) fn repairs(observed: &ObservedIndex) -> Vec<Repair> {
         .pools
         .iter()
         .filter(|p| p.health == Health::Up)
+        // Only pools the resources declare: the operator leaves the rest of the deployment alone.
+        .filter(|p| {
+            desired
+                .pairs
+                .iter()
+                .any(|pair| pair.position(&p.fqdn).is_some())
+        })
         .filter_map(|p| {
             let to = p.back_end_mirror?.failover_target()?;
             Some(Repair {

@@ -23,7 +23,7 @@ use pool_pair::{PairDecision, PairView};
 /// Plans the steps that move the observed deployment to the desired state.
 pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Plan {
     // Back End repairs first; everything else is planned on the deployment they leave.
-    let repairs = back_end::repairs(observed);
+    let repairs = back_end::repairs(desired, observed);
     let repaired;
     let observed = if repairs.is_empty() {
         observed

@@ -136,7 +136,7 @@ pub(super) fn decide(
             continue;
         }
         if serving[i] == i {
-            moves.failover = Some(failover(pair, i, observed)?);
+            moves.failover = Some(failover(pair, i, desired, observed)?);
         } else {
             moves.failback = Some(failback(pair, i, desired, observed)?);
         }
@@ -226,6 +226,7 @@ fn serving(pair: &PairView<'_>, i: usize, ledger: &Ledger) -> Result<usize, (Blo
 fn failover(
     pair: &PairView<'_>,
     i: usize,
+    desired: &Desired,
     observed: &ObservedIndex,
 ) -> Result<Move, (BlockReason, String)> {
     let (home, partner) = (pair.pools[i], pair.pools[1 - i]);
@@ -246,7 +247,22 @@ fn failover(
     }
     let mode = match serving_health(home) {
         Health::Up => Mode::Graceful,
-        Health::Down => Mode::Disaster,
+        // Disaster mode gives up what was not replicated yet: only with consent, as for a
+        // failback.
+        Health::Down if desired.allow_data_loss => Mode::Disaster,
+        Health::Down => {
+            return Err((
+                BlockReason::DataLossNotAllowed,
+                format!(
+                    "{} can fail over only in disaster mode because it is down{}, which gives up \
+                     the changes not yet replicated to {}; set allowDataLoss: true on the \
+                     Topology to allow it",
+                    home.fqdn,
+                    back_end_note(home),
+                    partner.fqdn
+                ),
+            ))
+        }
         Health::Unknown => return Err(unknown_health(home)),
     };
     if mode == Mode::Graceful {

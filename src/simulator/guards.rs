@@ -298,7 +298,7 @@ fn database_failover(
             ));
         }
     }
-    if m.health(to) == Health::Down {
+    if m.health(to) != Health::Up {
         return Err(format!(
             "Invoke-CsDatabaseFailover : The {} SQL Server of pool \"{pool}\" is not reachable; \
              the databases cannot fail over to it.",

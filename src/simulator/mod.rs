@@ -319,10 +319,12 @@ fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
         Action::FailOverDatabase {
             pool, databases, ..
         } => {
-            if databases.contains(&crate::model::DatabaseType::CentralMgmt) {
+            let pool = fqdn_key(pool);
+            if databases.contains(&crate::model::DatabaseType::CentralMgmt)
+                && d.cms_home.as_deref() == Some(pool.as_str())
+            {
                 d.cms_busy = busy;
             }
-            let pool = fqdn_key(pool);
             if busy {
                 d.busy.insert(pool);
             } else {

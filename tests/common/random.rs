@@ -221,8 +221,20 @@ fn build(
             (&a, p.back_end.0, p.mirror.0),
             (&b, p.back_end.1, p.mirror.1),
         ] {
+            // The principal is the primary or, after an earlier failover, the mirror.
+            let principal = if i % 3 == 2 {
+                MirrorRole::Mirror
+            } else {
+                MirrorRole::Primary
+            };
             match (be, mirror) {
-                (Some(h), Some(m)) => w = w.mirror(fqdn, MirrorRole::Primary, h, m),
+                (Some(h), Some(m)) => {
+                    let (primary, mirror) = match principal {
+                        MirrorRole::Primary => (h, m),
+                        MirrorRole::Mirror => (m, h),
+                    };
+                    w = w.mirror(fqdn, principal, primary, mirror)
+                }
                 (Some(h), None) => w = w.back_end(fqdn, h),
                 (None, _) => {}
             }

@@ -11,6 +11,9 @@
 //! - the old principal must not answer as the principal: the planner saw it down, and a server
 //!   that came back is left alone (observe and plan again).
 //!
+//! A `CentralMgmt` database that reports no mirror (the copy a backup pool holds may not be
+//! mirrored) is left alone; a user database without one refuses the step.
+//!
 //! A database whose new principal already reports itself `Principal` (moved by a witness, or by
 //! an earlier attempt of this step) is not failed over again. The cmdlet gets `-Force`, which
 //! its reference says is "used if the current database is not accessible", the only case the
@@ -65,10 +68,17 @@ pub fn command(
             new_principal.other().word()
         ));
         let var = format!("$mirror{name}");
+        // The copy of the CMS database a backup pool holds may not be mirrored: nothing to move.
+        let none = match db {
+            DatabaseType::CentralMgmt => format!(
+                "if ({var}.Count -eq 0 -or @({var} | Where-Object {{ [string]$_.StateOnPrimary -ne 'DatabaseInaccessibleOrMirroringNotEnabled' -or [string]$_.StateOnMirror -ne 'DatabaseInaccessibleOrMirroringNotEnabled' }}).Count -eq 0) {{ {var} = @() }}\n"
+            ),
+            DatabaseType::User => format!("if ({var}.Count -eq 0) {{ throw {empty} }}\n"),
+        };
         checks.push_str(&format!(
             "{var} = $null\n\
              try {{ {var} = @(Get-CsDatabaseMirrorState -PoolFqdn {pool_q} -DatabaseType {name}{local} -ErrorAction Stop) }} catch {{ throw ({unread} + [string]$_.Exception.Message) }}\n\
-             if ({var}.Count -eq 0) {{ throw {empty} }}\n\
+             {none}\
              $targetStates = @({var} | ForEach-Object {{ [string]$_.{new_state} }})\n\
              if (@($targetStates | Where-Object {{ $_ -ne 'Principal' -and $_ -ne 'Mirror' }}).Count -gt 0) {{ throw ({target_gone} + ($targetStates -join ', ') + {target_gone_tail}) }}\n\
              if (@({var} | Where-Object {{ [string]$_.{old_state} -eq 'Principal' }}).Count -gt 0) {{ throw {back} }}\n\

@@ -277,16 +277,22 @@ fn pool(
         ),
     };
     if let Some(error) = &raw.mirror_error {
-        tracing::debug!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsDatabaseMirrorState failed; no mirror is reported");
+        tracing::warn!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsDatabaseMirrorState failed; the Back End is reported without its mirror, so a principal that is down is not failed over");
     }
     let states = raw
         .mirror_states
         .as_ref()
         .map_or(&[][..], |s| s.0.as_slice());
-    let back_end_mirror = health::mirror(states, back_end).unwrap_or_else(|why| {
+    // User databases of unknown state leave the mirror's word: it says which server answers.
+    let known = back_end.filter(|h| *h != Health::Unknown);
+    let back_end_mirror = health::mirror(states, known).unwrap_or_else(|why| {
         tracing::warn!(pool = %fqdn, why = %why, "the Back End mirror state is not reported");
         None
     });
+    let back_end = match (back_end, back_end_mirror) {
+        (Some(Health::Unknown), Some(m)) => Some(m.health(m.principal)),
+        (b, _) => b,
+    };
     let observed = ObservedPool {
         fqdn,
         site,

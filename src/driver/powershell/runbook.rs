@@ -165,7 +165,7 @@ fn why(earlier: &Action, later: &Action) -> String {
             if databases.contains(&crate::model::DatabaseType::CentralMgmt) =>
         {
             format!(
-                "every cmdlet needs a working CMS, whose database comes back with {pool}'s Back End (planning rule 10)"
+                "every cmdlet needs a working CMS, and {pool}'s Back End holds a Central Management database: it serves again first (planning rule 10)"
             )
         }
         (Action::FailOverDatabase { pool, .. }, _) => format!(
@@ -243,8 +243,8 @@ fn effect(action: &Action) -> String {
             new_principal,
             ..
         } => format!(
-            "Does: makes the {} SQL Server the principal of {pool}'s databases; {pool} keeps its users, and with \
-             synchronous mirroring nothing is lost. First checks that the {} answers and that the {} does not \
+            "Does: makes the {} SQL Server the principal of {pool}'s databases; {pool} keeps its users; SfB mirrors \
+             synchronously, so nothing committed is lost unless mirroring was suspended. First checks that the {} answers and that the {} does not \
              answer as the principal; a database already moved is left alone.",
             new_principal.word(),
             new_principal.word(),

@@ -121,6 +121,13 @@ $sfbdrMessage = ''
 try {
 Import-Module SkypeForBusiness -ErrorAction Stop
 $databaseMoves = @()
+$mirrorCentralMgmt = $null
+try { $mirrorCentralMgmt = @(Get-CsDatabaseMirrorState -PoolFqdn 'pool1.contoso.com' -DatabaseType CentralMgmt -LocalStore -ErrorAction Stop) } catch { throw ('Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn pool1.contoso.com could not be read, so whether its mirror SQL Server can take the CentralMgmt database cannot be told: ' + [string]$_.Exception.Message) }
+if ($mirrorCentralMgmt.Count -eq 0 -or @($mirrorCentralMgmt | Where-Object { [string]$_.StateOnPrimary -ne 'DatabaseInaccessibleOrMirroringNotEnabled' -or [string]$_.StateOnMirror -ne 'DatabaseInaccessibleOrMirroringNotEnabled' }).Count -eq 0) { $mirrorCentralMgmt = @() }
+$targetStates = @($mirrorCentralMgmt | ForEach-Object { [string]$_.StateOnMirror })
+if (@($targetStates | Where-Object { $_ -ne 'Principal' -and $_ -ne 'Mirror' }).Count -gt 0) { throw ('The mirror SQL Server of pool1.contoso.com does not answer for its CentralMgmt database (Get-CsDatabaseMirrorState says ' + ($targetStates -join ', ') + '), so the database cannot fail over to it. Nothing was changed; observe and plan again.') }
+if (@($mirrorCentralMgmt | Where-Object { [string]$_.StateOnPrimary -eq 'Principal' }).Count -gt 0) { throw 'The primary SQL Server of pool1.contoso.com answers as the principal of its CentralMgmt database again, so it is not failed over. Nothing was changed; observe and plan again.' }
+if (@($targetStates | Where-Object { $_ -ne 'Principal' }).Count -gt 0) { $databaseMoves += 'CentralMgmt' }
 $mirrorUser = $null
 try { $mirrorUser = @(Get-CsDatabaseMirrorState -PoolFqdn 'pool1.contoso.com' -DatabaseType User -LocalStore -ErrorAction Stop) } catch { throw ('Get-CsDatabaseMirrorState -DatabaseType User -PoolFqdn pool1.contoso.com could not be read, so whether its mirror SQL Server can take the User database cannot be told: ' + [string]$_.Exception.Message) }
 if ($mirrorUser.Count -eq 0) { throw 'Get-CsDatabaseMirrorState -DatabaseType User -PoolFqdn pool1.contoso.com returned nothing: the Back End of pool1.contoso.com has no mirror for its User database' }
@@ -128,19 +135,12 @@ $targetStates = @($mirrorUser | ForEach-Object { [string]$_.StateOnMirror })
 if (@($targetStates | Where-Object { $_ -ne 'Principal' -and $_ -ne 'Mirror' }).Count -gt 0) { throw ('The mirror SQL Server of pool1.contoso.com does not answer for its User database (Get-CsDatabaseMirrorState says ' + ($targetStates -join ', ') + '), so the database cannot fail over to it. Nothing was changed; observe and plan again.') }
 if (@($mirrorUser | Where-Object { [string]$_.StateOnPrimary -eq 'Principal' }).Count -gt 0) { throw 'The primary SQL Server of pool1.contoso.com answers as the principal of its User database again, so it is not failed over. Nothing was changed; observe and plan again.' }
 if (@($targetStates | Where-Object { $_ -ne 'Principal' }).Count -gt 0) { $databaseMoves += 'User' }
-$mirrorCentralMgmt = $null
-try { $mirrorCentralMgmt = @(Get-CsDatabaseMirrorState -PoolFqdn 'pool1.contoso.com' -DatabaseType CentralMgmt -LocalStore -ErrorAction Stop) } catch { throw ('Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn pool1.contoso.com could not be read, so whether its mirror SQL Server can take the CentralMgmt database cannot be told: ' + [string]$_.Exception.Message) }
-if ($mirrorCentralMgmt.Count -eq 0) { throw 'Get-CsDatabaseMirrorState -DatabaseType CentralMgmt -PoolFqdn pool1.contoso.com returned nothing: the Back End of pool1.contoso.com has no mirror for its CentralMgmt database' }
-$targetStates = @($mirrorCentralMgmt | ForEach-Object { [string]$_.StateOnMirror })
-if (@($targetStates | Where-Object { $_ -ne 'Principal' -and $_ -ne 'Mirror' }).Count -gt 0) { throw ('The mirror SQL Server of pool1.contoso.com does not answer for its CentralMgmt database (Get-CsDatabaseMirrorState says ' + ($targetStates -join ', ') + '), so the database cannot fail over to it. Nothing was changed; observe and plan again.') }
-if (@($mirrorCentralMgmt | Where-Object { [string]$_.StateOnPrimary -eq 'Principal' }).Count -gt 0) { throw 'The primary SQL Server of pool1.contoso.com answers as the principal of its CentralMgmt database again, so it is not failed over. Nothing was changed; observe and plan again.' }
-if (@($targetStates | Where-Object { $_ -ne 'Principal' }).Count -gt 0) { $databaseMoves += 'CentralMgmt' }
 $sfbdrActed = $true
-if ($databaseMoves -contains 'User') {
-Invoke-CsDatabaseFailover -PoolFqdn 'pool1.contoso.com' -DatabaseType User -NewPrincipal Mirror -LocalStore -Force -Confirm:$false -ErrorAction Stop
-}
 if ($databaseMoves -contains 'CentralMgmt') {
 Invoke-CsDatabaseFailover -PoolFqdn 'pool1.contoso.com' -DatabaseType CentralMgmt -NewPrincipal Mirror -LocalStore -Force -Confirm:$false -ErrorAction Stop
+}
+if ($databaseMoves -contains 'User') {
+Invoke-CsDatabaseFailover -PoolFqdn 'pool1.contoso.com' -DatabaseType User -NewPrincipal Mirror -LocalStore -Force -Confirm:$false -ErrorAction Stop
 }
 } catch {
 if ($_.InvocationInfo -and $_.InvocationInfo.MyCommand) { $sfbdrCmdlet = [string]$_.InvocationInfo.MyCommand.Name }
