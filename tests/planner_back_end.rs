@@ -197,7 +197,6 @@ fn database_failovers_need_no_cms_and_run_before_its_recovery() {
             )
         })
         .expect("a recovery");
-    assert!(waits_for(&plan, recovery, db), "{plan:#?}");
     for s in plan
         .steps
         .iter()
@@ -205,7 +204,12 @@ fn database_failovers_need_no_cms_and_run_before_its_recovery() {
     {
         assert!(waits_for(&plan, s, recovery), "{plan:#?}");
     }
-    step(&plan, &failover(P3, Mode::Graceful));
+    let fo = step(&plan, &failover(P3, Mode::Graceful));
+    assert!(waits_for(&plan, fo, db), "{plan:#?}");
+    assert!(
+        waits_for(&plan, recovery, db),
+        "nothing runs beside a CMS move, the recovery included: {plan:#?}"
+    );
 }
 
 #[test]
@@ -220,6 +224,26 @@ fn database_failovers_of_pools_outside_the_cms_pair_run_side_by_side() {
         plan.steps.iter().all(|s| s.depends_on.is_empty()),
         "{plan:#?}"
     );
+}
+
+#[test]
+fn a_repair_holds_up_only_the_steps_on_its_pool_and_partner() {
+    // pool3's Back End is repaired while pool2's users come home from pool1: the failback does
+    // not wait for it, so a repair that keeps failing stalls only its own pair. (A CMS move, which
+    // nothing may run beside, would wait for every step before it, repairs included.)
+    let w =
+        principal_down(World::two_pairs().cms_database(P1), P3).served_by("pool2.contoso.com", P1);
+    let plan = w.plan();
+    let db = step(
+        &plan,
+        &database_failover(P3, MirrorRole::Mirror, &[DatabaseType::User]),
+    );
+    let fb = step(
+        &plan,
+        &common::failback("pool2.contoso.com", Mode::Graceful),
+    );
+    assert!(!waits_for(&plan, fb, db), "{plan:#?}");
+    assert!(fb.depends_on.is_empty(), "{plan:#?}");
 }
 
 #[test]

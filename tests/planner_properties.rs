@@ -65,7 +65,7 @@ fn repaired(w: &World) -> (ObservedIndex, Vec<String>) {
 
 /// Rule 10 read as a graph: exactly one database failover per pool that calls for one, to the
 /// server that is up, with the CMS database on the pool holding it; they wait for nothing, and
-/// every other step waits for every one of them.
+/// the steps on its pool (and the CMS pool's repair, every step) wait for it.
 fn check_database_failovers(
     w: &World,
     plan: &Plan,
@@ -128,12 +128,32 @@ fn check_database_failovers(
         repaired.len(),
         "a pool that needs its databases moved is left"
     );
+    // Every step waits for the repair of the pool holding the CMS, and a step on a pool (or its
+    // partner, or the CMS failover into it) for that pool's repair.
+    let cms = &w.observed.cms;
+    let cms_pool = cms.active_master.as_deref().or(cms.pool.as_deref());
+    let partner = |p: &str| {
+        w.observed
+            .pools
+            .iter()
+            .find(|x| x.fqdn == p)
+            .and_then(|x| x.backup_pool.clone())
+    };
     for s in &plan.steps {
-        for f in &failovers {
-            if s.id == f.id {
-                continue;
+        let touched: Vec<String> = match &s.action {
+            Action::FailOverPool { pool, .. }
+            | Action::FailBackPool { pool, .. }
+            | Action::SyncBackup { pool, .. } => {
+                std::iter::once(pool.clone()).chain(partner(pool)).collect()
             }
-            if !matches!(s.action, Action::FailOverDatabase { .. }) {
+            Action::FailOverCms { to, .. } | Action::RepointEdge { to, .. } => vec![to.clone()],
+            Action::FailOverDatabase { .. } => continue,
+        };
+        for f in &failovers {
+            let Action::FailOverDatabase { pool, .. } = &f.action else {
+                continue;
+            };
+            if cms_pool == Some(pool.as_str()) || touched.contains(pool) {
                 prop_assert!(
                     waits_for(plan, s, f),
                     "{} runs before the database failover {}",

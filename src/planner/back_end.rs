@@ -20,6 +20,9 @@ pub(super) struct Repair {
     /// its backup pool, which holds the copy a CMS failover goes to. Its `CentralMgmt` database
     /// fails over too; on the CMS's pool that brings the master back.
     pub holds_cms: bool,
+    /// Whether the pool holds the CMS itself: every step needs the CMS, so every step waits for
+    /// this repair. The others hold up only the steps on their own pool and its partner.
+    pub restores_master: bool,
 }
 
 impl Repair {
@@ -70,6 +73,7 @@ pub(super) fn repairs(desired: &Desired, observed: &ObservedIndex) -> Vec<Repair
                 pool: p.fqdn.clone(),
                 to,
                 holds_cms: [cms_pool, cms_backup].contains(&Some(p.fqdn.as_str())),
+                restores_master: cms_pool == Some(p.fqdn.as_str()),
             })
         })
         .collect()
@@ -101,4 +105,20 @@ pub(super) fn repaired(observed: &ObservedIndex, repairs: &[Repair]) -> Observed
     // The repaired topology differs from a valid one only in health and in a master placed on a
     // pool of the topology, so it is valid too; fall back to the observation if not.
     ObservedIndex::new(topology).unwrap_or_else(|_| observed.clone())
+}
+
+/// The pools a step works on, whose Back End it needs: a pool move's pool and its partner, the
+/// pool a CMS failover goes to, an Edge pool's new next hop.
+pub(super) fn pools_of<'a>(action: &'a Action, observed: &'a ObservedIndex) -> Vec<&'a str> {
+    match action {
+        Action::FailOverPool { pool, .. }
+        | Action::FailBackPool { pool, .. }
+        | Action::SyncBackup { pool, .. } => {
+            let partner = observed.pool(pool).and_then(|p| p.backup_pool.as_deref());
+            std::iter::once(pool.as_str()).chain(partner).collect()
+        }
+        Action::FailOverCms { to, .. } => vec![to.as_str()],
+        Action::RepointEdge { to, .. } => vec![to.as_str()],
+        Action::FailOverDatabase { .. } => Vec::new(),
+    }
 }

@@ -76,6 +76,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     let mut out = Emitter {
         steps: Vec::with_capacity(2 * desired.pairs.len() + repairs.len() + 1),
         root: Vec::new(),
+        repairs: Vec::new(),
     };
     let blocked = blocked(desired, &pairs, &cms, cms_pair);
     let mut cms = match cms {
@@ -91,17 +92,26 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         CmsDecision::NotManaged | CmsDecision::Stays | CmsDecision::Blocked(..) => None,
     };
 
-    // Phase 0: what every other step waits for. The database failovers, side by side (each
-    // reads the topology from the local replica, so none waits for the CMS; the one of the pool
-    // holding the CMS brings its master back), then the recovery of a lost master.
-    let repaired_first: Vec<usize> = repairs
-        .iter()
-        .map(|r| out.push(r.action(), vec![]))
-        .collect();
-    out.root = repaired_first;
+    // Phase 0: the database failovers, side by side (each reads the topology from the local
+    // replica, so none waits for the CMS). The one of the pool holding the CMS brings its master
+    // back, so every step waits for it; the others hold up only the steps on their pool and its
+    // partner (`Emitter::finish`). Then the recovery of a lost master, after every repair (nothing
+    // runs beside a CMS move), which every step waits for.
+    let mut restoring = Vec::new();
+    for r in &repairs {
+        let step = out.push(r.action(), vec![]);
+        if r.restores_master {
+            restoring.push(step);
+        } else {
+            out.repairs.push((r.pool.clone(), step));
+        }
+    }
+    out.root = restoring;
     if recovery {
         if let Some(action) = cms.take() {
-            out.root = vec![out.push(action, vec![])];
+            // Nothing runs beside a CMS move, the recovery included: it waits for every repair.
+            let before = out.last_steps();
+            out.root = vec![out.push(action, before)];
         }
     }
 
@@ -173,7 +183,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             deps,
         );
     }
-    out.finish(blocked)
+    out.finish(blocked, observed)
 }
 
 /// A lost master blocks everything when it cannot be recovered; an available one blocks only the
@@ -268,8 +278,11 @@ fn repoint(e: &edges::EdgeMove) -> Action {
 /// Collects steps in dependency order and numbers them `s1`, `s2`, ...
 struct Emitter {
     steps: Vec<Step>,
-    /// The steps every later step waits for (database failovers, the recovery of a lost master).
+    /// The steps every later step waits for (the CMS pool's database failover, the recovery of a
+    /// lost master).
     root: Vec<usize>,
+    /// The other database failovers, by pool: the steps on that pool or its partner wait for them.
+    repairs: Vec<(String, usize)>,
 }
 
 impl Emitter {
@@ -300,7 +313,25 @@ impl Emitter {
             .collect()
     }
 
-    fn finish(self, mut blocked: Vec<Blocked>) -> Plan {
+    fn finish(mut self, mut blocked: Vec<Blocked>, observed: &ObservedIndex) -> Plan {
+        // A step waits for the repair of every pool it works on (repairs come first, so the
+        // order stays a dependency order).
+        if !self.repairs.is_empty() {
+            for step in &mut self.steps {
+                let mut deps: Vec<String> = back_end::pools_of(&step.action, observed)
+                    .into_iter()
+                    .flat_map(|p| self.repairs.iter().filter(move |(r, _)| r == p))
+                    .map(|(_, i)| step_id(*i))
+                    .collect();
+                if deps.is_empty() {
+                    continue;
+                }
+                deps.append(&mut step.depends_on);
+                deps.sort_unstable_by_key(|d| d[1..].parse::<usize>().unwrap_or(usize::MAX));
+                deps.dedup();
+                step.depends_on = deps;
+            }
+        }
         blocked.sort_by(|a, b| (&a.pair, a.reason).cmp(&(&b.pair, b.reason)));
         let id = plan_id::plan_id(&self.steps, &blocked);
         Plan {
