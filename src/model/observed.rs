@@ -155,6 +155,14 @@ pub struct CmsState {
     pub pool: Option<String>,
 }
 
+impl CmsState {
+    /// The pool whose Back End holds the CMS database: the master's pool, or with the master
+    /// lost, the one the published topology names.
+    pub fn home(&self) -> Option<&str> {
+        self.active_master.as_deref().or(self.pool.as_deref())
+    }
+}
+
 /// One Edge pool and the Front End pool it forwards to.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -48,10 +48,7 @@ impl Repair {
 /// Server is up. A pool whose Front Ends are down or unknown is not repaired this way: moving its
 /// databases gives its users no service, and its failover (in disaster mode) is what does.
 pub(super) fn repairs(desired: &Desired, observed: &ObservedIndex) -> Vec<Repair> {
-    // The CMS database is in the Back End of the master's pool; with the master lost, of the
-    // pool the published topology names.
-    let cms = &observed.topology.cms;
-    let cms_pool = cms.active_master.as_deref().or(cms.pool.as_deref());
+    let cms_pool = observed.topology.cms.home();
     let cms_backup = cms_pool
         .and_then(|p| observed.pool(p))
         .and_then(|p| p.backup_pool.as_deref());
@@ -90,12 +87,7 @@ pub(super) fn repaired(observed: &ObservedIndex, repairs: &[Repair]) -> Observed
             }
             p.back_end = Some(Health::Up);
         }
-        let cms_pool = topology
-            .cms
-            .active_master
-            .as_ref()
-            .or(topology.cms.pool.as_ref());
-        if cms_pool == Some(&r.pool) {
+        if topology.cms.home() == Some(r.pool.as_str()) {
             let cms = &mut topology.cms;
             if cms.active_master.is_none() || cms.active_master.as_deref() == Some(&r.pool) {
                 cms.active_master = Some(r.pool.clone());

@@ -77,6 +77,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         steps: Vec::with_capacity(2 * desired.pairs.len() + repairs.len() + 1),
         root: Vec::new(),
         repairs: Vec::new(),
+        observed,
     };
     let blocked = blocked(desired, &pairs, &cms, cms_pair);
     let mut cms = match cms {
@@ -95,7 +96,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     // Phase 0: the database failovers, side by side (each reads the topology from the local
     // replica, so none waits for the CMS). The one of the pool holding the CMS brings its master
     // back, so every step waits for it; the others hold up only the steps on their pool and its
-    // partner (`Emitter::finish`). Then the recovery of a lost master, after every repair (nothing
+    // partner (`Emitter::push`). Then the recovery of a lost master, after every repair (nothing
     // runs beside a CMS move), which every step waits for.
     let mut restoring = Vec::new();
     for r in &repairs {
@@ -183,7 +184,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             deps,
         );
     }
-    out.finish(blocked, observed)
+    out.finish(blocked)
 }
 
 /// A lost master blocks everything when it cannot be recovered; an available one blocks only the
@@ -276,19 +277,32 @@ fn repoint(e: &edges::EdgeMove) -> Action {
 }
 
 /// Collects steps in dependency order and numbers them `s1`, `s2`, ...
-struct Emitter {
+struct Emitter<'a> {
     steps: Vec<Step>,
     /// The steps every later step waits for (the CMS pool's database failover, the recovery of a
     /// lost master).
     root: Vec<usize>,
     /// The other database failovers, by pool: the steps on that pool or its partner wait for them.
     repairs: Vec<(String, usize)>,
+    /// The deployment the steps are planned on, for the pools each step works on.
+    observed: &'a ObservedIndex,
 }
 
-impl Emitter {
+impl Emitter<'_> {
     fn push(&mut self, action: Action, mut deps: Vec<usize>) -> usize {
         if deps.is_empty() {
             deps.extend(&self.root);
+        }
+        // A step waits for the repair of every pool it works on.
+        if !self.repairs.is_empty() {
+            for pool in back_end::pools_of(&action, self.observed) {
+                deps.extend(
+                    self.repairs
+                        .iter()
+                        .filter(|(r, _)| r == pool)
+                        .map(|(_, i)| *i),
+                );
+            }
         }
         deps.sort_unstable();
         deps.dedup();
@@ -313,25 +327,7 @@ impl Emitter {
             .collect()
     }
 
-    fn finish(mut self, mut blocked: Vec<Blocked>, observed: &ObservedIndex) -> Plan {
-        // A step waits for the repair of every pool it works on (repairs come first, so the
-        // order stays a dependency order).
-        if !self.repairs.is_empty() {
-            for step in &mut self.steps {
-                let mut deps: Vec<String> = back_end::pools_of(&step.action, observed)
-                    .into_iter()
-                    .flat_map(|p| self.repairs.iter().filter(move |(r, _)| r == p))
-                    .map(|(_, i)| step_id(*i))
-                    .collect();
-                if deps.is_empty() {
-                    continue;
-                }
-                deps.append(&mut step.depends_on);
-                deps.sort_unstable_by_key(|d| d[1..].parse::<usize>().unwrap_or(usize::MAX));
-                deps.dedup();
-                step.depends_on = deps;
-            }
-        }
+    fn finish(self, mut blocked: Vec<Blocked>) -> Plan {
         blocked.sort_by(|a, b| (&a.pair, a.reason).cmp(&(&b.pair, b.reason)));
         let id = plan_id::plan_id(&self.steps, &blocked);
         Plan {

@@ -45,6 +45,13 @@ impl Mirror {
         }
     }
 
+    pub fn set_health(&mut self, role: MirrorRole, health: Health) {
+        match role {
+            MirrorRole::Primary => self.primary = health,
+            MirrorRole::Mirror => self.mirror = health,
+        }
+    }
+
     pub fn principal(&self, db: DatabaseType) -> MirrorRole {
         match db {
             DatabaseType::User => self.user,
@@ -183,7 +190,7 @@ impl Deployment {
                 (e.fqdn.clone(), edge)
             })
             .collect();
-        let cms_home = t.cms.active_master.clone().or_else(|| t.cms.pool.clone());
+        let cms_home = t.cms.home().map(str::to_owned);
         let cms_master_lost = t.cms.active_master.is_none()
             && cms_home
                 .as_ref()

@@ -95,10 +95,7 @@ impl Deployment {
                 let h = health(matches!(fault, Fault::BackEndUp { .. }));
                 let p = self.pool_mut(pool)?;
                 match &mut p.mirror {
-                    Some(m) => match m.user {
-                        crate::model::MirrorRole::Primary => m.primary = h,
-                        crate::model::MirrorRole::Mirror => m.mirror = h,
-                    },
+                    Some(m) => m.set_health(m.user, h),
                     None => p.back_end = h,
                 }
                 p.settle_back_end();
@@ -111,10 +108,7 @@ impl Deployment {
                     .mirror
                     .as_mut()
                     .ok_or_else(|| format!("pool {pool} has no mirrored Back End"))?;
-                match server {
-                    crate::model::MirrorRole::Primary => m.primary = h,
-                    crate::model::MirrorRole::Mirror => m.mirror = h,
-                }
+                m.set_health(*server, h);
                 p.settle_back_end();
             }
             Fault::SiteDown { site } | Fault::SiteUp { site } => {
