@@ -18,6 +18,7 @@ fn site_failover(n: usize) -> (Desired, ObservedIndex) {
             pool: None,
         },
         edges: vec![],
+        federation_routes: vec![],
         data_loss: None,
     };
     let mut desired = Desired::default();

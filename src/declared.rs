@@ -12,7 +12,7 @@ use kube::ResourceExt;
 use crate::api::{CentralManagementStore, PoolPair, Site, Topology};
 use crate::model::printable::printable;
 use crate::model::{
-    fqdn_key, site_key, BackupSql, CmsSpec, Desired, ObservedIndex, PairSpec, PoolRef,
+    fqdn_key, site_key, BackupSql, CmsSpec, Desired, ObservedIndex, PairSpec, PoolRef, RouteKind,
 };
 
 /// A spec that is wrong across objects: which object, which field, and what to do.
@@ -157,6 +157,11 @@ pub fn desired_state(
         .map(|s| (site_key(&s.name_any()), s.spec.active))
         .collect();
     let edge_next_hops = edge_next_hops(d.sites, observed, &mut errors);
+    let federation = d
+        .topologies
+        .first()
+        .map(|t| federation_routes(t, observed, &mut errors))
+        .unwrap_or_default();
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -166,7 +171,39 @@ pub fn desired_state(
         cms,
         allow_data_loss: d.topologies.first().is_some_and(|t| t.spec.allow_data_loss),
         edge_next_hops,
+        federation,
     })
+}
+
+/// The declared federation routes: each an ordered list of Edge pools that, when there is an
+/// observation, are Edge pools of the deployment.
+fn federation_routes(
+    topology: &Topology,
+    observed: Option<&ObservedIndex>,
+    errors: &mut Vec<SpecError>,
+) -> Vec<(RouteKind, Vec<String>)> {
+    let spec = &topology.spec.federation_routes;
+    let mut routes = Vec::new();
+    for (kind, edges) in [(RouteKind::Sip, &spec.sip), (RouteKind::Xmpp, &spec.xmpp)] {
+        if edges.is_empty() {
+            continue;
+        }
+        let edges: Vec<String> = edges.iter().map(|e| fqdn_key(e)).collect();
+        if let Some(observed) = observed {
+            for (i, e) in edges.iter().enumerate() {
+                if observed.edge(e).is_none() {
+                    errors.push(SpecError {
+                        kind: "Topology",
+                        name: topology.name_any(),
+                        field: format!("spec.federationRoutes.{}[{i}]", kind.field()),
+                        message: format!("Edge pool {e} is not in the observed topology"),
+                    });
+                }
+            }
+        }
+        routes.push((kind, edges));
+    }
+    routes
 }
 
 /// The declared next hop of every Edge pool: each declared by one Site, and, when there is an

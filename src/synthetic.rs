@@ -66,6 +66,7 @@ impl Shape {
                 pool: (self.pairs > 0).then(|| self.pools(0).0),
             },
             edges: Vec::new(),
+            federation_routes: Vec::new(),
             data_loss: None,
         };
         for i in 0..self.pairs {
@@ -130,6 +131,7 @@ impl Shape {
                 allow_data_loss: true,
                 objectives: Objectives::default(),
                 max_attempts: 3,
+                federation_routes: Default::default(),
             },
             status: None,
         }

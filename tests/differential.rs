@@ -333,7 +333,8 @@ fn valid(kind: &str) -> Value {
                 "credentialsSecretRef": {"name": "sfb-creds"},
                 "timeouts": {"cmsFailoverMinutes": 30, "otherMinutes": 10, "poolFailbackMinutes": 60, "poolFailoverMinutes": 60}}},
             "maxAttempts": 3, "maxParallelSteps": 4, "objectives": {"rpoSeconds": 300, "rtoSeconds": 1200},
-            "observeIntervalSeconds": 30}),
+            "observeIntervalSeconds": 30,
+            "federationRoutes": {"sip": ["edge1.contoso.com", "edge2.contoso.com"], "xmpp": ["edge1.contoso.com"]}}),
         "Site" => {
             json!({"active": true, "edgePools": [{"fqdn": "edge1.contoso.com", "nextHop": "pool1.contoso.com"}]})
         }
@@ -362,6 +363,24 @@ fn cel_edits() -> Vec<CelCase> {
     let sql = "must be a named SQL Server instance";
     let minutes = "must be between 1 and 1440 minutes";
     vec![
+        (
+            "Topology",
+            ".spec.federationRoutes",
+            "each list names an Edge pool once",
+            vec![("/spec/federationRoutes/sip/1", json!("edge1.contoso.com"))],
+        ),
+        (
+            "Topology",
+            ".spec.federationRoutes.sip",
+            "each entry must be a lowercase fully qualified domain name",
+            vec![("/spec/federationRoutes/sip/0", json!("Edge1.contoso.com"))],
+        ),
+        (
+            "Topology",
+            ".spec.federationRoutes.xmpp",
+            "each entry must be a lowercase fully qualified domain name",
+            vec![("/spec/federationRoutes/xmpp/0", json!("edge1"))],
+        ),
         (
             "Topology",
             ".spec.driver",

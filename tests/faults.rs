@@ -586,7 +586,12 @@ fn no_command_twice(audit: &[AuditEntry]) -> Result<(), String> {
             Action::SyncBackup { .. } => {}
             // The simulator refuses a database already on its new principal: run twice, the
             // second would have been refused, not succeeded.
-            Action::FailOverDatabase { .. } => {}
+            Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::SetXmppFederationRoute { .. }
+            | Action::PublishXmppFederationRoute { .. } => {}
         }
     }
     Ok(())

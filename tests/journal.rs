@@ -431,3 +431,205 @@ fn a_retry_left_from_an_earlier_publication_of_a_plan_grants_nothing() {
     assert_eq!(published.retried_with.as_deref(), Some(plan.id.as_str()));
     assert_eq!(next_retry(&published), format!("{}-2", plan.id));
 }
+
+/// edge1, carrying SIP federation, is down: one person's step, the move to edge2.
+fn sip_world() -> (World, Plan, ObservedIndex) {
+    use sfb_dr::model::{Health, RouteKind};
+    let w = World::new()
+        .pool1_pool2()
+        .cms("pool1.contoso.com", Some("pool1.contoso.com"))
+        .edge("edge1.contoso.com", "redmond", "pool1.contoso.com")
+        .edge("edge2.contoso.com", "dublin", "pool2.contoso.com")
+        .edge_health("edge1.contoso.com", Health::Down)
+        .declare_route(RouteKind::Sip, &["edge1.contoso.com", "edge2.contoso.com"])
+        .route(RouteKind::Sip, Some("edge1.contoso.com"));
+    let index = w.index();
+    let plan = planner::plan(&w.desired, &index, &Ledger::default());
+    assert_eq!(plan.steps.len(), 1, "{plan:?}");
+    (w, plan, index)
+}
+
+fn confirming(keys: &[&str]) -> Policy {
+    Policy {
+        confirmed: keys.iter().map(|k| (*k).to_owned()).collect(),
+        ..Policy::default()
+    }
+}
+
+#[test]
+fn a_persons_step_waits_for_a_confirmation_written_after_it_was_ready() {
+    use sfb_dr::controller::journal::{confirm, confirmation_key, Recorded};
+    let (_, plan, index) = sip_world();
+    let none = HashSet::new();
+    // Confirmed in advance, by someone who guessed the publication's key prefix.
+    let early = format!("{}-0123456789abcdef-s1", plan.id);
+    let (journal, launches) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    assert!(launches.is_empty(), "never sent to a driver: {launches:?}");
+    let s1 = &journal.steps[0];
+    assert_eq!(s1.state, StepState::AwaitingConfirmation);
+    let key = s1.confirm_with.clone().expect("a confirmation key");
+    assert_eq!(key, confirmation_key(key_prefix(&journal), "s1", at(0)));
+    assert!(s1
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .contains("kubectl sfbdr confirm s1"));
+    let settle = |journal: &PlanStatus, keys: &[&str]| {
+        let mut r = Recorded {
+            plan: Some(journal.clone()),
+            ledger: Ledger::default(),
+            events: vec![],
+        };
+        confirm(&mut r, &confirming(keys).confirmed, &index, at(5));
+        r.plan.expect("a plan").steps[0].state
+    };
+    assert_eq!(settle(&journal, &[&early]), StepState::AwaitingConfirmation);
+    // Its key, once the observation shows the route moved: done.
+    let moved = World::new()
+        .pool1_pool2()
+        .edge("edge1.contoso.com", "redmond", "pool1.contoso.com")
+        .edge("edge2.contoso.com", "dublin", "pool2.contoso.com")
+        .route(sfb_dr::model::RouteKind::Sip, Some("edge2.contoso.com"))
+        .index();
+    let mut r = Recorded {
+        plan: Some(journal.clone()),
+        ledger: Ledger::default(),
+        events: vec![],
+    };
+    confirm(&mut r, std::slice::from_ref(&key), &index, at(5));
+    let waiting = r.plan.clone().expect("a plan");
+    assert_eq!(
+        waiting.steps[0].state,
+        StepState::AwaitingConfirmation,
+        "the route is still seen on edge1"
+    );
+    assert!(
+        waiting.steps[0]
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("observation disagrees"),
+        "{:?}",
+        waiting.steps[0].message
+    );
+    confirm(&mut r, &[key], &moved, at(6));
+    assert_eq!(r.plan.expect("a plan").steps[0].state, StepState::Succeeded);
+}
+
+#[test]
+fn a_persons_step_under_way_is_never_replaced_by_a_fresh_plan() {
+    let (_, plan, index) = sip_world();
+    let none = HashSet::new();
+    let (journal, _) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    // The person has half done it, or the deployment changed: the fresh plan has nothing.
+    let empty = Plan {
+        id: "e3b0c44298fc1c14".into(),
+        steps: vec![],
+        blocked: vec![],
+    };
+    let a = advance(
+        Some(journal.clone()),
+        Situation {
+            fresh: &empty,
+            observed: &index,
+            in_flight: &none,
+            instance: UID,
+            policy: Policy::default(),
+            limits: limits(),
+            now: at(10),
+        },
+    );
+    assert_eq!(a.plan.id, journal.id, "the journalled plan goes on");
+    assert_eq!(a.plan.steps[0].state, StepState::AwaitingConfirmation);
+}
+
+#[test]
+fn a_confirmed_persons_step_lets_its_plan_go_on_to_the_next() {
+    use sfb_dr::controller::journal::{confirm, Recorded};
+    use sfb_dr::model::{Health, RouteKind};
+    let world = |sip_on: &str| {
+        World::new()
+            .pool1_pool2()
+            .cms("pool1.contoso.com", Some("pool1.contoso.com"))
+            .edge("edge1.contoso.com", "redmond", "pool1.contoso.com")
+            .edge("edge2.contoso.com", "dublin", "pool2.contoso.com")
+            .edge_health("edge1.contoso.com", Health::Down)
+            .declare_route(RouteKind::Sip, &["edge1.contoso.com", "edge2.contoso.com"])
+            .declare_route(RouteKind::Xmpp, &["edge1.contoso.com", "edge2.contoso.com"])
+            .route(RouteKind::Sip, Some(sip_on))
+            .route(RouteKind::Xmpp, Some("edge1.contoso.com"))
+    };
+    let none = HashSet::new();
+    let before = world("edge1.contoso.com");
+    let index = before.index();
+    let plan = planner::plan(&before.desired, &index, &Ledger::default());
+    assert_eq!(plan.steps.len(), 4, "{plan:#?}");
+    let (journal, _) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    let key = journal.steps[0].confirm_with.clone().expect("a key");
+    // Moved by hand and confirmed.
+    let after = world("edge2.contoso.com");
+    let index = after.index();
+    let mut r = Recorded {
+        plan: Some(journal.clone()),
+        ledger: Ledger::default(),
+        events: vec![],
+    };
+    confirm(&mut r, std::slice::from_ref(&key), &index, at(5));
+    let fresh = planner::plan(&after.desired, &index, &r.ledger);
+    let (next, _) = step(r.plan, &fresh, &index, confirming(&[&key]), &none, at(5));
+    assert_eq!(next.id, journal.id, "the plan goes on");
+    assert_eq!(next.steps[1].state, StepState::AwaitingConfirmation);
+    let (again, _) = step(
+        Some(next.clone()),
+        &fresh,
+        &index,
+        confirming(&[&key]),
+        &none,
+        at(6),
+    );
+    assert_eq!(again.id, journal.id, "and stays: {again:#?}");
+    assert_eq!(again.steps[1].confirm_with, next.steps[1].confirm_with);
+    // The Edge services stopped and confirmed: the fresh plan, blind to them, still asks for the
+    // stop, and the plan goes on to Set-CsSite rather than asking again.
+    let stop = again.steps[1].confirm_with.clone().expect("a key");
+    let mut r = Recorded {
+        plan: Some(again),
+        ledger: Ledger::default(),
+        events: vec![],
+    };
+    confirm(&mut r, std::slice::from_ref(&stop), &index, at(7));
+    let (last, launches) = step(r.plan, &fresh, &index, confirming(&[&stop]), &none, at(7));
+    assert_eq!(last.id, journal.id, "{last:#?}");
+    assert_eq!(launches.len(), 1, "Set-CsSite starts: {launches:?}");
+}
+
+#[test]
+fn a_persons_step_done_in_a_plan_is_not_asked_for_again_by_the_same_move() {
+    use sfb_dr::controller::journal::{confirm, Recorded};
+    use sfb_dr::model::{Health, RouteKind};
+    // edge1 carries XMPP and is down: stop edge2's services (a person), Set-CsSite, DNS.
+    let w = World::new()
+        .pool1_pool2()
+        .cms("pool1.contoso.com", Some("pool1.contoso.com"))
+        .edge("edge1.contoso.com", "redmond", "pool1.contoso.com")
+        .edge("edge2.contoso.com", "dublin", "pool2.contoso.com")
+        .edge_health("edge1.contoso.com", Health::Down)
+        .declare_route(RouteKind::Xmpp, &["edge1.contoso.com", "edge2.contoso.com"])
+        .route(RouteKind::Xmpp, Some("edge1.contoso.com"));
+    let index = w.index();
+    let plan = planner::plan(&w.desired, &index, &Ledger::default());
+    let none = HashSet::new();
+    let (journal, _) = step(None, &plan, &index, Policy::default(), &none, at(0));
+    let key = journal.steps[0].confirm_with.clone().expect("a key");
+    let mut r = Recorded {
+        plan: Some(journal.clone()),
+        ledger: Ledger::default(),
+        events: vec![],
+    };
+    confirm(&mut r, std::slice::from_ref(&key), &index, at(5));
+    // The fresh plan, which cannot see stopped services, still starts with the stop.
+    let (next, launches) = step(r.plan, &plan, &index, confirming(&[&key]), &none, at(5));
+    assert_eq!(next.id, journal.id, "the plan goes on");
+    assert_eq!(next.steps[0].state, StepState::Succeeded);
+    assert_eq!(launches.len(), 1, "Set-CsSite starts: {launches:?}");
+}

@@ -232,6 +232,46 @@ fn the_drill_runs_a_site_failover_and_failback_and_passes() {
     }
 }
 
+/// Planning rule 11 in a drill: the federation routes leave redmond with it and come back
+/// before its pool fails back, the drill confirming each person's step as a person would.
+#[test]
+fn the_federation_drill_moves_both_routes_out_and_back_and_passes() {
+    let out = std::process::Command::new(e2e::sfb_dr_binary())
+        .args([
+            "sandbox",
+            "--drill",
+            "--time-scale",
+            "1000",
+            "--topology",
+            "examples/drills/topology-federation.json",
+            "--manifests",
+            "examples/drills/federation.yaml",
+        ])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("drill: PASSED"), "{stdout}");
+    assert!(stdout.contains("refusals          0"), "{stdout}");
+    // Out with the site, then back before pool1 fails back.
+    for (from, to) in [
+        ("edge1.fabrikam.com", "edge2.fabrikam.com"),
+        ("edge2.fabrikam.com", "edge1.fabrikam.com"),
+    ] {
+        let sip = format!(
+            "confirmed by the drill, as a person would after: by hand, in Topology Builder: clear \
+             \"Enable federation for this Edge pool (Port 5061)\" on {from}, select it on {to}"
+        );
+        assert!(stdout.contains(&sip), "the SIP route to {to}: {stdout}");
+        let xmpp = format!("Succeeded point the XMPP federation route at Edge pool {to}");
+        assert!(stdout.contains(&xmpp), "the XMPP route to {to}: {stdout}");
+    }
+}
+
 #[test]
 fn the_help_names_only_commands_that_exist() {
     let help = std::process::Command::new(e2e::sfb_dr_binary())

@@ -522,3 +522,123 @@ async fn a_mirrored_back_end_whose_primary_fails_moves_its_databases_not_its_use
     assert_eq!(sim.observe().expect("observes").data_loss, Some(0));
     operator.shutdown().await;
 }
+
+/// Planning rule 11 end to end: the Edge pool carrying both federation routes dies. The SIP move
+/// waits for a person, then the Edge services before the XMPP move; once both are confirmed (the
+/// SIP route moved by hand), `Set-CsSite` moves the XMPP route, its DNS step waits for a person
+/// in turn, and only then is the Topology Ready. No person's step ever reaches the driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_routes_leave_a_dead_edge_pool_through_confirmed_steps() {
+    use sfb_dr::model::{ObservedRoute, RouteKind};
+    let mut observed = e2e::contoso_observed();
+    observed.federation_routes = RouteKind::ALL
+        .into_iter()
+        .map(|kind| ObservedRoute {
+            kind,
+            edge: Some("edge1.contoso.com".into()),
+        })
+        .collect();
+    let env = Env::start(observed).await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    let routes = r#"{"spec":{"federationRoutes":{"sip":["edge1.contoso.com","edge2.contoso.com"],"xmpp":["edge1.contoso.com","edge2.contoso.com"]}}}"#;
+    env.kubectl(&[
+        "patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", routes,
+    ])
+    .await
+    .ok();
+    env.wait_all_ready().await;
+
+    env.fault(Fault::EdgeDown {
+        edge: "edge1.contoso.com".into(),
+    });
+    eventually("the SIP move waits for a person", CONVERGE, || {
+        awaiting(&env, "MoveSipFederationRoute")
+    })
+    .await;
+    let reason = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.conditions[?(@.type==\"Ready\")].reason}",
+        )
+        .await;
+    assert_eq!(reason, "AwaitingConfirmation");
+    assert!(
+        !env.audit()
+            .iter()
+            .any(|a| matches!(a.command, Action::SetXmppFederationRoute { .. })),
+        "Set-CsSite waits for the SIP move and the Edge services"
+    );
+
+    // The person moves SIP federation in Topology Builder and confirms; then stops the new
+    // pool's Edge services and confirms; Set-CsSite follows.
+    env.fault(Fault::SipRouteMovedByHand {
+        edge: "edge2.contoso.com".into(),
+    });
+    confirm_waiting(&env).await;
+    eventually("the Edge services wait for a person", CONVERGE, || {
+        awaiting(&env, "StopEdgeServices")
+    })
+    .await;
+    confirm_waiting(&env).await;
+    eventually(
+        "the DNS step of the XMPP move waits for a person",
+        CONVERGE,
+        || awaiting(&env, "PublishXmppFederationRoute"),
+    )
+    .await;
+    let t = env.sim.observe().expect("observes");
+    for r in &t.federation_routes {
+        assert_eq!(r.edge.as_deref(), Some("edge2.contoso.com"), "{r:?}");
+    }
+    confirm_waiting(&env).await;
+    env.wait_all_ready().await;
+    let ledger = env
+        .jsonpath("topology/contoso", "{.status.ledger.xmppRouteUnpublished}")
+        .await;
+    assert_eq!(ledger, "", "the DNS step is paid");
+    let audit = env.audit();
+    assert_clean(&audit);
+    let commands: Vec<&Action> = audit.iter().map(|a| &a.command).collect();
+    assert_eq!(
+        commands,
+        vec![&Action::SetXmppFederationRoute {
+            site: "dublin".into(),
+            edge: "edge2.contoso.com".into(),
+        }],
+        "only the cmdlet reaches the driver"
+    );
+    operator.shutdown().await;
+}
+
+/// Whether the steps awaiting a person are exactly `want` (their actions, in plan order).
+async fn awaiting(env: &Env, want: &str) -> Result<(), String> {
+    let actions = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.plan.steps[?(@.state==\"AwaitingConfirmation\")].action}",
+        )
+        .await;
+    let messages = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.plan.steps[*].state} {.status.plan.steps[*].message} {.metadata.annotations} {.status.history}",
+        )
+        .await;
+    expect_eq(&actions, want).map_err(|e| format!("{e}; steps: {messages}"))
+}
+
+/// Confirms every step that awaits a person, as `kubectl sfbdr confirm` would: with the key
+/// each names in `confirmWith`.
+async fn confirm_waiting(env: &Env) {
+    let keys = env
+        .jsonpath(
+            "topology/contoso",
+            "{.status.plan.steps[?(@.state==\"AwaitingConfirmation\")].confirmWith}",
+        )
+        .await;
+    let keys: Vec<&str> = keys.split_whitespace().collect();
+    assert!(!keys.is_empty(), "a step to confirm");
+    env.annotate_topology(&format!("sfbdr.io/confirm-steps={}", keys.join(",")))
+        .await;
+}

@@ -147,7 +147,13 @@ fn check_database_failovers(
                 std::iter::once(pool.clone()).chain(partner(pool)).collect()
             }
             Action::FailOverCms { to, .. } | Action::RepointEdge { to, .. } => vec![to.clone()],
-            Action::FailOverDatabase { .. } => continue,
+            // Federation routes touch no pool.
+            Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::SetXmppFederationRoute { .. }
+            | Action::PublishXmppFederationRoute { .. } => continue,
         };
         for f in &failovers {
             let Action::FailOverDatabase { pool, .. } = &f.action else {
@@ -409,7 +415,12 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                 }
             }
             // Checked whole by `check_database_failovers`.
-            Action::FailOverDatabase { .. } => {}
+            Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::SetXmppFederationRoute { .. }
+            | Action::PublishXmppFederationRoute { .. } => {}
             Action::RepointEdge { edge, to } => {
                 prop_assert_eq!(health(to), Health::Up);
                 let hop = index

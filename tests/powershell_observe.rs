@@ -700,3 +700,68 @@ fn a_mirrored_back_end_is_read_from_its_mirroring_states() {
         None
     );
 }
+
+/// One site of `Get-CsSite` as the observe script reports it.
+fn site(identity: &str, sip: Option<&str>, xmpp: Option<&str>) -> Value {
+    json!({
+        "Identity": identity,
+        "FederationRoute": sip,
+        "XmppFederationRoute": xmpp,
+        "HasFederationRoute": true,
+        "HasXmppFederationRoute": true
+    })
+}
+
+fn routes(r: &Value) -> Vec<ObservedRoute> {
+    observe(r).expect("parses").federation_routes
+}
+
+#[test]
+fn federation_routes_are_read_from_the_sites_and_mapped_to_edge_pools() {
+    let mut r = report();
+    // SIP names the pool's service; XMPP one of its computers, on the other site.
+    r["Sites"] = json!([
+        site("Site:Redmond", Some("EdgeServer:EDGE1.contoso.com"), None),
+        site("Site:Dublin", None, Some("edge2a.contoso.com")),
+    ]);
+    assert_eq!(
+        routes(&r),
+        vec![
+            ObservedRoute {
+                kind: RouteKind::Sip,
+                edge: Some("edge1.contoso.com".into()),
+            },
+            ObservedRoute {
+                kind: RouteKind::Xmpp,
+                edge: Some("edge2.contoso.com".into()),
+            },
+        ]
+    );
+    // No site names a route: it is not set.
+    r["Sites"] = json!([site("Site:Redmond", None, None)]);
+    assert!(routes(&r).iter().all(|x| x.edge.is_none()), "{r}");
+    assert_eq!(routes(&r).len(), 2);
+}
+
+#[test]
+fn a_federation_route_that_cannot_be_told_is_not_reported() {
+    let mut r = report();
+    // Two sites naming different Edge pools for SIP; XMPP on an Edge behind a Director, which the
+    // observation leaves out.
+    r["Sites"] = json!([
+        site("Site:Redmond", Some("EdgeServer:edge1.contoso.com"), None),
+        site(
+            "Site:Dublin",
+            Some("EdgeServer:edge2.contoso.com"),
+            Some("EdgeServer:edge3.contoso.com")
+        ),
+    ]);
+    assert!(routes(&r).is_empty(), "{:?}", routes(&r));
+    // Get-CsSite failed, or this version has no such property: not reported, never "not set".
+    r["Sites"] = json!([]);
+    r["SiteError"] = json!("Get-CsSite: access denied");
+    assert!(routes(&r).is_empty());
+    r["SiteError"] = Value::Null;
+    r["Sites"] = json!([{"Identity": "Site:Redmond", "HasFederationRoute": false, "HasXmppFederationRoute": false}]);
+    assert!(routes(&r).is_empty());
+}

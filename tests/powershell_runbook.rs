@@ -221,3 +221,49 @@ fn a_hand_run_waits_for_the_cms_to_settle_before_any_pool_fails_over() {
     let what_if = runbook_cli("examples/topology.json", &["-o", "powershell", "--whatif"]);
     assert!(!what_if.contains("$deadline"), "{what_if}");
 }
+
+/// Planning rule 11 by hand: edge1, which carries both federation routes, is down. The runbook
+/// stops at each person's step until someone types `done`, and runs `Set-CsSite` between them.
+#[test]
+fn the_federation_runbook_stops_at_each_persons_step() {
+    let mut observed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("examples/drills/topology-federation.json").expect("reads"),
+    )
+    .expect("JSON");
+    observed["edges"][0]["health"] = serde_json::json!("Down");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("edge1-down.json");
+    std::fs::write(&path, observed.to_string()).expect("writes");
+    let out = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .args([
+            "plan",
+            "-f",
+            "examples/drills/federation.yaml",
+            "--observed",
+        ])
+        .arg(&path)
+        .args(["-o", "powershell"])
+        .output()
+        .expect("runs sfb-dr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    golden("runbook_federation_edge1_down.ps1", &text);
+    let prompts = text.lines().filter(|l| l.contains("Read-Host")).count();
+    assert_eq!(
+        prompts, 3,
+        "SIP, the Edge services, the DNS records:\n{text}"
+    );
+    let set = text
+        .find("\nSet-CsSite -Identity 'dublin'")
+        .expect("Set-CsSite");
+    let stop = text
+        .find("Stop-CsWindowsService")
+        .expect("the Edge services");
+    let dns = text.find("_xmpp-server._tcp").expect("the DNS records");
+    assert!(stop < set, "{text}");
+    assert!(set < dns, "the DNS records follow Set-CsSite: {text}");
+}

@@ -64,6 +64,99 @@ fn wire(action: &Action) -> String {
     travelled(&script(action).expect("renders"))
 }
 
+fn xmpp_route() -> Action {
+    Action::SetXmppFederationRoute {
+        site: "dublin".into(),
+        edge: "edge2.contoso.com".into(),
+    }
+}
+
+#[test]
+fn the_xmpp_route_is_changed_only_after_its_site_and_edge_pool_are_found() {
+    let c = command(&xmpp_route(), WhatIf::No).expect("renders");
+    assert_eq!(c.cmdlet, "Set-CsSite");
+    assert_eq!(
+        c.checks,
+        "$null = Get-CsSite -Identity 'dublin' -ErrorAction Stop\n\
+         $null = Get-CsService -Identity 'EdgeServer:edge2.contoso.com' -ErrorAction Stop\n"
+    );
+    let lines: Vec<&str> = c.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Set-CsSite -Identity 'dublin' -XmppFederationRoute 'EdgeServer:edge2.contoso.com' -Confirm:$false -ErrorAction Stop"
+    );
+    // Every other site that names an XMPP route is pointed at the same pool, so they agree.
+    let others: Vec<&&str> = lines[1..]
+        .iter()
+        .filter(|l| l.trim_start().starts_with("Set-CsSite"))
+        .collect();
+    assert_eq!(others.len(), 1, "{}", c.body);
+    assert!(
+        others[0].ends_with(
+            "-XmppFederationRoute 'EdgeServer:edge2.contoso.com' -Confirm:$false -ErrorAction Stop"
+        ),
+        "{}",
+        c.body
+    );
+    let w = command(&xmpp_route(), WhatIf::Yes).expect("renders");
+    let set: Vec<&str> = w
+        .body
+        .lines()
+        .filter(|l| l.contains("Set-CsSite"))
+        .collect();
+    assert!(set.iter().all(|l| l.ends_with(" -WhatIf")), "{}", w.body);
+}
+
+#[test]
+fn a_persons_step_is_never_rendered_as_a_script() {
+    for action in [
+        Action::MoveSipFederationRoute {
+            from: Some("edge1.contoso.com".into()),
+            to: "edge2.contoso.com".into(),
+        },
+        Action::StopEdgeServices {
+            edge: "edge2.contoso.com".into(),
+        },
+        Action::PublishXmppFederationRoute {
+            edge: "edge2.contoso.com".into(),
+        },
+    ] {
+        assert!(
+            matches!(script(&action), Err(ScriptError::Manual(_))),
+            "{action:?}"
+        );
+    }
+}
+
+#[test]
+fn site_names_reach_set_cssite_only_as_one_literal() {
+    for site in ["", "a\nb", " dublin", "dublin\u{7}", &"x".repeat(257)] {
+        let action = Action::SetXmppFederationRoute {
+            site: site.to_owned(),
+            edge: "edge2.contoso.com".into(),
+        };
+        assert!(
+            matches!(script(&action), Err(ScriptError::Value(_))),
+            "{site:?}"
+        );
+    }
+    // Any other name is a site name SfB may have, and stays inside its quotes.
+    let c = command(
+        &Action::SetXmppFederationRoute {
+            site: "Dublin (west)'; Remove-Item C:\\".into(),
+            edge: "edge2.contoso.com".into(),
+        },
+        WhatIf::No,
+    )
+    .expect("renders");
+    assert!(
+        c.body
+            .starts_with("Set-CsSite -Identity 'Dublin (west)''; Remove-Item C:\\' "),
+        "{}",
+        c.body
+    );
+}
+
 fn pool(p: &str, mode: Mode, failover: bool) -> Action {
     if failover {
         Action::FailOverPool {
@@ -227,6 +320,7 @@ fn every_step_script_matches_its_golden() {
         ),
         ("failover_database_user.ps1", database(false)),
         ("failover_database_user_and_cms.ps1", database(true)),
+        ("set_xmpp_federation_route.ps1", xmpp_route()),
     ];
     for (name, action) in cases {
         golden(name, &wire(&action));
@@ -295,6 +389,7 @@ fn the_bootstrap_runs_only_a_script_that_arrived_whole() {
 #[test]
 fn every_state_changing_cmdlet_stops_on_error_and_never_prompts() {
     for action in [
+        xmpp_route(),
         database(true),
         pool("pool1.contoso.com", Mode::Graceful, true),
         pool("pool1.contoso.com", Mode::Disaster, false),
@@ -723,6 +818,7 @@ fn every_script() -> Vec<String> {
             pool: "pool1.contoso.com".into(),
             module: BackupModule::RgsDataStore,
         },
+        xmpp_route(),
     ] {
         all.push(script(&action).expect("renders"));
     }

@@ -67,6 +67,14 @@ pub(crate) fn fqdn_rule() -> Rule {
     )
 }
 
+/// The CEL rule for a list of FQDNs, each as [`fqdn_rule`] wants it.
+pub(crate) fn fqdn_list_rule() -> Rule {
+    Rule::new(format!(
+        "self.all(e, e.size() <= 253 && e.matches('{FQDN_PATTERN}'))"
+    ))
+    .message("each entry must be a lowercase fully qualified domain name (RFC 1123)")
+}
+
 /// The CEL rule for a name that must not be empty.
 pub(crate) fn non_empty_rule() -> Rule {
     Rule::new("self.size() > 0").message("must not be empty")

@@ -81,6 +81,38 @@ pub struct TopologySpec {
     #[serde(default = "default_max_attempts")]
     #[x_kube(validation = Rule::new("self >= 1 && self <= 10").message("must be between 1 and 10"))]
     pub max_attempts: u32,
+    /// The Edge pools that may carry the organization's federation routes, each list in order
+    /// of preference: a route belongs on the first listed Edge pool that is up in an active
+    /// site. A route not declared here is never moved.
+    #[serde(default, skip_serializing_if = "FederationRoutes::is_empty")]
+    pub federation_routes: FederationRoutes,
+}
+
+/// The Edge pools, in order of preference, for SIP and for XMPP federation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(!has(self.sip) || self.sip.all(a, self.sip.exists_one(b, b == a))) && (!has(self.xmpp) || self.xmpp.all(a, self.xmpp.exists_one(b, b == a)))")
+    .message("each list names an Edge pool once"))]
+pub struct FederationRoutes {
+    /// Edge pools for SIP federation (port 5061), moved in Topology Builder: each move is a
+    /// step a person confirms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(max = 253)))]
+    #[x_kube(validation = super::fqdn_list_rule())]
+    pub sip: Vec<String>,
+    /// Edge pools for XMPP federation (port 5269), moved with `Set-CsSite
+    /// -XmppFederationRoute` between two steps a person confirms (the Edge services, DNS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(max = 253)))]
+    #[x_kube(validation = super::fqdn_list_rule())]
+    pub xmpp: Vec<String>,
+}
+
+impl FederationRoutes {
+    /// Whether no route is declared.
+    pub fn is_empty(&self) -> bool {
+        self.sip.is_empty() && self.xmpp.is_empty()
+    }
 }
 
 fn default_max_attempts() -> u32 {
@@ -328,8 +360,9 @@ pub struct PlanStatus {
 #[serde(rename_all = "camelCase")]
 pub struct StepStatus {
     pub id: String,
-    /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool`, `SyncBackup` or
-    /// `FailOverDatabase`.
+    /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool`, `SyncBackup`,
+    /// `FailOverDatabase`, `SetXmppFederationRoute`, or a person's step:
+    /// `MoveSipFederationRoute`, `StopEdgeServices`, `PublishXmppFederationRoute`.
     pub action: ActionKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
@@ -350,6 +383,16 @@ pub struct StepStatus {
     /// A database failover's databases, in order (`User`, `CentralMgmt`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub databases: Vec<DatabaseType>,
+    /// The Edge pool a federation route leaves, when it is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The site `Set-CsSite` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    /// For a person's step that is ready: the value `sfbdr.io/confirm-steps` must list to
+    /// confirm it (`kubectl sfbdr confirm` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_with: Option<String>,
     #[serde(default)]
     pub depends_on: Vec<String>,
     pub state: StepState,
@@ -389,6 +432,9 @@ pub enum StepState {
     Pending,
     /// Recorded before the driver was called; settled by the same operation key after a crash.
     Running,
+    /// A person's step (`action` names it, `message` says what to do): waits until the
+    /// annotation `sfbdr.io/confirm-steps` names its confirmation key.
+    AwaitingConfirmation,
     Succeeded,
     Failed,
 }

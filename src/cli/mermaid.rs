@@ -59,7 +59,11 @@ pub fn flowchart(plan: &Plan) -> String {
                 out,
                 "    blocked{}[\"{}\"]",
                 i + 1,
-                label(&format!("pair {}: {}", b.pair, b.reason))
+                label(&format!(
+                    "{}: {}",
+                    sfb_dr::model::blocked_subject(&b.pair),
+                    b.reason
+                ))
             );
         }
         let _ = writeln!(out, "  end");
@@ -76,9 +80,13 @@ fn node(id: &str) -> String {
 }
 
 fn describe(id: &str, action: &Action) -> String {
-    let cmdlet = command(action, WhatIf::No)
-        .map(|c| c.cmdlet)
-        .unwrap_or("(refused: unsafe value)");
+    let cmdlet = if action.is_manual() {
+        "by hand"
+    } else {
+        command(action, WhatIf::No)
+            .map(|c| c.cmdlet)
+            .unwrap_or("(refused: unsafe value)")
+    };
     let mode = |m: Mode| match m {
         Mode::Graceful => "graceful",
         Mode::Disaster => "disaster mode",
@@ -95,6 +103,13 @@ fn describe(id: &str, action: &Action) -> String {
             new_principal,
             ..
         } => format!("{pool} databases to the {}", new_principal.word()),
+        Action::MoveSipFederationRoute { to, .. } => format!("SIP federation to {to}"),
+        Action::StopEdgeServices { edge } => format!("stop the Edge services of {edge}"),
+        Action::StartEdgeServices { edge } => format!("start the Edge services of {edge}"),
+        Action::SetXmppFederationRoute { edge, .. } => format!("XMPP federation to {edge}"),
+        Action::PublishXmppFederationRoute { edge } => {
+            format!("XMPP DNS records to {edge}, start its Edge services")
+        }
     };
     format!("{id}: {cmdlet}<br/>{what}")
 }

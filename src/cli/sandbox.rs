@@ -462,7 +462,7 @@ async fn drill(
                 .with_context(|| format!("setting Site {site} active={active}"))?;
             println!("drill: site {site} active={active}");
         }
-        let ok = wait_ready(client, ns, &topology, Duration::from_secs(600)).await?;
+        let ok = wait_ready(client, sim, ns, &topology, Duration::from_secs(600)).await?;
         println!(
             "drill: {name}: {} in {:.1} s",
             if ok { "converged" } else { "DID NOT CONVERGE" },
@@ -507,6 +507,7 @@ async fn drill(
 /// each step as it changes state.
 async fn wait_ready(
     client: &Client,
+    sim: &Simulator,
     ns: &str,
     topology: &str,
     limit: Duration,
@@ -552,6 +553,15 @@ async fn wait_ready(
                         .unwrap_or_default();
                     println!("  [{}] {state:<9} {what}", step.id);
                 }
+                if step.state == StepState::AwaitingConfirmation
+                    && seen.insert((
+                        step.confirm_with.clone().unwrap_or_default(),
+                        step.id.clone(),
+                        "confirmed".into(),
+                    ))
+                {
+                    act_as_a_person(&topologies, sim, &t, step).await?;
+                }
             }
         }
         let ready_t = ready(
@@ -594,6 +604,48 @@ async fn wait_ready(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Ok(false)
+}
+
+/// What a person does for a step that waits for one: its change in the simulated deployment
+/// (only the SIP route has one to make), then the confirmation `kubectl sfbdr confirm` writes.
+async fn act_as_a_person(
+    topologies: &Api<Topology>,
+    sim: &Simulator,
+    topology: &Topology,
+    step: &sfb_dr::api::StepStatus,
+) -> Result<(), Failure> {
+    use sfb_dr::controller::journal::{confirmations, CONFIRM_ANNOTATION};
+    let action = sfb_dr::controller::journal::step_action(step).map_err(|e| anyhow!(e))?;
+    if let sfb_dr::model::Action::MoveSipFederationRoute { to, .. } = &action {
+        sim.inject(&sfb_dr::simulator::Fault::SipRouteMovedByHand { edge: to.clone() })
+            .map_err(|e| anyhow!("moving the SIP federation route by hand: {e}"))?;
+    }
+    // Read again: another step confirmed a moment ago is in the annotation by now.
+    let fresh = topologies
+        .get(&topology.name_any())
+        .await
+        .context("reading the Topology")?;
+    let mut keys = fresh
+        .annotations()
+        .get(CONFIRM_ANNOTATION)
+        .map(|v| confirmations(v))
+        .unwrap_or_default();
+    keys.extend(step.confirm_with.clone());
+    topologies
+        .patch(
+            &topology.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {CONFIRM_ANNOTATION: keys.join(",")}}}),
+            ),
+        )
+        .await
+        .context("confirming a person's step")?;
+    println!(
+        "  [{}] confirmed by the drill, as a person would after: {action}",
+        step.id
+    );
+    Ok(())
 }
 
 fn ready(

@@ -78,6 +78,17 @@ pub fn notice(event: &JournalEvent) -> Notice {
             step_action(action, plan, step, *attempt),
             format!("step {step} (attempt {attempt}): {action}"),
         ),
+        JournalEvent::AwaitingConfirmation {
+            plan,
+            step,
+            action,
+            confirm_with,
+        } => (
+            false,
+            "AwaitingConfirmation",
+            step_action(action, plan, step, 0),
+            super::journal::awaiting_person(plan, step, action, confirm_with),
+        ),
         JournalEvent::StepSucceeded { plan, step, action } => (
             false,
             "StepSucceeded",

@@ -45,6 +45,8 @@ pub struct Policy {
     pub approved: Option<String>,
     /// The value of `sfbdr.io/retry`.
     pub retry: Option<String>,
+    /// The confirmation keys `sfbdr.io/confirm-steps` lists (comma- or space-separated).
+    pub confirmed: Vec<String>,
 }
 
 impl Policy {
@@ -140,6 +142,13 @@ pub enum JournalEvent {
         plan: String,
         step: String,
         action: Action,
+    },
+    /// A person's step is ready: it waits for `sfbdr.io/confirm-steps` to name `confirm_with`.
+    AwaitingConfirmation {
+        plan: String,
+        step: String,
+        action: Action,
+        confirm_with: String,
     },
     /// `retry` is false once the step has failed `maxAttempts` times: its pair is stalled.
     StepFailed {
@@ -238,6 +247,79 @@ pub fn record(
     out
 }
 
+/// Settles the person's steps that `confirmed` names: each is done once the fresh observation
+/// does not contradict it (a SIP federation route must show on its new Edge pool when the
+/// driver reports the route), and the ledger records it as a driver step's success would.
+pub fn confirm(
+    recorded: &mut Recorded,
+    confirmed: &[String],
+    observed: &ObservedIndex,
+    now: Timestamp,
+) {
+    let Some(plan) = recorded.plan.as_mut() else {
+        return;
+    };
+    for step in &mut plan.steps {
+        if step.state != StepState::AwaitingConfirmation {
+            continue;
+        }
+        let Some(key) = step.confirm_with.as_deref() else {
+            continue;
+        };
+        if !confirmed.iter().any(|c| c == key) {
+            continue;
+        }
+        let Ok(action) = step_action(step) else {
+            continue;
+        };
+        if let Err(disagreement) = verify(&action, observed) {
+            step.message = Some(format!(
+                "confirmed, but the observation disagrees: {disagreement}; finish the change and \
+                 the next observation completes the step"
+            ));
+            continue;
+        }
+        step.state = StepState::Succeeded;
+        step.message = Some(format!("confirmed by {CONFIRM_ANNOTATION}"));
+        step.finished_at = Some(now.to_string());
+        recorded.ledger.record_step(&action, observed);
+        recorded.events.push(JournalEvent::StepSucceeded {
+            plan: plan.id.clone(),
+            step: step.id.clone(),
+            action,
+        });
+    }
+}
+
+/// The annotation that confirms a person's steps.
+pub const CONFIRM_ANNOTATION: &str = "sfbdr.io/confirm-steps";
+
+/// The value `sfbdr.io/confirm-steps` names to confirm step `step` of the publication whose keys
+/// start with `prefix`, once it became ready at `ready`: bound to one publication and one
+/// moment, so neither a confirmation left from an earlier run of the same plan nor one written
+/// before the step was ready confirms anything. The step keeps it in `confirmWith`.
+pub fn confirmation_key(prefix: &str, step: &str, ready: Timestamp) -> String {
+    format!("{prefix}-{step}-{}", ready.as_millisecond())
+}
+
+/// What a person's step that is ready asks, and how to confirm it: the step's message, its
+/// Event and the Topology's condition all say this.
+pub fn awaiting_person(plan: &str, step: &str, action: &Action, key: &str) -> String {
+    format!(
+        "step {step} waits for a person: {action}; when it is done: kubectl sfbdr confirm {step} \
+         {plan} (the annotation {CONFIRM_ANNOTATION}={key})"
+    )
+}
+
+/// The confirmation keys an `sfbdr.io/confirm-steps` value lists.
+pub fn confirmations(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The end of the message of a step whose outcome could not be learned and whose effect the
 /// deployment does not show: it may have run, and re-running a failover is not documented as
 /// harmless, so it waits for a person rather than running again under a new key.
@@ -332,7 +414,15 @@ pub fn shows(action: &Action, observed: &ObservedIndex) -> bool {
             pool(fqdn).is_some_and(|p| p.back_end_mirror.is_some())
                 && verify(action, observed).is_ok()
         }
-        Action::SyncBackup { .. } => false,
+        Action::SetXmppFederationRoute { .. } => {
+            verify(action, observed).is_ok()
+                && observed.route(crate::model::RouteKind::Xmpp).is_some()
+        }
+        Action::SyncBackup { .. }
+        | Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => false,
     }
 }
 
@@ -391,7 +481,31 @@ pub fn verify(action: &Action, observed: &ObservedIndex) -> Result<(), String> {
             )),
             _ => Ok(()),
         },
-        Action::SyncBackup { .. } => Ok(()),
+        Action::MoveSipFederationRoute { to, .. } => {
+            route_on(observed, crate::model::RouteKind::Sip, to)
+        }
+        Action::SetXmppFederationRoute { edge, .. } => {
+            route_on(observed, crate::model::RouteKind::Xmpp, edge)
+        }
+        Action::SyncBackup { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => Ok(()),
+    }
+}
+
+/// Whether the route of `kind` is on Edge pool `to`, or not reported.
+fn route_on(
+    observed: &ObservedIndex,
+    kind: crate::model::RouteKind,
+    to: &str,
+) -> Result<(), String> {
+    let to = crate::model::fqdn_key(to);
+    match observed.route(kind) {
+        None => Ok(()),
+        Some(Some(e)) if e == to => Ok(()),
+        Some(Some(e)) => Err(format!("the {} route is on {e}, not {to}", kind.word())),
+        Some(None) => Err(format!("the {} route is not set, not {to}", kind.word())),
     }
 }
 
@@ -445,7 +559,8 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
         {
             plan
         }
-        Some(plan) if plan.steps.iter().any(|st| st.state == StepState::Running) => {
+        // Running steps finish, and a person's step under way is confirmed, before it is replaced.
+        Some(plan) if plan.steps.iter().any(|st| in_progress(st.state)) => {
             let gate = s.policy.gate(&plan);
             return Advanced {
                 launch: orphans(&plan, in_flight),
@@ -519,9 +634,6 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
         let plan_id = plan.id.clone();
         let prefix = key_prefix(&plan).to_owned();
         for step in &mut plan.steps {
-            if running >= s.limits.max_parallel {
-                break;
-            }
             let ready = match step.state {
                 StepState::Pending => true,
                 StepState::Failed if step.failures < s.limits.max_attempts => {
@@ -542,6 +654,25 @@ pub fn advance(current: Option<PlanStatus>, s: Situation<'_>) -> Advanced {
             let Ok(action) = step_action(step) else {
                 continue;
             };
+            if action.is_manual() {
+                // A person does it; no driver is called, and it holds no parallel slot. The key
+                // names the moment it became ready, so no confirmation written before counts.
+                let confirm_with = confirmation_key(&prefix, &step.id, s.now);
+                step.confirm_with = Some(confirm_with.clone());
+                step.state = StepState::AwaitingConfirmation;
+                step.started_at = Some(s.now.to_string());
+                step.message = Some(awaiting_person(&plan_id, &step.id, &action, &confirm_with));
+                events.push(JournalEvent::AwaitingConfirmation {
+                    plan: plan_id.clone(),
+                    step: step.id.clone(),
+                    action,
+                    confirm_with,
+                });
+                continue;
+            }
+            if running >= s.limits.max_parallel {
+                continue;
+            }
             let attempt = step.attempt.saturating_add(1);
             let Ok(key) = OperationKey::for_step(&prefix, &step.id, attempt) else {
                 continue;
@@ -601,28 +732,36 @@ pub fn orphans(plan: &PlanStatus, in_flight: &HashSet<OperationKey>) -> Vec<Laun
         .collect()
 }
 
+/// A step under way: a driver call (`Running`) or a person's work (`AwaitingConfirmation`). Its
+/// plan is never replaced under it, whatever the fresh plan says: the work may be half done.
+pub fn in_progress(state: StepState) -> bool {
+    matches!(state, StepState::Running | StepState::AwaitingConfirmation)
+}
+
 /// Whether `plan` still has steps that have not succeeded.
 pub fn unfinished(plan: &PlanStatus) -> bool {
     plan.steps.iter().any(|s| s.state != StepState::Succeeded)
 }
 
-/// The journalled plan goes on while the fresh plan asks for nothing it does not already hold,
-/// and everything it has yet to start (or retry) is still wanted.
+/// The journalled plan goes on while the fresh plan asks for nothing it does not already hold
+/// (unfinished steps, and a person's steps already done in it), and everything it has yet to
+/// start (or retry) is still wanted.
 fn continues(plan: &PlanStatus, fresh: &Plan) -> bool {
     if !unfinished(plan) {
         return false;
     }
     let mut remaining: HashMap<Action, usize> = HashMap::new();
     let mut waiting: Vec<Action> = Vec::new();
-    for step in plan
-        .steps
-        .iter()
-        .filter(|s| s.state != StepState::Succeeded)
-    {
+    for step in &plan.steps {
         let Ok(action) = step_action(step) else {
             return false;
         };
-        if step.state != StepState::Running {
+        // A person's step done in this plan still counts as held: its effect (Edge services
+        // stopped or started, DNS records) is not observed, so a fresh plan asks for it again.
+        if step.state == StepState::Succeeded && !action.is_manual() {
+            continue;
+        }
+        if !in_progress(step.state) && step.state != StepState::Succeeded {
             waiting.push(action.clone());
         }
         *remaining.entry(action).or_default() += 1;
@@ -812,6 +951,9 @@ pub fn pending(step: &Step) -> StepStatus {
         backup_sql: None,
         new_principal: None,
         databases: Vec::new(),
+        from: None,
+        site: None,
+        confirm_with: None,
         depends_on: step.depends_on.clone(),
         state: StepState::Pending,
         attempt: 0,
@@ -851,6 +993,19 @@ pub fn pending(step: &Step) -> StepStatus {
             status.pool = Some(pool.clone());
             status.new_principal = Some(*new_principal);
             status.databases = databases.clone();
+        }
+        Action::MoveSipFederationRoute { from, to } => {
+            status.from = from.clone();
+            status.to = Some(to.clone());
+        }
+        Action::StopEdgeServices { edge }
+        | Action::StartEdgeServices { edge }
+        | Action::PublishXmppFederationRoute { edge } => {
+            status.edge = Some(edge.clone());
+        }
+        Action::SetXmppFederationRoute { site, edge } => {
+            status.site = Some(site.clone());
+            status.edge = Some(edge.clone());
         }
     }
     status
@@ -906,5 +1061,22 @@ pub fn step_action(step: &StepStatus) -> Result<Action, String> {
                 databases: step.databases.clone(),
             }
         }
+        ActionKind::MoveSipFederationRoute => Action::MoveSipFederationRoute {
+            from: step.from.clone(),
+            to: need(&step.to, "to")?,
+        },
+        ActionKind::StopEdgeServices => Action::StopEdgeServices {
+            edge: need(&step.edge, "edge")?,
+        },
+        ActionKind::StartEdgeServices => Action::StartEdgeServices {
+            edge: need(&step.edge, "edge")?,
+        },
+        ActionKind::SetXmppFederationRoute => Action::SetXmppFederationRoute {
+            site: need(&step.site, "site")?,
+            edge: need(&step.edge, "edge")?,
+        },
+        ActionKind::PublishXmppFederationRoute => Action::PublishXmppFederationRoute {
+            edge: need(&step.edge, "edge")?,
+        },
     })
 }

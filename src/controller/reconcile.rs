@@ -114,13 +114,14 @@ async fn pipeline(
     ctx.metrics.backup(&ns, &observed.topology.backup);
 
     // Record what finished since last time, checked against this observation.
-    let recorded = journal::record(
+    let mut recorded = journal::record(
         stored.plan.clone(),
         stored.ledger.clone(),
         outcomes,
         &observed,
         limits,
     );
+    journal::confirm(&mut recorded, &policy(topology).confirmed, &observed, now);
 
     // Validate the resources against each other and the deployment.
     let desired = match validate(&namespace, &observed) {
@@ -348,6 +349,9 @@ fn policy(topology: &Topology) -> Policy {
         manual: topology.spec.approval == crate::api::Approval::Manual,
         approved: annotation(APPROVE_ANNOTATION),
         retry: annotation(RETRY_ANNOTATION),
+        confirmed: annotation(journal::CONFIRM_ANNOTATION)
+            .map(|v| journal::confirmations(&v))
+            .unwrap_or_default(),
     }
 }
 

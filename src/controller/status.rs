@@ -251,12 +251,19 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
             ),
         )
     } else if let Some(first) = p.fresh.blocked.first() {
+        // A person's step that waits is said too: it may be all that can move now.
+        let blocked = p.fresh.blocked.iter().map(|b| {
+            format!(
+                "{}: {}: {}",
+                crate::model::blocked_subject(&b.pair),
+                b.reason,
+                b.message
+            )
+        });
         Verdict::stalled(
             first.reason,
-            p.fresh
-                .blocked
-                .iter()
-                .map(|b| format!("pair {}: {}: {}", b.pair, b.reason, b.message))
+            blocked
+                .chain(awaiting_person(p.journal))
                 .collect::<Vec<_>>()
                 .join("; "),
         )
@@ -285,6 +292,10 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
                 "AwaitingApproval",
                 format!("plan {} waits for approval", p.journal.id),
             ),
+            Gate::Open if awaiting_person(p.journal).is_some() => Verdict::waiting(
+                "AwaitingConfirmation",
+                awaiting_person(p.journal).unwrap_or_default(),
+            ),
             Gate::Open => Verdict::waiting(
                 "Executing",
                 format!(
@@ -299,7 +310,7 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
     if p.superseded {
         v.reconciling = Some((
             "Replanning".into(),
-            "the declared or observed state changed: running steps finish, then a new plan is made"
+            "the declared or observed state changed: running steps finish and a person's steps under way are confirmed, then a new plan is made"
                 .into(),
         ));
     } else if (left > 0 || !p.fresh.steps.is_empty()) && p.gate == Gate::Open {
@@ -314,6 +325,25 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
         ));
     }
     v
+}
+
+/// What the person's steps that are ready wait for, each with how to confirm it.
+fn awaiting_person(plan: &PlanStatus) -> Option<String> {
+    let waiting: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::AwaitingConfirmation)
+        .map(|s| match super::journal::step_action(s) {
+            Ok(action) => super::journal::awaiting_person(
+                &plan.id,
+                &s.id,
+                &action,
+                s.confirm_with.as_deref().unwrap_or(""),
+            ),
+            Err(e) => e,
+        })
+        .collect();
+    (!waiting.is_empty()).then(|| waiting.join("; "))
 }
 
 /// `RTOMet`: whether the last plan that moved users (a failover or failback) finished within
@@ -494,7 +524,12 @@ pub fn pair_of<'a>(desired: &'a Desired, action: &Action) -> Option<&'a PairSpec
         | Action::SyncBackup { pool, .. }
         | Action::FailOverDatabase { pool, .. } => pool,
         Action::RepointEdge { to, .. } => to,
-        Action::FailOverCms { .. } => return None,
+        Action::FailOverCms { .. }
+        | Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::SetXmppFederationRoute { .. }
+        | Action::PublishXmppFederationRoute { .. } => return None,
     };
     let pool = fqdn_key(pool);
     desired.pairs.iter().find(|p| p.position(&pool).is_some())

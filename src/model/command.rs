@@ -77,6 +77,47 @@ impl DatabaseType {
     }
 }
 
+/// A federation route an Edge pool carries for the organization: SIP federation (port 5061,
+/// set in Topology Builder) or XMPP federation (port 5269, `Set-CsSite -XmppFederationRoute`).
+#[derive(
+    Serialize,
+    Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    schemars::JsonSchema,
+)]
+pub enum RouteKind {
+    Sip,
+    Xmpp,
+}
+
+impl RouteKind {
+    /// Both kinds, SIP first.
+    pub const ALL: [RouteKind; 2] = [RouteKind::Sip, RouteKind::Xmpp];
+
+    /// The name in words: "SIP federation" or "XMPP federation".
+    pub fn word(self) -> &'static str {
+        match self {
+            RouteKind::Sip => "SIP federation",
+            RouteKind::Xmpp => "XMPP federation",
+        }
+    }
+
+    /// The field that declares and reports it: `sip` or `xmpp`.
+    pub fn field(self) -> &'static str {
+        match self {
+            RouteKind::Sip => "sip",
+            RouteKind::Xmpp => "xmpp",
+        }
+    }
+}
+
 /// One action on the deployment. `pool` is always the users' home pool, for failover and
 /// failback alike, as `Invoke-CsPoolFailOver -PoolFqdn` and `Invoke-CsPoolFailBack -PoolFqdn` take it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
@@ -106,6 +147,28 @@ pub enum Action {
         new_principal: MirrorRole,
         databases: Vec<DatabaseType>,
     },
+    /// A person's step (Topology Builder has no cmdlet for it): clear "Enable federation for
+    /// this Edge pool (Port 5061)" on `from`, select it on `to`, publish the topology, and run
+    /// the Deployment Wizard's "Setup or Remove Skype for Business Server Components" again on
+    /// `to`'s Edge Servers.
+    MoveSipFederationRoute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
+        to: String,
+    },
+    /// A person's step: `Stop-CsWindowsService` on each Edge Server of `edge`, which the
+    /// driver's host does not reach (Edge Servers sit in the perimeter network).
+    StopEdgeServices { edge: String },
+    /// A person's step: `Start-CsWindowsService` on each Edge Server of `edge`, the Edge pool
+    /// a route returns to (Microsoft's failback starts its services first).
+    StartEdgeServices { edge: String },
+    /// `Set-CsSite -Identity <site> -XmppFederationRoute EdgeServer:<edge>`: the XMPP
+    /// federation route to `edge`, named on the site that holds it.
+    SetXmppFederationRoute { site: String, edge: String },
+    /// A person's step: the external DNS A record for XMPP federation and the
+    /// `_xmpp-server._tcp` SRV record (port 5269) to `edge`, port 5269 open to it from outside,
+    /// then `Start-CsWindowsService` on each of its Edge Servers.
+    PublishXmppFederationRoute { edge: String },
 }
 
 impl Action {
@@ -118,7 +181,18 @@ impl Action {
             Action::FailBackPool { .. } => ActionKind::FailBackPool,
             Action::SyncBackup { .. } => ActionKind::SyncBackup,
             Action::FailOverDatabase { .. } => ActionKind::FailOverDatabase,
+            Action::MoveSipFederationRoute { .. } => ActionKind::MoveSipFederationRoute,
+            Action::StopEdgeServices { .. } => ActionKind::StopEdgeServices,
+            Action::StartEdgeServices { .. } => ActionKind::StartEdgeServices,
+            Action::SetXmppFederationRoute { .. } => ActionKind::SetXmppFederationRoute,
+            Action::PublishXmppFederationRoute { .. } => ActionKind::PublishXmppFederationRoute,
         }
+    }
+
+    /// Whether a person carries the action out and confirms it (no cmdlet does it, or it runs
+    /// on servers the driver does not reach); no driver is ever asked to.
+    pub fn is_manual(&self) -> bool {
+        self.kind().is_manual()
     }
 
     /// The mode of a move (pool failover or failback, CMS failover); None for the rest.
@@ -129,7 +203,12 @@ impl Action {
             | Action::FailBackPool { mode, .. } => Some(*mode),
             Action::RepointEdge { .. }
             | Action::SyncBackup { .. }
-            | Action::FailOverDatabase { .. } => None,
+            | Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::SetXmppFederationRoute { .. }
+            | Action::PublishXmppFederationRoute { .. } => None,
         }
     }
 }
@@ -155,18 +234,39 @@ pub enum ActionKind {
     FailBackPool,
     SyncBackup,
     FailOverDatabase,
+    MoveSipFederationRoute,
+    StopEdgeServices,
+    StartEdgeServices,
+    SetXmppFederationRoute,
+    PublishXmppFederationRoute,
 }
 
 impl ActionKind {
     /// Every kind of action.
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 11] = [
         ActionKind::RepointEdge,
         ActionKind::FailOverCms,
         ActionKind::FailOverPool,
         ActionKind::FailBackPool,
         ActionKind::SyncBackup,
         ActionKind::FailOverDatabase,
+        ActionKind::MoveSipFederationRoute,
+        ActionKind::StopEdgeServices,
+        ActionKind::StartEdgeServices,
+        ActionKind::SetXmppFederationRoute,
+        ActionKind::PublishXmppFederationRoute,
     ];
+
+    /// Whether a person carries this kind out and confirms it (see [`Action::is_manual`]).
+    pub fn is_manual(self) -> bool {
+        matches!(
+            self,
+            ActionKind::MoveSipFederationRoute
+                | ActionKind::StopEdgeServices
+                | ActionKind::StartEdgeServices
+                | ActionKind::PublishXmppFederationRoute
+        )
+    }
 }
 
 impl fmt::Display for Action {
@@ -210,6 +310,43 @@ impl fmt::Display for Action {
                     new_principal.other().word()
                 )
             }
+            Action::MoveSipFederationRoute { from, to } => {
+                write!(f, "by hand, in Topology Builder: ")?;
+                if let Some(from) = from {
+                    write!(
+                        f,
+                        "clear \"Enable federation for this Edge pool (Port 5061)\" on {from}, "
+                    )?;
+                }
+                write!(
+                    f,
+                    "select it on {to}, publish the topology, then run the Deployment Wizard's \
+                     \"Setup or Remove Skype for Business Server Components\" again on {to}'s \
+                     Edge Servers (the SIP federation route moves to {to})"
+                )
+            }
+            Action::StopEdgeServices { edge } => write!(
+                f,
+                "by hand, on each Edge Server of {edge}: Stop-CsWindowsService (before the XMPP \
+                 federation route moves to it)"
+            ),
+            Action::StartEdgeServices { edge } => write!(
+                f,
+                "by hand, on each Edge Server of {edge}: Start-CsWindowsService (before the \
+                 federation routes move back to it)"
+            ),
+            Action::SetXmppFederationRoute { site, edge } => write!(
+                f,
+                "point the XMPP federation route at Edge pool {edge} (Set-CsSite {site} \
+                 -XmppFederationRoute EdgeServer:{edge})"
+            ),
+            Action::PublishXmppFederationRoute { edge } => write!(
+                f,
+                "by hand: point the external DNS A record for XMPP federation and the \
+                 _xmpp-server._tcp SRV record (port 5269) at {edge}, check that port 5269 is \
+                 open to it from outside, and run Start-CsWindowsService on each of its Edge \
+                 Servers whose services are stopped"
+            ),
         }
     }
 }

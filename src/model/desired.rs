@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::site_key;
+use super::{site_key, RouteKind};
 
 /// One pool of a pair: its FQDN and the site it lives in (both canonical).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +86,9 @@ pub struct Desired {
     /// Edge pool FQDN -> the Front End pool it should forward to while that pool serves its
     /// own users (`Site.spec.edgePools`); an Edge pool not listed is never pointed back.
     pub edge_next_hops: BTreeMap<String, String>,
+    /// The declared federation routes, each with its Edge pools in order of preference
+    /// (`Topology.spec.federationRoutes`); a kind not listed is never moved.
+    pub federation: Vec<(RouteKind, Vec<String>)>,
 }
 
 impl Desired {

@@ -27,6 +27,11 @@ pub struct Ledger {
     /// stays owed here until it is up and the sync has succeeded.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conference_content_owed: BTreeMap<String, String>,
+    /// The Edge pool the XMPP federation route was moved to (`Set-CsSite`) whose DNS records and
+    /// services a person has yet to confirm: the observation shows the route there, but not
+    /// whether federation reaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmpp_route_unpublished: Option<String>,
 }
 
 impl Ledger {
@@ -68,10 +73,21 @@ impl Ledger {
                 self.conference_content_owed
                     .retain(|_, backup| *backup != from);
             }
+            Action::SetXmppFederationRoute { edge, .. } => {
+                self.xmpp_route_unpublished = Some(fqdn_key(edge));
+            }
+            Action::PublishXmppFederationRoute { edge } => {
+                if self.xmpp_route_unpublished.as_deref() == Some(fqdn_key(edge).as_str()) {
+                    self.xmpp_route_unpublished = None;
+                }
+            }
             Action::SyncBackup { .. }
             | Action::RepointEdge { .. }
             | Action::FailOverCms { .. }
-            | Action::FailOverDatabase { .. } => {}
+            | Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. } => {}
         }
     }
 }

@@ -8,14 +8,15 @@ pub mod observed;
 pub mod plan;
 pub mod printable;
 
-pub use command::{Action, ActionKind, BackupModule, DatabaseType, Mode};
+pub use command::{Action, ActionKind, BackupModule, DatabaseType, Mode, RouteKind};
 pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};
 pub use ledger::Ledger;
 pub use observed::{
     BackEndMirror, BackupDirection, CmsState, Edition, ExportState, Health, ImportState,
-    MirrorRole, ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
+    MirrorRole, ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedRoute,
+    ObservedTopology,
 };
-pub use plan::{BlockReason, Blocked, Plan, Step};
+pub use plan::{blocked_subject, route_subject, BlockReason, Blocked, Plan, Step};
 
 /// Site names compare case-insensitively (docs/observed-topology.md); this is the one canonical spelling.
 pub fn site_key(site: &str) -> String {

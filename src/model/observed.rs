@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::printable::printable;
-use super::{fqdn_key, site_key};
+use super::{fqdn_key, site_key, RouteKind};
 
 /// Health of a pool or Edge pool as the driver's probe sees it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
@@ -173,6 +173,16 @@ pub struct ObservedEdge {
     pub next_hop: String,
 }
 
+/// Which Edge pool carries one of the organization's federation routes. A kind the driver does
+/// not report is not listed; `edge: null` says the route is not set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedRoute {
+    pub kind: RouteKind,
+    #[serde(default)]
+    pub edge: Option<String>,
+}
+
 /// The whole observed deployment, in the format drivers, the simulator and `sfb-dr plan` share.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -184,6 +194,9 @@ pub struct ObservedTopology {
     pub cms: CmsState,
     #[serde(default)]
     pub edges: Vec<ObservedEdge>,
+    /// The federation routes the driver reports, each kind at most once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federation_routes: Vec<ObservedRoute>,
     /// Running total of changes lost by disaster-mode moves; only the simulator reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss: Option<u64>,
@@ -370,6 +383,20 @@ impl ObservedIndex {
             };
             edge_hops.push((hop, i));
         }
+        for (i, r) in t.federation_routes.iter().enumerate() {
+            if t.federation_routes[..i].iter().any(|o| o.kind == r.kind) {
+                return Err(observed_error(
+                    format!("federationRoutes[{i}].kind"),
+                    format!("the {} route is listed twice", r.kind.word()),
+                ));
+            }
+            if let Some(e) = r.edge.as_deref().filter(|e| !edge_names.contains_key(e)) {
+                return Err(observed_error(
+                    format!("federationRoutes[{i}].edge"),
+                    format!("{e} is not an Edge pool in this topology (edges)"),
+                ));
+            }
+        }
         edge_hops.sort_unstable();
         let mut edge_start = Vec::with_capacity(t.pools.len() + 1);
         let mut k = 0;
@@ -423,6 +450,21 @@ impl ObservedIndex {
         self.topology.backup.get(d)
     }
 
+    /// The Edge pool with this canonical FQDN.
+    pub fn edge(&self, fqdn: &str) -> Option<&ObservedEdge> {
+        self.topology.edges.iter().find(|e| e.fqdn == fqdn)
+    }
+
+    /// The route of this kind as observed: `None` when the driver does not report it,
+    /// `Some(None)` when it is not set.
+    pub fn route(&self, kind: RouteKind) -> Option<Option<&str>> {
+        self.topology
+            .federation_routes
+            .iter()
+            .find(|r| r.kind == kind)
+            .map(|r| r.edge.as_deref())
+    }
+
     /// Every Edge pool whose next hop is this pool.
     pub fn edges_to(&self, pool: &str) -> impl Iterator<Item = &ObservedEdge> {
         self.edges_to_index(self.pool_index(pool).unwrap_or(usize::MAX))
@@ -468,5 +510,10 @@ fn canonicalise(t: &mut ObservedTopology) {
         e.fqdn = fqdn_key(&e.fqdn);
         e.site = site_key(&e.site);
         e.next_hop = fqdn_key(&e.next_hop);
+    }
+    for r in &mut t.federation_routes {
+        if let Some(e) = &mut r.edge {
+            *e = fqdn_key(e);
+        }
     }
 }

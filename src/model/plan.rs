@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::Action;
+use super::{Action, RouteKind};
 
 /// One step of a plan: an action and the steps that must have succeeded before it starts.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -62,6 +62,11 @@ pub enum BlockReason {
     /// The pairing breaks Microsoft's support rules (same edition, different sites); the pair
     /// is reported and left alone, the other pairs are still planned.
     PairUnsupported,
+    /// A declared federation route is on an Edge pool that is lost, and none of its declared
+    /// Edge pools is up in an active site.
+    NoFederationEdge,
+    /// A federation route is declared, and the driver does not report where it is.
+    RouteNotObserved,
 }
 
 impl fmt::Display for BlockReason {
@@ -70,12 +75,31 @@ impl fmt::Display for BlockReason {
     }
 }
 
-/// A pair that is left where it is, and why.
+/// A pair that is left where it is, and why. A federation route is reported under
+/// `federation:sip` or `federation:xmpp`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Blocked {
     pub pair: String,
     pub reason: BlockReason,
     pub message: String,
+}
+
+/// How a blocked entry's `pair` reads in a sentence: "pair <name>", or "the SIP federation
+/// route" for a route.
+pub fn blocked_subject(pair: &str) -> String {
+    match RouteKind::ALL
+        .into_iter()
+        .find(|k| route_subject(*k) == pair)
+    {
+        Some(kind) => format!("the {} route", kind.word()),
+        None => format!("pair {pair}"),
+    }
+}
+
+/// The name a blocked federation route is reported under: `federation:sip` or
+/// `federation:xmpp` (no PoolPair can be named so: Kubernetes names have no colon).
+pub fn route_subject(kind: RouteKind) -> String {
+    format!("federation:{}", kind.field())
 }
 
 /// An ordered set of steps with a stable id, plus the pairs that cannot be moved.

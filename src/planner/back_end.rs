@@ -111,6 +111,11 @@ pub(super) fn pools_of<'a>(action: &'a Action, observed: &'a ObservedIndex) -> V
         }
         Action::FailOverCms { to, .. } => vec![to.as_str()],
         Action::RepointEdge { to, .. } => vec![to.as_str()],
-        Action::FailOverDatabase { .. } => Vec::new(),
+        Action::FailOverDatabase { .. }
+        | Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::SetXmppFederationRoute { .. }
+        | Action::PublishXmppFederationRoute { .. } => Vec::new(),
     }
 }

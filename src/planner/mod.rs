@@ -5,11 +5,14 @@
 //! recovery of a lost CMS master (which everything else waits for, since every cmdlet needs a
 //! working CMS), failbacks with what follows them, a graceful CMS move (alone: after everything
 //! before it and before everything after it, since nothing that needs the CMS may run while it
-//! moves), then Edge repoints and the failovers that wait for them.
+//! moves), then Edge repoints and the failovers that wait for them, and last the federation routes
+//! leaving a lost Edge pool (`federation`; a route returning to a site whose pools fail back moves
+//! before those failbacks instead, in the first phase).
 
 mod back_end;
 mod cms;
 mod edges;
+mod federation;
 mod plan_id;
 mod pool_pair;
 
@@ -73,13 +76,34 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         edges::moves(&pairs, desired, observed)
     };
 
+    let (routes, mut route_blocked) = federation::moves(desired, observed, ledger);
+    // Like an Edge repoint, a route move alone never justifies forcing a lost master over (the
+    // DNS records and Edge services of a route already moved need no CMS).
+    let routes = if master.available().is_none() && !recovery {
+        let (owed, held): (Vec<_>, Vec<_>) = routes.into_iter().partition(|r| r.publish_only);
+        route_blocked.extend(held.iter().map(|r| Blocked {
+            pair: crate::model::route_subject(r.kind),
+            reason: BlockReason::CmsUnavailable,
+            message: format!(
+                "the {} route should move to Edge pool {}, which needs a working CMS, and the \
+                 CMS has no active master",
+                r.kind.word(),
+                r.to
+            ),
+        }));
+        owed
+    } else {
+        routes
+    };
+
     let mut out = Emitter {
         steps: Vec::with_capacity(2 * desired.pairs.len() + repairs.len() + 1),
         root: Vec::new(),
         repairs: Vec::new(),
         observed,
     };
-    let blocked = blocked(desired, &pairs, &cms, cms_pair);
+    let mut blocked = blocked(desired, &pairs, &cms, cms_pair);
+    blocked.extend(route_blocked);
     let mut cms = match cms {
         CmsDecision::Move {
             to,
@@ -116,7 +140,21 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         }
     }
 
-    // Phase A: failbacks, the conference-content copies, and Edges that only follow failbacks.
+    // Phase A: a federation route returning to a site whose pools fail back (Microsoft's
+    // failback moves the route before the pool), failbacks, the conference-content copies, and
+    // Edges that only follow failbacks.
+    let failback_site = |k: usize| -> Option<&str> {
+        let (Some(view), Ok(moves)) = &pairs[k] else {
+            return None;
+        };
+        let fb = moves.failback?;
+        Some(observed.topology.pools[view.index[fb.pool]].site.as_str())
+    };
+    let failback_sites: Vec<&str> = (0..pairs.len()).filter_map(failback_site).collect();
+    let (returning, leaving): (Vec<_>, Vec<_>) = routes
+        .iter()
+        .partition(|r| failback_sites.contains(&r.to_site.as_str()));
+    let route_home = federation::emit(&mut out, &returning, &[], true);
     // Per pair: its failback step and the last step its failover must wait for.
     let mut emitted = vec![(None, None); pairs.len()];
     for (k, (view, decision)) in pairs.iter().enumerate() {
@@ -125,12 +163,17 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         };
         if let Some(fb) = moves.failback {
             let pool = view.fqdn(fb.pool).to_owned();
+            let site = failback_site(k);
             let step = out.push(
                 Action::FailBackPool {
                     pool,
                     mode: fb.mode,
                 },
-                vec![],
+                route_home
+                    .iter()
+                    .filter(|(s, _)| Some(s.as_str()) == site)
+                    .map(|(_, step)| *step)
+                    .collect(),
             );
             emitted[k] = (Some(step), Some(step));
             // After a failback, copy conference content home from the backup pool; after a
@@ -144,13 +187,13 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         }
     }
     let mut before_failover = vec![Vec::new(); pairs.len()];
+    // The Edge repoints, which a Topology Builder publish must not overwrite.
+    let mut repoints = Vec::new();
     for e in &edge_moves {
         let after = e.after_failback.and_then(|m| emitted[m].0);
         match e.before_failover {
             Some(k) => before_failover[k].push((e, after)),
-            None => {
-                out.push(repoint(e), after.into_iter().collect());
-            }
+            None => repoints.push(out.push(repoint(e), after.into_iter().collect())),
         }
     }
 
@@ -173,7 +216,9 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         let mut deps: Vec<usize> = emitted[k].1.into_iter().chain(cms_step).collect();
         for (e, after) in &before_failover[k] {
             let waits = after.iter().copied().chain(cms_step).collect();
-            deps.push(out.push(repoint(e), waits));
+            let step = out.push(repoint(e), waits);
+            repoints.push(step);
+            deps.push(step);
         }
         let pool = view.fqdn(fo.pool);
         out.push(
@@ -184,6 +229,10 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
             deps,
         );
     }
+    // Phase D: the routes leaving a lost Edge pool, after the CMS has moved and the Edge
+    // repoints, beside the failovers.
+    let after: Vec<usize> = cms_step.into_iter().chain(repoints).collect();
+    federation::emit(&mut out, &leaving, &after, false);
     out.finish(blocked)
 }
 

@@ -65,6 +65,23 @@ pub(super) fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
                 ]
                 .map(&mut field)
             }
+            Action::MoveSipFederationRoute { from, to } => [
+                "MoveSipFederationRoute",
+                from.as_deref().unwrap_or("-"),
+                to,
+                "",
+            ]
+            .map(&mut field),
+            Action::StopEdgeServices { edge } => ["StopEdgeServices", edge, "", ""].map(&mut field),
+            Action::StartEdgeServices { edge } => {
+                ["StartEdgeServices", edge, "", ""].map(&mut field)
+            }
+            Action::SetXmppFederationRoute { site, edge } => {
+                ["SetXmppFederationRoute", site, edge, ""].map(&mut field)
+            }
+            Action::PublishXmppFederationRoute { edge } => {
+                ["PublishXmppFederationRoute", edge, "", ""].map(&mut field)
+            }
         };
         for d in &step.depends_on {
             field(d);

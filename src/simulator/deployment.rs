@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::model::{fqdn_key, Action, ActionKind, DatabaseType, MirrorRole, Mode};
+use crate::model::{fqdn_key, Action, ActionKind, DatabaseType, MirrorRole, Mode, RouteKind};
 use crate::model::{
     BackEndMirror, BackupDirection, CmsState, Edition, ExportState, Health, ImportState,
-    ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedTopology,
+    ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedRoute, ObservedTopology,
 };
 
 /// A Front End pool and its Back End SQL Server.
@@ -119,6 +119,9 @@ pub struct Deployment {
     pub(super) cms_master_lost: bool,
     pub(super) replicas_up_to_date: bool,
     pub(super) edges: BTreeMap<String, Edge>,
+    /// The federation routes the start file reports (a kind `Set-CsSite` sets is added): the
+    /// Edge pool each is on, if set.
+    pub(super) routes: BTreeMap<RouteKind, Option<String>>,
     pub(super) data_loss: u64,
     /// Pools with an action in flight (both pools of a pair are marked).
     pub(super) busy: BTreeSet<String>,
@@ -204,6 +207,11 @@ impl Deployment {
             cms_master_lost,
             replicas_up_to_date: t.cms.replicas_up_to_date,
             edges,
+            routes: t
+                .federation_routes
+                .iter()
+                .map(|r| (r.kind, r.edge.clone()))
+                .collect(),
             data_loss: t.data_loss.unwrap_or(0),
             busy: BTreeSet::new(),
             cms_busy: false,
@@ -271,6 +279,14 @@ impl Deployment {
                     site: e.site.clone(),
                     health: e.health,
                     next_hop: e.next_hop.clone(),
+                })
+                .collect(),
+            federation_routes: self
+                .routes
+                .iter()
+                .map(|(kind, edge)| ObservedRoute {
+                    kind: *kind,
+                    edge: edge.clone(),
                 })
                 .collect(),
             data_loss: Some(self.data_loss),
@@ -349,6 +365,15 @@ impl Deployment {
                 }
                 0
             }
+            Action::SetXmppFederationRoute { edge, .. } => {
+                self.routes.insert(RouteKind::Xmpp, Some(fqdn_key(edge)));
+                0
+            }
+            // A person's steps never reach here: the guards refuse them.
+            Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::PublishXmppFederationRoute { .. } => 0,
             // Synchronous mirroring: the new principal has every committed change.
             Action::FailOverDatabase {
                 pool,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{fqdn_key, site_key, ActionKind, Health};
+use crate::model::{fqdn_key, site_key, ActionKind, Health, RouteKind};
 
 use super::deployment::Deployment;
 
@@ -55,6 +55,11 @@ pub enum Fault {
         export_state: crate::model::ExportState,
         #[serde(default)]
         last_sync_age_seconds: Option<u64>,
+    },
+    /// A person moved SIP federation to `edge` in Topology Builder and published the topology
+    /// (the step `MoveSipFederationRoute` asks of them). Publishing needs a CMS master.
+    SipRouteMovedByHand {
+        edge: String,
     },
     /// The CMS master goes blank while its pool stays up, until a CMS recovery.
     CmsMasterLost,
@@ -151,6 +156,19 @@ impl Deployment {
                     .ok_or_else(|| format!("no Backup Service direction from {from}"))?;
                 r.export_state = *export_state;
                 r.last_sync_age_seconds = *last_sync_age_seconds;
+            }
+            Fault::SipRouteMovedByHand { edge } => {
+                let edge = fqdn_key(edge);
+                if !self.edges.contains_key(&edge) {
+                    return Err(format!("unknown Edge pool {edge}"));
+                }
+                if self.cms_master().is_none() {
+                    return Err(
+                        "Topology Builder cannot publish: the Central Management Store has no active master"
+                            .into(),
+                    );
+                }
+                self.routes.insert(RouteKind::Sip, Some(edge));
             }
             Fault::CmsMasterLost => {
                 if self.cms_home.is_none() {

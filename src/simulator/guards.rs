@@ -9,6 +9,11 @@ use super::deployment::{Deployment, Pool};
 
 /// Checks an action against the deployment's state; `Err` is the refusal message.
 pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
+    if action.is_manual() {
+        return Err(format!(
+            "No cmdlet does this; it is a person's step: {action}"
+        ));
+    }
     // Every cmdlet but the CMS failover reads or writes the Central Management Store; a
     // database failover reads the local replica instead (`-LocalStore`).
     let without_cms = matches!(
@@ -43,7 +48,33 @@ pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
             }
             known_pool(d, &fqdn_key(to)).map(|_| ())
         }
+        Action::SetXmppFederationRoute { site, edge } => xmpp_route(d, site, edge),
+        Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => Ok(()),
     }
+}
+
+/// `Set-CsSite <site> -XmppFederationRoute EdgeServer:<edge>`: the site and the Edge pool must
+/// exist, and the route is named on the site that holds the Edge pool (Microsoft's procedure).
+fn xmpp_route(d: &Deployment, site: &str, edge: &str) -> Result<(), String> {
+    let (site, edge) = (crate::model::site_key(site), fqdn_key(edge));
+    if !d.sites.contains(&site) {
+        return Err(format!("Cannot find site \"{site}\" in the topology."));
+    }
+    let e = d
+        .edges
+        .get(&edge)
+        .ok_or_else(|| format!("Cannot find service \"EdgeServer:{edge}\" in the topology."))?;
+    if e.site != site {
+        return Err(format!(
+            "Edge pool \"{edge}\" is in site \"{}\", not \"{site}\"; the XMPP federation route \
+             is set on the site that holds its Edge pool.",
+            e.site
+        ));
+    }
+    Ok(())
 }
 
 fn verb(action: &Action) -> &'static str {
@@ -54,6 +85,11 @@ fn verb(action: &Action) -> &'static str {
         Action::RepointEdge { .. } => "change the Edge pool's next hop",
         Action::FailOverCms { .. } => "fail over the Central Management Store",
         Action::FailOverDatabase { .. } => "fail over the database",
+        Action::SetXmppFederationRoute { .. } => "change the XMPP federation route",
+        Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => "do a person's step",
     }
 }
 

@@ -120,6 +120,13 @@ pub fn base_latency(action: &Action) -> Duration {
         // Microsoft's engineering target for a Back End failover is 5 minutes; run by hand, the
         // cmdlet itself takes a fraction of that.
         Action::FailOverDatabase { .. } => 120,
+        // A topology change, as an Edge repoint is.
+        Action::SetXmppFederationRoute { .. } => 60,
+        // A person's steps are refused at once.
+        Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => 0,
     };
     Duration::from_secs(seconds)
 }
@@ -314,7 +321,12 @@ fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
             d.cms_busy = busy;
             return;
         }
-        Action::RepointEdge { .. } => return,
+        Action::RepointEdge { .. }
+        | Action::SetXmppFederationRoute { .. }
+        | Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => return,
         // The pool's own databases; its partner is not involved.
         Action::FailOverDatabase {
             pool, databases, ..

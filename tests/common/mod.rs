@@ -44,6 +44,7 @@ impl World {
                     pool: None,
                 },
                 edges: vec![],
+                federation_routes: vec![],
                 data_loss: None,
             },
             desired: Desired::default(),
@@ -186,6 +187,25 @@ impl World {
             health: Health::Up,
             next_hop: next_hop.into(),
         });
+        self
+    }
+
+    /// Observes the route of `kind` on `edge` (None: not set).
+    pub fn route(mut self, kind: RouteKind, edge: Option<&str>) -> Self {
+        self.observed.federation_routes.retain(|r| r.kind != kind);
+        self.observed.federation_routes.push(ObservedRoute {
+            kind,
+            edge: edge.map(Into::into),
+        });
+        self
+    }
+
+    /// Declares the Edge pools of route `kind`, in order of preference.
+    pub fn declare_route(mut self, kind: RouteKind, edges: &[&str]) -> Self {
+        self.desired.federation.retain(|(k, _)| *k != kind);
+        self.desired
+            .federation
+            .push((kind, edges.iter().map(|e| (*e).to_owned()).collect()));
         self
     }
 

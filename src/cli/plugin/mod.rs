@@ -69,6 +69,14 @@ enum PluginCommand {
         #[arg(long, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
         active: bool,
     },
+    /// Confirm a person's step of the current plan once it is done (annotate
+    /// sfbdr.io/confirm-steps with the step's confirmation key).
+    Confirm {
+        /// The step's id, such as s3, as `kubectl sfbdr plan` shows it.
+        step: String,
+        /// The plan id you looked at; refused if the current plan has another.
+        plan: Option<String>,
+    },
     /// Give the failed steps of the current plan one more round (annotate sfbdr.io/retry).
     Retry {
         /// The id you reviewed; refused if the current plan has another.
@@ -114,6 +122,9 @@ pub fn run(plugin: Plugin) -> Result<(), Failure> {
             }
             PluginCommand::Retry { plan } => {
                 annotate(&client, &topology, RETRY_ANNOTATION, plan, "asked to retry").await
+            }
+            PluginCommand::Confirm { step, plan } => {
+                confirm(&client, &topology, &step, plan.as_deref()).await
             }
             PluginCommand::Pause => set_paused(&client, &topology, true).await,
             PluginCommand::Resume => set_paused(&client, &topology, false).await,
@@ -263,6 +274,88 @@ async fn annotate(
     .map_err(|e| live::api_error(&format!("annotating Topology {name}"), e))?;
     println!("topology.sfbdr.io/{name} {done}: plan {}", journal.id);
     Ok(())
+}
+
+/// Adds `step`'s confirmation key to `sfbdr.io/confirm-steps`, keeping the keys of this
+/// publication already there (those of earlier ones confirm nothing and are dropped). The patch
+/// carries the Topology's resourceVersion, so a plan republished between the look and the write
+/// is looked at again rather than confirmed blind.
+async fn confirm(
+    client: &Client,
+    topology: &Topology,
+    step: &str,
+    reviewed: Option<&str>,
+) -> Result<(), Failure> {
+    use sfb_dr::controller::journal::{confirmations, key_prefix, step_action, CONFIRM_ANNOTATION};
+    let name = topology.name_any();
+    let api: Api<Topology> =
+        Api::namespaced(client.clone(), &topology.namespace().unwrap_or_default());
+    let mut current = topology.clone();
+    for _ in 0..5 {
+        let Some(journal) = current.status.as_ref().and_then(|s| s.plan.as_ref()) else {
+            return Err(Failure::BadInput(vec![format!(
+                "Topology {name} has no plan: nothing waits for a person"
+            )]));
+        };
+        if let Some(reviewed) = reviewed.filter(|r| *r != journal.id) {
+            return Err(Failure::BadInput(vec![format!(
+                "the current plan is {}, not {reviewed}: look at it again (kubectl sfbdr plan)",
+                journal.id
+            )]));
+        }
+        let Some(st) = journal.steps.iter().find(|s| s.id == step) else {
+            return Err(Failure::BadInput(vec![format!(
+                "plan {} has no step {step:?}: `kubectl sfbdr plan` lists its steps",
+                journal.id
+            )]));
+        };
+        let (Some(key), StepState::AwaitingConfirmation) = (st.confirm_with.clone(), st.state)
+        else {
+            return Err(Failure::BadInput(vec![format!(
+                "step {step} of plan {} is {:?}, not waiting for a person; only a step that is \
+                 AwaitingConfirmation can be confirmed",
+                journal.id, st.state
+            )]));
+        };
+        let what = step_action(st).map(|a| a.to_string()).unwrap_or_default();
+        let prefix = key_prefix(journal);
+        let mut keys: Vec<String> = current
+            .annotations()
+            .get(CONFIRM_ANNOTATION)
+            .map(|v| confirmations(v))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|k| k.starts_with(prefix) && *k != key)
+            .collect();
+        keys.push(key);
+        let patch = json!({"metadata": {
+            "resourceVersion": current.resource_version(),
+            "annotations": {CONFIRM_ANNOTATION: keys.join(",")}
+        }});
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+        {
+            Ok(_) => {
+                println!(
+                    "topology.sfbdr.io/{name} confirmed: step {step} of plan {}: {what}",
+                    journal.id
+                );
+                return Ok(());
+            }
+            // The Topology changed since it was read: look again.
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                current = api
+                    .get(&name)
+                    .await
+                    .map_err(|e| live::api_error(&format!("Topology {name}"), e))?;
+            }
+            Err(e) => return Err(live::api_error(&format!("annotating Topology {name}"), e)),
+        }
+    }
+    Err(Failure::Other(anyhow::anyhow!(
+        "Topology {name} kept changing while step {step} was being confirmed; try again"
+    )))
 }
 
 async fn set_paused(client: &Client, topology: &Topology, paused: bool) -> Result<(), Failure> {

@@ -88,7 +88,12 @@ impl Timeouts {
             Action::FailOverCms { .. } => self.cms_failover,
             Action::RepointEdge { .. }
             | Action::SyncBackup { .. }
-            | Action::FailOverDatabase { .. } => self.other,
+            | Action::FailOverDatabase { .. }
+            | Action::MoveSipFederationRoute { .. }
+            | Action::StopEdgeServices { .. }
+            | Action::StartEdgeServices { .. }
+            | Action::SetXmppFederationRoute { .. }
+            | Action::PublishXmppFederationRoute { .. } => self.other,
         }
     }
 }

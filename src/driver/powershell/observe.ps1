@@ -96,7 +96,26 @@ $edges = @(foreach ($e in @(Get-CsService -EdgeServer)) {
         Registrar = [string]$e.Registrar; Computers = $computers; Probe = @(Get-SfbDrProbe $computers $port)
     }
 })
+# The federation routes each site names (Set-CsSite -FederationRoute / -XmppFederationRoute);
+# a property this version does not have is reported as absent, not as an empty route.
+$sites = @()
+$siteError = $null
+try {
+    $sites = @(foreach ($s in @(Get-CsSite)) {
+        $sip = $s.PSObject.Properties['FederationRoute']
+        $xmpp = $s.PSObject.Properties['XmppFederationRoute']
+        $sipRoute = $null
+        if ($null -ne $sip -and $null -ne $sip.Value) { $sipRoute = [string]$sip.Value }
+        $xmppRoute = $null
+        if ($null -ne $xmpp -and $null -ne $xmpp.Value) { $xmppRoute = [string]$xmpp.Value }
+        @{
+            Identity = [string]$s.Identity; FederationRoute = $sipRoute; XmppFederationRoute = $xmppRoute
+            HasFederationRoute = ($null -ne $sip); HasXmppFederationRoute = ($null -ne $xmpp)
+        }
+    })
+} catch { $siteError = [string]$_ }
 $report = @{
     Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
     CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
+    Sites = $sites; SiteError = $siteError
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::driver::DriverError;
 use crate::model::{
     fqdn_key, site_key, BackupDirection, Edition, Health, ObservedEdge, ObservedIndex,
-    ObservedPool, ObservedTopology,
+    ObservedPool, ObservedRoute, ObservedTopology, RouteKind,
 };
 
 use super::backup_status::{direction, RawModule};
@@ -59,6 +59,27 @@ struct Report {
     /// Whether Response Group data is backed up (null: the setting could not be read).
     #[serde(default)]
     rgs_backup: Option<bool>,
+    /// `Get-CsSite`: the federation routes each site names.
+    #[serde(default)]
+    sites: OneOrMany<RawSite>,
+    #[serde(default)]
+    site_error: Option<String>,
+}
+
+/// A site from `Get-CsSite`, with its federation routes as it names them.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RawSite {
+    identity: String,
+    #[serde(default)]
+    federation_route: Option<String>,
+    #[serde(default)]
+    xmpp_federation_route: Option<String>,
+    /// Whether the site object has the property at all.
+    #[serde(default)]
+    has_federation_route: bool,
+    #[serde(default)]
+    has_xmpp_federation_route: bool,
 }
 
 /// A Front End pool from `Get-CsPool`, with its pairing and Backup Service status.
@@ -372,12 +393,78 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         &report.user_stores,
         &pool_fqdns,
     );
+    let federation_routes = federation_routes(report, &edges, &computers_of);
     Ok(ObservedTopology {
         sites,
         pools,
         backup,
         cms,
         edges,
+        federation_routes,
         data_loss: None,
     })
+}
+
+/// The federation routes the sites name, each mapped to an Edge pool of `edges` (a route may
+/// name the pool's service or one of its computers). A kind is left unreported, so the planner
+/// leaves it alone, when `Get-CsSite` failed, no site has the property, the sites name
+/// different Edge pools, or the Edge pool named is not one the observation lists.
+fn federation_routes(
+    report: &Report,
+    edges: &[ObservedEdge],
+    computers_of: &[(String, Vec<String>, Health)],
+) -> Vec<ObservedRoute> {
+    if let Some(error) = &report.site_error {
+        tracing::warn!(error = %RemoteText::message(error), "Get-CsSite failed; the federation routes are not reported");
+        return Vec::new();
+    }
+    let edge_of = |value: &str| -> Option<String> {
+        let name = fqdn_key(strip_prefix(value.trim(), "edgeserver"));
+        if edges.iter().any(|e| e.fqdn == name) {
+            return Some(name);
+        }
+        computers_of
+            .iter()
+            .find(|(pool, computers, _)| {
+                computers.contains(&name) && edges.iter().any(|e| e.fqdn == *pool)
+            })
+            .map(|(pool, _, _)| pool.clone())
+    };
+    let mut routes = Vec::new();
+    for kind in RouteKind::ALL {
+        let mut present = false;
+        let mut named: Vec<String> = Vec::new();
+        let mut unknown = None;
+        for site in report.sites.iter() {
+            let (has, value) = match kind {
+                RouteKind::Sip => (site.has_federation_route, &site.federation_route),
+                RouteKind::Xmpp => (site.has_xmpp_federation_route, &site.xmpp_federation_route),
+            };
+            present |= has;
+            let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            match edge_of(value) {
+                Some(edge) if !named.contains(&edge) => named.push(edge),
+                Some(_) => {}
+                None => unknown = Some((site.identity.as_str(), value)),
+            }
+        }
+        if let Some((site, value)) = unknown {
+            tracing::warn!(kind = kind.word(), site = %RemoteText::message(site), route = %RemoteText::message(value), "a federation route names no observed Edge pool; the route is not reported");
+            continue;
+        }
+        match named.len() {
+            _ if !present => {}
+            0 => routes.push(ObservedRoute { kind, edge: None }),
+            1 => routes.push(ObservedRoute {
+                kind,
+                edge: named.pop(),
+            }),
+            _ => {
+                tracing::warn!(kind = kind.word(), edges = ?named, "the sites name different Edge pools for one federation route; the route is not reported")
+            }
+        }
+    }
+    routes
 }

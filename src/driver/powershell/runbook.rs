@@ -49,6 +49,10 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
                 let _ = writeln!(out, "{wrapped}");
             }
         }
+        if step.action.is_manual() {
+            out.push_str(&by_hand(step, what_if));
+            continue;
+        }
         out.push_str(&command(&step.action, what_if)?.text());
         if let Action::FailOverCms { to, mode, .. } = &step.action {
             out.push_str(&cms_settled(&Fqdn::parse("pool FQDN", to)?, *mode, what_if));
@@ -63,14 +67,31 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
         for b in &plan.blocked {
             let _ = writeln!(
                 out,
-                "#   pair {}: {}: {}",
-                one_line(&b.pair),
+                "#   {}: {}: {}",
+                one_line(&crate::model::blocked_subject(&b.pair)),
                 b.reason,
                 one_line(&b.message)
             );
         }
     }
     Ok(out)
+}
+
+/// A person's step: what to do, then a prompt that stops the runbook unless they say it is done.
+fn by_hand(step: &Step, what_if: WhatIf) -> String {
+    let mut out = String::from(
+        "# A person's step (no cmdlet does it from here): do what the step's line says.\n",
+    );
+    if what_if == WhatIf::Yes {
+        out.push_str("# (What-if: a person's step, so nothing is asked.)\n");
+        return out;
+    }
+    let id = quote(&step.id);
+    let _ = writeln!(
+        out,
+        "if ((Read-Host ('Type done when step ' + {id} + ' is done')) -ne 'done') {{ throw ('Step ' + {id} + ' is not done; the runbook stops here.') }}"
+    );
+    out
 }
 
 /// By hand there is no observation between steps, so the runbook itself waits (up to 15
@@ -193,6 +214,30 @@ fn why(earlier: &Action, later: &Action) -> String {
         (Action::FailBackPool { pool, .. }, Action::RepointEdge { .. }) => format!(
             "the Edge pool points home only once {pool} serves its users again"
         ),
+        (
+            Action::MoveSipFederationRoute { to: edge, .. }
+            | Action::PublishXmppFederationRoute { edge },
+            Action::FailBackPool { pool, .. },
+        ) => format!(
+            "Microsoft's failback moves the federation route back to {edge} before {pool} fails back (planning rule 11)"
+        ),
+        (Action::StartEdgeServices { edge }, _) => format!(
+            "Microsoft's failback starts {edge}'s Edge services before its routes return (planning rule 11)"
+        ),
+        (Action::MoveSipFederationRoute { .. }, Action::StopEdgeServices { .. } | Action::SetXmppFederationRoute { .. }) => {
+            "the SIP route moves first: a Topology Builder publish must not overwrite the XMPP route (planning rule 11)".to_owned()
+        }
+        (Action::RepointEdge { .. }, Action::MoveSipFederationRoute { .. } | Action::StopEdgeServices { .. }) => {
+            "a Topology Builder publish must not overwrite the Edge next hops set before it (planning rule 11)".to_owned()
+        }
+        (Action::StopEdgeServices { edge }, Action::SetXmppFederationRoute { .. }) => format!(
+            "Microsoft stops {edge}'s Edge services before the XMPP federation route moves to it (planning rule 11)"
+        ),
+        (Action::SetXmppFederationRoute { edge, .. }, Action::PublishXmppFederationRoute { .. }) => {
+            format!(
+                "the DNS records follow the route to {edge}, and its Edge services start after (planning rule 11)"
+            )
+        }
         _ => "the planner ordered it so".to_owned(),
     }
 }
@@ -249,6 +294,23 @@ fn effect(action: &Action) -> String {
             new_principal.word(),
             new_principal.word(),
             new_principal.other().word()
+        ),
+        Action::MoveSipFederationRoute { to, .. } => format!(
+            "Does: SIP federation (port 5061) goes out and comes in through {to}; Topology Builder is the \
+             only way to change it (planning rule 11)."
+        ),
+        Action::StopEdgeServices { edge } => format!(
+            "Does: stops {edge}'s Edge services before the XMPP federation route moves to it (planning rule 11)."
+        ),
+        Action::StartEdgeServices { edge } => format!(
+            "Does: {edge}'s Edge services run again before the federation routes return to it (planning rule 11)."
+        ),
+        Action::SetXmppFederationRoute { site, edge } => format!(
+            "Does: XMPP federation goes through {edge}, named on its site {site} (planning rule 11)."
+        ),
+        Action::PublishXmppFederationRoute { edge } => format!(
+            "Does: XMPP partners find {edge} (DNS A and SRV records, port 5269) and its Edge services run again \
+             (planning rule 11)."
         ),
     }
 }

@@ -6,7 +6,7 @@
 use crate::model::{Action, Mode};
 
 use super::cms_failover;
-use super::value::{quote, Fqdn, ModuleName, ValueError};
+use super::value::{quote, Fqdn, ModuleName, SiteName, ValueError};
 
 /// Why a step could not be rendered. Nothing has been run when this is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum ScriptError {
         given: &'static str,
         missing: &'static str,
     },
+    /// A person's step: no script carries it out.
+    #[error("no script does this, it is a person's step: {0}")]
+    Manual(String),
 }
 
 /// Whether state-changing cmdlets only report what they would do (`-WhatIf`).
@@ -190,6 +193,39 @@ pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError>
             new_principal,
             databases,
         } => super::database_failover::command(&pool(p)?, *new_principal, databases, what_if),
+        Action::SetXmppFederationRoute { site, edge } => {
+            let site = quote(SiteName::parse(site)?.as_str());
+            let edge = quote(&format!(
+                "EdgeServer:{}",
+                Fqdn::parse("Edge pool FQDN", edge)?
+            ));
+            Command {
+                cmdlet: "Set-CsSite",
+                // Both must exist before the route is changed (each throws when it does not).
+                checks: format!(
+                    "$null = Get-CsSite -Identity {site} -ErrorAction Stop\n\
+                     $null = Get-CsService -Identity {edge} -ErrorAction Stop\n"
+                ),
+                // Microsoft's procedure names the route on the new pool's site; a site still
+                // naming another pool is pointed at it too, so that the sites agree on the one
+                // XMPP route the organization has and the next observation can tell where it is.
+                body: format!(
+                    "Set-CsSite -Identity {site} -XmppFederationRoute {edge}{suffix}\n\
+                     foreach ($other in @(Get-CsSite)) {{\n\
+                     $route = $other.PSObject.Properties['XmppFederationRoute']\n\
+                     if ($null -ne $route -and -not [string]::IsNullOrEmpty([string]$route.Value) -and [string]$route.Value -ne {edge}) {{\n\
+                     Set-CsSite -Identity (([string]$other.Identity) -replace '^Site:', '') -XmppFederationRoute {edge}{suffix}\n\
+                     }}\n\
+                     }}\n"
+                ),
+            }
+        }
+        Action::MoveSipFederationRoute { .. }
+        | Action::StopEdgeServices { .. }
+        | Action::StartEdgeServices { .. }
+        | Action::PublishXmppFederationRoute { .. } => {
+            return Err(ScriptError::Manual(action.to_string()))
+        }
     })
 }
 

@@ -124,6 +124,35 @@ impl SqlInstance {
     }
 }
 
+/// An SfB site name as `Set-CsSite -Identity` takes it (not `site:<name>`), as the deployment
+/// reports it: 1 to 256 characters, none of them a control character, with no space at either
+/// end. Any other character is safe, since it goes into a single-quoted literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteName(String);
+
+impl SiteName {
+    /// Checks `value`.
+    pub fn parse(value: &str) -> Result<Self, ValueError> {
+        let ok = (1..=256).contains(&value.chars().count())
+            && value.trim() == value
+            && !value.chars().any(char::is_control);
+        if ok {
+            Ok(SiteName(value.to_owned()))
+        } else {
+            Err(invalid(
+                "site name",
+                value,
+                "must be 1 to 256 characters, no control characters, no space at either end",
+            ))
+        }
+    }
+
+    /// The name itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A Backup Service module name (`-BackupModule`), such as `ConfServices.DataConf`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModuleName(String);

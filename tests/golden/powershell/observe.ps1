@@ -87,9 +87,26 @@ PoolFqdn = [string]$e.PoolFqdn; SiteId = [string]$e.SiteId
 Registrar = [string]$e.Registrar; Computers = $computers; Probe = @(Get-SfbDrProbe $computers $port)
 }
 })
+$sites = @()
+$siteError = $null
+try {
+$sites = @(foreach ($s in @(Get-CsSite)) {
+$sip = $s.PSObject.Properties['FederationRoute']
+$xmpp = $s.PSObject.Properties['XmppFederationRoute']
+$sipRoute = $null
+if ($null -ne $sip -and $null -ne $sip.Value) { $sipRoute = [string]$sip.Value }
+$xmppRoute = $null
+if ($null -ne $xmpp -and $null -ne $xmpp.Value) { $xmppRoute = [string]$xmpp.Value }
+@{
+Identity = [string]$s.Identity; FederationRoute = $sipRoute; XmppFederationRoute = $xmppRoute
+HasFederationRoute = ($null -ne $sip); HasXmppFederationRoute = ($null -ne $xmpp)
+}
+})
+} catch { $siteError = [string]$_ }
 $report = @{
 Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
 CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
+Sites = $sites; SiteError = $siteError
 }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
