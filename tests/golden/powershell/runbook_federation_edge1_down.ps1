@@ -25,11 +25,7 @@ Import-Module SkypeForBusiness
 # Waits for: nothing.
 # Does: SIP federation (port 5061) goes out and comes in through edge2.fabrikam.com; Topology
 #   Builder is the only way to change it (planning rule 11).
-# By hand (no cmdlet does this from here): by hand, in Topology Builder: clear "Enable federation
-#   for this Edge pool (Port 5061)" on edge1.fabrikam.com, select it on edge2.fabrikam.com, publish
-#   the topology, then run the Deployment Wizard's "Setup or Remove Skype for Business Server
-#   Components" again on edge2.fabrikam.com's Edge Servers (the SIP federation route moves to
-#   edge2.fabrikam.com)
+# A person's step (no cmdlet does it from here): do what the step's line says.
 if ((Read-Host ('Type done when step ' + 's1' + ' is done')) -ne 'done') { throw ('Step ' + 's1' + ' is not done; the runbook stops here.') }
 
 # --- Step s2: by hand, on each Edge Server of edge2.fabrikam.com: Stop-CsWindowsService (before the XMPP federation route moves to it)
@@ -41,8 +37,7 @@ if ((Read-Host ('Type done when step ' + 's1' + ' is done')) -ne 'done') { throw
 #   rule 11)
 # Does: stops edge2.fabrikam.com's Edge services before the XMPP federation route moves to it
 #   (planning rule 11).
-# By hand (no cmdlet does this from here): by hand, on each Edge Server of edge2.fabrikam.com:
-#   Stop-CsWindowsService (before the XMPP federation route moves to it)
+# A person's step (no cmdlet does it from here): do what the step's line says.
 if ((Read-Host ('Type done when step ' + 's2' + ' is done')) -ne 'done') { throw ('Step ' + 's2' + ' is not done; the runbook stops here.') }
 
 # --- Step s3: point the XMPP federation route at Edge pool edge2.fabrikam.com (Set-CsSite dublin -XmppFederationRoute EdgeServer:edge2.fabrikam.com)
@@ -67,8 +62,5 @@ Set-CsSite -Identity (([string]$other.Identity) -replace '^Site:', '') -XmppFede
 #   edge2.fabrikam.com, and its Edge services start after (planning rule 11)
 # Does: XMPP partners find edge2.fabrikam.com (DNS A and SRV records, port 5269) and its Edge
 #   services run again (planning rule 11).
-# By hand (no cmdlet does this from here): by hand: point the external DNS A record for XMPP
-#   federation and the _xmpp-server._tcp SRV record (port 5269) at edge2.fabrikam.com, check that
-#   port 5269 is open to it from outside, and run Start-CsWindowsService on each of its Edge Servers
-#   whose services are stopped
+# A person's step (no cmdlet does it from here): do what the step's line says.
 if ((Read-Host ('Type done when step ' + 's4' + ' is done')) -ne 'done') { throw ('Step ' + 's4' + ' is not done; the runbook stops here.') }
