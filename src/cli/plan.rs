@@ -259,13 +259,7 @@ pub fn text(plan: &Plan, desired: &Desired) -> String {
     if !plan.blocked.is_empty() {
         let _ = writeln!(out, "Blocked, nothing will be done for:");
         for b in &plan.blocked {
-            let _ = writeln!(
-                out,
-                "  - {}: {}: {}",
-                sfb_dr::model::blocked_subject(&b.pair),
-                b.reason,
-                b.message
-            );
+            let _ = writeln!(out, "  - {b}");
         }
     }
     out

@@ -208,15 +208,18 @@ pub fn record(
         let finished = Some(outcome.finished_at.to_string());
         match verdict {
             Verdict::Succeeded(note) => {
-                step.state = StepState::Succeeded;
-                step.message = note;
-                step.finished_at = finished;
-                out.ledger.record_step(&action, observed);
-                out.events.push(JournalEvent::StepSucceeded {
-                    plan: plan.id.clone(),
-                    step: step.id.clone(),
+                let done = Done {
+                    message: note,
+                    finished_at: finished,
+                };
+                succeed(
+                    step,
+                    &plan.id,
                     action,
-                });
+                    done,
+                    (&mut out.ledger, &mut out.events),
+                    observed,
+                );
             }
             Verdict::AskAgain(message) => {
                 // Still `Running`: [`orphans`] asks again under the same key.
@@ -279,16 +282,40 @@ pub fn confirm(
             ));
             continue;
         }
-        step.state = StepState::Succeeded;
-        step.message = Some(format!("confirmed by {CONFIRM_ANNOTATION}"));
-        step.finished_at = Some(now.to_string());
-        recorded.ledger.record_step(&action, observed);
-        recorded.events.push(JournalEvent::StepSucceeded {
-            plan: plan.id.clone(),
-            step: step.id.clone(),
-            action,
-        });
+        let done = Done {
+            message: Some(format!("confirmed by {CONFIRM_ANNOTATION}")),
+            finished_at: Some(now.to_string()),
+        };
+        let sink = (&mut recorded.ledger, &mut recorded.events);
+        succeed(step, &plan.id, action, done, sink, observed);
     }
+}
+
+/// How a step ended well: its note and when.
+struct Done {
+    message: Option<String>,
+    finished_at: Option<String>,
+}
+
+/// Marks a step succeeded, as a driver's answer or a person's confirmation settles it: the
+/// ledger records what it changed and a `StepSucceeded` event says so.
+fn succeed(
+    step: &mut StepStatus,
+    plan_id: &str,
+    action: Action,
+    done: Done,
+    (ledger, events): (&mut Ledger, &mut Vec<JournalEvent>),
+    observed: &ObservedIndex,
+) {
+    step.state = StepState::Succeeded;
+    step.message = done.message;
+    step.finished_at = done.finished_at;
+    ledger.record_step(&action, observed);
+    events.push(JournalEvent::StepSucceeded {
+        plan: plan_id.to_owned(),
+        step: step.id.clone(),
+        action,
+    });
 }
 
 /// The annotation that confirms a person's steps.

@@ -121,7 +121,8 @@ async fn pipeline(
         &observed,
         limits,
     );
-    journal::confirm(&mut recorded, &policy(topology).confirmed, &observed, now);
+    let policy = policy(topology);
+    journal::confirm(&mut recorded, &policy.confirmed, &observed, now);
 
     // Validate the resources against each other and the deployment.
     let desired = match validate(&namespace, &observed) {
@@ -169,7 +170,6 @@ async fn pipeline(
 
     // Plan, then gate and execute.
     let fresh = planner::plan(&desired, &observed, &recorded.ledger);
-    let policy = policy(topology);
     let approved = policy.approved.clone();
     let in_flight = ctx.executor.in_flight(key);
     let instance: String = topology

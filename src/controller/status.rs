@@ -252,14 +252,7 @@ fn topology_verdict(p: &Planned<'_>) -> Verdict {
         )
     } else if let Some(first) = p.fresh.blocked.first() {
         // A person's step that waits is said too: it may be all that can move now.
-        let blocked = p.fresh.blocked.iter().map(|b| {
-            format!(
-                "{}: {}: {}",
-                crate::model::blocked_subject(&b.pair),
-                b.reason,
-                b.message
-            )
-        });
+        let blocked = p.fresh.blocked.iter().map(ToString::to_string);
         Verdict::stalled(
             first.reason,
             blocked

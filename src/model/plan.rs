@@ -86,6 +86,19 @@ pub struct Blocked {
 
 /// How a blocked entry's `pair` reads in a sentence: "pair <name>", or "the SIP federation
 /// route" for a route.
+/// One line: what is blocked, why, and what would unblock it.
+impl std::fmt::Display for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            blocked_subject(&self.pair),
+            self.reason,
+            self.message
+        )
+    }
+}
+
 pub fn blocked_subject(pair: &str) -> String {
     match RouteKind::ALL
         .into_iter()

@@ -40,11 +40,7 @@ pub(super) fn moves(
     };
     for (kind, declared) in &desired.federation {
         let kind = *kind;
-        let block = |reason, message: String| Blocked {
-            pair: route_subject(kind),
-            reason,
-            message,
-        };
+        let block = |reason, message| route_blocked(kind, reason, message);
         let current = observed.route(kind);
         // `Set-CsSite` ran and its DNS records and services are owed: that step comes first,
         // whether or not the sites now agree on the route, unless the route is seen elsewhere or
@@ -134,6 +130,37 @@ pub(super) fn moves(
         }
     }
     (moves, blocked)
+}
+
+fn route_blocked(kind: RouteKind, reason: BlockReason, message: String) -> Blocked {
+    Blocked {
+        pair: route_subject(kind),
+        reason,
+        message,
+    }
+}
+
+/// With a lost master that cannot be recovered, keeps only the moves that need no CMS (the DNS
+/// records and Edge services of a route already moved) and reports the others: like an Edge
+/// repoint, a route move alone never justifies forcing a lost master over.
+pub(super) fn hold_without_cms(
+    routes: Vec<RouteMove>,
+    blocked: &mut Vec<Blocked>,
+) -> Vec<RouteMove> {
+    let (owed, held): (Vec<_>, Vec<_>) = routes.into_iter().partition(|r| r.publish_only);
+    blocked.extend(held.iter().map(|r| {
+        route_blocked(
+            r.kind,
+            BlockReason::CmsUnavailable,
+            format!(
+                "the {} route should move to Edge pool {}, which needs a working CMS, and the \
+                 CMS has no active master",
+                r.kind.word(),
+                r.to
+            ),
+        )
+    }));
+    owed
 }
 
 /// Emits `moves` in Microsoft's order, each first step waiting for `deps`, and returns each

@@ -69,32 +69,17 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     );
     block_what_waits_for_the_cms(&mut pairs, master, &cms);
     let recovery = master.available().is_none() && matches!(cms, CmsDecision::Move { .. });
-    // With a lost master that cannot be recovered, nothing at all can run.
-    let edge_moves = if master.available().is_none() && !recovery {
+    // With a lost master that cannot be recovered, nothing that needs the CMS can run.
+    let cms_stuck = master.available().is_none() && !recovery;
+    let edge_moves = if cms_stuck {
         Vec::new()
     } else {
         edges::moves(&pairs, desired, observed)
     };
-
-    let (routes, mut route_blocked) = federation::moves(desired, observed, ledger);
-    // Like an Edge repoint, a route move alone never justifies forcing a lost master over (the
-    // DNS records and Edge services of a route already moved need no CMS).
-    let routes = if master.available().is_none() && !recovery {
-        let (owed, held): (Vec<_>, Vec<_>) = routes.into_iter().partition(|r| r.publish_only);
-        route_blocked.extend(held.iter().map(|r| Blocked {
-            pair: crate::model::route_subject(r.kind),
-            reason: BlockReason::CmsUnavailable,
-            message: format!(
-                "the {} route should move to Edge pool {}, which needs a working CMS, and the \
-                 CMS has no active master",
-                r.kind.word(),
-                r.to
-            ),
-        }));
-        owed
-    } else {
-        routes
-    };
+    let (mut routes, mut route_blocked) = federation::moves(desired, observed, ledger);
+    if cms_stuck {
+        routes = federation::hold_without_cms(routes, &mut route_blocked);
+    }
 
     let mut out = Emitter {
         steps: Vec::with_capacity(2 * desired.pairs.len() + repairs.len() + 1),
@@ -147,8 +132,7 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
         let (Some(view), Ok(moves)) = &pairs[k] else {
             return None;
         };
-        let fb = moves.failback?;
-        Some(observed.topology.pools[view.index[fb.pool]].site.as_str())
+        Some(view.pools[moves.failback?.pool].site.as_str())
     };
     let failback_sites: Vec<&str> = (0..pairs.len()).filter_map(failback_site).collect();
     let (returning, leaving): (Vec<_>, Vec<_>) = routes

@@ -65,13 +65,7 @@ pub fn runbook(plan: &Plan, what_if: WhatIf) -> Result<String, ScriptError> {
             "# Blocked: nothing is done for these until the cause is fixed."
         );
         for b in &plan.blocked {
-            let _ = writeln!(
-                out,
-                "#   {}: {}: {}",
-                one_line(&crate::model::blocked_subject(&b.pair)),
-                b.reason,
-                one_line(&b.message)
-            );
+            let _ = writeln!(out, "#   {}", one_line(&b.to_string()));
         }
     }
     Ok(out)
