@@ -19,6 +19,7 @@ fn site_failover(n: usize) -> (Desired, ObservedIndex) {
         },
         edges: vec![],
         federation_routes: vec![],
+        persistent_chat: vec![],
         data_loss: None,
     };
     let mut desired = Desired::default();

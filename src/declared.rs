@@ -12,7 +12,8 @@ use kube::ResourceExt;
 use crate::api::{CentralManagementStore, PoolPair, Site, Topology};
 use crate::model::printable::printable;
 use crate::model::{
-    fqdn_key, site_key, BackupSql, CmsSpec, Desired, ObservedIndex, PairSpec, PoolRef, RouteKind,
+    fqdn_key, site_key, BackupSql, ChatSide, ChatSpec, CmsSpec, Desired, ObservedIndex, PairSpec,
+    PoolRef, RouteKind,
 };
 
 /// A spec that is wrong across objects: which object, which field, and what to do.
@@ -162,6 +163,11 @@ pub fn desired_state(
         .first()
         .map(|t| federation_routes(t, observed, &mut errors))
         .unwrap_or_default();
+    let persistent_chat = d
+        .topologies
+        .first()
+        .map(|t| persistent_chat(t, observed, &mut errors))
+        .unwrap_or_default();
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -172,7 +178,91 @@ pub fn desired_state(
         allow_data_loss: d.topologies.first().is_some_and(|t| t.spec.allow_data_loss),
         edge_next_hops,
         federation,
+        persistent_chat,
     })
+}
+
+/// The declared Persistent Chat pools. With an observation, each is a Persistent Chat pool of
+/// the deployment, its sites are the deployment's, its servers are the pool's, and where the
+/// driver knows a server's site or a database's, it is the one declared.
+fn persistent_chat(
+    topology: &Topology,
+    observed: Option<&ObservedIndex>,
+    errors: &mut Vec<SpecError>,
+) -> Vec<ChatSpec> {
+    let mut out = Vec::new();
+    for (i, declared) in topology.spec.persistent_chat.iter().enumerate() {
+        let mut error = |field: String, message: String| {
+            errors.push(SpecError {
+                kind: "Topology",
+                name: topology.name_any(),
+                field: format!("spec.persistentChat[{i}].{field}"),
+                message,
+            })
+        };
+        let side = |s: &crate::api::PersistentChatSite| ChatSide {
+            site: site_key(&s.site),
+            servers: s.servers.iter().map(|e| fqdn_key(e)).collect(),
+        };
+        let spec = ChatSpec {
+            pool: fqdn_key(&declared.pool),
+            primary: side(&declared.primary),
+            backup: side(&declared.backup),
+        };
+        if let Some(observed) = observed {
+            let Some(pool) = observed.chat_pool(&spec.pool) else {
+                error(
+                    "pool".to_owned(),
+                    format!(
+                        "Persistent Chat pool {} is not in the observed topology",
+                        spec.pool
+                    ),
+                );
+                continue;
+            };
+            for (name, side, known) in [
+                ("primary", &spec.primary, &pool.primary_site),
+                ("backup", &spec.backup, &pool.backup_site),
+            ] {
+                if !observed.topology.sites.contains(&side.site) {
+                    error(
+                        format!("{name}.site"),
+                        format!("site {} is not in the observed topology", side.site),
+                    );
+                }
+                if let Some(known) = known.as_ref().filter(|k| **k != side.site) {
+                    error(
+                        format!("{name}.site"),
+                        format!(
+                            "the driver reports the {name} database of {} in site {known}",
+                            spec.pool
+                        ),
+                    );
+                }
+                for (j, server) in side.servers.iter().enumerate() {
+                    match pool.server(server) {
+                        None => error(
+                            format!("{name}.servers[{j}]"),
+                            format!(
+                                "{server} is not a server of Persistent Chat pool {}",
+                                spec.pool
+                            ),
+                        ),
+                        Some(s) => {
+                            if let Some(site) = s.site.as_ref().filter(|s| **s != side.site) {
+                                error(
+                                    format!("{name}.servers[{j}]"),
+                                    format!("the driver reports {server} in site {site}"),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.push(spec);
+    }
+    out
 }
 
 /// The declared federation routes: each an ordered list of Edge pools that, when there is an

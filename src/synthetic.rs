@@ -67,6 +67,7 @@ impl Shape {
             },
             edges: Vec::new(),
             federation_routes: Vec::new(),
+            persistent_chat: Vec::new(),
             data_loss: None,
         };
         for i in 0..self.pairs {
@@ -132,6 +133,7 @@ impl Shape {
                 objectives: Objectives::default(),
                 max_attempts: 3,
                 federation_routes: Default::default(),
+                persistent_chat: Vec::new(),
             },
             status: None,
         }

@@ -334,7 +334,10 @@ fn valid(kind: &str) -> Value {
                 "timeouts": {"cmsFailoverMinutes": 30, "otherMinutes": 10, "poolFailbackMinutes": 60, "poolFailoverMinutes": 60}}},
             "maxAttempts": 3, "maxParallelSteps": 4, "objectives": {"rpoSeconds": 300, "rtoSeconds": 1200},
             "observeIntervalSeconds": 30,
-            "federationRoutes": {"sip": ["edge1.contoso.com", "edge2.contoso.com"], "xmpp": ["edge1.contoso.com"]}}),
+            "federationRoutes": {"sip": ["edge1.contoso.com", "edge2.contoso.com"], "xmpp": ["edge1.contoso.com"]},
+            "persistentChat": [{"pool": "pchat.contoso.com",
+                "primary": {"site": "redmond", "servers": ["pc1.contoso.com", "pc2.contoso.com"]},
+                "backup": {"site": "dublin", "servers": ["pc3.contoso.com"]}}]}),
         "Site" => {
             json!({"active": true, "edgePools": [{"fqdn": "edge1.contoso.com", "nextHop": "pool1.contoso.com"}]})
         }
@@ -363,6 +366,83 @@ fn cel_edits() -> Vec<CelCase> {
     let sql = "must be a named SQL Server instance";
     let minutes = "must be between 1 and 1440 minutes";
     vec![
+        (
+            "Topology",
+            ".spec.persistentChat",
+            "each Persistent Chat pool is listed once",
+            vec![(
+                "/spec/persistentChat/1",
+                json!({"pool": "pchat.contoso.com",
+                    "primary": {"site": "paris", "servers": ["pc5.contoso.com"]},
+                    "backup": {"site": "oslo", "servers": ["pc6.contoso.com"]}}),
+            )],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*]",
+            "the primary and the backup database must be in different sites",
+            vec![("/spec/persistentChat/0/backup/site", json!("Redmond"))],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*]",
+            "a server stands in one site",
+            vec![(
+                "/spec/persistentChat/0/backup/servers/0",
+                json!("pc2.contoso.com"),
+            )],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].pool",
+            fqdn,
+            vec![("/spec/persistentChat/0/pool", json!("PChat.contoso.com"))],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].primary.servers",
+            "each entry must be a lowercase fully qualified domain name",
+            vec![("/spec/persistentChat/0/primary/servers/1", json!("pc2"))],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].primary.servers",
+            "each server is listed once",
+            vec![(
+                "/spec/persistentChat/0/primary/servers/1",
+                json!("pc1.contoso.com"),
+            )],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].primary.site",
+            "must not be empty",
+            vec![("/spec/persistentChat/0/primary/site", json!(""))],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].backup.servers",
+            "each entry must be a lowercase fully qualified domain name",
+            vec![(
+                "/spec/persistentChat/0/backup/servers/0",
+                json!("PC3.contoso.com"),
+            )],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].backup.servers",
+            "each server is listed once",
+            vec![(
+                "/spec/persistentChat/0/backup/servers/1",
+                json!("pc3.contoso.com"),
+            )],
+        ),
+        (
+            "Topology",
+            ".spec.persistentChat[*].backup.site",
+            "must not be empty",
+            vec![("/spec/persistentChat/0/backup/site", json!(""))],
+        ),
         (
             "Topology",
             ".spec.federationRoutes",

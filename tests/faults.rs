@@ -591,7 +591,11 @@ fn no_command_twice(audit: &[AuditEntry]) -> Result<(), String> {
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
             | Action::SetXmppFederationRoute { .. }
-            | Action::PublishXmppFederationRoute { .. } => {}
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::SetPersistentChatState { .. }
+            | Action::SetPersistentChatActiveServers { .. }
+            | Action::RestorePersistentChatDatabase { .. } => {}
         }
     }
     Ok(())

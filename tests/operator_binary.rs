@@ -236,27 +236,7 @@ fn the_drill_runs_a_site_failover_and_failback_and_passes() {
 /// before its pool fails back, the drill confirming each person's step as a person would.
 #[test]
 fn the_federation_drill_moves_both_routes_out_and_back_and_passes() {
-    let out = std::process::Command::new(e2e::sfb_dr_binary())
-        .args([
-            "sandbox",
-            "--drill",
-            "--time-scale",
-            "1000",
-            "--topology",
-            "examples/drills/topology-federation.json",
-            "--manifests",
-            "examples/drills/federation.yaml",
-        ])
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("drill: PASSED"), "{stdout}");
-    assert!(stdout.contains("refusals          0"), "{stdout}");
+    let stdout = passed_drill("topology-federation.json", "federation.yaml");
     // Out with the site, then back before pool1 fails back.
     for (from, to) in [
         ("edge1.fabrikam.com", "edge2.fabrikam.com"),
@@ -270,6 +250,60 @@ fn the_federation_drill_moves_both_routes_out_and_back_and_passes() {
         let xmpp = format!("Succeeded point the XMPP federation route at Edge pool {to}");
         assert!(stdout.contains(&xmpp), "the XMPP route to {to}: {stdout}");
     }
+}
+
+/// Planning rule 12 in a drill: the Persistent Chat pool fails over to dublin with redmond and
+/// back, the drill doing and confirming each SQL Server step as a person would, and every
+/// cmdlet running in its order.
+#[test]
+fn the_persistent_chat_drill_fails_the_pool_over_and_back_and_passes() {
+    let stdout = passed_drill("topology-persistent-chat.json", "persistent-chat.yaml");
+    let at = |what: &str| {
+        stdout
+            .find(what)
+            .unwrap_or_else(|| panic!("{what:?} missing: {stdout}"))
+    };
+    let order = [
+        "confirmed by the drill, as a person would after: by hand, in SQL Server Management \
+         Studio on the instance that holds Persistent Chat pool pchat.litware.com's backup mgc \
+         database",
+        "Succeeded put Persistent Chat pool pchat.litware.com in state FailedOver",
+        "Succeeded make pc3.litware.com, pc4.litware.com the active servers",
+        "Succeeded clear Persistent Chat pool pchat.litware.com's active servers",
+        "confirmed by the drill, as a person would after: by hand, in SQL Server Management \
+         Studio, for Persistent Chat pool pchat.litware.com",
+        "Succeeded put Persistent Chat pool pchat.litware.com in state Normal",
+        "Succeeded make pc1.litware.com, pc2.litware.com the active servers",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            at(pair[0]) < at(pair[1]),
+            "{:?} before {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+/// The output of `sfb-dr sandbox --drill` on a topology and manifests of `examples/drills/`,
+/// once it has passed with no refusal.
+fn passed_drill(topology: &str, manifests: &str) -> String {
+    let out = std::process::Command::new(e2e::sfb_dr_binary())
+        .args(["sandbox", "--drill", "--time-scale", "1000", "--topology"])
+        .arg(format!("examples/drills/{topology}"))
+        .arg("--manifests")
+        .arg(format!("examples/drills/{manifests}"))
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("drill: PASSED"), "{stdout}");
+    assert!(stdout.contains("refusals          0"), "{stdout}");
+    stdout
 }
 
 #[test]

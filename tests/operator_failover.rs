@@ -611,6 +611,125 @@ async fn federation_routes_leave_a_dead_edge_pool_through_confirmed_steps() {
     operator.shutdown().await;
 }
 
+/// Planning rule 12 end to end: redmond, the site of a Persistent Chat pool's primary database,
+/// goes out of service. The pool waits for a person to bring the backup database online, then
+/// fails over to dublin's servers; when redmond is back, its servers are cleared, a person
+/// restores the primary database, and the pool returns. No person's step reaches the driver, and
+/// no cmdlet runs before the person's step it waits for is confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_chat_follows_its_site_through_confirmed_database_steps() {
+    use sfb_dr::model::{ChatState, Health, ObservedChatPool, ObservedChatServer};
+    const PCHAT: &str = "pchat.contoso.com";
+    let server = |fqdn: &str, site: &str| ObservedChatServer {
+        fqdn: fqdn.into(),
+        health: Health::Up,
+        site: Some(site.into()),
+    };
+    let mut observed = e2e::contoso_observed();
+    observed.persistent_chat = vec![ObservedChatPool {
+        fqdn: PCHAT.into(),
+        state: Some(ChatState::Normal),
+        active_servers: Some(vec!["pc1.contoso.com".into()]),
+        servers: vec![
+            server("pc1.contoso.com", "redmond"),
+            server("pc2.contoso.com", "dublin"),
+        ],
+        primary_site: Some("redmond".into()),
+        backup_site: Some("dublin".into()),
+    }];
+    let env = Env::start(observed).await;
+    let operator = env.operator().await;
+    env.apply_contoso().await;
+    let chat = r#"{"spec":{"allowDataLoss":true,"persistentChat":[{"pool":"pchat.contoso.com","primary":{"site":"redmond","servers":["pc1.contoso.com"]},"backup":{"site":"dublin","servers":["pc2.contoso.com"]}}]}}"#;
+    env.kubectl(&[
+        "patch", "-n", NS, "topology", "contoso", "--type", "merge", "-p", chat,
+    ])
+    .await
+    .ok();
+    env.wait_all_ready().await;
+    let chat_commands = |env: &Env| -> Vec<Action> {
+        env.audit()
+            .into_iter()
+            .map(|a| a.command)
+            .filter(|c| {
+                matches!(
+                    c,
+                    Action::SetPersistentChatState { .. }
+                        | Action::SetPersistentChatActiveServers { .. }
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        chat_commands(&env),
+        vec![],
+        "a pool where it belongs is left alone"
+    );
+
+    env.set_site_active("redmond", false).await;
+    eventually("the database recovery waits for a person", CONVERGE, || {
+        awaiting(&env, "RecoverPersistentChatDatabase")
+    })
+    .await;
+    assert_eq!(
+        chat_commands(&env),
+        vec![],
+        "nothing before the database is online"
+    );
+    env.fault(Fault::PersistentChatDatabaseRecovered { pool: PCHAT.into() });
+    confirm_waiting(&env).await;
+    env.wait_all_ready().await;
+    let state = |s: ChatState| Action::SetPersistentChatState {
+        pool: PCHAT.into(),
+        state: s,
+    };
+    let active = |servers: &[&str]| Action::SetPersistentChatActiveServers {
+        pool: PCHAT.into(),
+        servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    assert_eq!(
+        chat_commands(&env),
+        vec![state(ChatState::FailedOver), active(&["pc2.contoso.com"])]
+    );
+    let t = env.sim.observe().expect("observes");
+    assert_eq!(t.persistent_chat[0].state, Some(ChatState::FailedOver));
+
+    env.set_site_active("redmond", true).await;
+    eventually("the restore waits for a person", CONVERGE, || {
+        awaiting(&env, "RestorePersistentChatDatabase")
+    })
+    .await;
+    assert_eq!(
+        chat_commands(&env)[2..],
+        [active(&[])],
+        "the servers are cleared before the restore, and nothing runs after it yet"
+    );
+    env.fault(Fault::PersistentChatDatabaseRestored { pool: PCHAT.into() });
+    confirm_waiting(&env).await;
+    env.wait_all_ready().await;
+    assert_eq!(
+        chat_commands(&env)[2..],
+        [
+            active(&[]),
+            state(ChatState::Normal),
+            active(&["pc1.contoso.com"])
+        ]
+    );
+    let audit = env.audit();
+    assert_clean(&audit);
+    assert!(
+        !audit.iter().any(|a| a.command.is_manual()),
+        "no person's step reaches the driver: {audit:#?}"
+    );
+    let t = env.sim.observe().expect("observes");
+    assert_eq!(t.persistent_chat[0].state, Some(ChatState::Normal));
+    assert_eq!(
+        t.persistent_chat[0].active_servers.as_deref(),
+        Some(&["pc1.contoso.com".to_owned()][..])
+    );
+    operator.shutdown().await;
+}
+
 /// Whether the steps awaiting a person are exactly `want` (their actions, in plan order).
 async fn awaiting(env: &Env, want: &str) -> Result<(), String> {
     let actions = env

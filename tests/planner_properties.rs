@@ -147,13 +147,17 @@ fn check_database_failovers(
                 std::iter::once(pool.clone()).chain(partner(pool)).collect()
             }
             Action::FailOverCms { to, .. } | Action::RepointEdge { to, .. } => vec![to.clone()],
-            // Federation routes touch no pool.
+            // Federation routes and Persistent Chat touch no Front End pool.
             Action::FailOverDatabase { .. }
             | Action::MoveSipFederationRoute { .. }
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
             | Action::SetXmppFederationRoute { .. }
-            | Action::PublishXmppFederationRoute { .. } => continue,
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::SetPersistentChatState { .. }
+            | Action::SetPersistentChatActiveServers { .. }
+            | Action::RestorePersistentChatDatabase { .. } => continue,
         };
         for f in &failovers {
             let Action::FailOverDatabase { pool, .. } = &f.action else {
@@ -420,7 +424,11 @@ fn check_rules(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
             | Action::SetXmppFederationRoute { .. }
-            | Action::PublishXmppFederationRoute { .. } => {}
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::SetPersistentChatState { .. }
+            | Action::SetPersistentChatActiveServers { .. }
+            | Action::RestorePersistentChatDatabase { .. } => {}
             Action::RepointEdge { edge, to } => {
                 prop_assert_eq!(health(to), Health::Up);
                 let hop = index

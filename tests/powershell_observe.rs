@@ -765,3 +765,67 @@ fn a_federation_route_that_cannot_be_told_is_not_reported() {
     r["Sites"] = json!([{"Identity": "Site:Redmond", "HasFederationRoute": false, "HasXmppFederationRoute": false}]);
     assert!(routes(&r).is_empty());
 }
+
+fn chat_pool(state: Option<&str>, active: Option<&[&str]>, probe: &[bool]) -> Value {
+    let mut c = json!({
+        "PoolFqdn": "PChat.Contoso.com",
+        "Computers": ["pc1.contoso.com", "PC2.contoso.com"],
+        "Probe": probe,
+        "PoolState": state,
+        "StateError": null,
+        "HasActiveServers": active.is_some(),
+        "ActiveServers": active,
+    });
+    if state.is_none() {
+        c["StateError"] = json!("Get-CsPersistentChatState : access denied");
+    }
+    c
+}
+
+#[test]
+fn persistent_chat_pools_are_read_with_their_state_servers_and_active_servers() {
+    let mut r = report();
+    r["PersistentChat"] = json!([chat_pool(
+        Some("FailedOver"),
+        Some(&["PC2.contoso.com"]),
+        &[false, true]
+    )]);
+    let t = observe(&r).expect("parses");
+    let c = &t.persistent_chat[0];
+    assert_eq!(c.fqdn, "pchat.contoso.com");
+    assert_eq!(c.state, Some(ChatState::FailedOver));
+    assert_eq!(c.active_servers, Some(vec!["pc2.contoso.com".to_owned()]));
+    let health: Vec<Health> = c.servers.iter().map(|s| s.health).collect();
+    assert_eq!(health, vec![Health::Down, Health::Up]);
+    // Which site each server stands in is not in the topology: never guessed.
+    assert!(c.servers.iter().all(|s| s.site.is_none()));
+    assert_eq!(
+        (c.primary_site.clone(), c.backup_site.clone()),
+        (None, None)
+    );
+}
+
+#[test]
+fn what_persistent_chat_does_not_say_is_left_unreported() {
+    let mut r = report();
+    r["PersistentChat"] = json!([chat_pool(None, None, &[true, true])]);
+    let c = &observe(&r).expect("parses").persistent_chat[0];
+    assert_eq!(c.state, None, "an unreadable state is not Normal");
+    assert_eq!(
+        c.active_servers, None,
+        "no ActiveServers property: unknown, not none"
+    );
+    r["PersistentChat"] = json!([chat_pool(Some("Migrating"), Some(&[]), &[true, true])]);
+    let c = &observe(&r).expect("parses").persistent_chat[0];
+    assert_eq!(c.state, None, "a state sfb-dr does not know");
+    assert_eq!(c.active_servers, Some(vec![]));
+    // Skype for Business Server 2019 has no Persistent Chat: the cmdlet fails, none is listed.
+    let mut r = report();
+    r["PersistentChatError"] =
+        json!("A parameter cannot be found that matches parameter name 'PersistentChatServer'.");
+    assert!(observe(&r).expect("parses").persistent_chat.is_empty());
+    // A probe that does not match the computers is refused.
+    let mut r = report();
+    r["PersistentChat"] = json!([chat_pool(Some("Normal"), None, &[true])]);
+    assert!(bad_output(observe(&r)).contains("Probe"));
+}

@@ -267,3 +267,52 @@ fn the_federation_runbook_stops_at_each_persons_step() {
     assert!(stop < set, "{text}");
     assert!(set < dns, "the DNS records follow Set-CsSite: {text}");
 }
+
+/// Planning rule 12 by hand: site redmond, which holds the Persistent Chat pool's primary
+/// database, is out of service. The runbook stops at the person's SQL Server step, then runs
+/// `Set-CsPersistentChatState` and `Set-CsPersistentChatActiveServer` in Microsoft's order.
+#[test]
+fn the_persistent_chat_runbook_stops_for_the_sql_steps_and_runs_the_cmdlets_in_order() {
+    let manifests = std::fs::read_to_string("examples/drills/persistent-chat.yaml")
+        .expect("reads")
+        .replacen(
+            "  name: redmond\n  namespace: sfb-litware\nspec:\n  active: true",
+            "  name: redmond\n  namespace: sfb-litware\nspec:\n  active: false",
+            1,
+        );
+    assert!(manifests.contains("active: false"), "the Site is taken out");
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("redmond-out.yaml");
+    std::fs::write(&path, manifests).expect("writes");
+    let out = Command::new(env!("CARGO_BIN_EXE_sfb-dr"))
+        .arg("plan")
+        .arg("-f")
+        .arg(&path)
+        .args([
+            "--observed",
+            "examples/drills/topology-persistent-chat.json",
+            "-o",
+            "powershell",
+        ])
+        .output()
+        .expect("runs sfb-dr");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    golden("runbook_persistent_chat_redmond_out.ps1", &text);
+    let prompts = text.lines().filter(|l| l.contains("Read-Host")).count();
+    assert_eq!(prompts, 1, "the SQL Server step:\n{text}");
+    let sql = text
+        .find("sp_delete_log_shipping_secondary_database")
+        .expect("the SQL Server step");
+    let state = text
+        .find("Set-CsPersistentChatState -Identity $chatIdentity -PoolState FailedOver")
+        .expect("Set-CsPersistentChatState");
+    let active = text
+        .find("Set-CsPersistentChatActiveServer -Identity $chatIdentity -ActiveServers @('pc3.litware.com', 'pc4.litware.com')")
+        .expect("Set-CsPersistentChatActiveServer");
+    assert!(sql < state && state < active, "{text}");
+}

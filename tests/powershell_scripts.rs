@@ -13,7 +13,7 @@ use sfb_dr::driver::powershell::transport::{delivery, stdin_bootstrap, COMMAND_L
 use sfb_dr::driver::powershell::value::{quote, Fqdn, SqlInstance};
 use sfb_dr::driver::powershell::{encode_command, execute_script, Delivery, WhatIf};
 use sfb_dr::model::BackupSql;
-use sfb_dr::model::{Action, BackupModule, DatabaseType, MirrorRole, Mode};
+use sfb_dr::model::{Action, BackupModule, ChatState, DatabaseType, MirrorRole, Mode};
 
 mod common;
 
@@ -71,6 +71,50 @@ fn xmpp_route() -> Action {
     }
 }
 
+fn chat_active(servers: &[&str]) -> Action {
+    Action::SetPersistentChatActiveServers {
+        pool: "pchat.contoso.com".into(),
+        servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn persistent_chat_cmdlets_act_only_on_the_pools_one_service_and_its_computers() {
+    let set = script(&chat_active(&["pc3.contoso.com"])).expect("renders");
+    let find = set
+        .find("Get-CsService -PersistentChatServer")
+        .expect("finds the service");
+    let check = set
+        .find("Get-CsComputer -Pool")
+        .expect("checks the servers");
+    let act = set
+        .find("Set-CsPersistentChatActiveServer -Identity $chatIdentity")
+        .expect("acts");
+    assert!(find < check && check < act, "{set}");
+    assert!(set.contains("-ActiveServers @('pc3.contoso.com')"), "{set}");
+    let clear = script(&chat_active(&[])).expect("renders");
+    assert!(clear.contains("-ActiveServers $null"), "{clear}");
+    assert!(
+        !clear.contains("Get-CsComputer"),
+        "nothing to check: {clear}"
+    );
+    let state = script(&Action::SetPersistentChatState {
+        pool: "pchat.contoso.com".into(),
+        state: ChatState::Normal,
+    })
+    .expect("renders");
+    assert!(
+        state.contains("if ($chatState -ne 'Normal')"),
+        "a pool already Normal is not set again: {state}"
+    );
+    for bad in ["pc3'; Remove-Item C:\\ -Recurse; '", "", "a b.contoso.com"] {
+        assert!(
+            matches!(script(&chat_active(&[bad])), Err(ScriptError::Value(_))),
+            "{bad:?}"
+        );
+    }
+}
+
 #[test]
 fn the_xmpp_route_is_changed_only_after_its_site_and_edge_pool_are_found() {
     let c = command(&xmpp_route(), WhatIf::No).expect("renders");
@@ -119,6 +163,12 @@ fn a_persons_step_is_never_rendered_as_a_script() {
         },
         Action::PublishXmppFederationRoute {
             edge: "edge2.contoso.com".into(),
+        },
+        Action::RecoverPersistentChatDatabase {
+            pool: "pchat.contoso.com".into(),
+        },
+        Action::RestorePersistentChatDatabase {
+            pool: "pchat.contoso.com".into(),
         },
     ] {
         assert!(
@@ -321,6 +371,18 @@ fn every_step_script_matches_its_golden() {
         ("failover_database_user.ps1", database(false)),
         ("failover_database_user_and_cms.ps1", database(true)),
         ("set_xmpp_federation_route.ps1", xmpp_route()),
+        (
+            "set_persistent_chat_state_failed_over.ps1",
+            Action::SetPersistentChatState {
+                pool: "pchat.contoso.com".into(),
+                state: ChatState::FailedOver,
+            },
+        ),
+        (
+            "set_persistent_chat_active_servers.ps1",
+            chat_active(&["pc3.contoso.com", "pc4.contoso.com"]),
+        ),
+        ("clear_persistent_chat_active_servers.ps1", chat_active(&[])),
     ];
     for (name, action) in cases {
         golden(name, &wire(&action));

@@ -182,5 +182,5 @@ fn a_server_fault_on_a_pool_without_a_mirror_is_an_error() {
             server: MirrorRole::Mirror,
         })
         .unwrap_err();
-    assert!(e.contains("no mirrored Back End"), "{e}");
+    assert!(e.to_string().contains("no mirrored Back End"), "{e}");
 }

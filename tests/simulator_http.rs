@@ -120,6 +120,14 @@ async fn simulator_serves_the_documented_api() {
     .await
     .expect("answer");
     assert_eq!(fault.status(), 404);
+    // A known pool, and a fault its state does not allow: a conflict, not a missing thing.
+    let fault = post(
+        "/faults",
+        json!({"kind": "DatabaseServerDown", "pool": "pool1.contoso.com", "server": "Mirror"}),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(fault.status(), 409);
     let fault = post("/faults", json!({"kind": "Meteor"}))
         .await
         .expect("answer");

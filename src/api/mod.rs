@@ -23,9 +23,9 @@ pub use condition::{ConditionType, Reason};
 pub use pool_pair::{PoolPair, PoolPairSpec, PoolPairStatus, PoolSpec, PoolStatus};
 pub use site::{EdgePoolSpec, Site, SiteEdgeStatus, SitePoolStatus, SiteSpec, SiteStatus};
 pub use topology::{
-    ActionTimeouts, Approval, BlockedStatus, DriverSpec, Objectives, PlanOutcome, PlanRecord,
-    PlanStatus, PowerShellDriver, SecretRef, SimulatorDriver, StepState, StepStatus, Topology,
-    TopologySpec, TopologyStatus,
+    ActionTimeouts, Approval, BlockedStatus, DriverSpec, FederationRoutes, Objectives,
+    PersistentChatPool, PersistentChatSite, PlanOutcome, PlanRecord, PlanStatus, PowerShellDriver,
+    SecretRef, SimulatorDriver, StepState, StepStatus, Topology, TopologySpec, TopologyStatus,
 };
 
 /// The API group of every sfb-dr resource.

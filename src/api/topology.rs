@@ -5,7 +5,8 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ActionKind, BackupModule, BackupSql, BlockReason, DatabaseType, Ledger, MirrorRole, Mode,
+    ActionKind, BackupModule, BackupSql, BlockReason, ChatState, DatabaseType, Ledger, MirrorRole,
+    Mode,
 };
 
 /// The deployment's driver and the operator's policy for it.
@@ -86,6 +87,52 @@ pub struct TopologySpec {
     /// site. A route not declared here is never moved.
     #[serde(default, skip_serializing_if = "FederationRoutes::is_empty")]
     pub federation_routes: FederationRoutes,
+    /// Persistent Chat pools (Skype for Business Server 2015) whose failover is part of a site
+    /// failover: when the site of the primary database goes out of service, the pool fails over
+    /// to its backup database and the servers of the backup site (a person's SQL steps, then
+    /// `Set-CsPersistentChatState` and `Set-CsPersistentChatActiveServer`), and back when it
+    /// returns. A pool not listed is never touched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    #[x_kube(validation = Rule::new("self.all(a, self.exists_one(b, b.pool == a.pool))")
+        .message("each Persistent Chat pool is listed once"))]
+    pub persistent_chat: Vec<PersistentChatPool>,
+}
+
+/// One Persistent Chat pool: where its primary database and its log-shipped backup database
+/// are, each with the pool's servers in that site.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.primary.site.lowerAscii() != self.backup.site.lowerAscii()")
+    .message("the primary and the backup database must be in different sites"))]
+#[x_kube(validation = Rule::new("!self.primary.servers.exists(s, s in self.backup.servers)")
+    .message("a server stands in one site: it cannot be both a primary and a backup server"))]
+pub struct PersistentChatPool {
+    /// The pool's FQDN.
+    #[x_kube(validation = super::fqdn_rule())]
+    #[schemars(length(max = 253))]
+    pub pool: String,
+    /// The site of the primary `mgc` database and the servers there.
+    pub primary: PersistentChatSite,
+    /// The site of the backup (log-shipped) `mgc` database and the servers there.
+    pub backup: PersistentChatSite,
+}
+
+/// One site of a Persistent Chat pool.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PersistentChatSite {
+    /// The site's name (as the Site resources and the topology name it).
+    #[x_kube(validation = super::non_empty_rule())]
+    #[schemars(length(max = 253))]
+    pub site: String,
+    /// The pool's servers in this site, by FQDN: the active servers while the pool uses this
+    /// site's database.
+    #[schemars(length(min = 1, max = 16), inner(length(max = 253)))]
+    #[x_kube(validation = super::fqdn_list_rule())]
+    #[x_kube(validation = Rule::new("self.all(a, self.exists_one(b, b == a))")
+        .message("each server is listed once"))]
+    pub servers: Vec<String>,
 }
 
 /// The Edge pools, in order of preference, for SIP and for XMPP federation.
@@ -361,8 +408,10 @@ pub struct PlanStatus {
 pub struct StepStatus {
     pub id: String,
     /// `RepointEdge`, `FailOverCms`, `FailOverPool`, `FailBackPool`, `SyncBackup`,
-    /// `FailOverDatabase`, `SetXmppFederationRoute`, or a person's step:
-    /// `MoveSipFederationRoute`, `StopEdgeServices`, `PublishXmppFederationRoute`.
+    /// `FailOverDatabase`, `SetXmppFederationRoute`, `SetPersistentChatState`,
+    /// `SetPersistentChatActiveServers`, or a person's step: `MoveSipFederationRoute`,
+    /// `StopEdgeServices`, `StartEdgeServices`, `PublishXmppFederationRoute`,
+    /// `RecoverPersistentChatDatabase`, `RestorePersistentChatDatabase`.
     pub action: ActionKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
@@ -389,6 +438,12 @@ pub struct StepStatus {
     /// The site `Set-CsSite` names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<String>,
+    /// The state `Set-CsPersistentChatState` puts a Persistent Chat pool in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_state: Option<ChatState>,
+    /// The active servers `Set-CsPersistentChatActiveServer` sets (none clears them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servers: Option<Vec<String>>,
     /// For a person's step that is ready: the value `sfbdr.io/confirm-steps` must list to
     /// confirm it (`kubectl sfbdr confirm` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]

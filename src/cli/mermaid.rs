@@ -110,6 +110,19 @@ fn describe(id: &str, action: &Action) -> String {
         Action::PublishXmppFederationRoute { edge } => {
             format!("XMPP DNS records to {edge}, start its Edge services")
         }
+        Action::RecoverPersistentChatDatabase { pool } => {
+            format!("bring {pool}'s backup mgc database online")
+        }
+        Action::RestorePersistentChatDatabase { pool } => {
+            format!("restore {pool}'s primary mgc database")
+        }
+        Action::SetPersistentChatState { pool, state } => format!("{pool} to {}", state.name()),
+        Action::SetPersistentChatActiveServers { pool, servers } if servers.is_empty() => {
+            format!("clear {pool}'s active servers")
+        }
+        Action::SetPersistentChatActiveServers { pool, servers } => {
+            format!("{pool} active servers: {}", servers.join(", "))
+        }
     };
     format!("{id}: {cmdlet}<br/>{what}")
 }

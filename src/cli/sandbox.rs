@@ -607,7 +607,7 @@ async fn wait_ready(
 }
 
 /// What a person does for a step that waits for one: its change in the simulated deployment
-/// (only the SIP route has one to make), then the confirmation `kubectl sfbdr confirm` writes.
+/// (the SIP route and Persistent Chat's SQL steps have one to make), then the confirmation `kubectl sfbdr confirm` writes.
 async fn act_as_a_person(
     topologies: &Api<Topology>,
     sim: &Simulator,
@@ -616,9 +616,23 @@ async fn act_as_a_person(
 ) -> Result<(), Failure> {
     use sfb_dr::controller::journal::{confirmations, CONFIRM_ANNOTATION};
     let action = sfb_dr::controller::journal::step_action(step).map_err(|e| anyhow!(e))?;
-    if let sfb_dr::model::Action::MoveSipFederationRoute { to, .. } = &action {
-        sim.inject(&sfb_dr::simulator::Fault::SipRouteMovedByHand { edge: to.clone() })
-            .map_err(|e| anyhow!("moving the SIP federation route by hand: {e}"))?;
+    use sfb_dr::model::Action;
+    use sfb_dr::simulator::Fault;
+    let change = match &action {
+        Action::MoveSipFederationRoute { to, .. } => {
+            Some(Fault::SipRouteMovedByHand { edge: to.clone() })
+        }
+        Action::RecoverPersistentChatDatabase { pool } => {
+            Some(Fault::PersistentChatDatabaseRecovered { pool: pool.clone() })
+        }
+        Action::RestorePersistentChatDatabase { pool } => {
+            Some(Fault::PersistentChatDatabaseRestored { pool: pool.clone() })
+        }
+        _ => None,
+    };
+    if let Some(fault) = change {
+        sim.inject(&fault)
+            .map_err(|e| anyhow!("doing the person's step \"{action}\" by hand: {e}"))?;
     }
     // Read again: another step confirmed a moment ago is in the annotation by now.
     let fresh = topologies

@@ -54,15 +54,16 @@ pub fn notice(event: &JournalEvent) -> Notice {
             action,
             attempt,
             data_loss_window_seconds,
-        } if action.mode() == Some(crate::model::Mode::Disaster) => (
+        } if action.gives_up_data() => (
             true,
             "DataLoss",
             step_action(action, plan, step, *attempt),
             format!(
                 "step {step} (attempt {attempt}): {action}: gives up the changes not yet replicated: {}",
-                match data_loss_window_seconds {
-                    Some(s) => format!("the last sync was {s} s ago, so about {s} s of changes"),
-                    None => "how many is unknown (the driver reports no sync age); at most the Backup Service's backlog".to_owned(),
+                match (action, data_loss_window_seconds) {
+                    (crate::model::Action::SetPersistentChatState { .. }, _) => "what log shipping had not shipped to the backup database (how much is unknown: no cmdlet reports log shipping's lag)".to_owned(),
+                    (_, Some(s)) => format!("the last sync was {s} s ago, so about {s} s of changes"),
+                    (_, None) => "how many is unknown (the driver reports no sync age); at most the Backup Service's backlog".to_owned(),
                 }
             ),
         ),
@@ -229,5 +230,27 @@ mod tests {
         assert!(unknown.note.contains("unknown"), "{}", unknown.note);
         let graceful = started(Mode::Graceful, None);
         assert!(!graceful.warning && graceful.reason == "StepStarted");
+    }
+
+    #[test]
+    fn a_persistent_chat_failover_starts_with_a_warning_about_unshipped_logs() {
+        use crate::model::ChatState;
+        let started = |state| {
+            notice(&JournalEvent::StepStarted {
+                plan: "0123456789abcdef".into(),
+                step: "s2".into(),
+                action: Action::SetPersistentChatState {
+                    pool: "pchat.contoso.com".into(),
+                    state,
+                },
+                attempt: 1,
+                data_loss_window_seconds: None,
+            })
+        };
+        let over = started(ChatState::FailedOver);
+        assert!(over.warning && over.reason == "DataLoss", "{over:?}");
+        assert!(over.note.contains("log shipping"), "{}", over.note);
+        let back = started(ChatState::Normal);
+        assert!(!back.warning && back.reason == "StepStarted", "{back:?}");
     }
 }

@@ -445,11 +445,16 @@ pub fn shows(action: &Action, observed: &ObservedIndex) -> bool {
             verify(action, observed).is_ok()
                 && observed.route(crate::model::RouteKind::Xmpp).is_some()
         }
+        Action::SetPersistentChatState { .. } | Action::SetPersistentChatActiveServers { .. } => {
+            chat_effect(action, observed).is_some_and(|e| e.is_ok())
+        }
         Action::SyncBackup { .. }
         | Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => false,
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => false,
     }
 }
 
@@ -514,10 +519,55 @@ pub fn verify(action: &Action, observed: &ObservedIndex) -> Result<(), String> {
         Action::SetXmppFederationRoute { edge, .. } => {
             route_on(observed, crate::model::RouteKind::Xmpp, edge)
         }
+        Action::SetPersistentChatState { .. } | Action::SetPersistentChatActiveServers { .. } => {
+            chat_effect(action, observed).unwrap_or(Ok(()))
+        }
         Action::SyncBackup { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => Ok(()),
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => Ok(()),
+    }
+}
+
+/// What the observation says of a Persistent Chat cmdlet's effect: the pool's state, or its
+/// active servers (as a set); `None` when the driver does not report it.
+fn chat_effect(action: &Action, observed: &ObservedIndex) -> Option<Result<(), String>> {
+    use crate::model::fqdn_key;
+    match action {
+        Action::SetPersistentChatState { pool, state } => {
+            let seen = observed.chat_pool(&fqdn_key(pool))?.state?;
+            Some(if seen == *state {
+                Ok(())
+            } else {
+                Err(format!(
+                    "Persistent Chat pool {pool} is {}, not {}",
+                    seen.name(),
+                    state.name()
+                ))
+            })
+        }
+        Action::SetPersistentChatActiveServers { pool, servers } => {
+            let seen = observed
+                .chat_pool(&fqdn_key(pool))?
+                .active_servers
+                .as_ref()?;
+            let mut want: Vec<String> = servers.iter().map(|s| fqdn_key(s)).collect();
+            let mut have = seen.clone();
+            want.sort();
+            have.sort();
+            Some(if want == have {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the active servers of Persistent Chat pool {pool} are [{}], not [{}]",
+                    have.join(", "),
+                    want.join(", ")
+                ))
+            })
+        }
+        _ => None,
     }
 }
 
@@ -980,6 +1030,8 @@ pub fn pending(step: &Step) -> StepStatus {
         databases: Vec::new(),
         from: None,
         site: None,
+        pool_state: None,
+        servers: None,
         confirm_with: None,
         depends_on: step.depends_on.clone(),
         state: StepState::Pending,
@@ -1033,6 +1085,18 @@ pub fn pending(step: &Step) -> StepStatus {
         Action::SetXmppFederationRoute { site, edge } => {
             status.site = Some(site.clone());
             status.edge = Some(edge.clone());
+        }
+        Action::RecoverPersistentChatDatabase { pool }
+        | Action::RestorePersistentChatDatabase { pool } => {
+            status.pool = Some(pool.clone());
+        }
+        Action::SetPersistentChatState { pool, state } => {
+            status.pool = Some(pool.clone());
+            status.pool_state = Some(*state);
+        }
+        Action::SetPersistentChatActiveServers { pool, servers } => {
+            status.pool = Some(pool.clone());
+            status.servers = Some(servers.clone());
         }
     }
     status
@@ -1104,6 +1168,27 @@ pub fn step_action(step: &StepStatus) -> Result<Action, String> {
         },
         ActionKind::PublishXmppFederationRoute => Action::PublishXmppFederationRoute {
             edge: need(&step.edge, "edge")?,
+        },
+        ActionKind::RecoverPersistentChatDatabase => Action::RecoverPersistentChatDatabase {
+            pool: need(&step.pool, "pool")?,
+        },
+        ActionKind::RestorePersistentChatDatabase => Action::RestorePersistentChatDatabase {
+            pool: need(&step.pool, "pool")?,
+        },
+        ActionKind::SetPersistentChatState => Action::SetPersistentChatState {
+            pool: need(&step.pool, "pool")?,
+            state: step.pool_state.ok_or_else(|| {
+                format!("step {}: SetPersistentChatState needs poolState", step.id)
+            })?,
+        },
+        ActionKind::SetPersistentChatActiveServers => Action::SetPersistentChatActiveServers {
+            pool: need(&step.pool, "pool")?,
+            servers: step.servers.clone().ok_or_else(|| {
+                format!(
+                    "step {}: SetPersistentChatActiveServers needs servers",
+                    step.id
+                )
+            })?,
         },
     })
 }

@@ -522,7 +522,11 @@ pub fn pair_of<'a>(desired: &'a Desired, action: &Action) -> Option<&'a PairSpec
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
         | Action::SetXmppFederationRoute { .. }
-        | Action::PublishXmppFederationRoute { .. } => return None,
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::SetPersistentChatState { .. }
+        | Action::SetPersistentChatActiveServers { .. }
+        | Action::RestorePersistentChatDatabase { .. } => return None,
     };
     let pool = fqdn_key(pool);
     desired.pairs.iter().find(|p| p.position(&pool).is_some())

@@ -118,6 +118,24 @@ impl RouteKind {
     }
 }
 
+/// The state of a Persistent Chat pool, as `Set-CsPersistentChatState -PoolState` takes it:
+/// `Normal` uses its primary database, `FailedOver` its backup (log-shipped) database.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
+pub enum ChatState {
+    Normal,
+    FailedOver,
+}
+
+impl ChatState {
+    /// The name `-PoolState` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChatState::Normal => "Normal",
+            ChatState::FailedOver => "FailedOver",
+        }
+    }
+}
+
 /// One action on the deployment. `pool` is always the users' home pool, for failover and
 /// failback alike, as `Invoke-CsPoolFailOver -PoolFqdn` and `Invoke-CsPoolFailBack -PoolFqdn` take it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
@@ -169,6 +187,20 @@ pub enum Action {
     /// `_xmpp-server._tcp` SRV record (port 5269) to `edge`, port 5269 open to it from outside,
     /// then `Start-CsWindowsService` on each of its Edge Servers.
     PublishXmppFederationRoute { edge: String },
+    /// A person's step (SQL Server, no cmdlet): bring the Persistent Chat pool's backup `mgc`
+    /// database online, as Microsoft's failover of Persistent Chat Server does it on the backup
+    /// database's SQL Server instance.
+    RecoverPersistentChatDatabase { pool: String },
+    /// `Set-CsPersistentChatState -Identity <service> -PoolState <state>`: the pool uses its
+    /// backup database (`FailedOver`) or its primary database again (`Normal`).
+    SetPersistentChatState { pool: String, state: ChatState },
+    /// `Set-CsPersistentChatActiveServer -Identity <service> -ActiveServers <servers>`: the
+    /// servers that accept new connections; none clears the list (`$null`).
+    SetPersistentChatActiveServers { pool: String, servers: Vec<String> },
+    /// A person's step (SQL Server, no cmdlet): put the backup `mgc` database's content back
+    /// on the primary database and log shipping back in place, as Microsoft's failback of
+    /// Persistent Chat Server does it.
+    RestorePersistentChatDatabase { pool: String },
 }
 
 impl Action {
@@ -186,6 +218,16 @@ impl Action {
             Action::StartEdgeServices { .. } => ActionKind::StartEdgeServices,
             Action::SetXmppFederationRoute { .. } => ActionKind::SetXmppFederationRoute,
             Action::PublishXmppFederationRoute { .. } => ActionKind::PublishXmppFederationRoute,
+            Action::RecoverPersistentChatDatabase { .. } => {
+                ActionKind::RecoverPersistentChatDatabase
+            }
+            Action::SetPersistentChatState { .. } => ActionKind::SetPersistentChatState,
+            Action::SetPersistentChatActiveServers { .. } => {
+                ActionKind::SetPersistentChatActiveServers
+            }
+            Action::RestorePersistentChatDatabase { .. } => {
+                ActionKind::RestorePersistentChatDatabase
+            }
         }
     }
 
@@ -196,6 +238,20 @@ impl Action {
     }
 
     /// The mode of a move (pool failover or failback, CMS failover); None for the rest.
+    /// Whether the step gives up data that is not yet copied: a disaster-mode move, or a
+    /// Persistent Chat pool put on its log-shipped backup database (what log shipping had not
+    /// shipped stays behind).
+    pub fn gives_up_data(&self) -> bool {
+        self.mode() == Some(Mode::Disaster)
+            || matches!(
+                self,
+                Action::SetPersistentChatState {
+                    state: ChatState::FailedOver,
+                    ..
+                }
+            )
+    }
+
     pub fn mode(&self) -> Option<Mode> {
         match self {
             Action::FailOverCms { mode, .. }
@@ -208,7 +264,11 @@ impl Action {
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
             | Action::SetXmppFederationRoute { .. }
-            | Action::PublishXmppFederationRoute { .. } => None,
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::SetPersistentChatState { .. }
+            | Action::SetPersistentChatActiveServers { .. }
+            | Action::RestorePersistentChatDatabase { .. } => None,
         }
     }
 }
@@ -239,11 +299,15 @@ pub enum ActionKind {
     StartEdgeServices,
     SetXmppFederationRoute,
     PublishXmppFederationRoute,
+    RecoverPersistentChatDatabase,
+    SetPersistentChatState,
+    SetPersistentChatActiveServers,
+    RestorePersistentChatDatabase,
 }
 
 impl ActionKind {
     /// Every kind of action.
-    pub const ALL: [ActionKind; 11] = [
+    pub const ALL: [ActionKind; 15] = [
         ActionKind::RepointEdge,
         ActionKind::FailOverCms,
         ActionKind::FailOverPool,
@@ -255,6 +319,10 @@ impl ActionKind {
         ActionKind::StartEdgeServices,
         ActionKind::SetXmppFederationRoute,
         ActionKind::PublishXmppFederationRoute,
+        ActionKind::RecoverPersistentChatDatabase,
+        ActionKind::SetPersistentChatState,
+        ActionKind::SetPersistentChatActiveServers,
+        ActionKind::RestorePersistentChatDatabase,
     ];
 
     /// Whether a person carries this kind out and confirms it (see [`Action::is_manual`]).
@@ -265,6 +333,8 @@ impl ActionKind {
                 | ActionKind::StopEdgeServices
                 | ActionKind::StartEdgeServices
                 | ActionKind::PublishXmppFederationRoute
+                | ActionKind::RecoverPersistentChatDatabase
+                | ActionKind::RestorePersistentChatDatabase
         )
     }
 }
@@ -346,6 +416,50 @@ impl fmt::Display for Action {
                  _xmpp-server._tcp SRV record (port 5269) at {edge}, check that port 5269 is \
                  open to it from outside, and run Start-CsWindowsService on each of its Edge \
                  Servers whose services are stopped"
+            ),
+            Action::RecoverPersistentChatDatabase { pool } => write!(
+                f,
+                "by hand, in SQL Server Management Studio on the instance that holds Persistent \
+                 Chat pool {pool}'s backup mgc database: drop log shipping (exec \
+                 sp_delete_log_shipping_secondary_database mgc), copy the backup files not yet \
+                 copied from the backup share to the backup server's copy destination folder, \
+                 apply the transaction log backups not yet applied, in sequence, end the \
+                 connections to mgc (exec sp_who2, kill <spid>), then restore database mgc with \
+                 recovery"
+            ),
+            Action::SetPersistentChatState { pool, state } => write!(
+                f,
+                "put Persistent Chat pool {pool} in state {} (Set-CsPersistentChatState \
+                 -PoolState {}: it uses its {} database)",
+                state.name(),
+                state.name(),
+                match state {
+                    ChatState::Normal => "primary",
+                    ChatState::FailedOver => "backup",
+                }
+            ),
+            Action::SetPersistentChatActiveServers { pool, servers } if servers.is_empty() => {
+                write!(
+                    f,
+                    "clear Persistent Chat pool {pool}'s active servers \
+                     (Set-CsPersistentChatActiveServer -ActiveServers $null), so no server \
+                     connects to its databases"
+                )
+            }
+            Action::SetPersistentChatActiveServers { pool, servers } => write!(
+                f,
+                "make {} the active servers of Persistent Chat pool {pool} \
+                 (Set-CsPersistentChatActiveServer)",
+                servers.join(", ")
+            ),
+            Action::RestorePersistentChatDatabase { pool } => write!(
+                f,
+                "by hand, in SQL Server Management Studio, for Persistent Chat pool {pool} (its \
+                 primary mgc and mgccomp databases rebuilt in Topology Builder): remove \
+                 mirroring from the backup mgc and mgccomp databases, back the backup mgc \
+                 database up (Full) to the log-shipping share, restore that backup over the \
+                 primary mgc database (overwrite, leave it ready to use), then configure SQL \
+                 Server log shipping for the primary mgc database again"
             ),
         }
     }

@@ -89,6 +89,25 @@ pub struct Desired {
     /// The declared federation routes, each with its Edge pools in order of preference
     /// (`Topology.spec.federationRoutes`); a kind not listed is never moved.
     pub federation: Vec<(RouteKind, Vec<String>)>,
+    /// The declared Persistent Chat pools (`Topology.spec.persistentChat`); a pool not listed is
+    /// never touched.
+    pub persistent_chat: Vec<ChatSpec>,
+}
+
+/// A Persistent Chat pool whose failover is part of a site failover: the data center of its
+/// primary database and the one of its backup database, each with the servers that stand there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSpec {
+    pub pool: String,
+    pub primary: ChatSide,
+    pub backup: ChatSide,
+}
+
+/// One data center of a Persistent Chat pool: its site and the pool's servers there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatSide {
+    pub site: String,
+    pub servers: Vec<String>,
 }
 
 impl Desired {

@@ -32,6 +32,16 @@ pub struct Ledger {
     /// whether federation reaches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xmpp_route_unpublished: Option<String>,
+    /// The Persistent Chat pools whose state was changed since their active servers were last
+    /// set: the servers of the site in use are owed. The planner reads this and
+    /// `chat_servers_cleared` only where the driver does not report the active servers (no
+    /// cmdlet Microsoft documents reads them back).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub chat_servers_owed: std::collections::BTreeSet<String>,
+    /// The Persistent Chat pools whose active servers the operator cleared and has not set
+    /// since: known to be empty where the driver does not report them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub chat_servers_cleared: std::collections::BTreeSet<String>,
 }
 
 impl Ledger {
@@ -81,7 +91,21 @@ impl Ledger {
                     self.xmpp_route_unpublished = None;
                 }
             }
+            // A state change owes the servers of the site now in use; cleared servers are
+            // known to be none until they are set.
+            Action::SetPersistentChatState { pool, .. } => {
+                self.chat_servers_owed.insert(fqdn_key(pool));
+            }
+            Action::SetPersistentChatActiveServers { pool, servers } if servers.is_empty() => {
+                self.chat_servers_cleared.insert(fqdn_key(pool));
+            }
+            Action::SetPersistentChatActiveServers { pool, .. } => {
+                self.chat_servers_owed.remove(&fqdn_key(pool));
+                self.chat_servers_cleared.remove(&fqdn_key(pool));
+            }
             Action::SyncBackup { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::RestorePersistentChatDatabase { .. }
             | Action::RepointEdge { .. }
             | Action::FailOverCms { .. }
             | Action::FailOverDatabase { .. }

@@ -8,15 +8,17 @@ pub mod observed;
 pub mod plan;
 pub mod printable;
 
-pub use command::{Action, ActionKind, BackupModule, DatabaseType, Mode, RouteKind};
-pub use desired::{BackupSql, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef};
+pub use command::{Action, ActionKind, BackupModule, ChatState, DatabaseType, Mode, RouteKind};
+pub use desired::{
+    BackupSql, ChatSide, ChatSpec, CmsFailback, CmsSpec, Desired, PairSpec, PoolRef,
+};
 pub use ledger::Ledger;
 pub use observed::{
     BackEndMirror, BackupDirection, CmsState, Edition, ExportState, Health, ImportState,
-    MirrorRole, ObservedEdge, ObservedError, ObservedIndex, ObservedPool, ObservedRoute,
-    ObservedTopology,
+    MirrorRole, ObservedChatPool, ObservedChatServer, ObservedEdge, ObservedError, ObservedIndex,
+    ObservedPool, ObservedRoute, ObservedTopology,
 };
-pub use plan::{blocked_subject, route_subject, BlockReason, Blocked, Plan, Step};
+pub use plan::{blocked_subject, chat_subject, route_subject, BlockReason, Blocked, Plan, Step};
 
 /// Site names compare case-insensitively (docs/observed-topology.md); this is the one canonical spelling.
 pub fn site_key(site: &str) -> String {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::printable::printable;
-use super::{fqdn_key, site_key, RouteKind};
+use super::{fqdn_key, site_key, ChatState, RouteKind};
 
 /// Health of a pool or Edge pool as the driver's probe sees it.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, schemars::JsonSchema)]
@@ -183,6 +183,44 @@ pub struct ObservedRoute {
     pub edge: Option<String>,
 }
 
+/// A Persistent Chat pool (Skype for Business Server 2015): its state, its active servers and
+/// its servers' health. What the driver cannot read is absent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedChatPool {
+    pub fqdn: String,
+    /// `Get-CsPersistentChatState`'s `PoolState`; absent when it could not be read.
+    #[serde(default)]
+    pub state: Option<ChatState>,
+    /// The servers that accept new connections; absent when the driver cannot read them.
+    #[serde(default)]
+    pub active_servers: Option<Vec<String>>,
+    pub servers: Vec<ObservedChatServer>,
+    /// The sites of the primary and the backup `mgc` database, when the driver knows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_site: Option<String>,
+}
+
+/// One server of a Persistent Chat pool; `site` is the site (data center) it stands in, when
+/// the driver knows it (a stretched pool is one pool of one site in the topology).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObservedChatServer {
+    pub fqdn: String,
+    pub health: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+}
+
+impl ObservedChatPool {
+    /// The server with this canonical FQDN.
+    pub fn server(&self, fqdn: &str) -> Option<&ObservedChatServer> {
+        self.servers.iter().find(|s| s.fqdn == fqdn)
+    }
+}
+
 /// The whole observed deployment, in the format drivers, the simulator and `sfb-dr plan` share.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -197,6 +235,9 @@ pub struct ObservedTopology {
     /// The federation routes the driver reports, each kind at most once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub federation_routes: Vec<ObservedRoute>,
+    /// The Persistent Chat pools the driver reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_chat: Vec<ObservedChatPool>,
     /// Running total of changes lost by disaster-mode moves; only the simulator reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_loss: Option<u64>,
@@ -397,6 +438,7 @@ impl ObservedIndex {
                 ));
             }
         }
+        check_chat_pools(&t.persistent_chat, &sites)?;
         edge_hops.sort_unstable();
         let mut edge_start = Vec::with_capacity(t.pools.len() + 1);
         let mut k = 0;
@@ -465,6 +507,14 @@ impl ObservedIndex {
             .map(|r| r.edge.as_deref())
     }
 
+    /// The Persistent Chat pool with this canonical FQDN.
+    pub fn chat_pool(&self, fqdn: &str) -> Option<&ObservedChatPool> {
+        self.topology
+            .persistent_chat
+            .iter()
+            .find(|c| c.fqdn == fqdn)
+    }
+
     /// Every Edge pool whose next hop is this pool.
     pub fn edges_to(&self, pool: &str) -> impl Iterator<Item = &ObservedEdge> {
         self.edges_to_index(self.pool_index(pool).unwrap_or(usize::MAX))
@@ -480,6 +530,53 @@ impl ObservedIndex {
             .iter()
             .map(|&e| &self.topology.edges[e])
     }
+}
+
+/// Persistent Chat pools and servers listed once, active servers among the pool's servers,
+/// sites among the topology's.
+fn check_chat_pools(chat: &[ObservedChatPool], sites: &HashSet<&str>) -> Result<(), ObservedError> {
+    let mut servers = HashSet::new();
+    for (i, c) in chat.iter().enumerate() {
+        let at = |field: &str| format!("persistentChat[{i}].{field}");
+        if chat[..i].iter().any(|o| o.fqdn == c.fqdn) {
+            return Err(observed_error(
+                at("fqdn"),
+                format!("Persistent Chat pool {} is listed twice", c.fqdn),
+            ));
+        }
+        for (j, server) in c.servers.iter().enumerate() {
+            if !servers.insert(server.fqdn.as_str()) {
+                return Err(observed_error(
+                    at(&format!("servers[{j}].fqdn")),
+                    format!("server {} is listed twice", server.fqdn),
+                ));
+            }
+        }
+        let named = c
+            .servers
+            .iter()
+            .enumerate()
+            .filter_map(|(j, server)| Some((format!("servers[{j}].site"), server.site.as_ref()?)))
+            .chain(c.primary_site.iter().map(|s| ("primarySite".to_owned(), s)))
+            .chain(c.backup_site.iter().map(|s| ("backupSite".to_owned(), s)));
+        for (field, site) in named {
+            if !sites.contains(site.as_str()) {
+                return Err(observed_error(
+                    at(&field),
+                    format!("site {site} is not in sites"),
+                ));
+            }
+        }
+        for (j, a) in c.active_servers.iter().flatten().enumerate() {
+            if c.server(a).is_none() {
+                return Err(observed_error(
+                    at(&format!("activeServers[{j}]")),
+                    format!("{a} is not a server of Persistent Chat pool {}", c.fqdn),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn canonicalise(t: &mut ObservedTopology) {
@@ -514,6 +611,24 @@ fn canonicalise(t: &mut ObservedTopology) {
     for r in &mut t.federation_routes {
         if let Some(e) = &mut r.edge {
             *e = fqdn_key(e);
+        }
+    }
+    for c in &mut t.persistent_chat {
+        c.fqdn = fqdn_key(&c.fqdn);
+        for a in c.active_servers.iter_mut().flatten() {
+            *a = fqdn_key(a);
+        }
+        for server in &mut c.servers {
+            server.fqdn = fqdn_key(&server.fqdn);
+            if let Some(site) = &mut server.site {
+                *site = site_key(site);
+            }
+        }
+        for site in [&mut c.primary_site, &mut c.backup_site]
+            .into_iter()
+            .flatten()
+        {
+            *site = site_key(site);
         }
     }
 }

@@ -67,6 +67,10 @@ pub enum BlockReason {
     NoFederationEdge,
     /// A federation route is declared, and the driver does not report where it is.
     RouteNotObserved,
+    /// A Persistent Chat pool is declared, and the driver does not report its state.
+    PersistentChatNotObserved,
+    /// None of the Persistent Chat servers of the site whose database the pool should use is up.
+    NoPersistentChatServer,
 }
 
 impl fmt::Display for BlockReason {
@@ -76,7 +80,7 @@ impl fmt::Display for BlockReason {
 }
 
 /// A pair that is left where it is, and why. A federation route is reported under
-/// `federation:sip` or `federation:xmpp`.
+/// `federation:sip` or `federation:xmpp`, a Persistent Chat pool under `persistentChat:<fqdn>`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Blocked {
     pub pair: String,
@@ -84,8 +88,6 @@ pub struct Blocked {
     pub message: String,
 }
 
-/// How a blocked entry's `pair` reads in a sentence: "pair <name>", or "the SIP federation
-/// route" for a route.
 /// One line: what is blocked, why, and what would unblock it.
 impl std::fmt::Display for Blocked {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +101,12 @@ impl std::fmt::Display for Blocked {
     }
 }
 
+/// How a blocked entry's `pair` reads in a sentence: "pair <name>", "the SIP federation
+/// route" for a route, "Persistent Chat pool <fqdn>" for a Persistent Chat pool.
 pub fn blocked_subject(pair: &str) -> String {
+    if let Some(pool) = pair.strip_prefix(CHAT_SUBJECT) {
+        return format!("Persistent Chat pool {pool}");
+    }
     match RouteKind::ALL
         .into_iter()
         .find(|k| route_subject(*k) == pair)
@@ -107,6 +114,13 @@ pub fn blocked_subject(pair: &str) -> String {
         Some(kind) => format!("the {} route", kind.word()),
         None => format!("pair {pair}"),
     }
+}
+
+const CHAT_SUBJECT: &str = "persistentChat:";
+
+/// The name a blocked Persistent Chat pool is reported under: `persistentChat:<fqdn>`.
+pub fn chat_subject(pool: &str) -> String {
+    format!("{CHAT_SUBJECT}{pool}")
 }
 
 /// The name a blocked federation route is reported under: `federation:sip` or

@@ -116,6 +116,10 @@ pub(super) fn pools_of<'a>(action: &'a Action, observed: &'a ObservedIndex) -> V
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
         | Action::SetXmppFederationRoute { .. }
-        | Action::PublishXmppFederationRoute { .. } => Vec::new(),
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::SetPersistentChatState { .. }
+        | Action::SetPersistentChatActiveServers { .. }
+        | Action::RestorePersistentChatDatabase { .. } => Vec::new(),
     }
 }

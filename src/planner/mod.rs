@@ -13,6 +13,7 @@ mod back_end;
 mod cms;
 mod edges;
 mod federation;
+mod persistent_chat;
 mod plan_id;
 mod pool_pair;
 
@@ -79,6 +80,11 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     let (mut routes, mut route_blocked) = federation::moves(desired, observed, ledger);
     if cms_stuck {
         routes = federation::hold_without_cms(routes, &mut route_blocked);
+    }
+    let (mut chat, chat_blocked) = persistent_chat::moves(desired, observed, ledger);
+    route_blocked.extend(chat_blocked);
+    if cms_stuck {
+        chat = persistent_chat::hold_without_cms(chat, &mut route_blocked);
     }
 
     let mut out = Emitter {
@@ -217,6 +223,13 @@ pub fn plan(desired: &Desired, observed: &ObservedIndex, ledger: &Ledger) -> Pla
     // repoints, beside the failovers.
     let after: Vec<usize> = cms_step.into_iter().chain(repoints).collect();
     federation::emit(&mut out, &leaving, &after, false);
+    // Phase E: the Persistent Chat pools, each a chain of its own, after the CMS has moved.
+    for chain in chat {
+        let mut deps: Vec<usize> = cms_step.into_iter().collect();
+        for action in chain.steps {
+            deps = vec![out.push(action, deps)];
+        }
+    }
     out.finish(blocked)
 }
 

@@ -82,6 +82,22 @@ pub(super) fn plan_id(steps: &[Step], blocked: &[Blocked]) -> String {
             Action::PublishXmppFederationRoute { edge } => {
                 ["PublishXmppFederationRoute", edge, "", ""].map(&mut field)
             }
+            Action::RecoverPersistentChatDatabase { pool } => {
+                ["RecoverPersistentChatDatabase", pool, "", ""].map(&mut field)
+            }
+            Action::RestorePersistentChatDatabase { pool } => {
+                ["RestorePersistentChatDatabase", pool, "", ""].map(&mut field)
+            }
+            Action::SetPersistentChatState { pool, state } => {
+                ["SetPersistentChatState", pool, state.name(), ""].map(&mut field)
+            }
+            Action::SetPersistentChatActiveServers { pool, servers } => [
+                "SetPersistentChatActiveServers",
+                pool,
+                &servers.join(","),
+                "",
+            ]
+            .map(&mut field),
         };
         for d in &step.depends_on {
             field(d);

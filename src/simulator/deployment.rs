@@ -122,6 +122,8 @@ pub struct Deployment {
     /// The federation routes the start file reports (a kind `Set-CsSite` sets is added): the
     /// Edge pool each is on, if set.
     pub(super) routes: BTreeMap<RouteKind, Option<String>>,
+    /// The Persistent Chat pools, by FQDN.
+    pub(super) chat: BTreeMap<String, super::chat::ChatPool>,
     pub(super) data_loss: u64,
     /// Pools with an action in flight (both pools of a pair are marked).
     pub(super) busy: BTreeSet<String>,
@@ -193,6 +195,12 @@ impl Deployment {
                 (e.fqdn.clone(), edge)
             })
             .collect();
+        let chat = t
+            .persistent_chat
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok((c.fqdn.clone(), super::chat::ChatPool::new(i, c)?)))
+            .collect::<Result<_, ObservedError>>()?;
         let cms_home = t.cms.home().map(str::to_owned);
         let cms_master_lost = t.cms.active_master.is_none()
             && cms_home
@@ -212,6 +220,7 @@ impl Deployment {
                 .iter()
                 .map(|r| (r.kind, r.edge.clone()))
                 .collect(),
+            chat,
             data_loss: t.data_loss.unwrap_or(0),
             busy: BTreeSet::new(),
             cms_busy: false,
@@ -289,6 +298,7 @@ impl Deployment {
                     edge: edge.clone(),
                 })
                 .collect(),
+            persistent_chat: self.chat.iter().map(|(f, c)| c.observe(f)).collect(),
             data_loss: Some(self.data_loss),
         }
     }
@@ -369,11 +379,25 @@ impl Deployment {
                 self.routes.insert(RouteKind::Xmpp, Some(fqdn_key(edge)));
                 0
             }
+            Action::SetPersistentChatState { pool, state } => {
+                if let Some(c) = self.chat.get_mut(&fqdn_key(pool)) {
+                    c.set_state(*state);
+                }
+                0
+            }
+            Action::SetPersistentChatActiveServers { pool, servers } => {
+                if let Some(c) = self.chat.get_mut(&fqdn_key(pool)) {
+                    c.active = servers.iter().map(|s| fqdn_key(s)).collect();
+                }
+                0
+            }
             // A person's steps never reach here: the guards refuse them.
             Action::MoveSipFederationRoute { .. }
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
-            | Action::PublishXmppFederationRoute { .. } => 0,
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::RestorePersistentChatDatabase { .. } => 0,
             // Synchronous mirroring: the new principal has every committed change.
             Action::FailOverDatabase {
                 pool,

@@ -61,6 +61,16 @@ pub enum Fault {
     SipRouteMovedByHand {
         edge: String,
     },
+    /// A person brought the Persistent Chat pool's backup `mgc` database online in SQL Server
+    /// (the step `RecoverPersistentChatDatabase` asks of them).
+    PersistentChatDatabaseRecovered {
+        pool: String,
+    },
+    /// A person restored the Persistent Chat pool's primary `mgc` database from its backup
+    /// database and set log shipping up again (the step `RestorePersistentChatDatabase`).
+    PersistentChatDatabaseRestored {
+        pool: String,
+    },
     /// The CMS master goes blank while its pool stays up, until a CMS recovery.
     CmsMasterLost,
     /// Observations fail until `Heal`.
@@ -87,9 +97,28 @@ fn health(up: bool) -> Health {
     }
 }
 
+/// Why a fault was not applied: what it names is not in the deployment (HTTP 404), or the
+/// deployment's state does not allow it (HTTP 409), such as a person's step done twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultError {
+    NotFound(String),
+    Refused(String),
+}
+
+impl std::fmt::Display for FaultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultError::NotFound(m) | FaultError::Refused(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for FaultError {}
+
 impl Deployment {
     /// Applies a fault; an unknown pool, site or Edge is an error naming it.
-    pub fn inject(&mut self, fault: &Fault) -> Result<(), String> {
+    pub fn inject(&mut self, fault: &Fault) -> Result<(), FaultError> {
+        use FaultError::{NotFound, Refused};
         match fault {
             Fault::PoolDown { pool } | Fault::PoolUp { pool } => {
                 let up = matches!(fault, Fault::PoolUp { .. });
@@ -112,14 +141,14 @@ impl Deployment {
                 let m = p
                     .mirror
                     .as_mut()
-                    .ok_or_else(|| format!("pool {pool} has no mirrored Back End"))?;
+                    .ok_or_else(|| Refused(format!("pool {pool} has no mirrored Back End")))?;
                 m.set_health(*server, h);
                 p.settle_back_end();
             }
             Fault::SiteDown { site } | Fault::SiteUp { site } => {
                 let key = site_key(site);
                 if !self.sites.contains(&key) {
-                    return Err(format!("unknown site {site}"));
+                    return Err(NotFound(format!("unknown site {site}")));
                 }
                 let h = health(matches!(fault, Fault::SiteUp { .. }));
                 // A site that goes dark takes its SQL Servers with it.
@@ -133,13 +162,16 @@ impl Deployment {
                 for e in self.edges.values_mut().filter(|e| e.site == key) {
                     e.health = h;
                 }
+                for c in self.chat.values_mut() {
+                    c.site_health(&key, h);
+                }
             }
             Fault::EdgeDown { edge } | Fault::EdgeUp { edge } => {
                 let up = matches!(fault, Fault::EdgeUp { .. });
                 let e = self
                     .edges
                     .get_mut(&fqdn_key(edge))
-                    .ok_or_else(|| format!("unknown Edge pool {edge}"))?;
+                    .ok_or_else(|| NotFound(format!("unknown Edge pool {edge}")))?;
                 e.health = health(up);
             }
             Fault::Backup {
@@ -153,26 +185,41 @@ impl Deployment {
                     .iter_mut()
                     .find(|((f, _), _)| *f == from)
                     .map(|(_, r)| r)
-                    .ok_or_else(|| format!("no Backup Service direction from {from}"))?;
+                    .ok_or_else(|| NotFound(format!("no Backup Service direction from {from}")))?;
                 r.export_state = *export_state;
                 r.last_sync_age_seconds = *last_sync_age_seconds;
             }
             Fault::SipRouteMovedByHand { edge } => {
                 let edge = fqdn_key(edge);
                 if !self.edges.contains_key(&edge) {
-                    return Err(format!("unknown Edge pool {edge}"));
+                    return Err(NotFound(format!("unknown Edge pool {edge}")));
                 }
                 if self.cms_master().is_none() {
-                    return Err(
+                    return Err(Refused(
                         "Topology Builder cannot publish: the Central Management Store has no active master"
                             .into(),
-                    );
+                    ));
                 }
                 self.routes.insert(RouteKind::Sip, Some(edge));
             }
+            Fault::PersistentChatDatabaseRecovered { pool }
+            | Fault::PersistentChatDatabaseRestored { pool } => {
+                let pool = fqdn_key(pool);
+                let c = self
+                    .chat
+                    .get_mut(&pool)
+                    .ok_or_else(|| NotFound(format!("unknown Persistent Chat pool {pool}")))?;
+                match fault {
+                    Fault::PersistentChatDatabaseRecovered { .. } => c.recover(&pool),
+                    _ => c.restore(&pool),
+                }
+                .map_err(Refused)?;
+            }
             Fault::CmsMasterLost => {
                 if self.cms_home.is_none() {
-                    return Err("the deployment does not say where its CMS is (cms.pool)".into());
+                    return Err(Refused(
+                        "the deployment does not say where its CMS is (cms.pool)".into(),
+                    ));
                 }
                 self.cms_master_lost = true;
             }
@@ -193,9 +240,9 @@ impl Deployment {
         Ok(())
     }
 
-    fn pool_mut(&mut self, pool: &str) -> Result<&mut super::deployment::Pool, String> {
+    fn pool_mut(&mut self, pool: &str) -> Result<&mut super::deployment::Pool, FaultError> {
         self.pools
             .get_mut(&fqdn_key(pool))
-            .ok_or_else(|| format!("unknown pool {pool}"))
+            .ok_or_else(|| FaultError::NotFound(format!("unknown pool {pool}")))
     }
 }

@@ -49,11 +49,27 @@ pub(super) fn check(d: &Deployment, action: &Action) -> Result<(), String> {
             known_pool(d, &fqdn_key(to)).map(|_| ())
         }
         Action::SetXmppFederationRoute { site, edge } => xmpp_route(d, site, edge),
+        Action::SetPersistentChatState { pool, state } => {
+            chat_pool(d, pool)?.check_state(&fqdn_key(pool), *state)
+        }
+        Action::SetPersistentChatActiveServers { pool, servers } => {
+            chat_pool(d, pool)?.check_active(&fqdn_key(pool), servers)
+        }
         Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => Ok(()),
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => Ok(()),
     }
+}
+
+/// The Persistent Chat pool a cmdlet names, as `Get-CsService -PersistentChatServer` finds it.
+fn chat_pool<'a>(d: &'a Deployment, pool: &str) -> Result<&'a super::chat::ChatPool, String> {
+    let pool = fqdn_key(pool);
+    d.chat.get(&pool).ok_or_else(|| {
+        format!("Cannot find service \"PersistentChatServer:{pool}\" in the topology.")
+    })
 }
 
 /// `Set-CsSite <site> -XmppFederationRoute EdgeServer:<edge>`: the site and the Edge pool must
@@ -86,10 +102,16 @@ fn verb(action: &Action) -> &'static str {
         Action::FailOverCms { .. } => "fail over the Central Management Store",
         Action::FailOverDatabase { .. } => "fail over the database",
         Action::SetXmppFederationRoute { .. } => "change the XMPP federation route",
+        Action::SetPersistentChatState { .. } => "change the Persistent Chat pool's state",
+        Action::SetPersistentChatActiveServers { .. } => {
+            "change the Persistent Chat active servers"
+        }
         Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => "do a person's step",
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => "do a person's step",
     }
 }
 

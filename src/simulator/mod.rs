@@ -2,6 +2,7 @@
 //! takes time as the real procedures do (scaled), accounts for lost data, injects faults, and
 //! keeps an ordered audit log. Deterministic for a given seed and sequence of commands.
 
+mod chat;
 mod deployment;
 mod fault;
 mod guards;
@@ -16,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 pub use deployment::Deployment;
-pub use fault::Fault;
+pub use fault::{Fault, FaultError};
 
 use crate::model::{fqdn_key, ObservedTopology};
 use crate::model::{Action, Mode};
@@ -122,11 +123,15 @@ pub fn base_latency(action: &Action) -> Duration {
         Action::FailOverDatabase { .. } => 120,
         // A topology change, as an Edge repoint is.
         Action::SetXmppFederationRoute { .. } => 60,
+        // Configuration writes, as a topology change is.
+        Action::SetPersistentChatState { .. } | Action::SetPersistentChatActiveServers { .. } => 30,
         // A person's steps are refused at once.
         Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => 0,
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => 0,
     };
     Duration::from_secs(seconds)
 }
@@ -189,7 +194,7 @@ impl Simulator {
     }
 
     /// Injects a fault.
-    pub fn inject(&self, fault: &Fault) -> Result<(), String> {
+    pub fn inject(&self, fault: &Fault) -> Result<(), FaultError> {
         self.lock().deployment.inject(fault)
     }
 
@@ -326,7 +331,11 @@ fn mark_busy(d: &mut Deployment, action: &Action, busy: bool) {
         | Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => return,
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::SetPersistentChatState { .. }
+        | Action::SetPersistentChatActiveServers { .. }
+        | Action::RestorePersistentChatDatabase { .. } => return,
         // The pool's own databases; its partner is not involved.
         Action::FailOverDatabase {
             pool, databases, ..

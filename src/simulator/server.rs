@@ -12,7 +12,7 @@ use serde_json::json;
 
 use serde::Deserialize;
 
-use super::{CommandResult, Fault, Outcome, Simulator};
+use super::{CommandResult, Fault, FaultError, Outcome, Simulator};
 use crate::driver::OperationKey;
 use crate::model::Action;
 
@@ -110,6 +110,7 @@ async fn fault(State(sim): State<Arc<Simulator>>, body: Bytes) -> Response {
     };
     match sim.inject(&fault) {
         Ok(()) => Json(json!({ "applied": fault })).into_response(),
-        Err(message) => error(StatusCode::NOT_FOUND, message),
+        Err(FaultError::NotFound(message)) => error(StatusCode::NOT_FOUND, message),
+        Err(FaultError::Refused(message)) => error(StatusCode::CONFLICT, message),
     }
 }

@@ -14,6 +14,12 @@ pub const P1: &str = "pool1.contoso.com";
 pub const P2: &str = "pool2.contoso.com";
 pub const P3: &str = "pool3.contoso.com";
 pub const P4: &str = "pool4.contoso.com";
+/// A Persistent Chat pool and its servers: two in redmond, two in dublin.
+pub const PC: &str = "pchat.contoso.com";
+pub const PC1: &str = "pc1.contoso.com";
+pub const PC2: &str = "pc2.contoso.com";
+pub const PC3: &str = "pc3.contoso.com";
+pub const PC4: &str = "pc4.contoso.com";
 
 /// A deployment in two sites (redmond, dublin), everything healthy and at home until told.
 #[derive(Clone, Debug)]
@@ -45,6 +51,7 @@ impl World {
                 },
                 edges: vec![],
                 federation_routes: vec![],
+                persistent_chat: vec![],
                 data_loss: None,
             },
             desired: Desired::default(),
@@ -320,6 +327,52 @@ impl World {
         self
     }
 
+    /// A Persistent Chat pool `PC` with servers `PC1`, `PC2` in redmond (its primary database)
+    /// and `PC3`, `PC4` in dublin (its backup database), observed `state` with `active` servers
+    /// (None: not reported), all up, and declared so.
+    pub fn chat(mut self, state: ChatState, active: Option<&[&str]>) -> Self {
+        let server = |fqdn: &str, site: &str| ObservedChatServer {
+            fqdn: fqdn.into(),
+            health: Health::Up,
+            site: Some(site.into()),
+        };
+        self.observed.persistent_chat = vec![ObservedChatPool {
+            fqdn: PC.into(),
+            state: Some(state),
+            active_servers: active.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
+            servers: vec![
+                server(PC1, "redmond"),
+                server(PC2, "redmond"),
+                server(PC3, "dublin"),
+                server(PC4, "dublin"),
+            ],
+            primary_site: Some("redmond".into()),
+            backup_site: Some("dublin".into()),
+        }];
+        let side = |site: &str, servers: [&str; 2]| ChatSide {
+            site: site.into(),
+            servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        self.desired.persistent_chat = vec![ChatSpec {
+            pool: PC.into(),
+            primary: side("redmond", [PC1, PC2]),
+            backup: side("dublin", [PC3, PC4]),
+        }];
+        self
+    }
+
+    /// The health of a Persistent Chat server.
+    pub fn chat_server(mut self, fqdn: &str, health: Health) -> Self {
+        self.observed
+            .persistent_chat
+            .iter_mut()
+            .flat_map(|c| c.servers.iter_mut())
+            .find(|s| s.fqdn == fqdn)
+            .expect("known Persistent Chat server")
+            .health = health;
+        self
+    }
+
     fn pool_mut(&mut self, fqdn: &str) -> &mut ObservedPool {
         self.observed
             .pools
@@ -423,4 +476,20 @@ pub fn decode_encoded_command(encoded: &str) -> String {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     String::from_utf16(&units).expect("UTF-16LE")
+}
+
+/// `Set-CsPersistentChatState` of the pool `PC`.
+pub fn chat_state(state: ChatState) -> Action {
+    Action::SetPersistentChatState {
+        pool: PC.into(),
+        state,
+    }
+}
+
+/// `Set-CsPersistentChatActiveServer` of the pool `PC` (none: clear them).
+pub fn chat_active(servers: &[&str]) -> Action {
+    Action::SetPersistentChatActiveServers {
+        pool: PC.into(),
+        servers: servers.iter().map(|s| (*s).to_owned()).collect(),
+    }
 }

@@ -19,6 +19,7 @@ pub mod health;
 pub mod observe;
 pub mod operation;
 pub mod outcome;
+pub mod persistent_chat;
 pub mod remote_text;
 pub mod runbook;
 pub mod script;
@@ -93,7 +94,11 @@ impl Timeouts {
             | Action::StopEdgeServices { .. }
             | Action::StartEdgeServices { .. }
             | Action::SetXmppFederationRoute { .. }
-            | Action::PublishXmppFederationRoute { .. } => self.other,
+            | Action::PublishXmppFederationRoute { .. }
+            | Action::RecoverPersistentChatDatabase { .. }
+            | Action::SetPersistentChatState { .. }
+            | Action::SetPersistentChatActiveServers { .. }
+            | Action::RestorePersistentChatDatabase { .. } => self.other,
         }
     }
 }

@@ -114,8 +114,31 @@ try {
         }
     })
 } catch { $siteError = [string]$_ }
+# Persistent Chat pools (Skype for Business Server 2015; 2019 has none and the cmdlet fails):
+# each service's PoolState, its servers' answers on the Persistent Chat port (5041), and the
+# active servers when the state object carries them (no cmdlet Microsoft documents reads them).
+$chat = @()
+$chatError = $null
+try {
+    $chat = @(foreach ($c in @(Get-CsService -PersistentChatServer)) {
+        $fqdn = [string]$c.PoolFqdn
+        $computers = @(Get-SfbDrNames (Get-CsPool -Identity $fqdn).Computers)
+        $state = $stateError = $active = $null
+        $hasActive = $false
+        try {
+            $answer = @(Get-CsPersistentChatState -Identity ([string]$c.Identity))[0]
+            $state = [string]$answer.PoolState
+            $named = $answer.PSObject.Properties['ActiveServers']
+            if ($null -ne $named) { $hasActive = $true; $active = Get-SfbDrNames $named.Value }
+        } catch { $stateError = [string]$_ }
+        @{
+            PoolFqdn = $fqdn; Computers = $computers; Probe = @(Get-SfbDrProbe $computers 5041)
+            PoolState = $state; StateError = $stateError; ActiveServers = $active; HasActiveServers = $hasActive
+        }
+    })
+} catch { $chatError = [string]$_ }
 $report = @{
     Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
     CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
-    Sites = $sites; SiteError = $siteError
+    Sites = $sites; SiteError = $siteError; PersistentChat = $chat; PersistentChatError = $chatError
 }

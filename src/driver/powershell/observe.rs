@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::driver::DriverError;
 use crate::model::{
-    fqdn_key, site_key, BackupDirection, Edition, Health, ObservedEdge, ObservedIndex,
-    ObservedPool, ObservedRoute, ObservedTopology, RouteKind,
+    fqdn_key, site_key, BackupDirection, ChatState, Edition, Health, ObservedChatPool,
+    ObservedChatServer, ObservedEdge, ObservedIndex, ObservedPool, ObservedRoute, ObservedTopology,
+    RouteKind,
 };
 
 use super::backup_status::{direction, RawModule};
@@ -64,6 +65,29 @@ struct Report {
     sites: OneOrMany<RawSite>,
     #[serde(default)]
     site_error: Option<String>,
+    /// `Get-CsService -PersistentChatServer` and each pool's state.
+    #[serde(default)]
+    persistent_chat: OneOrMany<RawChatPool>,
+    #[serde(default)]
+    persistent_chat_error: Option<String>,
+}
+
+/// A Persistent Chat pool: its state and its servers' answers on port 5041.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+struct RawChatPool {
+    pool_fqdn: String,
+    computers: OneOrMany<String>,
+    probe: OneOrMany<bool>,
+    #[serde(default)]
+    pool_state: Option<String>,
+    #[serde(default)]
+    state_error: Option<String>,
+    #[serde(default)]
+    active_servers: Option<OneOrMany<String>>,
+    /// Whether the state object has an `ActiveServers` property at all.
+    #[serde(default)]
+    has_active_servers: bool,
 }
 
 /// A site from `Get-CsSite`, with its federation routes as it names them.
@@ -401,8 +425,58 @@ fn topology(report: &Report) -> Result<ObservedTopology, String> {
         cms,
         edges,
         federation_routes,
+        persistent_chat: persistent_chat(report)?,
         data_loss: None,
     })
+}
+
+/// The Persistent Chat pools: a server is `Up` when it answers on port 5041; a state that
+/// cannot be read, or that is neither `Normal` nor `FailedOver`, is left unreported, and so are
+/// the active servers when the state object does not carry them. Which site each server and
+/// database stands in is not in the topology (a stretched pool is one pool of one site), so it
+/// is never reported: the Topology declares it.
+fn persistent_chat(report: &Report) -> Result<Vec<ObservedChatPool>, String> {
+    if let Some(error) = &report.persistent_chat_error {
+        tracing::debug!(error = %RemoteText::message(error), "no Persistent Chat pool is read (Get-CsService -PersistentChatServer failed)");
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for raw in report.persistent_chat.iter() {
+        let fqdn = fqdn_key(&raw.pool_fqdn);
+        let computers = names(&raw.computers);
+        let probe = answers(&fqdn, &raw.probe, computers.len())?;
+        let state = match (raw.pool_state.as_deref(), &raw.state_error) {
+            (_, Some(error)) => {
+                tracing::warn!(pool = %fqdn, error = %RemoteText::message(error), "Get-CsPersistentChatState failed; the pool's state is not reported");
+                None
+            }
+            (Some(s), None) if s.eq_ignore_ascii_case("Normal") => Some(ChatState::Normal),
+            (Some(s), None) if s.eq_ignore_ascii_case("FailedOver") => Some(ChatState::FailedOver),
+            (other, None) => {
+                tracing::warn!(pool = %fqdn, state = ?other.map(RemoteText::message), "a Persistent Chat state sfb-dr does not know; not reported");
+                None
+            }
+        };
+        out.push(ObservedChatPool {
+            state,
+            active_servers: raw
+                .has_active_servers
+                .then(|| raw.active_servers.as_ref().map(names).unwrap_or_default()),
+            servers: computers
+                .into_iter()
+                .zip(probe)
+                .map(|(fqdn, up)| ObservedChatServer {
+                    fqdn,
+                    health: if *up { Health::Up } else { Health::Down },
+                    site: None,
+                })
+                .collect(),
+            fqdn,
+            primary_site: None,
+            backup_site: None,
+        });
+    }
+    Ok(out)
 }
 
 /// The federation routes the sites name, each mapped to an Edge pool of `edges` (a route may

@@ -232,6 +232,19 @@ fn why(earlier: &Action, later: &Action) -> String {
                 "the DNS records follow the route to {edge}, and its Edge services start after (planning rule 11)"
             )
         }
+        (Action::RecoverPersistentChatDatabase { pool }, Action::SetPersistentChatState { .. }) => format!(
+            "Set-CsPersistentChatState FailedOver switches {pool} to its backup mgc database, which must be online first (planning rule 12)"
+        ),
+        (Action::SetPersistentChatActiveServers { pool, servers }, Action::RestorePersistentChatDatabase { .. }) if servers.is_empty() => format!(
+            "no server of {pool} may connect to its databases while they are restored (planning rule 12)"
+        ),
+        (Action::RestorePersistentChatDatabase { pool }, Action::SetPersistentChatActiveServers { .. }) => format!(
+            "{pool}'s active servers must stand beside the database in use, the primary one once restored (planning rule 12)"
+        ),
+        (Action::SetPersistentChatState { pool, .. }, Action::SetPersistentChatActiveServers { .. })
+        | (Action::SetPersistentChatActiveServers { pool, .. }, Action::SetPersistentChatState { .. }) => format!(
+            "Microsoft's order for {pool}: on failover the state, then the active servers; on failback the active servers, then the state (planning rule 12)"
+        ),
         _ => "the planner ordered it so".to_owned(),
     }
 }
@@ -305,6 +318,28 @@ fn effect(action: &Action) -> String {
         Action::PublishXmppFederationRoute { edge } => format!(
             "Does: XMPP partners find {edge} (DNS A and SRV records, port 5269) and its Edge services run again \
              (planning rule 11)."
+        ),
+        Action::RecoverPersistentChatDatabase { pool } => format!(
+            "Does: {pool}'s backup mgc database leaves log shipping and comes online with every log shipped so far; \
+             what the primary had not shipped is lost (planning rule 12)."
+        ),
+        Action::SetPersistentChatState { pool, state } => format!(
+            "Does: {pool} uses its {} mgc database from now on (planning rule 12).",
+            match state {
+                crate::model::ChatState::Normal => "primary",
+                crate::model::ChatState::FailedOver => "backup",
+            }
+        ),
+        Action::SetPersistentChatActiveServers { pool, servers } if servers.is_empty() => format!(
+            "Does: no server of {pool} accepts new connections until the active servers are set again (planning rule 12)."
+        ),
+        Action::SetPersistentChatActiveServers { pool, servers } => format!(
+            "Does: {} accept new Persistent Chat connections for {pool}; the others accept none (planning rule 12).",
+            servers.join(", ")
+        ),
+        Action::RestorePersistentChatDatabase { pool } => format!(
+            "Does: {pool}'s primary mgc database holds what users wrote while failed over, and log shipping runs \
+             from it again (planning rule 12)."
         ),
     }
 }

@@ -220,10 +220,22 @@ pub fn command(action: &Action, what_if: WhatIf) -> Result<Command, ScriptError>
                 ),
             }
         }
+        Action::SetPersistentChatState { pool: p, state } => {
+            super::persistent_chat::state(&pool(p)?, *state, what_if)
+        }
+        Action::SetPersistentChatActiveServers { pool: p, servers } => {
+            let servers = servers
+                .iter()
+                .map(|s| Fqdn::parse("Persistent Chat server FQDN", s))
+                .collect::<Result<Vec<_>, _>>()?;
+            super::persistent_chat::active_servers(&pool(p)?, &servers, what_if)
+        }
         Action::MoveSipFederationRoute { .. }
         | Action::StopEdgeServices { .. }
         | Action::StartEdgeServices { .. }
-        | Action::PublishXmppFederationRoute { .. } => {
+        | Action::PublishXmppFederationRoute { .. }
+        | Action::RecoverPersistentChatDatabase { .. }
+        | Action::RestorePersistentChatDatabase { .. } => {
             return Err(ScriptError::Manual(action.to_string()))
         }
     })

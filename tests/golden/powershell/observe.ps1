@@ -103,10 +103,30 @@ HasFederationRoute = ($null -ne $sip); HasXmppFederationRoute = ($null -ne $xmpp
 }
 })
 } catch { $siteError = [string]$_ }
+$chat = @()
+$chatError = $null
+try {
+$chat = @(foreach ($c in @(Get-CsService -PersistentChatServer)) {
+$fqdn = [string]$c.PoolFqdn
+$computers = @(Get-SfbDrNames (Get-CsPool -Identity $fqdn).Computers)
+$state = $stateError = $active = $null
+$hasActive = $false
+try {
+$answer = @(Get-CsPersistentChatState -Identity ([string]$c.Identity))[0]
+$state = [string]$answer.PoolState
+$named = $answer.PSObject.Properties['ActiveServers']
+if ($null -ne $named) { $hasActive = $true; $active = Get-SfbDrNames $named.Value }
+} catch { $stateError = [string]$_ }
+@{
+PoolFqdn = $fqdn; Computers = $computers; Probe = @(Get-SfbDrProbe $computers 5041)
+PoolState = $state; StateError = $stateError; ActiveServers = $active; HasActiveServers = $hasActive
+}
+})
+} catch { $chatError = [string]$_ }
 $report = @{
 Pools = $pools; Cms = $cms; CmsError = $cmsError; Replicas = $replicas; ReplicaError = $replicaError; Edges = $edges
 CmsStore = $cmsStore; CmsStoreError = $cmsStoreError; UserStores = $userStores; RgsBackup = $rgsBackup
-Sites = $sites; SiteError = $siteError
+Sites = $sites; SiteError = $siteError; PersistentChat = $chat; PersistentChatError = $chatError
 }
 [Console]::Out.WriteLine((ConvertTo-Json -InputObject $report -Depth 8 -Compress))
 } catch {
